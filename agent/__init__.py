@@ -1,0 +1,1 @@
+"""The gate runtime: scan -> verify -> measure -> decide -> actuate -> record."""

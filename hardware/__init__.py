@@ -1,0 +1,1 @@
+"""One interface per device kind, each with a real driver and a simulator."""

@@ -1,0 +1,1 @@
+"""The hub: venues, rules, caps, access log and the supervisors' console."""
