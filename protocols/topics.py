@@ -1,0 +1,124 @@
+"""Every MQTT topic of the project, built and parsed here and nowhere else.
+
+Layout: ``checkpoint/v1/{venue}/{gate}/{channel}``. A device's broker ACL allows it exactly
+``checkpoint/v1/{venue}/{gate}/#``, so every channel a gate uses lives under its own gate.
+Payload examples for each channel are in ``protocols/topics.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from protocols.errors import CheckpointError
+
+ROOT = "checkpoint/v1"
+# Ids are safe topic segments: no "/", no MQTT wildcards, no "$", not empty.
+SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class TopicError(CheckpointError):
+    """A topic or a topic segment is not one of ours."""
+
+    reason = "bad_topic"
+
+
+class Channel(str, Enum):
+    """What a message under a gate's topic is about."""
+
+    STATUS = "status"  # gate -> all, retained, last-will "offline"
+    EVENTS = "events"  # gate -> hub, QoS 1, one GateEvent JSON
+    ACK = "ack"  # hub -> gate, QoS 1, ids the hub has stored
+    NOTICE = "notice"  # hub -> gate, retained, versions the gate must fetch
+    COMMAND = "command"  # hub -> gate, QoS 1, e.g. open the barrier
+    THERMOMETER = "thermometer"  # thermometer -> gate, QoS 0, one reading
+
+
+# Who may publish on each channel (the ACL file is written from this table).
+DEVICE_PUBLISHES = (Channel.STATUS, Channel.EVENTS, Channel.THERMOMETER)
+DEVICE_SUBSCRIBES = (Channel.ACK, Channel.NOTICE, Channel.COMMAND, Channel.THERMOMETER, Channel.STATUS)
+# Retained channels: a late subscriber still learns the last state.
+RETAINED = (Channel.STATUS, Channel.NOTICE)
+# Status payloads (plain text, like frigate's availability topic).
+ONLINE, OFFLINE, STOPPED = "online", "offline", "stopped"
+
+
+@dataclass(frozen=True)
+class GateTopic:
+    """A parsed topic: which venue, which gate, which channel."""
+
+    venue: str
+    gate: str
+    channel: Channel
+
+    def __str__(self) -> str:
+        return gate_topic(self.venue, self.gate, self.channel)
+
+
+def check_segment(value: str, what: str = "id") -> str:
+    """Return value if it is a valid topic segment (venue or gate id), else raise TopicError."""
+    if not isinstance(value, str) or not SEGMENT.match(value):
+        raise TopicError(f"invalid {what} for a topic: {value!r}")
+    return value
+
+
+def gate_topic(venue: str, gate: str, channel: Channel | str) -> str:
+    """Build ``checkpoint/v1/{venue}/{gate}/{channel}``."""
+    ch = Channel(channel)
+    return f"{ROOT}/{check_segment(venue, 'venue')}/{check_segment(gate, 'gate')}/{ch.value}"
+
+
+def status(venue: str, gate: str) -> str:
+    """The retained availability topic of a gate (online / offline / stopped)."""
+    return gate_topic(venue, gate, Channel.STATUS)
+
+
+def events(venue: str, gate: str) -> str:
+    """The topic a gate publishes its events on (QoS 1)."""
+    return gate_topic(venue, gate, Channel.EVENTS)
+
+
+def ack(venue: str, gate: str) -> str:
+    """The topic the hub acknowledges stored event ids on."""
+    return gate_topic(venue, gate, Channel.ACK)
+
+
+def notice(venue: str, gate: str) -> str:
+    """The retained topic telling a gate which versions to fetch."""
+    return gate_topic(venue, gate, Channel.NOTICE)
+
+
+def command(venue: str, gate: str) -> str:
+    """The topic the hub sends commands to a gate on."""
+    return gate_topic(venue, gate, Channel.COMMAND)
+
+
+def thermometer(venue: str, gate: str) -> str:
+    """The topic an MQTT thermometer at a gate publishes readings on."""
+    return gate_topic(venue, gate, Channel.THERMOMETER)
+
+
+def gate_filter(venue: str, gate: str) -> str:
+    """The filter covering every topic of one gate (what its ACL allows)."""
+    return f"{ROOT}/{check_segment(venue, 'venue')}/{check_segment(gate, 'gate')}/#"
+
+
+def all_gates(channel: Channel | str) -> str:
+    """The filter the hub subscribes with to one channel of every gate of every venue."""
+    return f"{ROOT}/+/+/{Channel(channel).value}"
+
+
+def parse(topic: str) -> GateTopic:
+    """Parse a concrete topic into venue, gate and channel, or raise TopicError."""
+    if not isinstance(topic, str) or not topic.startswith(ROOT + "/"):
+        raise TopicError(f"not a checkpoint topic: {topic!r}")
+    parts = topic[len(ROOT) + 1 :].split("/")
+    if len(parts) != 3:
+        raise TopicError(f"expected venue/gate/channel after {ROOT}/: {topic!r}")
+    venue, gate, channel = parts
+    try:
+        ch = Channel(channel)
+    except ValueError as exc:
+        raise TopicError(f"unknown channel {channel!r} in {topic!r}") from exc
+    return GateTopic(check_segment(venue, "venue"), check_segment(gate, "gate"), ch)
