@@ -148,3 +148,9 @@ class DeviceError(CheckpointError):
     """A device is unplugged, silent or talking nonsense."""
 
     reason = "device_error"
+
+
+class BadReading(DeviceError):
+    """A device sent a message that is not a valid reading."""
+
+    reason = "bad_reading"
