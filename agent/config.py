@@ -1,0 +1,272 @@
+"""The gate agent's configuration: one TOML file, one pydantic model tree, secrets from the environment.
+
+Every section forbids unknown keys, so a typo stops the agent at start-up with the key path of
+the mistake instead of silently running with a default. Device sections pick their driver with
+a `type` discriminator (`simulated` everywhere for `checkpoint agent simulate`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from protocols.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+VenueKind = Literal["factory", "school", "kindergarten", "market", "canteen"]
+SUBJECT_KEY_ENV = "CHECKPOINT_SUBJECT_KEY"
+GUARD_PIN_ENV = "CHECKPOINT_GUARD_PIN"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GateSection(_Section):
+    """Who this gate is: venue, gate id, kind of venue, how long records are kept."""
+
+    venue: str = Field(min_length=1, max_length=64)
+    gate: str = Field(min_length=1, max_length=64)
+    venue_kind: VenueKind = "factory"
+    direction: Literal["in", "out"] = "in"
+    # Contact tracing asks for about 21-28 days (POLICY.md section 5).
+    retention_days: int = Field(default=28, ge=1, le=366)
+
+
+class StoreSection(_Section):
+    """Where the local SQLite store lives."""
+
+    path: Path = Path("var/agent.sqlite")
+
+
+class OpenCVCamera(_Section):
+    """A USB index, a video file or an RTSP URL read through OpenCV."""
+
+    type: Literal["opencv"]
+    source: Union[int, str] = 0
+    width: int = Field(default=640, ge=160, le=3840)
+    height: int = Field(default=480, ge=120, le=2160)
+    fps: float = Field(default=30, gt=0, le=120)
+
+
+class PiCamera(_Section):
+    """The Raspberry Pi camera through picamera2."""
+
+    type: Literal["picamera2"]
+    width: int = Field(default=1280, ge=160, le=3840)
+    height: int = Field(default=720, ge=120, le=2160)
+    fps: float = Field(default=30, gt=0, le=120)
+
+
+class SimulatedCamera(_Section):
+    """Frames of real QR codes, generated or read from image files, at a frame rate."""
+
+    type: Literal["simulated"]
+    width: int = Field(default=640, ge=160, le=3840)
+    height: int = Field(default=480, ge=120, le=2160)
+    fps: float = Field(default=30, gt=0, le=120)
+    images: list[Path] = Field(default_factory=list)
+
+
+CameraSection = Annotated[Union[OpenCVCamera, PiCamera, SimulatedCamera], Field(discriminator="type")]
+
+
+class _ThermometerCommon(_Section):
+    offset: float = Field(default=0.0, ge=-3, le=3, description="calibration offset added to every reading, C")
+    max_age_s: float = Field(default=3.0, gt=0, le=30, description="a reading older than this is not used")
+    wait_s: float = Field(default=8.0, gt=0, le=60, description="how long a person is asked to measure")
+    rest_s: float = Field(default=20.0, ge=0, le=600, description="rest before the one re-measure after a fever reading")
+
+
+class SerialThermometer(_ThermometerCommon):
+    """An IR thermometer on a serial line: ASCII lines or the MLX90614 9-byte frame."""
+
+    type: Literal["serial"]
+    port: str = "/dev/ttyUSB0"
+    baudrate: int = Field(default=9600, ge=1200, le=921600)
+    wire: Literal["ascii", "mlx90614"] = "ascii"
+    pattern: str | None = Field(default=None, description="regex with one group for the ASCII line format")
+
+
+class MqttThermometer(_ThermometerCommon):
+    """An IR thermometer that publishes readings on an MQTT topic."""
+
+    type: Literal["mqtt"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic: str = Field(min_length=1)
+
+
+class SimulatedThermometer(_ThermometerCommon):
+    """A simulated thermometer: readings appear when a simulated person steps up."""
+
+    type: Literal["simulated"]
+
+
+ThermometerSection = Annotated[
+    Union[SerialThermometer, MqttThermometer, SimulatedThermometer], Field(discriminator="type")
+]
+
+
+class GpioBarrier(_Section):
+    """A relay on a GPIO pin (gpiozero), with an optional fire-alarm input."""
+
+    type: Literal["gpio"]
+    pin: int = Field(ge=0, le=40)
+    active_high: bool = True
+    fail_safe: bool = Field(default=False, description="False: locked when unpowered (fail-secure)")
+    alarm_pin: int | None = Field(default=None, ge=0, le=40)
+    open_s: float = Field(default=3.0, gt=0, le=30)
+
+
+class SimulatedBarrier(_Section):
+    """A relay simulator that records every change with a timestamp."""
+
+    type: Literal["simulated"]
+    fail_safe: bool = False
+    open_s: float = Field(default=3.0, gt=0, le=30)
+    journal: Path | None = Field(default=None, description="append every relay change to this file")
+
+
+BarrierSection = Annotated[Union[GpioBarrier, SimulatedBarrier], Field(discriminator="type")]
+
+
+class KioskSection(_Section):
+    """The local kiosk page a Pi opens full-screen."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8088, ge=0, le=65535)
+    countdown_s: float = Field(default=5.0, gt=0, le=60, description="seconds a result stays on screen")
+    journal: Path | None = Field(default=None, description="append every screen shown to this file")
+
+
+class SpeakerSection(_Section):
+    """Voice through espeak-ng and a buzzer."""
+
+    type: Literal["espeak", "simulated", "off"] = "espeak"
+    voice_zh: str = "cmn"
+    voice_en: str = "en"
+    buzzer_pin: int | None = Field(default=None, ge=0, le=40)
+
+
+class RulesSection(_Section):
+    """The signed rule bundle and trust list this gate decides with, and the root key they chain to."""
+
+    bundle: Path | None = None
+    trust_list: Path | None = None
+    root_public_key: Path | None = None
+    max_code_age_s: float | None = Field(default=None, gt=0, description="refuse codes issued longer ago (screenshots)")
+
+
+class PresentationSection(_Section):
+    """When a code seen again is the same presentation, and anti-passback per subject."""
+
+    dedupe_s: float = Field(default=5.0, ge=0, le=120)
+    anti_passback_s: float = Field(default=60.0, ge=0, le=86400)
+    decode_every_n_frames: int = Field(default=1, ge=1, le=30)
+
+
+class AgentConfig(_Section):
+    """The whole agent configuration (one TOML file)."""
+
+    gate: GateSection
+    store: StoreSection = Field(default_factory=StoreSection)
+    camera: CameraSection = Field(default_factory=lambda: SimulatedCamera(type="simulated"))
+    thermometer: ThermometerSection = Field(default_factory=lambda: SimulatedThermometer(type="simulated"))
+    barrier: BarrierSection = Field(default_factory=lambda: SimulatedBarrier(type="simulated"))
+    kiosk: KioskSection = Field(default_factory=KioskSection)
+    speaker: SpeakerSection = Field(default_factory=SpeakerSection)
+    rules: RulesSection = Field(default_factory=RulesSection)
+    presentation: PresentationSection = Field(default_factory=PresentationSection)
+    # Secrets: never in the file (private attributes cannot be set from it), filled by parse_config().
+    _subject_key: bytes = PrivateAttr(default=b"")
+    _guard_pin: str | None = PrivateAttr(default=None)
+
+    @property
+    def subject_key(self) -> bytes:
+        """The venue's key for hashing subject ids (from CHECKPOINT_SUBJECT_KEY)."""
+        return self._subject_key
+
+    @property
+    def guard_pin(self) -> str | None:
+        """The guard's PIN for manual decisions on the kiosk (from CHECKPOINT_GUARD_PIN), or None."""
+        return self._guard_pin
+
+
+def error_lines(exc: ValidationError) -> list[str]:
+    """One line per validation error: `key.path: message`."""
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{path}: {err['msg']}")
+    return lines
+
+
+def subject_key_from_env(env: dict[str, str] | os._Environ) -> bytes:
+    """The venue's subject-hash key from CHECKPOINT_SUBJECT_KEY (hex, or any passphrase >= 16 chars)."""
+    raw = env.get(SUBJECT_KEY_ENV, "")
+    if not raw:
+        raise ConfigError(f"{SUBJECT_KEY_ENV} is not set: the venue's key for hashing subject ids")
+    try:
+        key = bytes.fromhex(raw)
+        if len(key) >= 16:
+            return key
+    except ValueError:
+        pass  # not hex: treat it as a passphrase below
+    if len(raw) < 16:
+        raise ConfigError(f"{SUBJECT_KEY_ENV} is too short: give at least 16 characters or 16 hex bytes")
+    return hashlib.sha256(raw.encode("utf-8")).digest()
+
+
+def parse_config(data: dict[str, Any], env: dict[str, str] | os._Environ | None = None) -> AgentConfig:
+    """Validate a config dict and fill the secrets from env; raises ValidationError or ConfigError."""
+    env = os.environ if env is None else env
+    cfg = AgentConfig.model_validate(data)
+    cfg._subject_key = subject_key_from_env(env)
+    pin = env.get(GUARD_PIN_ENV)
+    if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise ConfigError(f"{GUARD_PIN_ENV} must be 4-12 digits")
+    cfg._guard_pin = pin
+    return cfg
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file or raise ConfigError naming the file and the line."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_config(path: Path | str, env: dict[str, str] | os._Environ | None = None) -> AgentConfig:
+    """Load and validate the agent's TOML config; relative paths in it resolve against its folder."""
+    path = Path(path)
+    cfg = parse_config(read_toml(path), env)
+    base = path.resolve().parent
+    cfg.store.path = _resolve(base, cfg.store.path)
+    for name in ("bundle", "trust_list", "root_public_key"):
+        value = getattr(cfg.rules, name)
+        if value is not None:
+            setattr(cfg.rules, name, _resolve(base, value))
+    if cfg.kiosk.journal is not None:
+        cfg.kiosk.journal = _resolve(base, cfg.kiosk.journal)
+    if isinstance(cfg.barrier, SimulatedBarrier) and cfg.barrier.journal is not None:
+        cfg.barrier.journal = _resolve(base, cfg.barrier.journal)
+    if isinstance(cfg.camera, SimulatedCamera):
+        cfg.camera.images = [_resolve(base, p) for p in cfg.camera.images]
+    return cfg
+
+
+def _resolve(base: Path, p: Path) -> Path:
+    return p if p.is_absolute() else base / p

@@ -1,0 +1,70 @@
+"""The agent store's schema as named migrations, each applied once in its own transaction.
+
+Applied names are recorded in `_migrations`; a new schema change is a new entry at the end of
+MIGRATIONS, never an edit of an old one (a gate in the field already ran the old ones).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+log = logging.getLogger(__name__)
+
+
+def _m001_events_and_outbox(db: Database) -> None:
+    # events: what happened at this gate, reduced to the least the rules and supervisors need.
+    db["events"].create(
+        {
+            "id": str,  # ULID minted at the gate; never changes
+            "kind": str,
+            "at": str,  # ISO 8601 UTC
+            "direction": str,
+            "decision": str,
+            "subject": str,  # keyed hash, never the subject id itself
+            "name": str,  # masked
+            "person_class": str,
+            "colour": str,
+            "celsius": float,
+            "bundle_version": str,
+            "payload": str,  # GateEvent JSON, exactly what the hub receives
+        },
+        pk="id",
+        not_null={"kind", "at", "payload"},
+    )
+    db["events"].create_index(["subject", "at"], index_name="events_subject_at")
+    db["events"].create_index(["at"], index_name="events_at")
+    # outbox: one row per event the sync client still has to deliver (or has delivered).
+    db["outbox"].create(
+        {"event_id": str, "payload": str, "created_at": str, "attempts": int, "sent_at": str, "last_error": str},
+        pk="event_id",
+        not_null={"payload", "created_at", "attempts"},
+        defaults={"attempts": 0},
+        foreign_keys=[("event_id", "events", "id")],
+    )
+    db["outbox"].create_index(["sent_at", "created_at"], index_name="outbox_pending")
+
+
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
+    ("001_events_and_outbox", _m001_events_and_outbox),
+]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every migration not applied yet; return the names applied now."""
+    if "_migrations" not in db.table_names():
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    done = {row["name"] for row in db.query("SELECT name FROM _migrations")}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        with db.atomic():
+            step(db)
+            db["_migrations"].insert({"name": name, "applied_at": dt.datetime.now(dt.timezone.utc).isoformat()})
+        log.info("applied migration %s", name)
+        applied.append(name)
+    return applied

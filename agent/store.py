@@ -1,0 +1,202 @@
+"""The gate's local log: SQLite (WAL, synchronous=FULL) through sqlite-utils; all agent SQL lives here.
+
+A decision is committed durably, with its outbox row in the same transaction, before the
+barrier moves or the screen changes; a power cut after that cannot lose it. Rows hold a keyed
+hash of the subject id, a masked name, the colour and the reading: never a raw code or photo.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from ulid import ULID
+
+from agent.migrations import migrate
+from protocols.events import GateEvent, subject_hash
+
+log = logging.getLogger(__name__)
+
+
+def new_event_id() -> str:
+    """A fresh ULID string: sorts by time, never changes once minted."""
+    return str(ULID())
+
+
+def utcnow() -> dt.datetime:
+    """The current time, aware, in UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def mask_name(name: str | None) -> str | None:
+    """Mask a name to its first and last characters (张三丰 -> 张*丰, 李四 -> 李*); idempotent."""
+    if not name:
+        return None
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" + name[-1]
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One event waiting in the outbox for the sync client."""
+
+    event_id: str
+    payload: dict[str, Any]
+    created_at: str
+    attempts: int
+
+
+class AgentStore:
+    """The gate's SQLite store: events, outbox, migrations, retention."""
+
+    def __init__(self, path: Path | str, subject_key: bytes):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._key = subject_key
+        # One connection shared by the loop and the kiosk thread, serialised by a lock.
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+        self.db = Database(conn)
+        self._lock = threading.RLock()
+        self.db.enable_wal()
+        # FULL: a commit is on the disk when it returns; the decision must survive a power cut.
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        # Create the schema at start-up: lazy creation under concurrency gave "database is locked".
+        with self._lock:
+            migrate(self.db)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self.db.close()
+
+    def hash_subject(self, subject: str | None) -> str | None:
+        """The keyed hash this venue stores instead of the subject id."""
+        return None if not subject else subject_hash(self._key, subject)
+
+    def record(self, event: GateEvent) -> None:
+        """Commit an event and its outbox row durably in one transaction (before anything moves)."""
+        payload = event.model_dump_json()
+        row = {
+            "id": event.id,
+            "kind": event.kind,
+            "at": _iso(event.at),
+            "direction": event.direction,
+            "decision": event.decision,
+            "subject": event.subject,
+            "name": event.name,
+            "person_class": event.person_class,
+            "colour": event.colour,
+            "celsius": event.celsius,
+            "bundle_version": event.bundle_version,
+            "payload": payload,
+        }
+        with self._lock, self.db.atomic():
+            self.db["events"].insert(row)
+            self.db["outbox"].insert(
+                {"event_id": event.id, "payload": payload, "created_at": _iso(utcnow()), "attempts": 0}
+            )
+
+    def event(self, event_id: str) -> GateEvent | None:
+        """One event by id, or None."""
+        with self._lock:
+            rows = list(self.db.query("SELECT payload FROM events WHERE id = ?", [event_id]))
+        return GateEvent.model_validate_json(rows[0]["payload"]) if rows else None
+
+    def events(self, limit: int | None = None, kind: str | None = None) -> list[GateEvent]:
+        """Events oldest first (ULID order), optionally of one kind, optionally the last `limit`."""
+        sql = "SELECT payload FROM events" + (" WHERE kind = ?" if kind else "") + " ORDER BY id DESC"
+        params: list[Any] = [kind] if kind else []
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            rows = list(self.db.query(sql, params))
+        return [GateEvent.model_validate_json(r["payload"]) for r in reversed(rows)]
+
+    def event_ids(self) -> set[str]:
+        """Every event id in the store."""
+        with self._lock:
+            return {r["id"] for r in self.db.query("SELECT id FROM events")}
+
+    def count(self) -> int:
+        """How many events the store holds."""
+        with self._lock:
+            return next(self.db.query("SELECT count(*) AS n FROM events"))["n"]
+
+    def last_admit(self, subject: str, direction: str, since: dt.datetime) -> dt.datetime | None:
+        """When this hashed subject was last admitted in this direction after `since`, or None."""
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    "SELECT max(at) AS at FROM events WHERE subject = ? AND direction = ? "
+                    "AND decision = 'admit' AND at >= ?",
+                    [subject, direction, _iso(since)],
+                )
+            )
+        at = rows[0]["at"] if rows else None
+        return dt.datetime.fromisoformat(at) if at else None
+
+    def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
+        """Events not yet delivered, oldest first."""
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    "SELECT event_id, payload, created_at, attempts FROM outbox "
+                    "WHERE sent_at IS NULL ORDER BY event_id LIMIT ?",
+                    [limit],
+                )
+            )
+        return [OutboxItem(r["event_id"], json.loads(r["payload"]), r["created_at"], r["attempts"]) for r in rows]
+
+    def mark_sent(self, event_ids: list[str], at: dt.datetime | None = None) -> None:
+        """Mark outbox rows delivered (the hub acknowledged them)."""
+        stamp = _iso(at or utcnow())
+        with self._lock, self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE outbox SET sent_at = ?, last_error = NULL WHERE event_id = ?",
+                [(stamp, i) for i in event_ids],
+            )
+
+    def mark_failed(self, event_ids: list[str], error: str) -> None:
+        """Count a failed delivery attempt for outbox rows."""
+        with self._lock, self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE event_id = ?",
+                [(error[:500], i) for i in event_ids],
+            )
+
+    def purge(self, retention_days: int, now: dt.datetime | None = None) -> int:
+        """Delete events older than the venue's retention that were delivered (or never queued)."""
+        cutoff = _iso((now or utcnow()) - dt.timedelta(days=retention_days))
+        with self._lock, self.db.atomic():
+            doomed = "SELECT e.id FROM events e LEFT JOIN outbox o ON o.event_id = e.id " \
+                     "WHERE e.at < ? AND (o.event_id IS NULL OR o.sent_at IS NOT NULL)"
+            ids = [r[0] for r in self.db.conn.execute(doomed, [cutoff])]
+            self.db.conn.executemany("DELETE FROM outbox WHERE event_id = ?", [(i,) for i in ids])
+            self.db.conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+            kept = self.db.conn.execute(
+                "SELECT count(*) FROM events WHERE at < ?", [cutoff]
+            ).fetchone()[0]
+        if kept:
+            # Undelivered records past retention are kept: losing them would lose a decision.
+            log.warning("%d events past retention are kept until the hub has them", kept)
+        if ids:
+            log.info("purged %d events older than %d days", len(ids), retention_days)
+        return len(ids)

@@ -1,0 +1,85 @@
+"""The agent's TOML config: valid files load, mistakes are reported with their key paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from agent.cli import agent
+from agent.config import SimulatedBarrier, SerialThermometer, error_lines, load_config
+from protocols.errors import ConfigError
+
+ENV = {"CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_GUARD_PIN": "2468"}
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "agent.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "agent.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_example_config_loads_and_resolves_paths_against_its_folder():
+    cfg = load_config(EXAMPLE, ENV)
+    assert cfg.gate.venue and cfg.gate.gate
+    assert cfg.store.path.is_absolute()
+    assert cfg.subject_key == bytes.fromhex(ENV["CHECKPOINT_SUBJECT_KEY"])
+    assert cfg.guard_pin == "2468"
+
+
+def test_minimal_config_gets_simulated_devices_by_default(tmp_path):
+    cfg = load_config(write(tmp_path, '[gate]\nvenue = "v"\ngate = "g"\n'), ENV)
+    assert isinstance(cfg.barrier, SimulatedBarrier)
+    assert cfg.barrier.fail_safe is False  # fail-secure unless configured otherwise
+    assert cfg.store.path == tmp_path / "var" / "agent.sqlite"
+
+
+def test_each_error_is_reported_with_its_key_path(tmp_path):
+    text = (
+        '[gate]\nvenue = "v"\ngate = "g"\nretention_days = 0\n'
+        '[thermometer]\ntype = "serial"\nwire = "morse"\nbaud = 9600\n'
+    )
+    with pytest.raises(ValidationError) as info:
+        load_config(write(tmp_path, text), ENV)
+    lines = error_lines(info.value)
+    assert any(l.startswith("gate.retention_days:") for l in lines)
+    assert any(l.startswith("thermometer.serial.wire:") for l in lines)
+    assert any(l.startswith("thermometer.serial.baud:") and "Extra" in l for l in lines)
+
+
+def test_secrets_cannot_be_written_in_the_file(tmp_path):
+    text = '_subject_key = "abc"\n[gate]\nvenue = "v"\ngate = "g"\n'
+    with pytest.raises(ValidationError):
+        load_config(write(tmp_path, text), ENV)
+
+
+def test_missing_or_short_subject_key_is_a_config_error(tmp_path):
+    path = write(tmp_path, '[gate]\nvenue = "v"\ngate = "g"\n')
+    with pytest.raises(ConfigError, match="CHECKPOINT_SUBJECT_KEY"):
+        load_config(path, {})
+    with pytest.raises(ConfigError, match="too short"):
+        load_config(path, {"CHECKPOINT_SUBJECT_KEY": "short"})
+    passphrase = load_config(path, {"CHECKPOINT_SUBJECT_KEY": "a long venue passphrase"})
+    assert len(passphrase.subject_key) == 32
+
+
+def test_bad_toml_names_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[gate\n"), ENV)
+
+
+def test_validate_config_cli_prints_key_paths_and_fails(tmp_path):
+    path = write(tmp_path, '[gate]\nvenue = "v"\n[barrier]\ntype = "gpio"\n')
+    result = CliRunner().invoke(agent, ["validate-config", str(path)], env=ENV)
+    assert result.exit_code == 1
+    assert "gate.gate: Field required" in result.output
+    assert "barrier.gpio.pin: Field required" in result.output
+
+
+def test_validate_config_cli_accepts_the_example():
+    result = CliRunner().invoke(agent, ["validate-config", str(EXAMPLE)], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output
