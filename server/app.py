@@ -1,0 +1,36 @@
+"""The hub's Flask app factory: config, schema at start-up, one blueprint per resource."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from server import db, http_errors
+from server.blueprints import access_log, device, documents, meta, venues
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the hub: DATABASE from test_config, else $CHECKPOINT_HUB_DB, else ./hub.db."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATABASE=os.environ.get("CHECKPOINT_HUB_DB", str(Path.cwd() / "hub.db")),
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    Path(app.config["DATABASE"]).parent.mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    http_errors.register(app)
+    for blueprint in (device.bp, venues.bp, documents.bp, access_log.bp, meta.bp):
+        app.register_blueprint(blueprint)
+    log.info("hub ready on %s", app.config["DATABASE"])
+    return app

@@ -1,0 +1,66 @@
+"""The access log: filter by venue, gate, time, decision, failed rule; JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from flask import Blueprint, Response, jsonify, request
+
+from server.auth import role_required
+from server.db import get_store
+from server.http_errors import ApiError
+
+bp = Blueprint("access_log", __name__, url_prefix="/api/v1/events")
+CSV_COLUMNS = [
+    ("id", "编号"), ("at", "时间"), ("venue", "场所"), ("gate", "闸机"), ("kind", "类型"), ("direction", "方向"),
+    ("decision", "结果"), ("failed", "未通过规则"), ("name", "姓名"), ("person_class", "人员类别"),
+    ("colour", "健康码"), ("celsius", "体温"), ("subject", "标识摘要"), ("bundle_version", "规则版本"),
+    ("operator", "操作员"), ("received_at", "接收时间"),
+]
+
+
+def _time(name: str) -> dt.datetime | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_query", f"时间格式无效 / {name} is not an ISO 8601 time") from exc
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _int(name: str, default: int, top: int) -> int:
+    value = request.args.get(name, str(default))
+    if not value.isdigit() or int(value) > top:
+        raise ApiError(400, "bad_query", f"{name} 须为 0..{top} 的整数 / {name} must be an integer 0..{top}")
+    return int(value)
+
+
+@bp.get("")
+@role_required("supervisor")
+def access_log():
+    """Events newest first; `format=csv` for a spreadsheet."""
+    decision = request.args.get("decision")
+    if decision is not None and decision not in ("admit", "deny", "refer"):
+        raise ApiError(400, "bad_query", "decision 须为 admit/deny/refer / decision must be admit, deny or refer")
+    rows = get_store().access_log(
+        venue=request.args.get("venue"), gate=request.args.get("gate"), since=_time("since"), until=_time("until"),
+        decision=decision, rule=request.args.get("rule"), limit=_int("limit", 1000, 100_000),
+        offset=_int("offset", 0, 10**9),
+    )
+    fmt = request.args.get("format", "json")
+    if fmt == "json":
+        return jsonify(rows)
+    if fmt != "csv":
+        raise ApiError(400, "bad_query", "format 须为 json 或 csv / format must be json or csv")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([f"{zh} {en}" for en, zh in CSV_COLUMNS])
+    for r in rows:
+        writer.writerow([";".join(r[en]) if en == "failed" else r[en] for en, _ in CSV_COLUMNS])
+    # A BOM so that spreadsheet programs open the Chinese headers as UTF-8.
+    return Response("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": "attachment; filename=access-log.csv"})

@@ -1,0 +1,79 @@
+"""The device API: enroll once, then sync events, renew the lease and fetch documents, each scoped to its own gate."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from protocols import topics
+from server.auth import device_required
+from server.bodies import EnrollRequest, EnrollResponse, LeaseRequest, SyncRequest
+from server.db import get_store
+from server.http_errors import ApiError
+from server.store import DOCUMENT_KINDS
+
+log = logging.getLogger(__name__)
+bp = Blueprint("device", __name__, url_prefix="/api/v1")
+
+
+def _json_body() -> bytes:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "请求须为 JSON / the body must be application/json")
+    return request.get_data(cache=False)
+
+
+@bp.post("/enroll")
+def enroll():
+    """Spend a one-time token; answer the device's own credential (once)."""
+    body = EnrollRequest.model_validate_json(_json_body())
+    spent = get_store().redeem_token(body.token)
+    if spent is None:
+        raise ApiError(403, "bad_token", "注册令牌无效或已使用 / enrollment token invalid, expired or used")
+    device, secret = spent
+    log.info("device %s enrolled for %s/%s", device.id, device.venue, device.gate)
+    answer = EnrollResponse(device_id=device.id, secret=secret, venue=device.venue, gate=device.gate,
+                            mqtt_username=device.id, topic_filter=topics.gate_filter(device.venue, device.gate))
+    return jsonify(answer.model_dump()), 201
+
+
+@bp.post("/device/sync")
+@device_required
+def sync():
+    """Store a batch once per event id; answer the ids held and the versions to fetch."""
+    body = SyncRequest.model_validate_json(_json_body())
+    device = g.device
+    for event in body.events:
+        if event.venue != device.venue or event.gate != device.gate:
+            raise ApiError(403, "wrong_gate", "设备只能上报本闸机的记录 / a device may only post its own gate's events")
+    store = get_store()
+    result = store.ingest(body.events)
+    store.touch_gate(device.venue, device.gate, body.running)
+    versions = store.versions(device.venue)
+    running = body.running or {}
+    fetch = [kind for kind, version in versions.items() if running.get(kind) != version]
+    return jsonify({"acked": result.acked, "new": result.new, "versions": versions, "fetch": fetch})
+
+
+@bp.post("/device/lease")
+@device_required
+def lease():
+    """Renew or return this gate's lease of places."""
+    body = LeaseRequest.model_validate_json(_json_body())
+    answer = get_store().lease(g.device.venue, g.device.gate, body.want, body.unsynced)
+    return jsonify(answer)
+
+
+@bp.get("/device/documents/<kind>")
+@device_required
+def document(kind: str):
+    """The current version of one of this venue's documents, with an ETag (304 when unchanged)."""
+    if kind not in DOCUMENT_KINDS:
+        raise ApiError(404, "no_such_document", "没有这种文件 / unknown document kind")
+    doc = get_store().document(g.device.venue, kind)
+    if doc is None:
+        raise ApiError(404, "no_such_document", "尚未发布 / nothing published yet")
+    headers = {"ETag": f'"{doc["etag"]}"', "X-Document-Version": str(doc["version"]), "Cache-Control": "no-cache"}
+    if doc["etag"] in request.if_none_match:
+        return Response(status=304, headers=headers)
+    return Response(doc["body"], status=200, headers=headers, content_type=doc["content_type"])

@@ -1,0 +1,139 @@
+"""Venues, gates, enrollment tokens, occupancy and reservations (people's API)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from flask import Blueprint, jsonify, request
+
+from server.auth import role_required
+from server.bodies import GateCreate, ReservationRequest, VenueCreate, VenueSettings
+from server.db import get_store
+from server.gatherings import check, tier
+from server.http_errors import ApiError
+from server.store import iso
+
+bp = Blueprint("venues", __name__, url_prefix="/api/v1/venues")
+
+
+def _body() -> bytes:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "请求须为 JSON / the body must be application/json")
+    return request.get_data(cache=False)
+
+
+def _venue(venue_id: str) -> dict:
+    venue = get_store().venue(venue_id)
+    if venue is None:
+        raise ApiError(404, "no_such_venue", "场所不存在 / no such venue")
+    return venue
+
+
+def _public(venue: dict) -> dict:
+    out = {k: v for k, v in venue.items() if k != "created_at"}
+    out["plan_approved"] = bool(out.get("plan_approved"))
+    out["tier"] = tier(venue.get("gathering"))
+    return out
+
+
+@bp.get("")
+@role_required("supervisor")
+def list_venues():
+    """Every venue with its settings."""
+    return jsonify([_public(v) for v in get_store().venues()])
+
+
+@bp.post("")
+@role_required("admin")
+def create_venue():
+    """Create a venue (refused when its gathering tier forbids it)."""
+    body = VenueCreate.model_validate_json(_body())
+    check(body.gathering, body.plan_approved)
+    try:
+        venue = get_store().create_venue(body.id, body.model_dump(exclude={"id"}))
+    except sqlite3.IntegrityError as exc:
+        raise ApiError(409, "venue_exists", "场所已存在 / the venue exists") from exc
+    return jsonify(_public(venue)), 201
+
+
+@bp.get("/<venue_id>")
+@role_required("supervisor")
+def get_venue(venue_id: str):
+    """One venue's settings."""
+    return jsonify(_public(_venue(venue_id)))
+
+
+@bp.patch("/<venue_id>")
+@role_required("admin")
+def update_venue(venue_id: str):
+    """Change some of a venue's settings."""
+    venue = _venue(venue_id)
+    body = VenueSettings.model_validate_json(_body())
+    changes = body.model_dump(exclude_unset=True)
+    check(changes.get("gathering", venue["gathering"]), changes.get("plan_approved", venue["plan_approved"]))
+    return jsonify(_public(get_store().update_venue(venue_id, changes) or venue))
+
+
+@bp.get("/<venue_id>/occupancy")
+@role_required("guard")
+def occupancy(venue_id: str):
+    """How many are inside, the cap, what is lent to gates and what is free."""
+    venue = _venue(venue_id)
+    answer = get_store().occupancy(venue_id) or {}
+    answer["tier"] = tier(venue.get("gathering"))
+    return jsonify(answer)
+
+
+@bp.get("/<venue_id>/gates")
+@role_required("supervisor")
+def list_gates(venue_id: str):
+    """A venue's gates: versions they run, last seen, lease held."""
+    _venue(venue_id)
+    return jsonify(get_store().gates(venue_id))
+
+
+@bp.post("/<venue_id>/gates")
+@role_required("admin")
+def create_gate(venue_id: str):
+    """Add a gate to a venue."""
+    _venue(venue_id)
+    body = GateCreate.model_validate_json(_body())
+    return jsonify(get_store().create_gate(venue_id, body.id, body.name)), 201
+
+
+@bp.post("/<venue_id>/gates/<gate_id>/enroll-token")
+@role_required("admin")
+def enroll_token(venue_id: str, gate_id: str):
+    """A one-time token a device at this gate enrolls with."""
+    _venue(venue_id)
+    if not get_store().gates(venue_id, gate_id):
+        raise ApiError(404, "no_such_gate", "闸机不存在 / no such gate")
+    token = get_store().create_enroll_token(venue_id, gate_id)
+    return jsonify({"token": token, "venue": venue_id, "gate": gate_id}), 201
+
+
+@bp.post("/<venue_id>/reservations")
+@role_required("guard")
+def reserve(venue_id: str):
+    """Book a subject into a staggered time slot (限量、预约、错峰)."""
+    venue = _venue(venue_id)
+    if not venue.get("slot_minutes") or not venue.get("slot_capacity"):
+        raise ApiError(422, "no_reservations", "该场所未设预约时段 / this venue takes no reservations")
+    body = ReservationRequest.model_validate_json(_body())
+    at = body.at if body.at.tzinfo else body.at.replace(tzinfo=dt.timezone.utc)
+    at = at.astimezone(dt.timezone.utc)
+    minutes = (at.hour * 60 + at.minute) // venue["slot_minutes"] * venue["slot_minutes"]
+    slot = iso(at.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(minutes=minutes))
+    booking = get_store().reserve(venue_id, slot, body.subject, venue["slot_capacity"])
+    if booking is None:
+        raise ApiError(409, "slot_full", "该时段已约满 / this time slot is full")
+    return jsonify({"id": booking, "slot": slot}), 201
+
+
+@bp.get("/<venue_id>/reservations")
+@role_required("guard")
+def slots(venue_id: str):
+    """Bookings per slot."""
+    _venue(venue_id)
+    return jsonify(get_store().slots(venue_id))

@@ -1,0 +1,104 @@
+"""The hub's schema as named migrations, each applied once in its own transaction.
+
+Applied names are recorded in `_migrations`; a schema change is a new entry at the end of
+MIGRATIONS, never an edit of an old one. Run at start-up (`hub init`, the app factory), never
+lazily: lazy creation under concurrent requests gave "database is locked".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+log = logging.getLogger(__name__)
+
+
+def _m001_accounts(db: Database) -> None:
+    db["users"].create({"username": str, "password_hash": str, "role": str, "created_at": str}, pk="username")
+    db["venues"].create(
+        {
+            "id": str,
+            "name": str,
+            "cap": int,  # places; NULL means no cap
+            "dwell_minutes": int,  # venues without exit gates: an entry frees its place after this
+            "gathering": int,  # expected attendees of a gathering held here (POLICY.md tiers)
+            "plan_approved": int,
+            "slot_minutes": int,  # reservations: staggered slots of this length
+            "slot_capacity": int,  # reservations per slot
+            "created_at": str,
+        },
+        pk="id",
+    )
+    db["gates"].create(
+        {"venue": str, "id": str, "name": str, "running": str, "last_seen": str},
+        pk=("venue", "id"),
+        foreign_keys=[("venue", "venues", "id")],
+    )
+    db["devices"].create(
+        {"id": str, "venue": str, "gate": str, "secret_sha256": str, "mqtt_hash": str, "created_at": str, "revoked_at": str},
+        pk="id",
+    )
+    db["devices"].create_index(["secret_sha256"], unique=True, index_name="devices_secret")
+    db["enroll_tokens"].create(
+        {"token_sha256": str, "venue": str, "gate": str, "expires_at": str, "used_at": str}, pk="token_sha256"
+    )
+
+
+def _m002_events_and_occupancy(db: Database) -> None:
+    # WITHOUT ROWID: the ULID primary key is the table; dedup is INSERT OR IGNORE on it.
+    db.execute(
+        """CREATE TABLE events (
+            id TEXT PRIMARY KEY, venue TEXT NOT NULL, gate TEXT NOT NULL, at TEXT NOT NULL,
+            kind TEXT NOT NULL, direction TEXT NOT NULL, decision TEXT, effect INTEGER NOT NULL,
+            failed TEXT NOT NULL, reasons TEXT NOT NULL, subject TEXT, name TEXT, person_class TEXT,
+            colour TEXT, celsius REAL, bundle_version TEXT, credential_format TEXT, operator TEXT,
+            note TEXT, received_at TEXT NOT NULL
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX events_venue_at ON events (venue, at)")
+    # One counter row per venue, updated in the same transaction as the inserts it counts.
+    db["occupancy"].create({"venue": str, "inside": int, "entries": int, "exits": int}, pk="venue")
+    db["leases"].create(
+        {"venue": str, "gate": str, "held": int, "updated_at": str}, pk=("venue", "gate")
+    )
+
+
+def _m003_distribution(db: Database) -> None:
+    db["documents"].create(
+        {"venue": str, "kind": str, "version": int, "etag": str, "content_type": str, "body": bytes, "created_at": str},
+        pk=("venue", "kind"),
+    )
+    db["reservations"].create(
+        {"id": int, "venue": str, "slot": str, "subject": str, "created_at": str}, pk="id"
+    )
+    db["reservations"].create_index(["venue", "slot"], index_name="reservations_slot")
+    db["reservations"].create_index(["venue", "slot", "subject"], unique=True, index_name="reservations_once")
+
+
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
+    ("001_accounts", _m001_accounts),
+    ("002_events_and_occupancy", _m002_events_and_occupancy),
+    ("003_distribution", _m003_distribution),
+]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied now."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        with db.conn:
+            step(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                [name, dt.datetime.now(dt.timezone.utc).isoformat()],
+            )
+        log.info("hub migration %s applied", name)
+        applied.append(name)
+    return applied

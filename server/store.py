@@ -1,0 +1,423 @@
+"""All of the hub's SQL: accounts, venues, gates, devices, events, occupancy, leases, documents.
+
+SQLite through sqlite-utils, WAL, one connection per request (or per process for the bridge).
+Write transactions start with BEGIN IMMEDIATE so that two writers queue on the busy timeout
+instead of failing when a read lock cannot be upgraded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from ulid import ULID
+
+from protocols.events import GateEvent
+from server.migrations import migrate
+from server.passwords import hash_password, mosquitto_hash, verify_password
+
+DOCUMENT_KINDS = ("bundle", "parameters", "risk_areas", "trustlist", "roster", "appointments")
+VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity")
+
+
+def utcnow() -> dt.datetime:
+    """The current time, aware, in UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(t: dt.datetime) -> str:
+    """A sortable ISO 8601 UTC timestamp with microseconds (how every time is stored)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sha256(text: str) -> str:
+    """Hex SHA-256 of a high-entropy secret (a slow KDF buys nothing for 256 random bits)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def effect(event: GateEvent) -> int:
+    """What an event does to the number inside: +1 an admitted entry, -1 an exit, 0 nothing."""
+    if event.kind == "exit" or (event.direction == "out" and event.decision != "deny"):
+        return -1
+    if event.direction == "in" and event.decision == "admit" and event.kind in ("decision", "manual"):
+        return 1
+    return 0
+
+
+@dataclass(frozen=True)
+class Device:
+    """An enrolled device, bound to one gate of one venue."""
+
+    id: str
+    venue: str
+    gate: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a batch did: ids now held by the hub (new or already there), and how many were new."""
+
+    acked: list[str]
+    new: int
+
+
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (id, venue, gate, at, kind, direction, decision, effect, failed, reasons,"
+    " subject, name, person_class, colour, celsius, bundle_version, credential_format, operator, note,"
+    " received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _event_row(e: GateEvent, eff: int, received: str) -> tuple:
+    failed = "," + ",".join(r.rule for r in e.reasons if r.outcome == "FAIL") + ","
+    reasons = json.dumps([r.model_dump(exclude_none=True) for r in e.reasons], ensure_ascii=False)
+    return (
+        e.id, e.venue, e.gate, iso(e.at), e.kind, e.direction, e.decision, eff, failed, reasons,
+        e.subject, e.name, e.person_class, e.colour, e.celsius, e.bundle_version, e.credential_format,
+        e.operator, e.note, received,
+    )
+
+
+class HubStore:
+    """The hub's SQLite database."""
+
+    def __init__(self, path: Path | str, timeout: float = 30.0):
+        self.path = Path(path)
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in `write()`.
+        conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        self.db = Database(conn)
+        self.conn = conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+
+    def migrate(self) -> list[str]:
+        """Create or upgrade the schema; call at start-up only."""
+        self.conn.isolation_level = ""  # migrations use the sqlite3 module's own transactions
+        try:
+            return migrate(self.db)
+        finally:
+            self.conn.isolation_level = None
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with BEGIN IMMEDIATE; rolled back on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    # ---- users -------------------------------------------------------------------------------
+
+    def create_user(self, username: str, password: str, role: str = "admin") -> None:
+        """Create or replace a console/API user."""
+        with self.write() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
+                [username, hash_password(password), role, iso(utcnow())],
+            )
+
+    def check_user(self, username: str, password: str) -> str | None:
+        """The user's role if the password is right, else None."""
+        rows = self._rows("SELECT password_hash, role FROM users WHERE username = ?", [username])
+        if rows and verify_password(password, rows[0]["password_hash"]):
+            return rows[0]["role"]
+        return None
+
+    # ---- venues and gates --------------------------------------------------------------------
+
+    def create_venue(self, venue_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """Create a venue; raises sqlite3.IntegrityError when it exists."""
+        row = {k: settings.get(k) for k in VENUE_FIELDS}
+        with self.write() as c:
+            c.execute(
+                "INSERT INTO venues (id, " + ", ".join(VENUE_FIELDS) + ", created_at) VALUES (?"
+                + ",?" * len(VENUE_FIELDS) + ",?)",
+                [venue_id, *row.values(), iso(utcnow())],
+            )
+            c.execute("INSERT INTO occupancy (venue, inside, entries, exits) VALUES (?,0,0,0)", [venue_id])
+        return self.venue(venue_id) or {}
+
+    def update_venue(self, venue_id: str, settings: dict[str, Any]) -> dict[str, Any] | None:
+        """Change some of a venue's settings; None when there is no such venue."""
+        fields = [k for k in VENUE_FIELDS if k in settings]
+        if fields:
+            with self.write() as c:
+                c.execute(
+                    "UPDATE venues SET " + ", ".join(f"{k} = ?" for k in fields) + " WHERE id = ?",
+                    [settings[k] for k in fields] + [venue_id],
+                )
+        return self.venue(venue_id)
+
+    def venue(self, venue_id: str) -> dict[str, Any] | None:
+        """One venue's settings, or None."""
+        rows = self._rows("SELECT * FROM venues WHERE id = ?", [venue_id])
+        return rows[0] if rows else None
+
+    def venues(self) -> list[dict[str, Any]]:
+        """Every venue."""
+        return self._rows("SELECT * FROM venues ORDER BY id")
+
+    def create_gate(self, venue: str, gate: str, name: str | None = None) -> dict[str, Any]:
+        """Add a gate to a venue (idempotent)."""
+        with self.write() as c:
+            c.execute("INSERT OR IGNORE INTO gates (venue, id, name) VALUES (?,?,?)", [venue, gate, name])
+        return self.gates(venue, gate)[0]
+
+    def gates(self, venue: str, gate: str | None = None) -> list[dict[str, Any]]:
+        """A venue's gates with the versions they run, when last seen, and the lease they hold."""
+        sql = (
+            "SELECT g.id, g.name, g.running, g.last_seen, coalesce(l.held, 0) AS lease FROM gates g"
+            " LEFT JOIN leases l ON l.venue = g.venue AND l.gate = g.id WHERE g.venue = ?"
+        )
+        rows = self._rows(sql + (" AND g.id = ?" if gate else "") + " ORDER BY g.id", [venue] + ([gate] if gate else []))
+        for r in rows:
+            r["running"] = json.loads(r["running"]) if r["running"] else {}
+        return rows
+
+    def touch_gate(self, venue: str, gate: str, running: dict[str, str] | None) -> None:
+        """Record that a gate called in, and the document versions it reports running."""
+        with self.write() as c:
+            if running is None:
+                c.execute("UPDATE gates SET last_seen = ? WHERE venue = ? AND id = ?", [iso(utcnow()), venue, gate])
+            else:
+                c.execute(
+                    "UPDATE gates SET last_seen = ?, running = ? WHERE venue = ? AND id = ?",
+                    [iso(utcnow()), json.dumps(running, sort_keys=True), venue, gate],
+                )
+
+    # ---- enrollment and devices --------------------------------------------------------------
+
+    def create_enroll_token(self, venue: str, gate: str, ttl: dt.timedelta = dt.timedelta(days=1)) -> str:
+        """A one-time enrollment token for a gate (only its hash is kept)."""
+        token = secrets.token_urlsafe(24)
+        with self.write() as c:
+            c.execute(
+                "INSERT INTO enroll_tokens (token_sha256, venue, gate, expires_at) VALUES (?,?,?,?)",
+                [sha256(token), venue, gate, iso(utcnow() + ttl)],
+            )
+        return token
+
+    def redeem_token(self, token: str) -> tuple[Device, str] | None:
+        """Spend a token once: a new device and its secret (shown once, only hashes kept), or None."""
+        secret = secrets.token_urlsafe(32)
+        device_id = "dev-" + str(ULID()).lower()
+        now = iso(utcnow())
+        with self.write() as c:
+            cur = c.execute(
+                "UPDATE enroll_tokens SET used_at = ? WHERE token_sha256 = ? AND used_at IS NULL AND expires_at > ?",
+                [now, sha256(token), now],
+            )
+            if cur.rowcount != 1:
+                return None
+            venue, gate = c.execute(
+                "SELECT venue, gate FROM enroll_tokens WHERE token_sha256 = ?", [sha256(token)]
+            ).fetchone()
+            c.execute(
+                "INSERT INTO devices (id, venue, gate, secret_sha256, mqtt_hash, created_at) VALUES (?,?,?,?,?,?)",
+                [device_id, venue, gate, sha256(secret), mosquitto_hash(secret), now],
+            )
+        return Device(device_id, venue, gate), secret
+
+    def device_for_secret(self, secret: str) -> Device | None:
+        """The live device whose credential this is, or None."""
+        row = self.conn.execute(
+            "SELECT id, venue, gate FROM devices WHERE secret_sha256 = ? AND revoked_at IS NULL", [sha256(secret)]
+        ).fetchone()
+        return Device(*row) if row else None
+
+    def mqtt_accounts(self) -> list[dict[str, Any]]:
+        """Every live device's MQTT username (its id), password hash and gate, for the broker files."""
+        return self._rows("SELECT id, venue, gate, mqtt_hash FROM devices WHERE revoked_at IS NULL ORDER BY id")
+
+    # ---- events and occupancy ----------------------------------------------------------------
+
+    def ingest(self, events: Sequence[GateEvent], received_at: dt.datetime | None = None) -> IngestResult:
+        """Store a batch once per event id; count entries, exits and lease use of new events only."""
+        received = iso(received_at or utcnow())
+        groups: dict[tuple[str, str, int], list[tuple]] = defaultdict(list)
+        for e in events:
+            eff = effect(e)
+            groups[(e.venue, e.gate, eff)].append(_event_row(e, eff, received))
+        new = 0
+        with self.write() as c:
+            for (venue, gate, eff), rows in groups.items():
+                # rowcount of an executemany of INSERT OR IGNORE = how many rows were new.
+                added = c.executemany(_INSERT_EVENT, rows).rowcount
+                new += added
+                if added and eff == 1:
+                    c.execute("UPDATE occupancy SET entries = entries + ? WHERE venue = ?", [added, venue])
+                    # Admissions made against a lease turn into occupancy: the lease shrinks.
+                    c.execute(
+                        "UPDATE leases SET held = max(0, held - ?) WHERE venue = ? AND gate = ?", [added, venue, gate]
+                    )
+                elif added and eff == -1:
+                    c.execute("UPDATE occupancy SET exits = exits + ? WHERE venue = ?", [added, venue])
+        return IngestResult([e.id for e in events], new)
+
+    def event_count(self, venue: str | None = None) -> int:
+        """How many events the hub holds (for one venue, or all)."""
+        if venue:
+            return self.conn.execute("SELECT count(*) FROM events WHERE venue = ?", [venue]).fetchone()[0]
+        return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def _inside(self, c: sqlite3.Connection, venue: dict[str, Any], now: dt.datetime) -> int:
+        if venue.get("dwell_minutes"):
+            # No exit gates: an entry counts as inside until the dwell time has passed.
+            cutoff = iso(now - dt.timedelta(minutes=venue["dwell_minutes"]))
+            row = c.execute(
+                "SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND at > ? AND effect != 0",
+                [venue["id"], cutoff],
+            ).fetchone()
+            return max(0, row[0])
+        row = c.execute("SELECT entries - exits FROM occupancy WHERE venue = ?", [venue["id"]]).fetchone()
+        return max(0, row[0]) if row else 0
+
+    def occupancy(self, venue_id: str, now: dt.datetime | None = None) -> dict[str, Any] | None:
+        """How many are inside, the cap, the places lent to gates, and what is free."""
+        venue = self.venue(venue_id)
+        if venue is None:
+            return None
+        inside = self._inside(self.conn, venue, now or utcnow())
+        counts = self.conn.execute("SELECT entries, exits FROM occupancy WHERE venue = ?", [venue_id]).fetchone()
+        leased = self.conn.execute(
+            "SELECT coalesce(sum(held), 0) FROM leases WHERE venue = ?", [venue_id]
+        ).fetchone()[0]
+        cap = venue["cap"]
+        free = None if cap is None else max(0, cap - inside - leased)
+        return {"venue": venue_id, "inside": inside, "entries": counts[0], "exits": counts[1],
+                "cap": cap, "leased": leased, "free": free}
+
+    def lease(self, venue_id: str, gate: str, want: int, unsynced: int = 0,
+              now: dt.datetime | None = None) -> dict[str, Any]:
+        """Renew (or return, want=0) a gate's lease; leases never add up to more than the free places."""
+        from server.leases import grant  # pure arithmetic kept beside its explanation
+
+        with self.write() as c:
+            venue = self.venue(venue_id) or {}
+            inside = self._inside(c, venue, now or utcnow())
+            rows = c.execute("SELECT gate, held FROM leases WHERE venue = ?", [venue_id]).fetchall()
+            held = dict(rows)
+            n_gates = c.execute("SELECT count(*) FROM gates WHERE venue = ?", [venue_id]).fetchone()[0]
+            granted = grant(venue.get("cap"), inside, held, gate, want, unsynced, n_gates)
+            # Admissions the hub has not seen yet stay reserved until their events arrive.
+            new_held = granted + max(0, unsynced)
+            c.execute(
+                "INSERT INTO leases (venue, gate, held, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT (venue, gate) DO UPDATE SET held = excluded.held, updated_at = excluded.updated_at",
+                [venue_id, gate, new_held, iso(utcnow())],
+            )
+        return {"grant": granted, "held": new_held, "cap": venue.get("cap"), "inside": inside}
+
+    # ---- distribution ------------------------------------------------------------------------
+
+    def put_document(self, venue: str, kind: str, body: bytes, content_type: str) -> dict[str, Any]:
+        """Store a new version of a venue's document (bundle, trust list, ...); same bytes, same version."""
+        etag = hashlib.sha256(body).hexdigest()[:32]
+        with self.write() as c:
+            row = c.execute("SELECT version, etag FROM documents WHERE venue = ? AND kind = ?", [venue, kind]).fetchone()
+            if row and row[1] == etag:
+                return {"kind": kind, "version": row[0], "etag": etag}
+            version = (row[0] if row else 0) + 1
+            c.execute(
+                "INSERT OR REPLACE INTO documents (venue, kind, version, etag, content_type, body, created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [venue, kind, version, etag, content_type, body, iso(utcnow())],
+            )
+        return {"kind": kind, "version": version, "etag": etag}
+
+    def document(self, venue: str, kind: str) -> dict[str, Any] | None:
+        """The current version of a venue's document with its bytes, or None."""
+        rows = self._rows("SELECT kind, version, etag, content_type, body FROM documents WHERE venue = ? AND kind = ?",
+                          [venue, kind])
+        return rows[0] if rows else None
+
+    def versions(self, venue: str) -> dict[str, str]:
+        """The current version of each of a venue's documents: what its gates must run."""
+        return {r[0]: str(r[1]) for r in self.conn.execute(
+            "SELECT kind, version FROM documents WHERE venue = ? ORDER BY kind", [venue])}
+
+    def all_versions(self) -> dict[str, dict[str, str]]:
+        """Versions per venue, for the MQTT bridge's retained notices."""
+        out: dict[str, dict[str, str]] = defaultdict(dict)
+        for venue, kind, version in self.conn.execute("SELECT venue, kind, version FROM documents ORDER BY venue, kind"):
+            out[venue][kind] = str(version)
+        return dict(out)
+
+    def all_gates(self) -> list[tuple[str, str]]:
+        """Every (venue, gate) pair."""
+        return [tuple(r) for r in self.conn.execute("SELECT venue, id FROM gates ORDER BY venue, id")]
+
+    # ---- reservations ------------------------------------------------------------------------
+
+    def reserve(self, venue: str, slot: str, subject: str, capacity: int) -> int | None:
+        """Book a subject into a slot; the booking's id, or None when the slot is full."""
+        with self.write() as c:
+            mine = c.execute("SELECT id FROM reservations WHERE venue = ? AND slot = ? AND subject = ?",
+                             [venue, slot, subject]).fetchone()
+            if mine:  # booking again is the same booking
+                return mine[0]
+            taken = c.execute("SELECT count(*) FROM reservations WHERE venue = ? AND slot = ?", [venue, slot]).fetchone()[0]
+            if taken >= capacity:
+                return None
+            cur = c.execute("INSERT INTO reservations (venue, slot, subject, created_at) VALUES (?,?,?,?)",
+                            [venue, slot, subject, iso(utcnow())])
+            return cur.lastrowid
+
+    def slots(self, venue: str) -> list[dict[str, Any]]:
+        """Bookings per slot."""
+        return self._rows("SELECT slot, count(*) AS booked FROM reservations WHERE venue = ? GROUP BY slot ORDER BY slot",
+                          [venue])
+
+    # ---- access log --------------------------------------------------------------------------
+
+    def access_log(self, *, venue: str | None = None, gate: str | None = None, since: dt.datetime | None = None,
+                   until: dt.datetime | None = None, decision: str | None = None, rule: str | None = None,
+                   limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+        """Events matching the filters, newest first."""
+        where, params = [], []
+        for column, value in (("venue", venue), ("gate", gate), ("decision", decision)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(iso(since))
+        if until is not None:
+            where.append("at < ?")
+            params.append(iso(until))
+        if rule is not None:
+            where.append("instr(failed, ?) > 0")
+            params.append("," + rule + ",")
+        sql = (
+            "SELECT id, venue, gate, at, kind, direction, decision, failed, reasons, subject, name, person_class,"
+            " colour, celsius, bundle_version, credential_format, operator, note, received_at FROM events"
+            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+        )
+        rows = self._rows(sql, params + [limit, offset])
+        for r in rows:
+            r["failed"] = [x for x in r["failed"].split(",") if x]
+            r["reasons"] = json.loads(r["reasons"])
+        return rows
