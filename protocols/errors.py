@@ -154,3 +154,15 @@ class BadReading(DeviceError):
     """A device sent a message that is not a valid reading."""
 
     reason = "bad_reading"
+
+
+class BadFrame(DeviceError):
+    """A camera frame is not an image: wrong type, dtype, shape, or empty."""
+
+    reason = "bad_frame"
+
+
+class DecoderUnavailable(CheckpointError):
+    """A QR decoder library (or its system library) is not installed."""
+
+    reason = "decoder_unavailable"
