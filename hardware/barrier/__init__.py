@@ -1,0 +1,1 @@
+"""Barrier relays: pulse open, hold open, lock; always driven to the safe state on stop."""

@@ -1,0 +1,1 @@
+"""Cameras: deliver frames (BGR uint8 numpy arrays); decoding is the agent's job."""

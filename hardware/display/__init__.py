@@ -1,0 +1,1 @@
+"""Displays: show a Screen (state, bilingual title, reasons, countdown)."""

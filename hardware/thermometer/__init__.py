@@ -1,0 +1,1 @@
+"""Thermometers: the latest reading and whether it is fresh; serial and MQTT drivers, simulators."""

@@ -1,0 +1,118 @@
+"""The thermometer interface: the latest reading, whether it is fresh, and the connection state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Below 30 C the sensor saw a sleeve, a wall or nothing; above 45 C is not a living person.
+PLAUSIBLE_MIN_C = 30.0
+PLAUSIBLE_MAX_C = 45.0
+DEFAULT_MAX_AGE_S = 3.0
+
+
+class ThermometerSettings(BaseModel):
+    """Settings every thermometer driver shares."""
+
+    model_config = ConfigDict(extra="forbid")
+    calibration_offset_c: float = Field(0.0, ge=-5.0, le=5.0)
+    plausible_min_c: float = PLAUSIBLE_MIN_C
+    plausible_max_c: float = PLAUSIBLE_MAX_C
+    open_attempts: int = Field(3, ge=1)
+    retry_delay_s: float = Field(0.2, gt=0)
+    max_backoff_s: float = Field(5.0, gt=0)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One calibrated reading: when it arrived (monotonic and wall clock) and the raw message."""
+
+    celsius: float
+    at_monotonic: float
+    at_wallclock: dt.datetime
+    raw: bytes
+    plausible: bool = True  # False: outside the plausible range, ask for a re-measure
+
+    @property
+    def out_of_range(self) -> bool:
+        """True when the agent must ask for a re-measure instead of deciding on this reading."""
+        return not self.plausible
+
+    def age_s(self, now_monotonic: float | None = None) -> float:
+        """Seconds since the reading arrived."""
+        return (time.monotonic() if now_monotonic is None else now_monotonic) - self.at_monotonic
+
+
+class Thermometer(ABC):
+    """A thermometer: open it, ask for the latest fresh reading, close it."""
+
+    def __init__(self, settings: ThermometerSettings, name: str):
+        self.settings = settings
+        self.name = name
+        self.log = logging.getLogger(f"{__name__}.{name}")
+        self._lock = threading.Lock()
+        self._last: Reading | None = None
+        self._connected = False
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect to the device (bounded retry) and start receiving readings."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop receiving and release the device; safe to call twice."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the device is connected right now."""
+        return self._connected
+
+    def latest(self, max_age_s: float = DEFAULT_MAX_AGE_S) -> Reading | None:
+        """The latest reading if it is at most `max_age_s` old, else None (stale or none yet)."""
+        with self._lock:
+            reading = self._last
+        if reading is None or reading.age_s() > max_age_s:
+            return None
+        return reading
+
+    def last_reading(self) -> Reading | None:
+        """The latest reading however old it is (for status pages, not for decisions)."""
+        with self._lock:
+            return self._last
+
+    def _record(self, measured_c: float, raw: bytes, at_monotonic: float | None = None,
+                at_wallclock: dt.datetime | None = None) -> Reading:
+        """Apply the calibration offset, flag implausible values, and keep it as the latest."""
+        celsius = round(measured_c + self.settings.calibration_offset_c, 2)
+        plausible = self.settings.plausible_min_c <= celsius <= self.settings.plausible_max_c
+        reading = Reading(
+            celsius=celsius,
+            at_monotonic=time.monotonic() if at_monotonic is None else at_monotonic,
+            at_wallclock=at_wallclock or dt.datetime.now(dt.timezone.utc),
+            raw=raw,
+            plausible=plausible,
+        )
+        if not plausible:
+            self.log.info("%s: reading %.2f C outside %.1f-%.1f C, flagged", self.name, celsius,
+                          self.settings.plausible_min_c, self.settings.plausible_max_c)
+        with self._lock:
+            self._last = reading
+        return reading
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected != self._connected:
+            self.log.info("%s: %s", self.name, "connected" if connected else "disconnected")
+        self._connected = connected
+
+    def __enter__(self) -> "Thermometer":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,160 @@
+"""A serial thermometer simulator writing REAL bytes into a REAL pty, paced like a 9600-baud line.
+
+The driver opens `link`, a symlink to the pty's slave side (the way udev gives a USB-serial
+adapter a stable /dev/serial/by-id name). `unplug()` closes the pty and removes the link, so the
+driver's next read fails exactly as when a cable is pulled; `replug()` makes a new pty behind
+the same link. Noise: random garbage bytes between messages and bytes dropped on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import tty
+from pathlib import Path
+from typing import Literal
+
+from protocols.thermometer_wire import DEFAULT_ASCII_TEMPLATE, encode_ascii_line, encode_frame
+
+log = logging.getLogger(__name__)
+
+BYTE_TIME_9600_S = 10 / 9600  # start bit + 8 data bits + stop bit
+
+
+class PtyThermometerSimulator:
+    """A simulated serial IR thermometer on a pty; start(), set_temperature(), unplug(), replug()."""
+
+    def __init__(
+        self,
+        link: Path | str,
+        wire_format: Literal["ascii", "binary"] = "ascii",
+        celsius: float = 36.6,
+        interval_s: float = 0.25,
+        byte_time_s: float = BYTE_TIME_9600_S,
+        garbage_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        ascii_template: str = DEFAULT_ASCII_TEMPLATE,
+        ambient_c: float = 24.5,
+        seed: int | None = None,
+    ):
+        self.link = Path(link)
+        self.wire_format = wire_format
+        self.interval_s = interval_s
+        self.byte_time_s = byte_time_s
+        self.garbage_rate = garbage_rate
+        self.drop_rate = drop_rate
+        self.ascii_template = ascii_template
+        self.ambient_c = ambient_c
+        self.messages_sent = 0
+        self.bytes_dropped = 0
+        self._celsius = celsius
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def plugged(self) -> bool:
+        """Whether the simulated device is plugged in (its pty exists)."""
+        return self._master is not None
+
+    def set_temperature(self, celsius: float) -> None:
+        """The temperature the next messages carry."""
+        self._celsius = celsius
+
+    def start(self) -> "PtyThermometerSimulator":
+        """Plug in and start sending readings on a named thread."""
+        self.replug()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"sim-thermometer-{self.link.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sending and unplug; safe to call twice."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.unplug()
+
+    def replug(self) -> None:
+        """Plug in: a new pty, in raw mode, behind the same link."""
+        with self._lock:
+            if self._master is not None:
+                return
+            master, slave = os.openpty()
+            tty.setraw(slave)  # no echo, no CR/LF translation: binary frames pass untouched
+            # A UART nobody reads loses bytes rather than stalling the device: never block.
+            os.set_blocking(master, False)
+            tmp = self.link.with_name(self.link.name + ".new")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(os.ttyname(slave))
+            os.replace(tmp, self.link)
+            self._master, self._slave = master, slave
+        log.info("simulated thermometer plugged in at %s -> %s", self.link, os.ttyname(slave))
+
+    def unplug(self) -> None:
+        """Pull the cable: close the pty and remove the link."""
+        with self._lock:
+            master, slave = self._master, self._slave
+            self._master = self._slave = None
+            if master is None:
+                return
+            self.link.unlink(missing_ok=True)
+            os.close(master)
+            os.close(slave)
+        log.info("simulated thermometer unplugged from %s", self.link)
+
+    def message(self, celsius: float) -> bytes:
+        """The bytes of one reading in this simulator's wire format."""
+        if self.wire_format == "binary":
+            return encode_frame(celsius, self.ambient_c)
+        return encode_ascii_line(celsius, self.ascii_template)
+
+    def _noisy(self, data: bytes) -> bytes:
+        if self.garbage_rate and self._rng.random() < self.garbage_rate:
+            data = self._rng.randbytes(self._rng.randint(1, 12)) + data
+        if self.drop_rate:
+            kept = bytes(b for b in data if self._rng.random() >= self.drop_rate)
+            self.bytes_dropped += len(data) - len(kept)
+            data = kept
+        return data
+
+    def _run(self) -> None:
+        next_message = time.monotonic()
+        while not self._stop.is_set():
+            if self.plugged:
+                self._write_paced(self._noisy(self.message(self._celsius)))
+                self.messages_sent += 1
+            next_message += self.interval_s
+            self._stop.wait(max(0.0, next_message - time.monotonic()))
+
+    def _write_paced(self, data: bytes) -> None:
+        # One byte at a time at the line's byte time: a reader sees a reading arrive over ~10-16 ms.
+        due = time.monotonic()
+        for i in range(len(data)):
+            with self._lock:
+                if self._master is None:
+                    return
+                try:
+                    os.write(self._master, data[i : i + 1])
+                except BlockingIOError:
+                    self.bytes_dropped += 1
+                except OSError as exc:
+                    log.debug("simulated thermometer write failed: %s", exc)
+            due += self.byte_time_s
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+
+    def __enter__(self) -> "PtyThermometerSimulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
