@@ -225,12 +225,19 @@ def _load_trust(trust_path: Path, root_path: Path | None) -> TrustList:
 
 
 def _dsc_trust(dsc_path: Path) -> TrustList:
+    from_dsc = None
+    # protocols.dcc exposes it; protocols.dcc_dsc is where it is written. Either will do.
+    for module_name in ("protocols.dcc", "protocols.dcc_dsc"):
+        try:
+            from_dsc = getattr(importlib.import_module(module_name), "trusted_key_from_dsc", None)
+        except ModuleNotFoundError:
+            continue
+        if from_dsc is not None:
+            break
+    if from_dsc is None:
+        raise click.UsageError("--dsc needs protocols.dcc, which is not installed")
     try:
-        dcc = importlib.import_module("protocols.dcc")
-    except ModuleNotFoundError as exc:
-        raise click.UsageError("--dsc needs protocols.dcc, which is not installed") from exc
-    try:
-        return TrustList.single(dcc.trusted_key_from_dsc(dsc_path.read_bytes()))
+        return TrustList.single(from_dsc(dsc_path.read_bytes()))
     except (CheckpointError, ValueError) as exc:
         raise click.UsageError(f"--dsc {dsc_path}: {exc}") from exc
 
