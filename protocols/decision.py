@@ -1,0 +1,143 @@
+"""The decision engine: a bundle's rules over a credential and the gate's context -> admit, deny or
+refer, with every rule that did not pass. Pure (no I/O, no clock): the gate agent, the
+`checkpoint decide` command and the hub's backtest all call `evaluate`.
+
+How outcomes become a decision: a FAIL has its rule's severity (deny, refer, warn); an OPEN has
+the rule's `open_effect` (refer unless the rule says otherwise). Any deny -> deny; else any refer
+-> refer; else admit (warnings are listed, they do not stop anyone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.bundle import Bundle
+from protocols.credential import Credential, iso
+from protocols.events import Decision, Outcome, RuleResult
+
+log = logging.getLogger(__name__)
+
+_RANK = {"admit": 0, "warn": 0, "refer": 1, "deny": 2}
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """Everything a gate knows besides the credential, at the moment it decides."""
+
+    at: dt.datetime
+    celsius: float | None = None  # the first reading
+    remeasure: float | None = None  # the reading after a rest, if one was taken
+    mask: bool | None = None  # None: not observed
+    # Subject ids on the venue's roster, optionally with attributes ({"highRiskPosition": true}).
+    roster: Mapping[str, Mapping[str, Any]] | Collection[str] | None = None
+    appointment: Mapping[str, Any] | None = None  # {"subject", "from", "to", "approvedBy", ...}
+    goods: Mapping[str, Any] | None = None  # {"coldChain": bool, "trace": {...}} for a courier's goods
+    venue_mode: str | None = None  # "open" / "closed": overrides the bundle's `mode` parameter
+    inside: bool | None = None  # anti-passback presence: is this subject already inside?
+    code_reason: str | None = None  # why verification failed, when there is no credential
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """The decision, the rules that did not pass (in pack order), the bundle and the flags."""
+
+    decision: Decision
+    reasons: list[RuleResult]
+    bundle_version: str
+    flags: frozenset[str] = frozenset()
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def report(self) -> dict[str, Any]:
+        """The JSON shape `checkpoint decide` prints (without the timing)."""
+        return {
+            "decision": self.decision,
+            "reasons": [r.model_dump() for r in self.reasons],
+            "bundle_version": self.bundle_version,
+            "flags": sorted(self.flags),
+        }
+
+
+def tenths(celsius: float | None) -> int | None:
+    """A reading in tenths of a degree, rounded half up (CertLogic compares integers only)."""
+    if celsius is None or not math.isfinite(celsius):
+        return None
+    return math.floor(celsius * 10 + 0.5 + 1e-9)
+
+
+def rule_data(bundle: Bundle, credential: Credential | None, ctx: GateContext) -> dict[str, Any]:
+    """The data context rules run over: {"payload": claims or null, "external": {...}}."""
+    payload = None
+    age_minutes = None
+    if credential is not None:
+        payload = credential.rule_payload()
+        # Each stay also names its city and province, so rules can match "same city as a risk area".
+        payload["stays"] = [
+            {**s, "city": s["region"][:4] + "00", "province": s["region"][:2] + "0000"} for s in payload["stays"]
+        ]
+        age_minutes = math.floor((ctx.at - credential.issued_at).total_seconds() / 60)
+    params = bundle.ruleset.params
+    subject = credential.subject if credential is not None else None
+    member, entry = _roster_entry(ctx.roster, subject)
+    return {
+        "payload": payload,
+        "external": {
+            "validationClock": iso(ctx.at),
+            "code": {
+                "ok": credential is not None,
+                "reason": None if credential is not None else (ctx.code_reason or "unreadable"),
+                "ageMinutes": age_minutes,
+            },
+            "reading": {"celsius10": tenths(ctx.celsius), "remeasure10": tenths(ctx.remeasure)},
+            "mask": ctx.mask,
+            "person": {"inside": ctx.inside},
+            "venue": {"kind": bundle.pack.kind, "mode": ctx.venue_mode or params.get("mode", "open")},
+            "appointment": dict(ctx.appointment) if ctx.appointment is not None else None,
+            "goods": dict(ctx.goods) if ctx.goods is not None else None,
+            "roster": {"member": member, "entry": entry},
+            "riskAreas": bundle.risk_view,
+            "params": params,
+        },
+    }
+
+
+def _roster_entry(roster: Any, subject: str | None) -> tuple[bool | None, dict[str, Any] | None]:
+    if roster is None or subject is None:
+        return None, None
+    if isinstance(roster, Mapping):
+        entry = roster.get(subject)
+        return subject in roster, dict(entry) if isinstance(entry, Mapping) else None
+    return subject in roster, None
+
+
+def evaluate(bundle: Bundle, credential: Credential | None, ctx: GateContext) -> DecisionResult:
+    """Run the bundle's rules valid at ctx.at; every rule that is not PASS is listed as a reason."""
+    if ctx.at.tzinfo is None:
+        raise ValueError("GateContext.at must be timezone-aware")
+    data = rule_data(bundle, credential, ctx)
+    worst = "admit"
+    reasons: list[RuleResult] = []
+    outcomes: dict[str, Outcome] = {}
+    flags: set[str] = set()
+    for compiled in bundle.ruleset.active(ctx.at):
+        rule = compiled.rule
+        if compiled.needs_credential and credential is None:
+            continue  # not reached: GATE-CODE-01 already refuses a missing or invalid code
+        outcome = compiled.outcome(data)
+        outcomes[rule.id] = outcome
+        if outcome == "PASS":
+            continue
+        effect = rule.severity if outcome == "FAIL" else rule.open_effect
+        if _RANK[effect] > _RANK[worst]:
+            worst = effect
+        if outcome == "FAIL":
+            flags.update(rule.flags)
+        reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=compiled.message_zh, message_en=compiled.message_en))
+    decision: Decision = "admit" if worst in ("admit", "warn") else worst  # type: ignore[assignment]
+    if decision == "deny" and credential is not None and credential.person_class in bundle.pack.deny_flags:
+        flags.update(bundle.pack.deny_flags[credential.person_class])
+    return DecisionResult(decision, reasons, bundle.version, frozenset(flags), outcomes)
