@@ -318,3 +318,33 @@ def test_naive_check_time_is_taken_as_utc():
 def test_claims_must_be_consistent_when_minting():
     with pytest.raises(ValueError):
         make_claims(expires_at=NOW - HOUR)
+
+
+def test_worked_example_in_the_spec_verifies():
+    import re
+    from pathlib import Path
+
+    import base45
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from protocols.cose import decode_sign1, sign1
+    from protocols.keys import public_key_from_b64
+    from protocols.trustlist import TrustedKey
+
+    spec = (Path(__file__).parent.parent / "protocols" / "healthpass.md").read_text(encoding="utf-8")
+    example = spec[spec.index("## Worked example"):]
+    blocks = re.findall(r"```\n(.*?)```", example, re.S)
+    hex_blocks = [bytes.fromhex("".join(b.split())) for b in blocks if re.fullmatch(r"[0-9a-f\s]+", b)]
+    cbor_payload, cose, compressed = hex_blocks
+    text = next(b.strip() for b in blocks if b.startswith("HP1:"))
+    public_b64 = re.search(r"`(MCow[A-Za-z0-9+/=]+)`", example).group(1)
+
+    assert base45.b45decode(text[len(PREFIX):]) == compressed
+    assert zlib.decompress(compressed) == cose
+    assert decode_sign1(cose).payload == cbor_payload
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    assert sign1(cbor_payload, key, key_id(key.public_key())) == cose  # Ed25519 is deterministic
+    trust = make_trust(TrustedKey.from_public_key(public_key_from_b64(public_b64), "CN-VENUE"))
+    result = verify_healthpass(text, trust, dt.datetime(2026, 11, 29, 8, 10, tzinfo=dt.timezone.utc))
+    assert result.ok, result.reason
+    assert result.claims["stays"] == [{"region": "110101", "start": "2026-11-14", "end": "2026-11-16"}]
