@@ -205,3 +205,33 @@ def test_inspect_reads_base64_kid_as_in_the_trust_list(keydir):
     assert status == 0
     trust = TrustList.load(keydir / "trust-list.json")
     assert base64.b64encode(trust.keys[0].kid).decode() == json.loads((keydir / "trust-list.json").read_text())["body"]["keys"][0]["kid"]
+
+
+def test_mint_png_scan_inspect_round_trip_through_real_processes(tmp_path):
+    pytest.importorskip("agent.scan_cli")
+    write_keydir(tmp_path)
+    png = tmp_path / "pass.png"
+
+    def checkpoint(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(CHECKPOINT), *args], capture_output=True, text=True, timeout=60)
+
+    minted = checkpoint("codes", "mint", "--key", str(tmp_path / "issuer-key.pem"), "--colour", "yellow", "--png", str(png))
+    assert minted.returncode == 0, minted.stderr
+    scanned = checkpoint("scan", str(png))
+    assert scanned.returncode == 0, scanned.stderr
+    codes = json.loads(scanned.stdout.splitlines()[0])["codes"]
+    assert codes == [minted.stdout.strip()]
+    inspected = checkpoint("codes", "inspect", codes[0], "--trust", str(tmp_path / "trust-list.json"))
+    assert inspected.returncode == 0, inspected.stdout
+    assert json.loads(inspected.stdout)["claims"]["colour"] == "yellow"
+
+
+def test_inspect_image_without_a_code_is_refused_as_unreadable(keydir, tmp_path):
+    pytest.importorskip("agent.decode")
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.new("L", (320, 240), 255).save(blank)
+    status, report = inspect_json("--image", str(blank), "--trust", str(keydir / "trust-list.json"))
+    assert status == 1 and report["verification"]["reason"] == "unreadable"
+    assert run("codes", "inspect", "--image", str(blank), "HP1:X", "--trust", str(keydir / "trust-list.json")).exit_code == 2
