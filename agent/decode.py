@@ -114,10 +114,13 @@ def decode_frame(frame: np.ndarray) -> list[str]:
 
 def read_image_file(path: str | os.PathLike[str]) -> np.ndarray:
     """A PNG/JPEG (anything OpenCV reads) as a grayscale array, or Unreadable."""
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        # Checked first: OpenCV would print its own warning on stderr for a missing file.
+        raise Unreadable(f"cannot read image {name!r}: {'not a file' if os.path.exists(name) else 'no such file'}")
+    image = cv2.imread(name, cv2.IMREAD_GRAYSCALE)
     if image is None:
-        reason = "no such file" if not os.path.exists(path) else "not an image OpenCV can read"
-        raise Unreadable(f"cannot read image {os.fspath(path)!r}: {reason}")
+        raise Unreadable(f"cannot read image {name!r}: not an image OpenCV can read")
     return image
 
 
