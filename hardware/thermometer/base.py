@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,6 +60,7 @@ class Thermometer(ABC):
         self._lock = threading.Lock()
         self._last: Reading | None = None
         self._connected = False
+        self._listeners: list[Callable[[Reading], None]] = []
 
     @abstractmethod
     def open(self) -> None:
@@ -80,6 +82,10 @@ class Thermometer(ABC):
         if reading is None or reading.age_s() > max_age_s:
             return None
         return reading
+
+    def add_listener(self, callback: Callable[[Reading], None]) -> None:
+        """Call `callback(reading)` for every reading, on the driver's thread (keep it short)."""
+        self._listeners.append(callback)
 
     def last_reading(self) -> Reading | None:
         """The latest reading however old it is (for status pages, not for decisions)."""
@@ -103,6 +109,8 @@ class Thermometer(ABC):
                           self.settings.plausible_min_c, self.settings.plausible_max_c)
         with self._lock:
             self._last = reading
+        for callback in self._listeners:
+            callback(reading)
         return reading
 
     def _set_connected(self, connected: bool) -> None:

@@ -1,0 +1,70 @@
+"""Build a device from its config model: each config class names its driver (frigate-style).
+
+The agent's config picks a driver per device with a `type` discriminator; these unions are
+ready to use as its field types. A subclass of a config here (e.g. one that adds a journal
+path) builds the same driver.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, Field
+
+from hardware.barrier.base import Barrier
+from hardware.barrier.gpio_relay import GpioBarrier, GpioBarrierConfig
+from hardware.barrier.simulated import SimulatedBarrier, SimulatedBarrierConfig
+from hardware.camera.base import Camera
+from hardware.camera.opencv_capture import OpenCVCamera, OpenCVCameraConfig
+from hardware.camera.picamera2_capture import PiCamera2Camera, PiCamera2Config
+from hardware.camera.simulated import SimulatedCamera, SimulatedCameraConfig
+from hardware.display.base import Display
+from hardware.display.simulated import RecordingDisplay, RecordingDisplayConfig
+from hardware.speaker.base import Speaker
+from hardware.speaker.buzzer import BuzzerSpeaker, BuzzerSpeakerConfig
+from hardware.speaker.espeak import EspeakSpeaker, EspeakSpeakerConfig
+from hardware.speaker.simulated import RecordingSpeaker, RecordingSpeakerConfig
+from hardware.speaker.voice_and_buzzer import VoiceAndBuzzer, VoiceAndBuzzerConfig
+from hardware.thermometer.base import Thermometer
+from hardware.thermometer.mqtt_topic import MqttThermometer, MqttThermometerConfig
+from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
+from protocols.errors import ConfigError
+
+CameraConfig = Annotated[Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCameraConfig], Field(discriminator="type")]
+ThermometerConfig = Annotated[Union[SerialThermometerConfig, MqttThermometerConfig], Field(discriminator="type")]
+BarrierConfig = Annotated[Union[GpioBarrierConfig, SimulatedBarrierConfig], Field(discriminator="type")]
+SpeakerConfig = Annotated[
+    Union[EspeakSpeakerConfig, BuzzerSpeakerConfig, VoiceAndBuzzerConfig, RecordingSpeakerConfig],
+    Field(discriminator="type"),
+]
+
+Device = Camera | Thermometer | Barrier | Display | Speaker
+
+DRIVERS: dict[type[BaseModel], type[Any]] = {
+    OpenCVCameraConfig: OpenCVCamera,
+    PiCamera2Config: PiCamera2Camera,
+    SimulatedCameraConfig: SimulatedCamera,
+    SerialThermometerConfig: SerialThermometer,
+    MqttThermometerConfig: MqttThermometer,
+    GpioBarrierConfig: GpioBarrier,
+    SimulatedBarrierConfig: SimulatedBarrier,
+    RecordingDisplayConfig: RecordingDisplay,
+    EspeakSpeakerConfig: EspeakSpeaker,
+    BuzzerSpeakerConfig: BuzzerSpeaker,
+    VoiceAndBuzzerConfig: VoiceAndBuzzer,
+    RecordingSpeakerConfig: RecordingSpeaker,
+}
+
+
+def driver_for(config: BaseModel) -> type[Any]:
+    """The driver class for a config model (or for the nearest registered base of its class)."""
+    for cls in type(config).__mro__:
+        if cls in DRIVERS:
+            return DRIVERS[cls]
+    raise ConfigError(f"no hardware driver for config {type(config).__name__}")
+
+
+def build_device(config: BaseModel, name: str | None = None) -> Device:
+    """A new, not yet opened device for `config`; call open() on it, close() when done."""
+    driver = driver_for(config)
+    return driver(config) if name is None else driver(config, name=name)
