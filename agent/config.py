@@ -16,6 +16,18 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from hardware.barrier.gpio_relay import GpioBarrierConfig
+from hardware.barrier.simulated import SimulatedBarrierConfig
+from hardware.camera.opencv_capture import OpenCVCameraConfig
+from hardware.camera.picamera2_capture import PiCamera2Config
+from hardware.camera.simulated import SimulatedCameraConfig
+from hardware.speaker.buzzer import BuzzerSpeakerConfig
+from hardware.speaker.espeak import EspeakSpeakerConfig
+from hardware.speaker.simulated import RecordingSpeakerConfig
+from hardware.speaker.voice_and_buzzer import VoiceAndBuzzerConfig
+from hardware.thermometer.base import ThermometerSettings
+from hardware.thermometer.mqtt_topic import MqttThermometerConfig
+from hardware.thermometer.serial_line import SerialThermometerConfig
 from protocols.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,6 +48,7 @@ class GateSection(_Section):
     gate: str = Field(min_length=1, max_length=64)
     venue_kind: VenueKind = "factory"
     direction: Literal["in", "out"] = "in"
+    open_s: float = Field(default=3.0, gt=0, le=30, description="how long the barrier opens for one admission")
     # Contact tracing asks for about 21-28 days (POLICY.md section 5).
     retention_days: int = Field(default=28, ge=1, le=366)
 
@@ -46,96 +59,43 @@ class StoreSection(_Section):
     path: Path = Path("var/agent.sqlite")
 
 
-class OpenCVCamera(_Section):
-    """A USB index, a video file or an RTSP URL read through OpenCV."""
-
-    type: Literal["opencv"]
-    source: Union[int, str] = 0
-    width: int = Field(default=640, ge=160, le=3840)
-    height: int = Field(default=480, ge=120, le=2160)
-    fps: float = Field(default=30, gt=0, le=120)
-
-
-class PiCamera(_Section):
-    """The Raspberry Pi camera through picamera2."""
-
-    type: Literal["picamera2"]
-    width: int = Field(default=1280, ge=160, le=3840)
-    height: int = Field(default=720, ge=120, le=2160)
-    fps: float = Field(default=30, gt=0, le=120)
-
-
-class SimulatedCamera(_Section):
-    """Frames of real QR codes, generated or read from image files, at a frame rate."""
-
-    type: Literal["simulated"]
-    width: int = Field(default=640, ge=160, le=3840)
-    height: int = Field(default=480, ge=120, le=2160)
-    fps: float = Field(default=30, gt=0, le=120)
-    images: list[Path] = Field(default_factory=list)
-
-
-CameraSection = Annotated[Union[OpenCVCamera, PiCamera, SimulatedCamera], Field(discriminator="type")]
-
-
-class _ThermometerCommon(_Section):
-    offset: float = Field(default=0.0, ge=-3, le=3, description="calibration offset added to every reading, C")
-    max_age_s: float = Field(default=3.0, gt=0, le=30, description="a reading older than this is not used")
-    wait_s: float = Field(default=8.0, gt=0, le=60, description="how long a person is asked to measure")
-    rest_s: float = Field(default=20.0, ge=0, le=600, description="rest before the one re-measure after a fever reading")
-
-
-class SerialThermometer(_ThermometerCommon):
-    """An IR thermometer on a serial line: ASCII lines or the MLX90614 9-byte frame."""
-
-    type: Literal["serial"]
-    port: str = "/dev/ttyUSB0"
-    baudrate: int = Field(default=9600, ge=1200, le=921600)
-    wire: Literal["ascii", "mlx90614"] = "ascii"
-    pattern: str | None = Field(default=None, description="regex with one group for the ASCII line format")
-
-
-class MqttThermometer(_ThermometerCommon):
-    """An IR thermometer that publishes readings on an MQTT topic."""
-
-    type: Literal["mqtt"]
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    topic: str = Field(min_length=1)
-
-
-class SimulatedThermometer(_ThermometerCommon):
-    """A simulated thermometer: readings appear when a simulated person steps up."""
-
-    type: Literal["simulated"]
-
-
-ThermometerSection = Annotated[
-    Union[SerialThermometer, MqttThermometer, SimulatedThermometer], Field(discriminator="type")
+# The drivers' own config models (frigate-style: each driver owns its config), chosen by `type`.
+CameraSection = Annotated[
+    Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCameraConfig], Field(discriminator="type")
 ]
 
 
-class GpioBarrier(_Section):
-    """A relay on a GPIO pin (gpiozero), with an optional fire-alarm input."""
+class MeasureSection(_Section):
+    """How the loop uses the thermometer: freshness, how long to wait, the rest before a re-measure."""
 
-    type: Literal["gpio"]
-    pin: int = Field(ge=0, le=40)
-    active_high: bool = True
-    fail_safe: bool = Field(default=False, description="False: locked when unpowered (fail-secure)")
-    alarm_pin: int | None = Field(default=None, ge=0, le=40)
-    open_s: float = Field(default=3.0, gt=0, le=30)
+    max_age_s: float = Field(default=3.0, gt=0, le=30, description="a reading older than this is not used")
+    wait_s: float = Field(default=8.0, gt=0, le=60, description="how long a person is asked to measure")
+    rest_s: float = Field(default=20.0, ge=0, le=600, description="rest before the one re-measure after a high reading")
 
 
-class SimulatedBarrier(_Section):
-    """A relay simulator that records every change with a timestamp."""
+class SimulatedThermometer(ThermometerSettings):
+    """A simulated serial thermometer writing real bytes into a pty, read by the real serial driver."""
 
-    type: Literal["simulated"]
-    fail_safe: bool = False
-    open_s: float = Field(default=3.0, gt=0, le=30)
+    type: Literal["simulated"] = "simulated"
+    wire_format: Literal["ascii", "binary"] = "ascii"
+    interval_s: float = Field(default=0.1, gt=0, le=5)
+    garbage_rate: float = Field(default=0.0, ge=0, le=1)
+    drop_rate: float = Field(default=0.0, ge=0, le=0.5)
+    link: Path | None = Field(default=None, description="where the pty's link goes; a temp dir by default")
+
+
+ThermometerSection = Annotated[
+    Union[SerialThermometerConfig, MqttThermometerConfig, SimulatedThermometer], Field(discriminator="type")
+]
+
+
+class SimulatedBarrier(SimulatedBarrierConfig):
+    """The simulated relay, optionally appending every change to a journal file (tests compare it)."""
+
     journal: Path | None = Field(default=None, description="append every relay change to this file")
 
 
-BarrierSection = Annotated[Union[GpioBarrier, SimulatedBarrier], Field(discriminator="type")]
+BarrierSection = Annotated[Union[GpioBarrierConfig, SimulatedBarrier], Field(discriminator="type")]
 
 
 class KioskSection(_Section):
@@ -148,22 +108,26 @@ class KioskSection(_Section):
     journal: Path | None = Field(default=None, description="append every screen shown to this file")
 
 
-class SpeakerSection(_Section):
-    """Voice through espeak-ng and a buzzer."""
+class SpeakerOff(_Section):
+    """No voice and no buzzer."""
 
-    type: Literal["espeak", "simulated", "off"] = "espeak"
-    voice_zh: str = "cmn"
-    voice_en: str = "en"
-    buzzer_pin: int | None = Field(default=None, ge=0, le=40)
+    type: Literal["off"] = "off"
+
+
+SpeakerSection = Annotated[
+    Union[EspeakSpeakerConfig, BuzzerSpeakerConfig, VoiceAndBuzzerConfig, RecordingSpeakerConfig, SpeakerOff],
+    Field(discriminator="type"),
+]
 
 
 class RulesSection(_Section):
     """The signed rule bundle and trust list this gate decides with, and the root key they chain to."""
 
-    bundle: Path | None = None
     trust_list: Path | None = None
+    risk_areas: Path | None = Field(default=None, description="JSON {regions, cities, provinces} the hub distributes")
     root_public_key: Path | None = None
     max_code_age_s: float | None = Field(default=None, gt=0, description="refuse codes issued longer ago (screenshots)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the venue's values for the pack's parameters")
 
 
 class PresentationSection(_Section):
@@ -179,11 +143,12 @@ class AgentConfig(_Section):
 
     gate: GateSection
     store: StoreSection = Field(default_factory=StoreSection)
-    camera: CameraSection = Field(default_factory=lambda: SimulatedCamera(type="simulated"))
-    thermometer: ThermometerSection = Field(default_factory=lambda: SimulatedThermometer(type="simulated"))
-    barrier: BarrierSection = Field(default_factory=lambda: SimulatedBarrier(type="simulated"))
+    camera: CameraSection = Field(default_factory=SimulatedCameraConfig)
+    thermometer: ThermometerSection = Field(default_factory=SimulatedThermometer)
+    measure: MeasureSection = Field(default_factory=MeasureSection)
+    barrier: BarrierSection = Field(default_factory=SimulatedBarrier)
     kiosk: KioskSection = Field(default_factory=KioskSection)
-    speaker: SpeakerSection = Field(default_factory=SpeakerSection)
+    speaker: SpeakerSection = Field(default_factory=SpeakerOff)
     rules: RulesSection = Field(default_factory=RulesSection)
     presentation: PresentationSection = Field(default_factory=PresentationSection)
     # Secrets: never in the file (private attributes cannot be set from it), filled by parse_config().
@@ -255,7 +220,7 @@ def load_config(path: Path | str, env: dict[str, str] | os._Environ | None = Non
     cfg = parse_config(read_toml(path), env)
     base = path.resolve().parent
     cfg.store.path = _resolve(base, cfg.store.path)
-    for name in ("bundle", "trust_list", "root_public_key"):
+    for name in ("risk_areas", "trust_list", "root_public_key"):
         value = getattr(cfg.rules, name)
         if value is not None:
             setattr(cfg.rules, name, _resolve(base, value))
@@ -263,8 +228,10 @@ def load_config(path: Path | str, env: dict[str, str] | os._Environ | None = Non
         cfg.kiosk.journal = _resolve(base, cfg.kiosk.journal)
     if isinstance(cfg.barrier, SimulatedBarrier) and cfg.barrier.journal is not None:
         cfg.barrier.journal = _resolve(base, cfg.barrier.journal)
-    if isinstance(cfg.camera, SimulatedCamera):
+    if isinstance(cfg.camera, SimulatedCameraConfig):
         cfg.camera.images = [_resolve(base, p) for p in cfg.camera.images]
+    if isinstance(cfg.thermometer, SimulatedThermometer) and cfg.thermometer.link is not None:
+        cfg.thermometer.link = _resolve(base, cfg.thermometer.link)
     return cfg
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from agent.cli import agent
-from agent.config import SimulatedBarrier, SerialThermometer, error_lines, load_config
+from agent.config import SimulatedBarrier, SimulatedThermometer, error_lines, load_config
 from protocols.errors import ConfigError
 
 ENV = {"CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_GUARD_PIN": "2468"}
@@ -33,20 +33,21 @@ def test_example_config_loads_and_resolves_paths_against_its_folder():
 def test_minimal_config_gets_simulated_devices_by_default(tmp_path):
     cfg = load_config(write(tmp_path, '[gate]\nvenue = "v"\ngate = "g"\n'), ENV)
     assert isinstance(cfg.barrier, SimulatedBarrier)
-    assert cfg.barrier.fail_safe is False  # fail-secure unless configured otherwise
+    assert cfg.barrier.fail_mode == "secure"  # fail-secure unless configured otherwise
+    assert isinstance(cfg.thermometer, SimulatedThermometer)
     assert cfg.store.path == tmp_path / "var" / "agent.sqlite"
 
 
 def test_each_error_is_reported_with_its_key_path(tmp_path):
     text = (
         '[gate]\nvenue = "v"\ngate = "g"\nretention_days = 0\n'
-        '[thermometer]\ntype = "serial"\nwire = "morse"\nbaud = 9600\n'
+        '[thermometer]\ntype = "serial"\nport = "/dev/ttyUSB0"\nwire_format = "morse"\nbaud = 9600\n'
     )
     with pytest.raises(ValidationError) as info:
         load_config(write(tmp_path, text), ENV)
     lines = error_lines(info.value)
     assert any(l.startswith("gate.retention_days:") for l in lines)
-    assert any(l.startswith("thermometer.serial.wire:") for l in lines)
+    assert any(l.startswith("thermometer.serial.wire_format:") for l in lines)
     assert any(l.startswith("thermometer.serial.baud:") and "Extra" in l for l in lines)
 
 
@@ -76,7 +77,7 @@ def test_validate_config_cli_prints_key_paths_and_fails(tmp_path):
     result = CliRunner().invoke(agent, ["validate-config", str(path)], env=ENV)
     assert result.exit_code == 1
     assert "gate.gate: Field required" in result.output
-    assert "barrier.gpio.pin: Field required" in result.output
+    assert "barrier.gpio.relay_pin: Field required" in result.output
 
 
 def test_validate_config_cli_accepts_the_example():

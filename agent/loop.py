@@ -1,0 +1,293 @@
+"""The decision loop: frame -> decode -> verify -> fresh reading -> decide -> record -> actuate.
+
+One thread runs it, one frame per tick, so the camera is always drained and nothing else
+touches the barrier. The order inside a decision is fixed: the event is committed to the store
+(synchronous=FULL) before the relay or the screen changes, so every decision a person saw is on
+disk. Faults (camera gone, thermometer unplugged) never admit anybody: they show why and wait.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent import messages
+from agent.decider import Decider, Situation, Verdict
+from agent.devices import Devices
+from agent.outcome import Presented, Screen, idle_screen, prompt_screen, result_screen
+from agent.presentation import Dedupe, FeverWatch, passback_since
+from agent.store import AgentStore, mask_name, new_event_id, utcnow
+from hardware.retry import Backoff
+from protocols.credential import Verification
+from protocols.errors import DeviceError
+from protocols.events import GateEvent, RuleResult
+
+log = logging.getLogger(__name__)
+
+Verifier = Callable[[str, dt.datetime], Verification]
+Decoder = Callable[[Any], list[str]]
+MaskSensor = Callable[[], "bool | None"]
+FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readings are still served
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """The loop's timings, from the config's measure/presentation/kiosk sections."""
+
+    venue: str
+    gate: str
+    direction: str = "in"
+    dedupe_s: float = 5.0
+    anti_passback_s: float = 60.0
+    max_age_s: float = 3.0
+    wait_s: float = 8.0
+    rest_s: float = 20.0
+    countdown_s: float = 5.0
+    open_s: float = 3.0
+    decode_every_n_frames: int = 1
+
+
+@dataclass(frozen=True)
+class ManualRequest:
+    """A guard's decision from the kiosk page for a person with no readable code."""
+
+    decision: str  # admit | deny
+    reason: str
+    operator: str
+
+
+class GateLoop:
+    """Runs one gate: owns the devices while it runs and the order decide -> record -> actuate."""
+
+    def __init__(self, settings: LoopSettings, devices: Devices, store: AgentStore, verify: Verifier,
+                 decide: Decider, decode: Decoder, on_event: Callable[[GateEvent], None] | None = None,
+                 mask: MaskSensor = lambda: True):
+        self.s = settings
+        self.devices = devices
+        self.store = store
+        self.verify = verify
+        self.decider = decide
+        self.decode = decode
+        self.on_event = on_event
+        # No mask detector yet: by default the guard at the gate watches masks (config: gate.mask).
+        self.mask = mask
+        self.dedupe = Dedupe(settings.dedupe_s)
+        self.fever = FeverWatch(settings.rest_s)
+        self.manual_requests: queue.Queue[ManualRequest] = queue.Queue()
+        self.stop_event = threading.Event()
+        self.frames = 0
+        self.decisions = 0
+        self._pending: Presented | None = None
+        self._pending_deadline = 0.0
+        self._used_reading_at = float("-inf")  # a reading decides one person only
+        self._screen_until = 0.0
+        self._screen: Screen | None = None
+        self._camera_ok = True
+        self._backoff = Backoff(first_s=0.2, max_s=5.0)
+
+    # ---- running -------------------------------------------------------------------------
+
+    def run(self, max_decisions: int | None = None) -> None:
+        """Tick until stop() (or max_decisions); the barrier is driven safe however it ends."""
+        try:
+            self._show(idle_screen(self._faults()))
+            while not self.stop_event.is_set():
+                self.tick()
+                if max_decisions is not None and self.decisions >= max_decisions:
+                    break
+        finally:
+            self.devices.safe_state()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current tick and return."""
+        self.stop_event.set()
+
+    def tick(self) -> list[GateEvent]:
+        """One turn: read a frame, advance the presentation, handle guard requests, refresh the screen."""
+        now = time.monotonic()
+        events: list[GateEvent] = []
+        while not self.manual_requests.empty():
+            events.append(self._manual(self.manual_requests.get_nowait()))
+        frame = self._read_frame()
+        if self._pending is not None:
+            event = self._advance_pending(time.monotonic())
+            if event is not None:
+                events.append(event)
+        elif frame is not None:
+            self.frames += 1
+            if self.frames % self.s.decode_every_n_frames == 0:
+                events.extend(self._scan(frame, now))
+        self._refresh_screen(time.monotonic())
+        return events
+
+    # ---- camera ---------------------------------------------------------------------------
+
+    def _read_frame(self) -> Any:
+        camera = self.devices.camera
+        try:
+            frame = camera.read(FRAME_WAIT_S)
+        except DeviceError as exc:
+            self._camera_lost(exc)
+            return None
+        if not self._camera_ok:
+            log.info("camera back")
+            self._camera_ok = True
+            self._backoff.reset()
+        return frame
+
+    def _camera_lost(self, exc: Exception) -> None:
+        if self._camera_ok:
+            log.warning("camera lost: %s", exc)
+            self._camera_ok = False
+            self._show(idle_screen(self._faults()))
+        delay = self._backoff.next()
+        # Sleep in short steps so a stop or a guard's manual decision is not held up.
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self.stop_event.is_set() and self.manual_requests.empty():
+            time.sleep(min(0.05, delay))
+        try:
+            self.devices.reopen_camera()
+        except DeviceError as again:
+            log.info("camera still gone (next try in %.1fs): %s", self._backoff.current, again)
+
+    # ---- scanning -------------------------------------------------------------------------
+
+    def _scan(self, frame: Any, now: float) -> list[GateEvent]:
+        texts = self.decode(frame)
+        for text in texts:
+            if not self.dedupe.is_new(text, now):
+                continue
+            return [e for e in [self._present(text, now)] if e is not None]
+        return []
+
+    def _present(self, text: str, now: float) -> GateEvent | None:
+        wall = utcnow()
+        verification = self.verify(text, wall)
+        cred = verification.credential
+        if not verification.ok or cred is None:
+            return self._finish(None, "deny", [messages.code_reason(verification.reason)],
+                                fmt=verification.format)
+        p = Presented(started=now, subject=self.store.hash_subject(cred.subject), name=mask_name(cred.name),
+                      person_class=cred.person_class, colour=cred.colour, credential_format=cred.format,
+                      credential=cred, wall=wall)
+        case = self.fever.case(p.subject or "", now)
+        if case is not None and now < case.rest_until:
+            remaining = case.rest_until - now
+            zh, en = messages.LOCAL_REASONS["rest_first"]
+            self._show(Screen("remeasure", *messages.REST, reasons=((zh, en),), name=p.name,
+                              countdown_s=round(remaining)), hold_s=min(remaining, self.s.countdown_s))
+            self.dedupe.forget(text)
+            return None
+        self._pending = p
+        self._pending_deadline = now + self.s.wait_s
+        return self._advance_pending(now)
+
+    # ---- measuring ------------------------------------------------------------------------
+
+    def _advance_pending(self, now: float) -> GateEvent | None:
+        p = self._pending
+        assert p is not None
+        thermo = self.devices.thermometer
+        if not thermo.connected:
+            self._pending = None
+            return self._finish(p, "refer", [messages.local_reason("thermometer_unavailable")])
+        case = self.fever.case(p.subject or "", now)
+        not_before = max(self._used_reading_at, case.rest_until if case else float("-inf"))
+        reading = thermo.latest(self.s.max_age_s)
+        if reading is not None and reading.at_monotonic > not_before:
+            self._used_reading_at = reading.at_monotonic
+            if reading.out_of_range:
+                self._show(prompt_screen("remeasure", messages.REMEASURE, name=p.name,
+                                         countdown_s=round(self._pending_deadline - now)))
+            else:
+                self._pending = None
+                return self._decide(p, reading.celsius, now)
+        if now >= self._pending_deadline:
+            self._pending = None
+            return self._finish(p, "deny", [messages.local_reason("no_reading")])
+        if self._screen is None or self._screen.state not in ("measure", "remeasure"):
+            self._show(prompt_screen("measure", messages.MEASURE, name=p.name,
+                                     countdown_s=round(self._pending_deadline - now)))
+        return None
+
+    def _decide(self, p: Presented, celsius: float, now: float) -> GateEvent:
+        subject = p.subject or ""
+        case = self.fever.case(subject, now)
+        inside = bool(self.s.anti_passback_s > 0 and p.subject and self.store.last_admit(
+            p.subject, self.s.direction, passback_since(p.wall, self.s.anti_passback_s)))
+        age_min = (p.wall - p.credential.issued_at).total_seconds() / 60
+        situation = Situation(
+            celsius=case.first_celsius if case else celsius,
+            remeasure_celsius=celsius if case else None,
+            mask=self.mask(), inside=inside, code_age_minutes=max(0, int(age_min)),  # the rules compare whole minutes
+        )
+        verdict: Verdict = self.decider.decide(p.credential, situation, p.wall)
+        if verdict.fever:
+            self.fever.close(subject)
+            return self._finish(p, "deny", verdict.reasons, celsius=celsius, bundle=verdict.bundle_version, kind="fever")
+        if verdict.needs_remeasure and case is None:
+            self.fever.first_abnormal(subject, celsius, now)
+        elif case is not None:
+            self.fever.close(subject)
+        return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version)
+
+    # ---- recording and actuating ----------------------------------------------------------
+
+    def _finish(self, p: Presented | None, decision: str, reasons: list[RuleResult], *, celsius: float | None = None,
+                bundle: str | None = None, kind: str = "decision", fmt: str | None = None,
+                operator: str | None = None, note: str | None = None) -> GateEvent:
+        event = GateEvent(
+            id=new_event_id(), kind=kind, venue=self.s.venue, gate=self.s.gate, at=utcnow(),
+            direction=self.s.direction, decision=decision, reasons=reasons,
+            subject=p.subject if p else None, name=p.name if p else None,
+            person_class=p.person_class if p else None, colour=p.colour if p else None, celsius=celsius,
+            bundle_version=bundle, credential_format=(p.credential_format if p else fmt),
+            operator=operator, note=note,
+        )
+        # Durable first: if the power goes now, the decision is on disk and nothing has moved yet.
+        self.store.record(event)
+        if decision == "admit":
+            self.devices.open_barrier(self.s.open_s, event.id)
+        screen = result_screen(event, self.s.countdown_s)
+        self._show(screen, hold_s=self.s.countdown_s)
+        self.devices.announce(screen)
+        self.decisions += 1
+        log.info("%s %s %s %s", event.id, event.kind, event.decision, ",".join(r.rule for r in reasons))
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def _manual(self, req: ManualRequest) -> GateEvent:
+        if self._pending is not None:
+            self._pending = None  # the guard took over this person
+        reason = RuleResult(rule="manual", outcome="PASS" if req.decision == "admit" else "FAIL",
+                            message_zh=req.reason, message_en=req.reason)
+        return self._finish(None, req.decision, [reason], kind="manual", operator=req.operator, note=req.reason)
+
+    # ---- screen ---------------------------------------------------------------------------
+
+    def _faults(self) -> tuple[tuple[str, str], ...]:
+        faults = []
+        if not self._camera_ok:
+            faults.append(messages.CAMERA_DOWN)
+        if not self.devices.thermometer.connected:
+            faults.append(messages.THERMOMETER_DOWN)
+        return tuple(faults)
+
+    def _show(self, screen: Screen, hold_s: float = 0.0) -> None:
+        self._screen = screen
+        self._screen_until = time.monotonic() + hold_s
+        self.devices.show(screen)
+
+    def _refresh_screen(self, now: float) -> None:
+        if self._pending is not None or now < self._screen_until:
+            return
+        idle = idle_screen(self._faults())
+        if self._screen != idle:
+            self._show(idle)

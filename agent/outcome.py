@@ -1,0 +1,98 @@
+"""What the gate decided for one presentation and what it shows: built once, recorded, then acted on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent import messages
+from hardware.display import base as display_base
+from protocols.events import GateEvent, RuleResult
+
+ScreenState = display_base.ScreenState
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One screen of the kiosk: big colour, title and reasons in zh-CN and English, a countdown."""
+
+    state: ScreenState  # the display interface's states, so every display knows the colour
+    title_zh: str
+    title_en: str
+    reasons: tuple[tuple[str, str], ...] = ()
+    name: str | None = None
+    celsius: float | None = None
+    countdown_s: float | None = None
+    event_id: str | None = None
+    faults: tuple[tuple[str, str], ...] = field(default=())
+
+    def to_hardware(self) -> display_base.Screen:
+        """The interface's Screen (state, titles, reasons, countdown) for displays that take only that."""
+        return display_base.Screen(state=self.state, title_zh=self.title_zh, title_en=self.title_en,
+                                   reasons=list(self.reasons),
+                                   countdown_s=None if self.countdown_s is None else max(0, round(self.countdown_s)))
+
+    @property
+    def speech(self) -> tuple[str, str]:
+        """What to say aloud: the title, then the first reason, in each language."""
+        zh = self.title_zh + ("。" + self.reasons[0][0] if self.reasons else "")
+        en = self.title_en + (". " + self.reasons[0][1] if self.reasons else "")
+        return zh, en
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON the kiosk page renders."""
+        return {
+            "state": self.state,
+            "title": {"zh": self.title_zh, "en": self.title_en},
+            "reasons": [{"zh": zh, "en": en} for zh, en in self.reasons],
+            "name": self.name,
+            "celsius": self.celsius,
+            "countdown_s": self.countdown_s,
+            "event_id": self.event_id,
+            "faults": [{"zh": zh, "en": en} for zh, en in self.faults],
+        }
+
+
+def idle_screen(faults: tuple[tuple[str, str], ...] = ()) -> Screen:
+    """"请出示健康码 · Please show your code", with any device faults underneath."""
+    return Screen("idle", *messages.PROMPT, faults=faults)
+
+
+def prompt_screen(state: ScreenState, text: tuple[str, str], countdown_s: float | None = None,
+                  name: str | None = None) -> Screen:
+    """A screen that asks the person to do something (measure, measure again, rest)."""
+    return Screen(state, text[0], text[1], name=name, countdown_s=countdown_s)
+
+
+def result_screen(event: GateEvent, countdown_s: float) -> Screen:
+    """The green or red screen for a recorded decision, listing every failed rule."""
+    if event.decision == "admit":
+        title = messages.MANUAL if event.kind == "manual" else messages.ADMIT
+        state: ScreenState = "admit"
+    elif event.kind == "fever":
+        title, state = messages.DENY, "fever"
+    elif event.decision == "refer":
+        title, state = messages.REFER, "refer"
+    else:
+        title = messages.MANUAL_DENY if event.kind == "manual" else messages.DENY
+        state = "deny"
+    reasons = tuple(
+        (r.message_zh or r.rule, r.message_en or r.rule) for r in event.reasons if r.outcome == "FAIL"
+    )
+    return Screen(state, title[0], title[1], reasons=reasons, name=event.name, celsius=event.celsius,
+                  countdown_s=countdown_s, event_id=event.id)
+
+
+@dataclass(frozen=True)
+class Presented:
+    """A verified presentation on its way to a decision: who, and when it started."""
+
+    started: float  # monotonic
+    subject: str | None  # keyed hash
+    name: str | None  # masked
+    person_class: str | None
+    colour: str | None
+    credential_format: str | None
+    credential: Any  # protocols.credential.Credential, never stored
+    wall: dt.datetime
