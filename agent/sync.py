@@ -1,0 +1,254 @@
+"""The gate's sync client: drains the outbox to the hub, fetches documents, keeps the quota lease.
+
+Events go by MQTT QoS 1 when a broker is configured (fast path) and by HTTP batches (fallback,
+and the bulk path after an outage). An event leaves the outbox only when the hub acknowledges it
+(MQTT `ack` topic or the HTTP answer), never on a broker PUBACK: a broker that restarts without
+persistence would lose it. Unacknowledged events go again; the hub deduplicates by event id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.sync_documents import DocumentCache
+from agent.sync_mqtt import MqttLink
+from agent.store import AgentStore
+from protocols.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+
+class SyncError(CheckpointError):
+    """The hub could not be reached or refused a sync call."""
+
+    reason = "sync_failed"
+
+
+class SyncSettings(BaseModel):
+    """Where the hub is and how to reach it; `secret` comes from the environment, never a file in git."""
+
+    model_config = ConfigDict(extra="forbid")
+    hub_url: str = Field(pattern=r"^https?://")
+    device_id: str
+    secret: str = Field(min_length=16)
+    venue: str
+    gate: str
+    mqtt_host: str | None = None
+    mqtt_port: int = 1883
+    documents_dir: Path
+    batch: int = Field(default=500, ge=1, le=1000)
+    http_timeout: float = Field(default=5.0, gt=0)
+    resend_after: float = Field(default=10.0, gt=0, description="seconds before an unacked MQTT event goes by HTTP")
+    interval: float = Field(default=5.0, gt=0, description="seconds between HTTP syncs")
+
+
+def enroll(hub_url: str, token: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Spend a one-time enrollment token: the device's id, secret, venue and gate."""
+    try:
+        answer = requests.post(f"{hub_url.rstrip('/')}/api/v1/enroll", json={"token": token}, timeout=timeout)
+    except requests.RequestException as exc:
+        raise SyncError(f"hub unreachable: {exc}") from exc
+    if answer.status_code != 201:
+        raise SyncError(f"enrollment refused: {answer.status_code} {answer.text[:200]}")
+    return answer.json()
+
+
+def is_admission(payload: dict[str, Any]) -> bool:
+    """True for an event that takes a place inside (what a lease is spent on)."""
+    return (payload.get("decision") == "admit" and payload.get("direction", "in") == "in"
+            and payload.get("kind") in ("decision", "manual"))
+
+
+class Lease:
+    """The places this gate may still admit without asking the hub; safe to use offline."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.remaining = 0
+        self.cap: int | None = None
+        self.known = False  # False until the hub answered once
+
+    def take(self) -> bool:
+        """Spend one place if the lease has one (call before admitting); False means the venue is full."""
+        with self._lock:
+            if self.known and self.cap is None:
+                return True
+            if self.remaining <= 0:
+                return False
+            self.remaining -= 1
+            return True
+
+    def set(self, answer: dict[str, Any]) -> None:
+        """Adopt the hub's answer to a renewal."""
+        with self._lock:
+            self.remaining, self.cap, self.known = int(answer["grant"]), answer.get("cap"), True
+
+
+class SyncClient:
+    """Drains one gate's outbox to the hub and keeps its documents and lease current."""
+
+    def __init__(self, store: AgentStore, settings: SyncSettings,
+                 verify: Callable[[str, bytes], None] | None = None):
+        self.store = store
+        self.settings = settings
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {settings.secret}"
+        self.documents = DocumentCache(settings.documents_dir, verify)
+        self.lease = Lease()
+        self.mqtt: MqttLink | None = None
+        self._in_flight: dict[str, float] = {}  # event id -> when published by MQTT
+        self._fetch_wanted = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _url(self, path: str) -> str:
+        return f"{self.settings.hub_url.rstrip('/')}/api/v1{path}"
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            answer = self.http.post(self._url(path), data=json.dumps(body, ensure_ascii=False).encode(),
+                                    headers={"Content-Type": "application/json"}, timeout=self.settings.http_timeout)
+        except requests.RequestException as exc:
+            raise SyncError(f"hub unreachable: {exc}") from exc
+        if answer.status_code != 200:
+            raise SyncError(f"hub refused {path}: {answer.status_code} {answer.text[:200]}")
+        return answer.json()
+
+    # ---- HTTP ----------------------------------------------------------------------------------
+
+    def sync_http(self, only_stale: bool = False) -> int:
+        """Send pending events in batches (only those unacked too long when `only_stale`); return how many were acked."""
+        acked_total = 0
+        sent_any = False
+        now = time.monotonic()
+        while True:
+            items = self.store.outbox_pending(limit=self.settings.batch if not only_stale else 10_000)
+            if only_stale:
+                items = [i for i in items if now - self._in_flight.get(i.event_id, -1e9) > self.settings.resend_after]
+                items = items[: self.settings.batch]
+            if not items and sent_any:
+                break
+            body = {"events": [i.payload for i in items], "running": self.documents.running()}
+            try:
+                answer = self._post("/device/sync", body)
+            except SyncError as exc:
+                self.store.mark_failed([i.event_id for i in items], str(exc))
+                raise
+            sent_any = True
+            self.store.mark_sent(answer["acked"])
+            for event_id in answer["acked"]:
+                self._in_flight.pop(event_id, None)
+            acked_total += len(answer["acked"])
+            if answer.get("fetch"):
+                self.fetch(answer["fetch"])
+            if len(items) < self.settings.batch or only_stale:
+                break
+        return acked_total
+
+    def fetch(self, kinds: list[str]) -> None:
+        """Fetch documents whose version differs from what the gate runs, and switch to them."""
+        for kind in kinds:
+            try:
+                answer = self.http.get(self._url(f"/device/documents/{kind}"), timeout=self.settings.http_timeout,
+                                       headers=self.documents.conditional_headers(kind))
+            except requests.RequestException as exc:
+                raise SyncError(f"hub unreachable: {exc}") from exc
+            if answer.status_code == 304:
+                continue
+            if answer.status_code != 200:
+                log.warning("fetching %s failed: %s", kind, answer.status_code)
+                continue
+            self.documents.install(kind, answer.headers.get("X-Document-Version", ""),
+                                   answer.headers.get("ETag", ""), answer.content)
+
+    def renew_lease(self, want: int = 10) -> dict[str, Any]:
+        """Renew the lease, telling the hub how many admissions it has not seen yet."""
+        pending = self.store.outbox_pending(limit=100_000)
+        unsynced = sum(1 for i in pending if is_admission(i.payload))
+        answer = self._post("/device/lease", {"want": want, "unsynced": unsynced})
+        self.lease.set(answer)
+        return answer
+
+    # ---- MQTT ----------------------------------------------------------------------------------
+
+    def start_mqtt(self) -> None:
+        """Connect to the broker (when configured): retained status, last will `offline`."""
+        s = self.settings
+        if not s.mqtt_host:
+            return
+        self.mqtt = MqttLink(s.mqtt_host, s.mqtt_port, s.venue, s.gate, s.device_id, s.secret,
+                             on_ack=self._on_ack, on_notice=self._on_notice)
+        self.mqtt.start()
+
+    def _on_ack(self, ids: list[str]) -> None:
+        self.store.mark_sent(ids)
+        for event_id in ids:
+            self._in_flight.pop(event_id, None)
+
+    def _on_notice(self, versions: dict[str, str]) -> None:
+        if any(self.documents.running().get(k) != v for k, v in versions.items()):
+            self._fetch_wanted.set()
+
+    def publish_pending(self) -> int:
+        """Publish pending events not already in flight by MQTT; return how many went."""
+        if self.mqtt is None or not self.mqtt.connected:
+            return 0
+        now = time.monotonic()
+        sent = 0
+        for item in self.store.outbox_pending(limit=self.settings.batch * 4):
+            if item.event_id in self._in_flight:
+                continue
+            if not self.mqtt.publish_event(item.payload):
+                break
+            self._in_flight[item.event_id] = now
+            sent += 1
+        return sent
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One round: MQTT first; HTTP for what MQTT did not get acknowledged, and for documents."""
+        self.publish_pending()
+        try:
+            if self.mqtt is not None and self.mqtt.connected:
+                self.sync_http(only_stale=True)
+            else:
+                self.sync_http()
+            if self._fetch_wanted.is_set():
+                self._fetch_wanted.clear()
+                self.sync_http(only_stale=True)
+        except SyncError as exc:
+            log.info("sync deferred: %s", exc)
+
+    def start(self) -> None:
+        """Run the loop in a named background thread."""
+        self.start_mqtt()
+        self._thread = threading.Thread(target=self._run, name=f"sync-{self.settings.gate}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        last_http = 0.0
+        while not self._stop.is_set():
+            self.publish_pending()
+            now = time.monotonic()
+            if now - last_http >= self.settings.interval or self._fetch_wanted.is_set():
+                last_http = now
+                self.step()
+            self._stop.wait(0.05 if self.mqtt is not None else self.settings.interval)
+
+    def stop(self) -> None:
+        """Stop the loop; publish `stopped` and disconnect from the broker."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.mqtt is not None:
+            self.mqtt.stop()

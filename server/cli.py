@@ -1,0 +1,169 @@
+"""`checkpoint hub ...`: create the database, serve the API, enroll gates, write the broker's files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from server.broker_files import write_broker_files
+from server.store import HubStore
+
+log = logging.getLogger(__name__)
+DB_OPTION = click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("hub.db"),
+                         show_default=True, help="The hub's SQLite file.")
+
+
+def _store(db_path: Path) -> HubStore:
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path} does not exist: run `checkpoint hub init --db {db_path}` first")
+    return HubStore(db_path)
+
+
+@click.group()
+def hub() -> None:
+    """The hub: venues, gates, sync, caps, distribution, access log.
+
+    Example: checkpoint hub init && checkpoint hub serve --port 8080
+    """
+
+
+@hub.command()
+@DB_OPTION
+@click.option("--admin", default="admin", show_default=True, help="The admin's user name.")
+@click.option("--password", envvar="CHECKPOINT_ADMIN_PASSWORD", help="The admin's password (else one is generated).")
+def init(db_path: Path, admin: str, password: str | None) -> None:
+    """Create (or upgrade) the database and an admin account.
+
+    Example: checkpoint hub init --db /var/lib/checkpoint/hub.db
+    """
+    store = HubStore(db_path)
+    applied = store.migrate()
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    store.create_user(admin, password, "admin")
+    store.close()
+    click.echo(f"{db_path}: schema ready ({len(applied)} migrations applied now); admin user {admin!r}")
+    if generated:
+        click.echo(f"admin password: {password}")
+
+
+@hub.command("add-venue")
+@DB_OPTION
+@click.option("--venue", required=True)
+@click.option("--name")
+@click.option("--cap", type=int, help="Most people inside at once.")
+@click.option("--dwell-minutes", type=int, help="No exit gates: an entry frees its place after this.")
+@click.option("--gate", "gates", multiple=True, help="A gate id (repeat for more).")
+def add_venue(db_path: Path, venue: str, name: str | None, cap: int | None, dwell_minutes: int | None,
+              gates: tuple[str, ...]) -> None:
+    """Add a venue and its gates.
+
+    Example: checkpoint hub add-venue --venue acme --cap 200 --gate north --gate south
+    """
+    store = _store(db_path)
+    if store.venue(venue) is None:
+        store.create_venue(venue, {"name": name, "cap": cap, "dwell_minutes": dwell_minutes})
+    for gate in gates:
+        store.create_gate(venue, gate)
+    click.echo(f"venue {venue}: gates {', '.join(g['id'] for g in store.gates(venue)) or '-'}")
+
+
+@hub.command("enroll-token")
+@DB_OPTION
+@click.option("--venue", required=True)
+@click.option("--gate", required=True)
+def enroll_token(db_path: Path, venue: str, gate: str) -> None:
+    """Print a one-time token a device at this gate enrolls with (the gate is added if new).
+
+    Example: checkpoint hub enroll-token --venue acme --gate north
+    """
+    store = _store(db_path)
+    if store.venue(venue) is None:
+        raise click.ClickException(f"no venue {venue!r}: add it with `checkpoint hub add-venue --venue {venue}`")
+    store.create_gate(venue, gate)
+    click.echo(store.create_enroll_token(venue, gate))
+
+
+@hub.command("mosquitto-config")
+@DB_OPTION
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for passwd, acl and hub.secret.")
+def mosquitto_config(db_path: Path, out: Path) -> None:
+    """Write Mosquitto's password and ACL files: each device only under its own gate's topics.
+
+    Example: checkpoint hub mosquitto-config --out /etc/mosquitto/checkpoint
+    """
+    files = write_broker_files(_store(db_path), out)
+    click.echo(f"password_file {files.password_file}\nacl_file {files.acl_file}")
+    click.echo(f"# the hub bridge logs in as {files.hub_user!r} with the password in {files.hub_secret_file}")
+
+
+@hub.command()
+@DB_OPTION
+@click.option("--mqtt-host", required=True)
+@click.option("--mqtt-port", type=int, default=1883, show_default=True)
+@click.option("--username", default="hub", show_default=True)
+@click.option("--password-file", type=click.Path(path_type=Path), help="File holding the hub's broker password.")
+def bridge(db_path: Path, mqtt_host: str, mqtt_port: int, username: str, password_file: Path | None) -> None:
+    """Run the MQTT bridge: events in, acks and retained notices out (until SIGINT/SIGTERM).
+
+    Example: checkpoint hub bridge --mqtt-host 127.0.0.1 --password-file /etc/mosquitto/checkpoint/hub.secret
+    """
+    from server.mqtt_bridge import MqttBridge
+
+    _store(db_path).close()
+    password = password_file.read_text().strip() if password_file else None
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    b = MqttBridge(db_path, mqtt_host, mqtt_port, username if password else None, password)
+    b.start()
+    click.echo(f"bridge: {mqtt_host}:{mqtt_port} <-> {db_path}")
+    done.wait()
+    b.stop()
+
+
+@hub.command()
+@DB_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--mqtt-host", help="Also run the MQTT bridge against this broker.")
+@click.option("--mqtt-port", type=int, default=1883, show_default=True)
+@click.option("--mqtt-password-file", type=click.Path(path_type=Path))
+def serve(db_path: Path, host: str, port: int, workers: int, mqtt_host: str | None, mqtt_port: int,
+          mqtt_password_file: Path | None) -> None:
+    """Serve the hub with gunicorn (not Flask's dev server); with --mqtt-host, the bridge beside it.
+
+    Example: checkpoint hub serve --db hub.db --host 0.0.0.0 --port 8080
+    """
+    from server.wsgi_server import run_gunicorn
+
+    store = _store(db_path)
+    store.migrate()  # before the workers fork: they find the schema ready
+    store.close()
+    bridge_proc = None
+    if mqtt_host:
+        cmd = [sys.executable, "-c", "from protocols.cli import main; main()", "hub", "bridge", "--db", str(db_path),
+               "--mqtt-host", mqtt_host, "--mqtt-port", str(mqtt_port)]
+        if mqtt_password_file:
+            cmd += ["--password-file", str(mqtt_password_file)]
+        bridge_proc = subprocess.Popen(cmd)
+    os.environ["CHECKPOINT_HUB_DB"] = str(db_path.resolve())
+    click.echo(f"hub listening on http://{host}:{port} ({workers} workers, {db_path})")
+    try:
+        run_gunicorn(host, port, workers)
+    finally:
+        if bridge_proc is not None:
+            bridge_proc.send_signal(signal.SIGINT)
+            try:
+                bridge_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                bridge_proc.kill()

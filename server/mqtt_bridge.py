@@ -1,0 +1,137 @@
+"""The hub's MQTT side: events in (QoS 1, batched into the store), acks out, retained notices out.
+
+A separate process from the WSGI workers (`checkpoint hub bridge`), logged in as the hub's own
+broker account. A message is trusted as coming from the gate its topic names only because the
+broker's ACL lets each device publish under its own gate alone; the event's venue and gate must
+match the topic too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
+
+from protocols import topics
+from protocols.events import GateEvent
+from server.store import HubStore
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+class MqttBridge:
+    """Subscribes to every gate's events, stores them once, acknowledges them, publishes notices."""
+
+    def __init__(self, db_path: Path | str, host: str, port: int, username: str | None = None,
+                 password: str | None = None, client_id: str = "checkpoint-hub", notice_every: float = 1.0):
+        self.db_path = db_path
+        self.host, self.port = host, port
+        self.notice_every = notice_every
+        self.inbox: queue.Queue[GateEvent] = queue.Queue()
+        self._stop = threading.Event()
+        self._published: dict[tuple[str, str], dict[str, str]] = {}
+        self.stored = 0
+        # clean_session=False: the broker keeps our subscription and queues QoS 1 while we are away.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        if username:
+            self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self._threads = [threading.Thread(target=self._write_loop, name="bridge-writer", daemon=True),
+                         threading.Thread(target=self._notice_loop, name="bridge-notices", daemon=True)]
+
+    def start(self) -> None:
+        """Connect and start the writer and notice threads."""
+        self.client.connect_async(self.host, self.port, keepalive=15)
+        self.client.loop_start()
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Stop the threads and disconnect."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the hub bridge: %s", reason_code)
+            return
+        client.subscribe(topics.all_gates(topics.Channel.EVENTS), qos=1)
+        self._published.clear()  # a restarted broker without persistence lost the retained notices
+        log.info("hub bridge connected to %s:%s", self.host, self.port)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            where = topics.parse(msg.topic)
+            event = GateEvent.model_validate_json(msg.payload)
+        except (topics.TopicError, ValidationError) as exc:
+            log.warning("dropped a malformed event on %s: %s", msg.topic, str(exc)[:200])
+            return
+        if (event.venue, event.gate) != (where.venue, where.gate):
+            log.warning("dropped an event for %s/%s published on %s", event.venue, event.gate, msg.topic)
+            return
+        self.inbox.put(event)
+
+    def _drain(self) -> list[GateEvent]:
+        try:
+            batch = [self.inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH:
+            try:
+                batch.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        store = HubStore(self.db_path)
+        try:
+            while not self._stop.is_set():
+                batch = self._drain()
+                if not batch:
+                    continue
+                try:
+                    result = store.ingest(batch)
+                except sqlite3.Error as exc:
+                    # Not acknowledged: the gates send these again and the hub dedups them then.
+                    log.error("could not store %d events: %s", len(batch), exc)
+                    continue
+                self.stored += result.new
+                by_gate: dict[tuple[str, str], list[str]] = defaultdict(list)
+                for e in batch:
+                    by_gate[(e.venue, e.gate)].append(e.id)
+                for (venue, gate), ids in by_gate.items():
+                    self.client.publish(topics.ack(venue, gate), json.dumps({"ids": ids}), qos=1)
+        finally:
+            store.close()
+
+    def _notice_loop(self) -> None:
+        store = HubStore(self.db_path)
+        try:
+            while not self._stop.wait(self.notice_every):
+                if not self.client.is_connected():
+                    continue
+                versions = store.all_versions()
+                for venue, gate in store.all_gates():
+                    current = versions.get(venue, {})
+                    if self._published.get((venue, gate)) != current:
+                        self.client.publish(topics.notice(venue, gate), json.dumps({"versions": current}),
+                                            qos=1, retain=True)
+                        self._published[(venue, gate)] = current
+        finally:
+            store.close()

@@ -1,0 +1,118 @@
+"""A real Mosquitto with the hub's password and ACL files: a device publishes and reads only as its own gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from click.testing import CliRunner
+from paho.mqtt.enums import CallbackAPIVersion
+from ulid import ULID
+
+from protocols import topics
+from server.cli import hub
+from server.mqtt_bridge import MqttBridge
+from server.store import HubStore
+from tests.conftest import start_mosquitto
+
+
+def _event(venue: str, gate: str) -> str:
+    return json.dumps({"id": str(ULID()), "kind": "decision", "venue": venue, "gate": gate,
+                       "at": dt.datetime.now(dt.timezone.utc).isoformat(), "decision": "admit"})
+
+
+class Peer:
+    """A paho client that records what it receives and whether the broker let it in."""
+
+    def __init__(self, port: int, user: str, password: str):
+        self.got: list[tuple[str, bytes]] = []
+        self.refused: object = None
+        self.ready = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{ULID()}")
+        self.client.username_pw_set(user, password)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = lambda _c, _u, m: self.got.append((m.topic, m.payload))
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.ready.wait(5)
+
+    def _on_connect(self, _c, _u, _f, reason_code, _p) -> None:
+        self.refused = reason_code if reason_code.is_failure else None
+        self.ready.set()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def broker_and_devices(tmp_path: Path):
+    db = tmp_path / "hub.db"
+    runner = CliRunner()
+    assert runner.invoke(hub, ["init", "--db", str(db), "--password", "pw"]).exit_code == 0
+    assert runner.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme", "--gate", "g0", "--gate", "g1"]).exit_code == 0
+    store = HubStore(db)
+    devices = {}
+    for gate in ("g0", "g1"):
+        token = runner.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", gate]).output.strip()
+        device, secret = store.redeem_token(token)
+        devices[gate] = (device.id, secret)
+    out = runner.invoke(hub, ["mosquitto-config", "--db", str(db), "--out", str(tmp_path / "broker")])
+    assert out.exit_code == 0, out.output
+    conf = "".join(line + "\n" for line in out.output.splitlines() if not line.startswith("#"))
+    # pytest's tmp folders are 0700: keep the broker as the invoking user so it can read the files.
+    broker = start_mosquitto(tmp_path, "allow_anonymous false\nuser root\n" + conf)
+    yield db, broker, devices, (tmp_path / "broker" / "hub.secret").read_text().strip()
+    broker.stop()
+
+
+def test_wrong_or_missing_passwords_are_refused(broker_and_devices) -> None:
+    _, broker, devices, _ = broker_and_devices
+    device_id, _secret = devices["g0"]
+    for user, password in ((device_id, "not-the-secret"), ("nobody", "x"), (devices["g1"][0], devices["g0"][1])):
+        peer = Peer(broker.port, user, password)
+        assert peer.refused is not None, user
+        peer.close()
+
+
+def test_a_device_cannot_publish_or_read_as_another_gate(broker_and_devices) -> None:
+    db, broker, devices, hub_secret = broker_and_devices
+    bridge = MqttBridge(db, "127.0.0.1", broker.port, "hub", hub_secret)
+    bridge.start()
+    watcher = Peer(broker.port, "hub", hub_secret)
+    watcher.client.subscribe(topics.ROOT + "/#", qos=1)
+    g0 = Peer(broker.port, *devices["g0"])
+    assert g0.refused is None
+    g0.client.subscribe(topics.ack("acme", "g1"), qos=1)  # reading another gate's acks: denied
+    time.sleep(0.3)
+    # 1. on the other gate's topic: the broker's ACL drops it.
+    g0.client.publish(topics.events("acme", "g1"), _event("acme", "g1"), qos=1).wait_for_publish(5)
+    # 2. on its own topic but claiming the other gate: the bridge drops it.
+    g0.client.publish(topics.events("acme", "g0"), _event("acme", "g1"), qos=1).wait_for_publish(5)
+    # 3. its own status on the other gate: dropped by the ACL.
+    g0.client.publish(topics.status("acme", "g1"), topics.ONLINE, qos=1, retain=True).wait_for_publish(5)
+    # 4. the honest one.
+    own = _event("acme", "g0")
+    g0.client.publish(topics.events("acme", "g0"), own, qos=1).wait_for_publish(5)
+    g1 = Peer(broker.port, *devices["g1"])
+    g1.client.publish(topics.events("acme", "g1"), _event("acme", "g1"), qos=1).wait_for_publish(5)
+    deadline = time.monotonic() + 10
+    while HubStore(db).event_count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    rows = HubStore(db).access_log(venue="acme")
+    assert sorted(r["gate"] for r in rows) == ["g0", "g1"]
+    assert json.loads(own)["id"] in {r["id"] for r in rows}
+    seen_by_hub = [t for t, _ in watcher.got]
+    assert topics.status("acme", "g1") not in seen_by_hub
+    assert seen_by_hub.count(topics.events("acme", "g1")) == 1  # only g1's own
+    # g0 heard its own ack, never g1's.
+    assert all(t.startswith("checkpoint/v1/acme/g0/") for t, _ in g0.got)
+    for peer in (watcher, g0, g1):
+        peer.close()
+    bridge.stop()
