@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import importlib
 import json
@@ -17,8 +19,18 @@ from protocols.credential import NucleicAcidTest, Stay, Verification
 from protocols.errors import CheckpointError, ConfigError
 from protocols.healthpass import mint as mint_pass
 from protocols.healthpass_claims import CLASSES, COLOURS, TEST_RESULTS, HealthPassClaims
-from protocols.keys import ALGS, generate_private_key, key_id, load_private_key, save_private_key, save_public_key
-from protocols.trustlist import TrustedKey, TrustList
+from protocols.cose import PrivateKey
+from protocols.keys import (
+    ALGS,
+    generate_private_key,
+    key_id,
+    load_private_key,
+    load_public_key,
+    save_private_key,
+    save_public_key,
+    spki_der,
+)
+from protocols.trustlist import USAGES, TrustedKey, TrustList, subject_revocation_hash
 from protocols.verify import verify_code
 
 log = logging.getLogger(__name__)
@@ -53,7 +65,7 @@ def parse_stay(value: str) -> Stay:
 
 @click.group()
 def codes() -> None:
-    """Health codes: make keys and trust lists, mint HP1 passes, inspect any code.
+    """Health codes: make keys and trust lists, mint HP1 passes, inspect any code, revoke.
 
     Example: checkpoint codes keygen --out keys/ && checkpoint codes mint --key keys/issuer-key.pem
     """
@@ -210,6 +222,74 @@ def inspect(
             log.warning("%s holds %d codes; inspecting the first", image_path, len(texts))
     result = verify_code(code, trust, at, None if max_age is None else dt.timedelta(minutes=max_age))
     _emit(result)
+
+
+@codes.command()
+@click.option("--trust", "trust_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Signed trust list to update in place.")
+@click.option("--root-key", "root_key_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Root private key that signs the list.")
+@click.option("--kid", "kids", multiple=True, help="Revoke every code signed by this key id (base64 or hex), repeatable.")
+@click.option("--subject", "subjects", multiple=True, help="Revoke every code of this subject id, repeatable.")
+def revoke(trust_path: Path, root_key_path: Path, kids: tuple[str, ...], subjects: tuple[str, ...]) -> None:
+    """Add revoked keys or subjects to a trust list and sign it again.
+
+    Example: checkpoint codes revoke --trust keys/trust-list.json --root-key keys/root-key.pem --subject p-42
+    """
+    if not kids and not subjects:
+        raise click.UsageError("give at least one --kid or --subject")
+    root_key, trust = _load_for_update(trust_path, root_key_path)
+    revoked_kids = set(trust.revoked_kids) | {_parse_kid(k) for k in kids}
+    revoked_subjects = set(trust.revoked_subjects) | {subject_revocation_hash(s) for s in subjects}
+    updated = TrustList(trust.keys, revoked_kids, revoked_subjects)
+    updated.save(trust_path, root_key)
+    click.echo(f"{trust_path}: {len(revoked_kids)} revoked keys, {len(revoked_subjects)} revoked subjects")
+
+
+@codes.command("add-key")
+@click.option("--trust", "trust_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Signed trust list to update in place.")
+@click.option("--root-key", "root_key_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Root private key that signs the list.")
+@click.option("--public-key", "public_key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Issuer public key (PEM) to trust.")
+@click.option("--dsc", "dsc_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="EU DCC signing certificate to trust (usages from the certificate).")
+@click.option("--issuer", default=DEFAULT_ISSUER, show_default=True, help="Issuer name for --public-key.")
+@click.option("--may-sign", "may_sign", multiple=True, type=click.Choice(sorted(USAGES)), help="What --public-key may sign (default HP1), repeatable.")
+def add_key(trust_path: Path, root_key_path: Path, public_key_path: Path | None, dsc_path: Path | None, issuer: str, may_sign: tuple[str, ...]) -> None:
+    """Add a trusted issuer key or DCC signing certificate to a trust list and sign it again.
+
+    Example: checkpoint codes add-key --trust keys/trust-list.json --root-key keys/root-key.pem --dsc DE.pem
+    """
+    if (public_key_path is None) == (dsc_path is None):
+        raise click.UsageError("give either --public-key PEM or --dsc CERT")
+    root_key, trust = _load_for_update(trust_path, root_key_path)
+    if dsc_path is not None:
+        key = _dsc_trust(dsc_path).keys[0]
+    else:
+        try:
+            public_key = load_public_key(public_key_path)  # type: ignore[arg-type]
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from exc
+        key = TrustedKey.from_public_key(public_key, issuer, may_sign or ("HP1",))
+    if any(k.kid == key.kid and spki_der(k.public_key) == spki_der(key.public_key) for k in trust.keys):
+        raise click.UsageError(f"key {key.kid.hex()} is already on the list")
+    TrustList([*trust.keys, key], trust.revoked_kids, trust.revoked_subjects).save(trust_path, root_key)
+    click.echo(f"{trust_path}: added {key.kid.hex()} ({key.issuer}, may sign {', '.join(sorted(key.may_sign))})")
+
+
+def _load_for_update(trust_path: Path, root_key_path: Path) -> tuple[PrivateKey, TrustList]:
+    try:
+        root_key = load_private_key(root_key_path)
+        # The list must verify with the key about to re-sign it: never launder a foreign list.
+        return root_key, TrustList.load(trust_path, root_key.public_key())
+    except CheckpointError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _parse_kid(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text) if len(text) == 16 else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise click.BadParameter(f"{text!r} is not a base64 or hex kid", param_hint="--kid") from exc
+    if len(raw) != 8:
+        raise click.BadParameter(f"{text!r}: a kid is 8 bytes", param_hint="--kid")
+    return raw
 
 
 def _emit(result: Verification) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -33,6 +34,11 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 def canonical_json(body: Any) -> bytes:
     """The exact bytes a document signature covers."""
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def document_version(doc: dict) -> str:
+    """A short stable version of a signed document: hex SHA-256 of its canonical body, 16 chars."""
+    return hashlib.sha256(canonical_json(doc["body"])).hexdigest()[:16]
 
 
 def _alg_name(key: PrivateKey | PublicKey) -> str:

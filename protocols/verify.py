@@ -33,6 +33,8 @@ def verify_code(
     max_age: dt.timedelta | float | None = None,
 ) -> Verification:
     """Verify any code by its prefix: HP1: health pass, HC1: EU DCC; anything else is refused."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.timezone.utc)  # a naive check time is taken as UTC, as everywhere here
     fmt = code_format(text)
     if fmt is None:
         result = Verification()

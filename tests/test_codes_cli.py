@@ -235,3 +235,57 @@ def test_inspect_image_without_a_code_is_refused_as_unreadable(keydir, tmp_path)
     status, report = inspect_json("--image", str(blank), "--trust", str(keydir / "trust-list.json"))
     assert status == 1 and report["verification"]["reason"] == "unreadable"
     assert run("codes", "inspect", "--image", str(blank), "HP1:X", "--trust", str(keydir / "trust-list.json")).exit_code == 2
+
+
+def test_revoke_a_subject_then_a_key_through_the_cli(keydir):
+    trust, root = str(keydir / "trust-list.json"), str(keydir / "root-key.pem")
+    key = str(keydir / "issuer-key.pem")
+    alice = run("codes", "mint", "--key", key, "--subject", "alice").output.strip()
+    bob = run("codes", "mint", "--key", key, "--subject", "bob").output.strip()
+    assert run("codes", "revoke", "--trust", trust, "--root-key", root, "--subject", "alice").exit_code == 0
+    status, report = inspect_json(alice, "--trust", trust)
+    assert status == 1 and report["verification"]["reason"] == "revoked"
+    assert inspect_json(bob, "--trust", trust)[0] == 0
+    kid = TrustList.load(trust).keys[0].kid
+    assert run("codes", "revoke", "--trust", trust, "--root-key", root, "--kid", kid.hex()).exit_code == 0
+    status, report = inspect_json(bob, "--trust", trust)
+    assert status == 1 and report["verification"]["reason"] == "revoked"
+    assert TrustList.load(trust).is_subject_revoked("alice")  # earlier revocations are kept
+
+
+def test_revoke_refuses_bad_input_and_a_foreign_root(keydir, tmp_path):
+    trust, root = str(keydir / "trust-list.json"), str(keydir / "root-key.pem")
+    before = (keydir / "trust-list.json").read_bytes()
+    assert run("codes", "revoke", "--trust", trust, "--root-key", root).exit_code == 2
+    assert run("codes", "revoke", "--trust", trust, "--root-key", root, "--kid", "short").exit_code == 2
+    write_keydir(tmp_path / "other")
+    foreign = run("codes", "revoke", "--trust", trust, "--root-key", str(tmp_path / "other" / "root-key.pem"), "--subject", "x")
+    assert foreign.exit_code == 2
+    assert (keydir / "trust-list.json").read_bytes() == before
+
+
+def test_add_key_trusts_a_second_issuer(keydir, tmp_path):
+    from protocols.keys import save_public_key
+
+    trust, root = str(keydir / "trust-list.json"), str(keydir / "root-key.pem")
+    other_key, _ = make_issuer("EdDSA", issuer="CN-DISTRICT")
+    save_public_key(other_key, tmp_path / "district.pem")
+    code = mint_pass(other_key, issuer="CN-DISTRICT", issued_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+    assert inspect_json(code, "--trust", trust)[1]["verification"]["reason"] == "unknown_key"
+    added = run("codes", "add-key", "--trust", trust, "--root-key", root, "--public-key", str(tmp_path / "district.pem"), "--issuer", "CN-DISTRICT")
+    assert added.exit_code == 0, added.output
+    assert inspect_json(code, "--trust", trust)[0] == 0
+    again = run("codes", "add-key", "--trust", trust, "--root-key", root, "--public-key", str(tmp_path / "district.pem"))
+    assert again.exit_code == 2
+
+
+def test_add_key_from_an_eu_dsc_takes_its_dcc_usages(keydir, tmp_path):
+    pytest.importorskip("protocols.dcc")
+    case = _dgc_case(CORPUS / "DE" / "2DCode" / "raw" / "1.json")
+    (tmp_path / "dsc.b64").write_text(case["TESTCTX"]["CERTIFICATE"])
+    trust, root = str(keydir / "trust-list.json"), str(keydir / "root-key.pem")
+    assert run("codes", "add-key", "--trust", trust, "--root-key", root, "--dsc", str(tmp_path / "dsc.b64")).exit_code == 0
+    added = TrustList.load(trust).keys[-1]
+    assert added.may_sign and "HP1" not in added.may_sign
+    status, report = inspect_json(case["PREFIX"], "--trust", trust, "--at", case["TESTCTX"]["VALIDATIONCLOCK"])
+    assert status == 0, report
