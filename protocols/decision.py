@@ -23,6 +23,8 @@ from protocols.events import Decision, Outcome, RuleResult
 log = logging.getLogger(__name__)
 
 _RANK = {"admit": 0, "warn": 0, "refer": 1, "deny": 2}
+NO_RULES_ZH = "本门岗没有生效的规则，请人工核验"
+NO_RULES_EN = "No rules are in force at this gate: a guard must check"
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,11 @@ def evaluate(bundle: Bundle, credential: Credential | None, ctx: GateContext) ->
     reasons: list[RuleResult] = []
     outcomes: dict[str, Outcome] = {}
     flags: set[str] = set()
-    for compiled in bundle.ruleset.active(ctx.at):
+    active = bundle.ruleset.active(ctx.at)
+    if not active:  # a bundle with no rule in force must not admit everyone
+        reasons.append(RuleResult(rule="BUNDLE", outcome="OPEN", message_zh=NO_RULES_ZH, message_en=NO_RULES_EN))
+        worst = "refer"
+    for compiled in active:
         rule = compiled.rule
         if compiled.needs_credential and credential is None:
             continue  # not reached: GATE-CODE-01 already refuses a missing or invalid code
