@@ -7,9 +7,7 @@ corpus' own intermediate values; `verify_dcc` runs them all and records how far 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import logging
 import zlib
 from collections.abc import Mapping
@@ -19,9 +17,10 @@ from typing import Any
 import base45
 
 from protocols.cose import ES256, PS256, Sign1, decode_sign1, loads_cbor, verify_sign1
-from protocols.credential import Credential, NucleicAcidTest, Verification
+from protocols.credential import Verification
+from protocols.dcc_credential import to_credential
 from protocols.dcc_json import jsonable
-from protocols.dcc_schema import DETECTED, NAAT, NOT_DETECTED, HealthCertificate, parse_datetime, validate_hcert
+from protocols.dcc_schema import HealthCertificate, validate_hcert
 from protocols.errors import (
     BadBase45,
     BadCbor,
@@ -242,13 +241,14 @@ def verify_dcc(text: str, trust: TrustList, at: dt.datetime) -> Verification:
         if trust.is_kid_revoked(key.kid):
             raise Revoked("the signing key has been revoked")
         check_key_usage(key, claims.certificate.kind)
-        check_key_validity(key, claims.issued_at, at)
         result.steps[step] = True
         step = "expiry"
         credential = to_credential(claims, key.kid)
         if trust.is_subject_revoked(credential.subject):
             raise Revoked("the holder's certificates have been revoked")
+        # The code's own dates first: "expired" tells the holder more than "key expired".
         check_code_times(claims.issued_at, claims.expires_at, at)
+        check_key_validity(key, claims.issued_at, at)
         result.steps[step] = True
     except CredentialError as exc:
         result.steps[step] = False
@@ -258,47 +258,6 @@ def verify_dcc(text: str, trust: TrustList, at: dt.datetime) -> Verification:
     result.ok = True
     result.credential = credential
     return result
-
-
-def subject_id(certificate: HealthCertificate) -> str:
-    """A stable pseudonymous id: SHA-256 hex of the standardised names and date of birth."""
-    nam = certificate.nam
-    material = f"HC1\x1f{nam.fnt}\x1f{nam.gnt or ''}\x1f{certificate.dob}"
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
-
-
-def masked_name(certificate: HealthCertificate) -> str:
-    """The standardised surname's first letter and three stars, e.g. "M***" (never the name)."""
-    name = certificate.nam.fnt or certificate.nam.gnt or ""
-    return f"{name[:1]}***"
-
-
-def to_credential(claims: DccClaims, kid: bytes) -> Credential:
-    """The credential the rules see, from checked claims."""
-    certificate = claims.certificate
-    return Credential(
-        format="HC1",
-        issuer=claims.issuer or "",
-        kid=base64.b64encode(kid).decode("ascii"),
-        issued_at=claims.issued_at,
-        expires_at=claims.expires_at,
-        subject=subject_id(certificate),
-        name=masked_name(certificate),
-        test=_nucleic_acid_test(certificate),
-        doses=certificate.v[0].dn if certificate.v else 0,
-        extra={"hcert": claims.hcert},
-    )
-
-
-def _nucleic_acid_test(certificate: HealthCertificate) -> NucleicAcidTest | None:
-    # The rules' `test` is a nucleic-acid (核酸) test: a rapid antigen test stays in hcert only.
-    if not certificate.t or certificate.t[0].tt != NAAT:
-        return None
-    entry = certificate.t[0]
-    result = {NOT_DETECTED: "negative", DETECTED: "positive"}.get(entry.tr)
-    if result is None:
-        return None
-    return NucleicAcidTest(at=parse_datetime(entry.sc), result=result)
 
 
 def _epoch(cwt: Mapping[Any, Any], key: int, name: str) -> dt.datetime:

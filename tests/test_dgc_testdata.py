@@ -25,6 +25,8 @@ from typing import Any
 import cbor2
 import pytest
 import segno
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
@@ -381,3 +383,210 @@ def test_step_succeeds_as_expected(rel: str | None, key: str | None) -> None:
     run.last_error = None  # type: ignore[attr-defined]
     got = run(CHECKS[key], this)
     assert got == expected, f"{rel} {key}: expected {expected}, step gave {got} ({run.last_error})"  # type: ignore[attr-defined]
+
+
+# --- verify_dcc end to end: the corpus' common cases, as BasicDgcTestsList.md describes them ----
+
+# Each case of common/ (BasicDgcTestsList.md: VALID or INVALID, and why) and the reason we give.
+BASIC_CASES = {
+    "CO1": None, "CO2": None, "CO3": None, "CO12": None, "CO13": None, "CO14": None, "CO15": None,
+    "CO18": None, "CO19": None, "CO20": None, "CO21": None, "CO28": None,
+    "CO5": "bad_signature", "CO22": "unknown_key", "CO23": "unknown_key",
+    "CO6": "key_not_allowed", "CO7": "key_not_allowed", "CO8": "key_not_allowed",
+    "CO9": "key_not_allowed", "CO10": "key_not_allowed", "CO11": "key_not_allowed",
+    "CO16": "not_yet_valid", "CO17": "expired",
+    "H1": "bad_prefix", "H2": "bad_prefix", "H3": "bad_prefix", "B1": "bad_base45",
+    "Z1": "bad_zlib", "Z2": "bad_zlib", "CBO2": "bad_cose", "DGC2": "bad_claims",
+}
+
+
+def _verified(name: str) -> tuple[Case, Any]:
+    from protocols.dcc import verify_dcc
+
+    this = case(f"common/2DCode/raw/{name}.json")
+    return this, verify_dcc(this.prefix, TrustList.single(this.key), this.clock)
+
+
+@pytest.mark.parametrize(("name", "reason"), sorted(BASIC_CASES.items()))
+def test_verify_dcc_admits_the_valid_and_names_why_not(name: str, reason: str | None) -> None:
+    """verify_dcc on the whole code gives ok or the stable reason the case's description implies."""
+    assert CORPUS is not None, "dgc-testdata corpus not found"
+    _, result = _verified(name)
+    assert (result.ok, result.reason) == (reason is None, reason), result.steps
+    failed = [s for s, v in result.steps.items() if v is False]
+    assert len(failed) == (0 if reason is None else 1)
+    if reason is None:
+        assert all(result.steps.values()) and result.credential is not None
+
+
+def test_credential_is_pseudonymous_and_carries_what_rules_need() -> None:
+    """The credential names nobody: a masked surname, a SHA-256 subject, the doses, the hcert."""
+    from protocols.dcc_schema import validate_hcert as schema
+
+    this, result = _verified("CO13")  # a vaccination
+    hcert = hcert_of(this.cwt)
+    cred = result.credential
+    nam = hcert["nam"]
+    assert cred.format == "HC1" and cred.person_class is None and cred.colour is None
+    assert cred.name == nam["fnt"][0] + "***"
+    assert re.fullmatch(r"[0-9a-f]{64}", cred.subject)
+    # Outside the hcert (which the rules may read but nothing stores), no name appears.
+    assert nam["fnt"].lower() not in json.dumps(cred.model_dump(exclude={"extra"}), default=str).lower()
+    assert cred.doses == hcert["v"][0]["dn"] and cred.test is None
+    assert cred.extra == {"hcert": hcert} and schema(hcert).kind == "v"
+    assert base64.b64decode(cred.kid) == this.key.kid
+    json.dumps(cred.rule_payload())  # what the rules read is plain JSON
+    # The same person and birth date give the same subject, whatever the certificate.
+    again = _verified("CO12")[1].credential
+    assert (again.subject == cred.subject) == (
+        (hcert_of(case("common/2DCode/raw/CO12.json").cwt)["nam"], hcert_of(case("common/2DCode/raw/CO12.json").cwt)["dob"])
+        == (nam, hcert["dob"])
+    )
+
+
+def test_negative_naat_becomes_the_rules_test() -> None:
+    """A NAAT test entry "not detected" becomes test.result "negative" at its sample time."""
+    from protocols.dcc import verify_dcc
+
+    naat = []
+    for path in sorted(CORPUS.rglob("*.json")):
+        this = case(path.relative_to(CORPUS).as_posix())
+        t = (this.data.get("JSON") or {}).get("t") if isinstance(this.data.get("JSON"), dict) else None
+        if t and t[0].get("tt") == "LP6464-4" and this.expected.get("EXPECTEDVERIFY") and "CERTIFICATE" in this.ctx:
+            naat.append(this)
+    assert naat, "the corpus has NAAT test certificates"
+    checked = 0
+    for this in naat:
+        result = verify_dcc(this.prefix, TrustList.single(this.key), this.clock)
+        if not result.ok:
+            continue
+        entry = hcert_of(this.cwt)["t"][0]
+        want = {"260415000": "negative", "260373001": "positive"}[entry["tr"]]
+        assert result.credential.test.result == want
+        assert result.credential.test.at == parse_clock(entry["sc"])
+        checked += 1
+    assert checked >= 5
+
+
+def test_dispatcher_hands_hc1_codes_to_verify_dcc() -> None:
+    """protocols.verify.verify_code sends an HC1: code here and returns our verdict."""
+    from protocols.verify import verify_code
+
+    this = case("common/2DCode/raw/CO3.json")
+    result = verify_code(this.prefix, TrustList.single(this.key), this.clock)
+    assert result.ok and result.format == "HC1" and result.credential.format == "HC1"
+
+
+def test_revoked_signing_key_is_refused() -> None:
+    """A DSC the hub revoked signs nothing, even with a valid signature."""
+    from protocols.dcc import verify_dcc
+
+    this = case("common/2DCode/raw/CO3.json")
+    trust = TrustList([this.key], revoked_kids=[this.key.kid])
+    result = verify_dcc(this.prefix, trust, this.clock)
+    assert (result.ok, result.reason, result.steps["signature"]) == (False, "revoked", True)
+
+
+def test_unknown_signer_and_empty_trust_list() -> None:
+    """A code whose kid is on no trust list is refused as unknown_key, after the schema passed."""
+    from protocols.dcc import verify_dcc
+
+    this = case("common/2DCode/raw/CO3.json")
+    result = verify_dcc(this.prefix, TrustList(), this.clock)
+    assert (result.reason, result.steps["schema"], result.steps["signature"]) == ("unknown_key", True, False)
+    assert result.claims is not None and "1" in result.claims["-260"]
+
+
+# --- DSC parsing and key usage -------------------------------------------------------------------
+
+
+def test_dsc_accepted_as_der_pem_and_base64_with_the_eu_kid() -> None:
+    """The same certificate in three encodings gives one key whose kid the DCC names."""
+    from protocols.dcc_dsc import trusted_key_from_dsc as from_dsc
+
+    this = case("common/2DCode/raw/CO3.json")
+    b64 = this.ctx["CERTIFICATE"]
+    der = base64.b64decode(b64)
+    pem = "-----BEGIN CERTIFICATE-----\n" + "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64)) + "\n-----END CERTIFICATE-----\n"
+    kids = {from_dsc(der).kid, from_dsc(pem).kid, from_dsc(b64).kid, from_dsc(pem.encode()).kid}
+    assert kids == {decode_cose(this.cose).kid}
+    assert from_dsc(b64).not_before <= this.clock <= from_dsc(b64).not_after
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a certificate", "bm90IGEgY2VydA==", b"\x30\x03\x02\x01\x01", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"])
+def test_dsc_garbage_is_a_config_error(garbage: bytes | str) -> None:
+    """Anything but a certificate is a ConfigError, not a crash."""
+    from protocols.dcc_dsc import trusted_key_from_dsc as from_dsc
+    from protocols.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        from_dsc(garbage)
+
+
+@pytest.mark.parametrize(
+    ("oids", "usages"),
+    [
+        (None, {"HC1.t", "HC1.v", "HC1.r"}),
+        ({"1.3.6.1.4.1.1847.2021.1.1"}, {"HC1.t"}),
+        ({"1.3.6.1.4.1.0.1847.2021.1.2", "1.3.6.1.4.1.1847.2021.1.3"}, {"HC1.v", "HC1.r"}),
+        ({"2.23.136.1.1.14.2"}, set()),  # IS/3: a foreign EKU restricts the key to nothing
+        (set(), set()),
+    ],
+)
+def test_extended_key_usage_decides_what_a_dsc_may_sign(oids: set[str] | None, usages: set[str]) -> None:
+    """EKU OIDs map to HC1.t/.v/.r; no EKU extension allows every kind."""
+    from protocols.dcc_dsc import usages_from_eku
+
+    assert usages_from_eku(None if oids is None else frozenset(oids)) == usages
+
+
+def test_unparseable_extensions_read_as_no_eku() -> None:
+    """FI's DSCs carry a DER-invalid BasicConstraints: the key loads, allowed every kind."""
+    from protocols.dcc_dsc import ALL_DCC_USAGES
+
+    this = case("FI/2DCode/raw/1.json")
+    assert this.key.may_sign == ALL_DCC_USAGES
+
+
+# --- hostile input ---------------------------------------------------------------------------------
+
+REASONS = {"unreadable", "bad_prefix", "bad_base45", "bad_zlib", "bad_cose", "bad_cbor", "bad_claims", "unknown_key", "oversized"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(max_size=300), st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:", max_size=300).map(lambda s: "HC1:" + s)))
+def test_any_text_gives_a_reason_never_an_exception(text: str) -> None:
+    """Random text, prefixed or not, is refused with one of the stable reasons."""
+    from protocols.dcc import verify_dcc
+
+    result = verify_dcc(text, TrustList(), dt.datetime(2021, 6, 1, tzinfo=dt.timezone.utc))
+    assert not result.ok and result.reason in REASONS
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400) | st.recursive(st.none() | st.integers() | st.text(max_size=8) | st.binary(max_size=8), lambda c: st.lists(c, max_size=4) | st.dictionaries(st.integers(-300, 10) | st.text(max_size=3), c, max_size=4), max_leaves=20).map(cbor2.dumps))
+def test_any_compressed_payload_gives_a_reason(body: bytes) -> None:
+    """Well-formed base45 and zlib around arbitrary bytes or CBOR: refused cleanly at a later step."""
+    import base45 as b45
+    import zlib
+
+    from protocols.dcc import verify_dcc
+
+    text = "HC1:" + b45.b45encode(zlib.compress(body)).decode("ascii")
+    result = verify_dcc(text, TrustList(), dt.datetime(2021, 6, 1, tzinfo=dt.timezone.utc))
+    assert not result.ok and result.reason in REASONS
+    assert result.steps["zlib"] is True
+
+
+def test_oversized_codes_and_zlib_bombs_are_refused() -> None:
+    """Text longer than any QR code, and a small body that inflates past the bound, are oversized."""
+    import base45 as b45
+    import zlib
+
+    from protocols.dcc import MAX_COSE_BYTES, verify_dcc
+
+    at = dt.datetime(2021, 6, 1, tzinfo=dt.timezone.utc)
+    assert verify_dcc("HC1:" + "A" * 5000, TrustList(), at).reason == "oversized"
+    bomb = "HC1:" + b45.b45encode(zlib.compress(b"\0" * (MAX_COSE_BYTES * 16), 9)).decode("ascii")
+    result = verify_dcc(bomb, TrustList(), at)
+    assert (result.reason, result.steps["base45"], result.steps["zlib"]) == ("oversized", True, False)
