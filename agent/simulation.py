@@ -1,0 +1,101 @@
+"""A gate with every device simulated and a stream of simulated people walking up to it."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import time
+from collections.abc import Callable
+
+from agent.config import AgentConfig
+from agent.decider import Decider
+from agent.gate import Gate, build_gate
+from agent.kiosk import KioskDisplay
+from agent.people import PeopleFactory, Person
+from protocols.events import GateEvent
+
+log = logging.getLogger(__name__)
+
+SHOW_CODE_S = 1.2  # how long a person holds the phone up
+DECISION_TIMEOUT_S = 15.0
+
+
+class Simulation:
+    """Drives simulated people through a gate: temperature on the thermometer, code in front of the camera."""
+
+    def __init__(self, cfg: AgentConfig, seed: int | None = None,
+                 on_event: Callable[[GateEvent], None] | None = None):
+        self.cfg = cfg
+        self.factory = PeopleFactory(seed)
+        self.on_event = on_event
+        self.events: queue.Queue[GateEvent] = queue.Queue()
+        self._current: Person | None = None
+        decider = Decider.for_venue(cfg.gate.venue_kind, cfg.rules.params)
+        decider.risk_areas.update(self.factory.risk_areas)
+        self.gate: Gate = build_gate(cfg, trust=self.factory.trust, decider=decider, on_event=self._event,
+                                     mask=lambda: self._current.mask if self._current else True)
+        self.gate.start()
+        self._thread = self.gate.run_in_thread()
+
+    @property
+    def kiosk_url(self) -> str | None:
+        """The kiosk page's address, when it is served."""
+        kiosks = [d for d in self.gate.devices.displays if isinstance(d, KioskDisplay)]
+        return kiosks[0].url if kiosks else None
+
+    def _event(self, event: GateEvent) -> None:
+        self.events.put(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def present(self, person: Person, celsius: float | None = None) -> GateEvent | None:
+        """One person steps up: temperature first, then the code; the gate's decision (None on timeout)."""
+        sim = self.gate.devices.thermometer_simulator
+        self._current = person
+        if sim is not None:
+            sim.set_temperature(person.celsius if celsius is None else celsius)
+            # Let a reading of this person arrive before the code does (the stream is every interval).
+            time.sleep(2.5 * self.cfg.thermometer.interval_s)  # type: ignore[union-attr]
+        self.gate.devices.camera.present(person.code, SHOW_CODE_S)  # type: ignore[attr-defined]
+        try:
+            return self.events.get(timeout=DECISION_TIMEOUT_S)
+        except queue.Empty:
+            log.warning("no decision for a %s person within %.0fs", person.kind, DECISION_TIMEOUT_S)
+            return None
+
+    def visit(self, person: Person) -> list[GateEvent]:
+        """A whole visit: present; after a first high reading, rest and present once more."""
+        first = self.present(person)
+        if first is None:
+            return []
+        events = [first]
+        if any(r.rule.startswith("GATE-TEMP-01") and r.outcome == "FAIL" for r in first.reasons):
+            # Rest; the same code shown again inside the dedupe window would count as the same presentation.
+            time.sleep(max(self.cfg.measure.rest_s, self.cfg.presentation.dedupe_s) + 0.2)
+            again = self.present(person, person.celsius_after_rest)
+            if again is not None:
+                events.append(again)
+        # The next person must not be taken for this one: wait until this code is forgotten.
+        time.sleep(max(0.0, SHOW_CODE_S - 0.5))
+        return events
+
+    def run(self, people: int, pace: float = 1.0) -> str:
+        """Send `people` people (0: until interrupted) and return a one-line summary."""
+        counts: collections.Counter[str] = collections.Counter()
+        n = 0
+        try:
+            while people == 0 or n < people:
+                n += 1
+                for event in self.visit(self.factory.person()):
+                    counts[event.kind if event.kind != "decision" else event.decision or "?"] += 1
+                time.sleep(pace)
+        except KeyboardInterrupt:
+            log.info("simulation interrupted")
+        return "汇总 · summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" ({n} people)"
+
+    def close(self) -> None:
+        """Stop the gate and release the simulated devices."""
+        self.gate.stop()
+        self._thread.join(timeout=5)
+        self.gate.close()
