@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from abc import ABC, abstractmethod
 from typing import Literal
 
@@ -61,7 +60,10 @@ class Barrier(ABC):
                 return
             self._closed = False
             self._open_device()
-            if not self._fire_alarm:
+            # An alarm already sounding (set before or during _open_device) wins over start-up.
+            if self._fire_alarm:
+                self._set("open", "fire_alarm")
+            else:
                 self._set("locked", "startup")
 
     @property
