@@ -100,7 +100,8 @@ def test_a_valid_claims_map_with_one_value_replaced_never_crashes(data):
         break
     target[key] = data.draw(_cbor)
     result = verify_code(sign_payload(claims, KEY), TRUST, NOW)
-    assert result.ok or result.reason == "bad_claims", result.reason
+    # A replaced value can still be well-typed: another issuer, or times that no longer fit NOW.
+    assert result.ok or result.reason in {"bad_claims", "key_not_allowed", "expired", "not_yet_valid"}, result.reason
 
 
 @FUZZ
