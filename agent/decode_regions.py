@@ -59,7 +59,7 @@ def region_from_points(points: list[tuple[float, float]]) -> Region:
 
 
 def textured_regions(gray: np.ndarray, limit: int = MAX_REGIONS) -> list[Region]:
-    """The largest patches of dense two-directional edges, biggest first."""
+    """Patches of dense two-directional edges (QR-like texture), densest first."""
     if gray.shape[0] < 2 * CELL or gray.shape[1] < 2 * CELL:
         return []
     half = cv2.pyrDown(gray)
@@ -74,9 +74,12 @@ def textured_regions(gray: np.ndarray, limit: int = MAX_REGIONS) -> list[Region]
         return []
     density = cv2.resize(mask[: rows * step, : cols * step], (cols, rows), interpolation=cv2.INTER_AREA)
     busy = (density > 255 * CELL_DENSITY).astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(busy, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(busy, connectivity=8)
+    # Rank by mean edge density: a code is denser than text or foliage (0.33-0.53 vs 0.24-0.36
+    # on the benchmark frames), so when both are in view the code is tried first.
+    sums = np.bincount(labels.ravel(), weights=density.ravel(), minlength=count)
     found = [
-        (int(stats[i, cv2.CC_STAT_AREA]), Region(
+        (sums[i] / stats[i, cv2.CC_STAT_AREA], Region(
             int(stats[i, cv2.CC_STAT_LEFT]) * CELL,
             int(stats[i, cv2.CC_STAT_TOP]) * CELL,
             int(stats[i, cv2.CC_STAT_WIDTH]) * CELL,

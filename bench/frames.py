@@ -41,6 +41,7 @@ class SyntheticFrame:
     index: int
     image: np.ndarray  # BGR uint8, shape (height, width, 3)
     text: str | None
+    corners: np.ndarray | None = None  # the code's corners (4x2 float, frame pixels), clockwise
 
 
 def code_text(length: int, rng: np.random.Generator, prefix: str = "HC1:") -> str:
@@ -101,7 +102,24 @@ def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray
         w, h = int(rng.integers(20, width // 3)), int(rng.integers(20, height // 3))
         colour = [float(c) for c in rng.uniform(0, 255, size=3)]
         cv2.rectangle(image, (x, y), (x + w, y + h), colour, thickness=-1)
-    return np.clip(image, 0, 255).astype(np.uint8)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        _sign(image, rng)
+    return image
+
+
+def _sign(image: np.ndarray, rng: np.random.Generator) -> None:
+    """A printed notice on the wall: dense text, the clutter most like a code's texture."""
+    height, width = image.shape[:2]
+    w, h = int(rng.integers(width // 5, width // 2)), int(rng.integers(height // 5, height // 2))
+    x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+    image[y : y + h, x : x + w] = 235
+    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:"))
+    scale = float(rng.uniform(0.3, 0.6))
+    step = int(30 * scale) + 4
+    for row in range(y + step, y + h - 2, step):
+        words = "".join(rng.choice(alphabet, size=40))
+        cv2.putText(image, words, (x + 4, row), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), 1, cv2.LINE_AA)
 
 
 def _code_quad(variant: str, side: float, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -138,6 +156,16 @@ def make_frame(
     size: tuple[int, int] = (640, 480),
 ) -> np.ndarray:
     """One BGR frame of `variant` showing `text` (no code when `variant` is "empty")."""
+    return render_frame(variant, text, rng, size)[0]
+
+
+def render_frame(
+    variant: str,
+    text: str | None,
+    rng: np.random.Generator,
+    size: tuple[int, int] = (640, 480),
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A BGR frame of `variant` and the code's four corners in it (None without a code)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     width, height = size
@@ -148,6 +176,7 @@ def make_frame(
     else:
         side = rng.uniform(0.35, 0.6) * short
     show_phone = variant != "empty" or rng.random() < 0.5
+    quad = None
     if show_phone:
         code = render_code(text, int(round(side))) if variant != "empty" and text else None
         canvas, corners = _phone_canvas(code, int(round(side)), rng)
@@ -180,7 +209,7 @@ def make_frame(
         if not ok:
             raise RuntimeError("OpenCV could not encode a JPEG")
         frame = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    return frame
+    return frame, (quad if variant != "empty" else None)
 
 
 def frame_rng(seed: int, variant: str, index: int) -> np.random.Generator:
@@ -198,7 +227,8 @@ def synthetic_frame(
         length = CODE_LENGTHS[index % len(CODE_LENGTHS)]
         prefix = PREFIXES[(index // len(CODE_LENGTHS)) % len(PREFIXES)]
         text = code_text(length, rng, prefix)
-    return SyntheticFrame(variant, index, make_frame(variant, text, rng, size), text)
+    image, corners = render_frame(variant, text, rng, size)
+    return SyntheticFrame(variant, index, image, text, corners)
 
 
 def generate(

@@ -131,10 +131,20 @@ def test_frames_without_a_code_give_no_texts(frame: np.ndarray) -> None:
     assert decode_frame(frame) == []
 
 
-def test_synthetic_empty_frames_give_no_texts_and_no_suspect_regions() -> None:
-    for frame in generate(6, variants=("empty",)):
+def test_synthetic_empty_frames_with_phones_and_signs_give_no_texts() -> None:
+    for frame in generate(12, variants=("empty",)):
         assert decode_frame(frame.image) == []
-        assert textured_regions(as_gray(frame.image)) == []
+
+
+def test_textured_region_locator_finds_codes_zxing_could_not_read() -> None:
+    zxing_only = DecoderChain(("zxing",))
+    missed = [f for f in generate(10, variants=("blur1.5", "small")) if not zxing_only.decode(f.image)]
+    assert missed
+    for frame in missed:
+        assert frame.corners is not None
+        cx, cy = frame.corners.mean(axis=0)
+        best = textured_regions(as_gray(frame.image))[0]
+        assert best.x <= cx <= best.x + best.width and best.y <= cy <= best.y + best.height
 
 
 @pytest.mark.parametrize(
@@ -241,7 +251,9 @@ def test_synthetic_frames_are_deterministic_and_show_their_text() -> None:
     assert np.array_equal(a.image, b.image) and a.text == b.text
     assert a.image.shape == (480, 640, 3) and a.image.dtype == np.uint8
     assert not np.array_equal(a.image, synthetic_frame("perspective", 4).image)
-    assert synthetic_frame("empty", 0).text is None
+    assert synthetic_frame("empty", 0).text is None and synthetic_frame("empty", 0).corners is None
+    assert a.corners is not None and a.corners.shape == (4, 2)
+    assert (a.corners >= 0).all() and (a.corners[:, 0] < 640).all() and (a.corners[:, 1] < 480).all()
     lengths = {len(synthetic_frame("clean", i).text or "") for i in range(2)}
     assert min(lengths) in range(290, 310) and max(lengths) in range(590, 610)
     assert set(VARIANTS) >= {"clean", "tilt", "perspective", "blur1.0", "blur1.5", "lowcontrast", "jpeg40", "small", "empty"}
