@@ -55,6 +55,14 @@ class TrustedKey:
     not_after: dt.datetime | None = None
     may_sign: frozenset[str] = frozenset({"HP1"})
 
+    def __post_init__(self) -> None:
+        # Naive validity times are taken as UTC so comparisons with aware check times never raise.
+        for name in ("not_before", "not_after"):
+            t = getattr(self, name)
+            if t is not None and t.tzinfo is None:
+                object.__setattr__(self, name, t.replace(tzinfo=dt.timezone.utc))
+        object.__setattr__(self, "may_sign", frozenset(self.may_sign))
+
     @classmethod
     def from_public_key(
         cls,

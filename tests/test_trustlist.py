@@ -217,3 +217,9 @@ def test_trusted_key_from_public_key_computes_kid():
     key = generate_private_key("EdDSA")
     trusted = TrustedKey.from_public_key(key.public_key(), "CN-VENUE")
     assert trusted.kid == key_id(key) and trusted.may_sign == frozenset({"HP1"})
+
+
+def test_naive_key_validity_times_are_taken_as_utc():
+    _, key = make_issuer(not_after=dt.datetime(2030, 1, 1))
+    assert key.not_after == dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    assert key.valid_at(NOW)
