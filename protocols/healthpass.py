@@ -11,7 +11,6 @@ import base64
 import datetime as dt
 import logging
 import zlib
-from collections.abc import Mapping
 
 import base45
 import cbor2

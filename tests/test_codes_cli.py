@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from protocols.cli import main
 from protocols.trustlist import TrustList
-from tests.helpers_codes import NOW, make_issuer, mint_pass, write_keydir
+from tests.helpers_codes import make_issuer, mint_pass, write_keydir
 
 CORPUS = Path("/work/shared/corpora/dgc-testdata")
 CHECKPOINT = Path(sys.executable).parent / "checkpoint"
