@@ -32,6 +32,12 @@ def test_binary_frame_matches_the_documented_example():
     assert reading is not None and reading.celsius == 36.6 and reading.ambient_celsius == 24.5
 
 
+def test_binary_frame_with_negative_ambient_matches_the_documented_example():
+    frame = bytes.fromhex("66 66 01 04 0B B8 FE 0C 9E")
+    assert encode_frame(30.0, -5.0) == frame
+    assert parse_frame(frame).ambient_celsius == -5.0
+
+
 def test_binary_frame_with_a_wrong_checksum_is_refused():
     frame = bytearray(encode_frame(36.6))
     frame[8] ^= 0x01
