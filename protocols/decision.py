@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,18 +120,54 @@ def evaluate(bundle: Bundle, credential: Credential | None, ctx: GateContext) ->
     """Run the bundle's rules valid at ctx.at; every rule that is not PASS is listed as a reason."""
     if ctx.at.tzinfo is None:
         raise ValueError("GateContext.at must be timezone-aware")
+    person_class = credential.person_class if credential is not None else None
+    return _run(bundle, rule_data(bundle, credential, ctx), ctx.at, credential is not None, person_class)
+
+
+def decision_inputs(
+    bundle: Bundle, credential: Credential | None, ctx: GateContext, hash_subject: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """What to record beside a decision so `replay` can re-run it: the rule data without the
+    bundle's own parts (params, risk areas) and without the name, key id and issuer; the subject
+    (and the appointment's) replaced by hash_subject(subject) when given."""
     data = rule_data(bundle, credential, ctx)
+    external = {k: v for k, v in data["external"].items() if k not in ("params", "riskAreas")}
+    payload = data["payload"]
+    if payload is not None:
+        payload = {k: v for k, v in payload.items() if k not in ("name", "kid", "iss")}
+        if hash_subject is not None:
+            payload["sub"] = hash_subject(payload["sub"])
+            if external["appointment"] and isinstance(external["appointment"].get("subject"), str):
+                external["appointment"] = {**external["appointment"], "subject": hash_subject(external["appointment"]["subject"])}
+    external["venue"] = {**external["venue"], "modeFromGate": ctx.venue_mode is not None}
+    return {"payload": payload, "external": external}
+
+
+def replay(bundle: Bundle, inputs: Mapping[str, Any], at: dt.datetime) -> DecisionResult:
+    """Re-run recorded `decision_inputs` under another bundle (its params and risk areas) at time at."""
+    external = dict(inputs["external"])
+    venue = dict(external.get("venue") or {})
+    if not venue.pop("modeFromGate", False):
+        venue["mode"] = bundle.ruleset.params.get("mode", "open")
+    venue["kind"] = bundle.pack.kind
+    external.update(venue=venue, params=bundle.ruleset.params, riskAreas=bundle.risk_view)
+    payload = inputs.get("payload")
+    person_class = payload.get("class") if isinstance(payload, Mapping) else None
+    return _run(bundle, {"payload": payload, "external": external}, at, payload is not None, person_class)
+
+
+def _run(bundle: Bundle, data: dict[str, Any], at: dt.datetime, has_credential: bool, person_class: str | None) -> DecisionResult:
     worst = "admit"
     reasons: list[RuleResult] = []
     outcomes: dict[str, Outcome] = {}
     flags: set[str] = set()
-    active = bundle.ruleset.active(ctx.at)
+    active = bundle.ruleset.active(at)
     if not active:  # a bundle with no rule in force must not admit everyone
         reasons.append(RuleResult(rule="BUNDLE", outcome="OPEN", message_zh=NO_RULES_ZH, message_en=NO_RULES_EN))
         worst = "refer"
     for compiled in active:
         rule = compiled.rule
-        if compiled.needs_credential and credential is None:
+        if compiled.needs_credential and not has_credential:
             continue  # not reached: GATE-CODE-01 already refuses a missing or invalid code
         outcome = compiled.outcome(data)
         outcomes[rule.id] = outcome
@@ -144,6 +180,6 @@ def evaluate(bundle: Bundle, credential: Credential | None, ctx: GateContext) ->
             flags.update(rule.flags)
         reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=compiled.message_zh, message_en=compiled.message_en))
     decision: Decision = "admit" if worst in ("admit", "warn") else worst  # type: ignore[assignment]
-    if decision == "deny" and credential is not None and credential.person_class in bundle.pack.deny_flags:
-        flags.update(bundle.pack.deny_flags[credential.person_class])
+    if decision == "deny" and person_class in bundle.pack.deny_flags:
+        flags.update(bundle.pack.deny_flags[person_class])
     return DecisionResult(decision, reasons, bundle.version, frozenset(flags), outcomes)
