@@ -106,7 +106,7 @@ def keygen(out_dir: Path, alg: str, issuer: str, force: bool) -> None:
 @click.option("--colour", type=click.Choice(COLOURS), default="green", show_default=True)
 @click.option("--colour-since", help="ISO 8601 time the colour was set (default: 30 days before issue).")
 @click.option("--test-at", help="ISO 8601 time of the last nucleic-acid test.")
-@click.option("--test-hours-ago", type=float, help="Last test this many hours before issue (default 12).")
+@click.option("--test-hours-ago", type=click.FloatRange(0, 24 * 366), help="Last test this many hours before issue (default 12).")
 @click.option("--test-result", type=click.Choice(TEST_RESULTS), default="negative", show_default=True)
 @click.option("--no-test", is_flag=True, help="The pass carries no test.")
 @click.option("--doses", type=click.IntRange(0, 20), default=0, show_default=True)
@@ -149,12 +149,13 @@ def mint(
         raise click.UsageError("give --test-at or --test-hours-ago, not both")
     issued = parse_time(issued_at, "--issued-at") if issued_at else dt.datetime.now(dt.timezone.utc)
     issued = issued.replace(microsecond=0)
-    test = None
-    if not no_test:
-        at = parse_time(test_at, "--test-at") if test_at else issued - dt.timedelta(hours=12 if test_hours_ago is None else test_hours_ago)
-        test = NucleicAcidTest(at=at.replace(microsecond=0), result=test_result)
-    since = parse_time(colour_since, "--colour-since") if colour_since else issued - dt.timedelta(days=30)
     try:
+        test = None
+        if not no_test:
+            hours = 12 if test_hours_ago is None else test_hours_ago
+            at = parse_time(test_at, "--test-at") if test_at else issued - dt.timedelta(hours=hours)
+            test = NucleicAcidTest(at=at.replace(microsecond=0), result=test_result)
+        since = parse_time(colour_since, "--colour-since") if colour_since else issued - dt.timedelta(days=30)
         claims = HealthPassClaims(
             issuer=issuer,
             subject=subject or secrets.token_hex(8),
@@ -168,7 +169,7 @@ def mint(
             doses=doses,
             stays=tuple(parse_stay(s) for s in stays),
         )
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise click.UsageError(f"invalid claims: {exc}") from exc
     text = mint_pass(claims, key)
     if png_path is not None:
@@ -189,7 +190,7 @@ def write_png(text: str, path: Path) -> None:
 @click.option("--trust", "trust_path", type=click.Path(dir_okay=False, path_type=Path), help="Signed trust list (JSON).")
 @click.option("--root", "root_path", type=click.Path(dir_okay=False, path_type=Path), help="Root public key (default: root-pub.pem beside the list).")
 @click.option("--at", "at_text", help="Check as of this ISO 8601 time (default: now).")
-@click.option("--max-age", type=click.FloatRange(min=0), help="Refuse passes issued more than this many minutes ago.")
+@click.option("--max-age", type=click.FloatRange(0, 60 * 24 * 366 * 10), help="Refuse passes issued more than this many minutes ago.")
 @click.option("--dsc", "dsc_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Trust this one signing certificate (DER, PEM or base64 DER) instead of a list.")
 def inspect(
     code: str | None,

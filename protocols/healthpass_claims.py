@@ -56,12 +56,15 @@ class HealthPassClaims(BaseModel):
 
     @model_validator(mode="after")
     def _times_make_sense(self) -> "HealthPassClaims":
-        for name in ("issued_at", "expires_at", "not_before", "colour_since"):
-            t = getattr(self, name)
-            if t is not None and t.tzinfo is None:
+        times = {n: getattr(self, n) for n in ("issued_at", "expires_at", "not_before", "colour_since")}
+        times["test.at"] = self.test.at if self.test is not None else None
+        for name, t in times.items():
+            if t is None:
+                continue
+            if t.tzinfo is None:
                 raise ValueError(f"{name} must be timezone-aware")
-        if self.test is not None and self.test.at.tzinfo is None:
-            raise ValueError("test.at must be timezone-aware")
+            if not 0 <= t.timestamp() <= MAX_TIME:
+                raise ValueError(f"{name} must lie between 1970 and 2999")
         if self.expires_at <= self.issued_at:
             raise ValueError("expires_at must be after issued_at")
         for stay in self.stays:

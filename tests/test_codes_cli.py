@@ -289,3 +289,10 @@ def test_add_key_from_an_eu_dsc_takes_its_dcc_usages(keydir, tmp_path):
     assert added.may_sign and "HP1" not in added.may_sign
     status, report = inspect_json(case["PREFIX"], "--trust", trust, "--at", case["TESTCTX"]["VALIDATIONCLOCK"])
     assert status == 0, report
+
+
+def test_mint_refuses_times_outside_what_a_pass_can_carry(keydir):
+    key = str(keydir / "issuer-key.pem")
+    assert run("codes", "mint", "--key", key, "--issued-at", "0001-01-01T00:00:00Z").exit_code == 2
+    assert run("codes", "mint", "--key", key, "--issued-at", "1969-12-31T00:00:00Z").exit_code == 2
+    assert run("codes", "mint", "--key", key, "--test-hours-ago", "1e30").exit_code == 2

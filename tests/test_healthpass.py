@@ -348,3 +348,10 @@ def test_worked_example_in_the_spec_verifies():
     result = verify_healthpass(text, trust, dt.datetime(2026, 11, 29, 8, 10, tzinfo=dt.timezone.utc))
     assert result.ok, result.reason
     assert result.claims["stays"] == [{"region": "110101", "start": "2026-11-14", "end": "2026-11-16"}]
+
+
+def test_claims_refuse_times_a_pass_cannot_carry():
+    with pytest.raises(ValueError):
+        make_claims(issued_at=dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc))
+    with pytest.raises(ValueError):
+        make_claims(test={"at": dt.datetime(2026, 1, 1), "result": "negative"})
