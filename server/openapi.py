@@ -1,0 +1,153 @@
+"""Builds the OpenAPI 3.1 document of the hub's API from the pydantic bodies; kept in protocols/openapi.json.
+
+`python -m server.openapi` rewrites the file; a test fails when the file and this builder disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from server import bodies
+from server.store import DOCUMENT_KINDS
+
+VERSION = "1.0.0"
+OUT = Path(__file__).resolve().parent.parent / "protocols" / "openapi.json"
+MODELS = [bodies.EnrollRequest, bodies.EnrollResponse, bodies.SyncRequest, bodies.SyncResponse, bodies.LeaseRequest,
+          bodies.LeaseResponse, bodies.VenueCreate, bodies.VenueSettings, bodies.GateCreate,
+          bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy, bodies.DocumentInfo, bodies.TokenResponse]
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["reason", "message"],
+    "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}}}}}
+ID_PARAM = {"type": "string", "pattern": bodies.ID[1:-1].join("^$")}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "bad query", 401: "no or bad credential", 403: "not allowed", 404: "not found", 409: "conflict",
+            415: "not JSON", 422: "invalid body or refused by policy"}
+    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
+
+
+def _op(summary: str, responses: dict[str, Any], *, security: str | None, body: str | None = None,
+        params: list[dict[str, Any]] | None = None, raw_body: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    op["security"] = [{security: []}] if security else []
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if raw_body:
+        op["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or ID_PARAM}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def build() -> dict[str, Any]:
+    """The whole document."""
+    _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template="#/components/schemas/{model}")
+    schemas = defs["$defs"]
+    schemas["Error"] = ERROR
+    venue, gate = _path("venue_id"), _path("gate_id")
+    kind = _path("kind", {"type": "string", "enum": list(DOCUMENT_KINDS)})
+    obj = {"type": "object"}
+    time_q = {"type": "string", "format": "date-time"}
+    paths = {
+        "/api/v1/enroll": {"post": _op("Spend a one-time enrollment token", {
+            "201": _json(_ref("EnrollResponse"), "the device's credential, shown once"), **_errors(403, 415, 422)},
+            security=None, body="EnrollRequest")},
+        "/api/v1/device/sync": {"post": _op("Send a batch of events (idempotent by id)", {
+            "200": _json(_ref("SyncResponse")), **_errors(401, 403, 415, 422)}, security="device", body="SyncRequest")},
+        "/api/v1/device/lease": {"post": _op("Renew or return the gate's quota lease", {
+            "200": _json(_ref("LeaseResponse")), **_errors(401, 415, 422)}, security="device", body="LeaseRequest")},
+        "/api/v1/device/documents/{kind}": {"get": _op("Fetch the current version of a document (ETag)", {
+            "200": {"description": "the document's bytes", "headers": {
+                "ETag": {"schema": {"type": "string"}}, "X-Document-Version": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": obj},
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            "304": {"description": "unchanged"}, **_errors(401, 404)}, security="device", params=[kind])},
+        "/api/v1/venues": {
+            "get": _op("List venues", {"200": _json({"type": "array", "items": obj}), **_errors(401, 403)},
+                       security="person"),
+            "post": _op("Create a venue", {"201": _json(obj), **_errors(401, 403, 409, 415, 422)},
+                        security="person", body="VenueCreate")},
+        "/api/v1/venues/{venue_id}": {
+            "get": _op("A venue's settings", {"200": _json(obj), **_errors(401, 403, 404)}, security="person",
+                       params=[venue]),
+            "patch": _op("Change a venue's settings", {"200": _json(obj), **_errors(401, 403, 404, 415, 422)},
+                         security="person", body="VenueSettings", params=[venue])},
+        "/api/v1/venues/{venue_id}/occupancy": {"get": _op("How many are inside; cap, leased, free", {
+            "200": _json(_ref("Occupancy")), **_errors(401, 403, 404)}, security="person", params=[venue])},
+        "/api/v1/venues/{venue_id}/gates": {
+            "get": _op("A venue's gates: running versions, last seen, lease", {
+                "200": _json({"type": "array", "items": obj}), **_errors(401, 403, 404)}, security="person",
+                params=[venue]),
+            "post": _op("Add a gate", {"201": _json(obj), **_errors(401, 403, 404, 415, 422)}, security="person",
+                        body="GateCreate", params=[venue])},
+        "/api/v1/venues/{venue_id}/gates/{gate_id}/enroll-token": {"post": _op("A one-time enrollment token", {
+            "201": _json(_ref("TokenResponse")), **_errors(401, 403, 404)}, security="person", params=[venue, gate])},
+        "/api/v1/venues/{venue_id}/reservations": {
+            "get": _op("Bookings per slot", {"200": _json({"type": "array", "items": obj}), **_errors(401, 403, 404)},
+                       security="person", params=[venue]),
+            "post": _op("Book a staggered time slot", {"201": _json(_ref("Reservation")),
+                                                       **_errors(401, 403, 404, 409, 415, 422)},
+                        security="person", body="ReservationRequest", params=[venue])},
+        "/api/v1/venues/{venue_id}/documents": {"get": _op("Current document versions", {
+            "200": _json({"type": "object", "additionalProperties": {"type": "string"}}), **_errors(401, 403, 404)},
+            security="person", params=[venue])},
+        "/api/v1/venues/{venue_id}/documents/{kind}": {"put": _op("Publish a new version of a document", {
+            "201": _json(_ref("DocumentInfo")), **_errors(401, 403, 404, 422)}, security="person",
+            params=[venue, kind], raw_body=True)},
+        "/api/v1/events": {"get": _op("The access log, newest first (JSON or CSV)", {
+            "200": {"description": "events", "content": {"application/json": {"schema": {"type": "array", "items": obj}},
+                                                         "text/csv": {"schema": {"type": "string"}}}},
+            **_errors(400, 401, 403)}, security="person", params=[
+            _query("venue", {"type": "string"}, "venue id"), _query("gate", {"type": "string"}, "gate id"),
+            _query("since", time_q, "from this time (inclusive)"), _query("until", time_q, "to this time (exclusive)"),
+            _query("decision", {"type": "string", "enum": ["admit", "deny", "refer"]}, "decision"),
+            _query("rule", {"type": "string"}, "a rule id that failed"),
+            _query("limit", {"type": "integer", "minimum": 0, "maximum": 100000}, "most rows"),
+            _query("offset", {"type": "integer", "minimum": 0}, "rows to skip"),
+            _query("format", {"type": "string", "enum": ["json", "csv"]}, "json (default) or csv")])},
+        "/openapi.json": {"get": _op("This document", {"200": _json(obj)}, security=None)},
+        "/healthz": {"get": _op("Alive", {"200": _json(obj)}, security=None)},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Venue checkpoint hub · 场所核验中心", "version": VERSION,
+                 "description": "Device API (bearer credential from enrollment, scoped to one gate) and people's API "
+                                "(HTTP Basic with a role). Every error is {\"error\": {\"reason\", \"message\"}}."},
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {
+            "device": {"type": "http", "scheme": "bearer", "description": "the secret a device got at enrollment"},
+            "person": {"type": "http", "scheme": "basic", "description": "a console user with a role"}}},
+    }
+
+
+def render() -> str:
+    """The document as the text stored in protocols/openapi.json."""
+    return json.dumps(build(), ensure_ascii=False, indent=1, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    OUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUT}")
