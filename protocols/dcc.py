@@ -231,8 +231,12 @@ def verify_dcc(text: str, trust: TrustList, at: dt.datetime) -> Verification:
         cwt = decode_cwt(msg.payload)
         result.steps[step] = True
         step = "schema"
+        try:
+            # Shown by `inspect` even when the schema step refuses the claims.
+            result.claims = jsonable(cwt)
+        except ValueError as exc:
+            raise BadClaims(str(exc)) from exc
         claims = parse_claims(cwt)
-        result.claims = claims.json
         result.steps[step] = True
         step = "signature"
         key = check_signature(msg, trust)

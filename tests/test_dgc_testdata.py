@@ -102,30 +102,37 @@ class Case:
 
     @cached_property
     def prefix(self) -> str:
+        """The code text as the QR holds it."""
         return self.data["PREFIX"]
 
     @cached_property
     def base45(self) -> str:
+        """BASE45, or PREFIX without its prefix."""
         return self.given("BASE45") or strip_prefix(self.prefix)
 
     @cached_property
     def compressed(self) -> bytes:
+        """COMPRESSED, or BASE45 decoded."""
         return bytes.fromhex(self.given("COMPRESSED")) if self.given("COMPRESSED") else decode_base45(self.base45)
 
     @cached_property
     def cose(self) -> bytes:
+        """COSE, or COMPRESSED inflated."""
         return bytes.fromhex(self.given("COSE")) if self.given("COSE") else inflate(self.compressed)
 
     @cached_property
     def cwt(self) -> Mapping[Any, Any]:
+        """The CWT claims map inside COSE."""
         return decode_cwt(decode_cose(self.cose).payload)
 
     @cached_property
     def key(self) -> TrustedKey:
+        """The DSC of TESTCTX as a trusted key."""
         return trusted_key_from_dsc(self.ctx["CERTIFICATE"])
 
     @cached_property
     def clock(self) -> dt.datetime:
+        """TESTCTX.VALIDATIONCLOCK as an aware datetime."""
         return parse_clock(self.ctx["VALIDATIONCLOCK"])
 
     def picture(self) -> bytes | None:
@@ -590,3 +597,12 @@ def test_oversized_codes_and_zlib_bombs_are_refused() -> None:
     bomb = "HC1:" + b45.b45encode(zlib.compress(b"\0" * (MAX_COSE_BYTES * 16), 9)).decode("ascii")
     result = verify_dcc(bomb, TrustList(), at)
     assert (result.reason, result.steps["base45"], result.steps["zlib"]) == ("oversized", True, False)
+
+
+def test_claims_are_shown_even_when_the_schema_refuses_them() -> None:
+    """DGC2 holds v, t and r: refused at the schema step, its claims still readable as JSON."""
+    _, result = _verified("DGC2")
+    assert (result.reason, result.steps["cbor"], result.steps["schema"]) == ("bad_claims", True, False)
+    hcert = result.claims["-260"]["1"]
+    assert {"v", "t", "r"} <= set(hcert)
+    json.dumps(result.claims)
