@@ -14,6 +14,7 @@ import random
 import threading
 import time
 import tty
+from collections import deque
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,8 @@ class PtyThermometerSimulator:
         self.ambient_c = ambient_c
         self.messages_sent = 0
         self.bytes_dropped = 0
+        # (first byte written, last byte written), monotonic, per message: for latency benchmarks.
+        self.message_times: deque[tuple[float, float]] = deque(maxlen=10_000)
         self._celsius = celsius
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -130,28 +133,33 @@ class PtyThermometerSimulator:
         next_message = time.monotonic()
         while not self._stop.is_set():
             if self.plugged:
-                self._write_paced(self._noisy(self.message(self._celsius)))
+                started = time.monotonic()
+                last_byte_at = self._write_paced(self._noisy(self.message(self._celsius)))
+                self.message_times.append((started, last_byte_at))
                 self.messages_sent += 1
             next_message += self.interval_s
             self._stop.wait(max(0.0, next_message - time.monotonic()))
 
-    def _write_paced(self, data: bytes) -> None:
-        # One byte at a time at the line's byte time: a reader sees a reading arrive over ~10-16 ms.
-        due = time.monotonic()
+    def _write_paced(self, data: bytes) -> float:
+        """Write one byte at a time at the line's byte time; return when the last one went out."""
+        # A reader sees a reading arrive over ~10-16 ms, as from a real 9600-baud device.
+        due = written_at = time.monotonic()
         for i in range(len(data)):
             with self._lock:
                 if self._master is None:
-                    return
+                    return written_at
                 try:
                     os.write(self._master, data[i : i + 1])
                 except BlockingIOError:
                     self.bytes_dropped += 1
                 except OSError as exc:
                     log.debug("simulated thermometer write failed: %s", exc)
+            written_at = time.monotonic()
             due += self.byte_time_s
             pause = due - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
+        return written_at
 
     def __enter__(self) -> "PtyThermometerSimulator":
         return self.start()
