@@ -123,11 +123,12 @@ SpeakerSection = Annotated[
 class RulesSection(_Section):
     """The signed rule bundle and trust list this gate decides with, and the root key they chain to."""
 
+    bundle: Path | None = Field(default=None, description="the signed rule bundle (JSON) the hub distributes")
+    bundle_max_age_h: float | None = Field(default=24.0, gt=0, description="refuse a bundle issued longer ago")
     trust_list: Path | None = None
-    risk_areas: Path | None = Field(default=None, description="JSON {regions, cities, provinces} the hub distributes")
     root_public_key: Path | None = None
     max_code_age_s: float | None = Field(default=None, gt=0, description="refuse codes issued longer ago (screenshots)")
-    params: dict[str, Any] = Field(default_factory=dict, description="the venue's values for the pack's parameters")
+    params: dict[str, Any] = Field(default_factory=dict, description="parameters for a simulation's unsigned bundle")
 
 
 class PresentationSection(_Section):
@@ -220,7 +221,7 @@ def load_config(path: Path | str, env: dict[str, str] | os._Environ | None = Non
     cfg = parse_config(read_toml(path), env)
     base = path.resolve().parent
     cfg.store.path = _resolve(base, cfg.store.path)
-    for name in ("risk_areas", "trust_list", "root_public_key"):
+    for name in ("bundle", "trust_list", "root_public_key"):
         value = getattr(cfg.rules, name)
         if value is not None:
             setattr(cfg.rules, name, _resolve(base, value))

@@ -1,9 +1,8 @@
-"""The venue's rules run over one presentation: the credential, the reading, what the gate knows.
+"""The gate's rules: the current signed bundle, evaluated by `protocols.decision` for each presentation.
 
-The rules themselves (policy packs of CertLogic with bilingual messages) live in
-`protocols/rules.py`; this module builds the `external` data they read (the reading in tenths
-of a degree, the re-measure, the mask, whether the holder is inside, the risk areas), runs
-every active rule, and folds the outcomes into admit / deny / refer with every failed rule kept.
+A real gate loads the signed bundle the hub distributed (checked against the root key) and keeps
+the last good one when a newer file is bad; `checkpoint agent simulate` builds an unsigned bundle
+from the shipped policy pack of its venue kind. Either way the decision is the pure engine's.
 """
 
 from __future__ import annotations
@@ -11,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocols.credential import Credential, iso
-from protocols.errors import ConfigError, RuleError
+from protocols.bundle import Bundle, BundleKeeper, RiskAreas, build_bundle
+from protocols.credential import Credential
+from protocols.decision import DecisionResult, GateContext, evaluate
+from protocols.errors import BundleError, ConfigError, RuleError
 from protocols.events import RuleResult
-from protocols.rules import Pack, RuleSet, load_pack
+from protocols.keys import load_public_key
+from protocols.rules import load_pack
 
 log = logging.getLogger(__name__)
 
@@ -33,102 +35,94 @@ PACK_FOR_VENUE = {
 
 @dataclass(frozen=True)
 class Verdict:
-    """A decision and why: every rule that did not pass, and the flags the failed rules carry."""
+    """The engine's decision, with what the loop needs to know about it."""
 
-    decision: str  # admit | deny | refer
-    reasons: list[RuleResult]
-    flags: frozenset[str] = frozenset()
-    bundle_version: str | None = None
+    result: DecisionResult
 
     @property
-    def failed(self) -> list[RuleResult]:
-        """The rules that failed (what the person is told)."""
-        return [r for r in self.reasons if r.outcome == "FAIL"]
+    def decision(self) -> str:
+        """admit, deny or refer."""
+        return self.result.decision
+
+    @property
+    def reasons(self) -> list[RuleResult]:
+        """Every rule that did not pass."""
+        return self.result.reasons
+
+    @property
+    def bundle_version(self) -> str:
+        """The bundle that decided."""
+        return self.result.bundle_version
 
     @property
     def needs_remeasure(self) -> bool:
         """A first abnormal reading: rest, then measure once more."""
-        return "needs_remeasure" in self.flags
+        return "needs_remeasure" in self.result.flags
 
     @property
     def fever(self) -> bool:
         """A second abnormal reading: the fever event."""
-        return "fever" in self.flags
+        return "fever" in self.result.flags
 
 
-@dataclass
+@dataclass(frozen=True)
 class Situation:
     """What the gate knows besides the credential, for one decision."""
 
-    celsius: float
+    celsius: float | None = None
     remeasure_celsius: float | None = None
     mask: bool | None = True
     inside: bool = False
-    code_age_minutes: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    code_reason: str | None = None
 
 
 class Decider:
-    """Runs a policy pack's rules (with the venue's parameters) over credentials and readings."""
+    """Decides with the current bundle; reloads the bundle file when it changes (the sync client writes it)."""
 
-    def __init__(self, pack: Pack, params: dict[str, Any] | None = None, risk_areas: dict[str, list[str]] | None = None,
-                 venue_mode: str | None = None):
-        self.pack = pack
-        self.params = pack.resolve_params(params)
-        self.rules = RuleSet.compile(pack, self.params)
-        self.risk_areas = {"regions": [], "cities": [], "provinces": [], **(risk_areas or {})}
-        self.venue_mode = venue_mode or self.params.get("mode", "open")
-        self.version = f"{pack.name}@{pack.version}"
+    def __init__(self, bundle: Bundle, keeper: BundleKeeper | None = None, path: Path | None = None):
+        self.bundle = bundle
+        self._keeper = keeper
+        self._path = path
+        self._mtime = path.stat().st_mtime if path is not None else None
 
     @classmethod
-    def for_venue(cls, venue_kind: str, params: dict[str, Any] | None = None,
-                  risk_areas_file: Path | None = None) -> "Decider":
-        """The shipped pack for a kind of venue, with parameters and an optional risk-area file."""
+    def from_pack(cls, venue_kind: str, params: dict[str, Any] | None = None,
+                  risk_areas: RiskAreas | None = None) -> "Decider":
+        """An unsigned bundle from the shipped pack for this kind of venue (simulations, tests)."""
         try:
-            pack = load_pack(PACK_FOR_VENUE[venue_kind])
-            risk = json.loads(risk_areas_file.read_text(encoding="utf-8")) if risk_areas_file else None
-            if risk is not None and not isinstance(risk, dict):
-                raise ConfigError(f"{risk_areas_file}: risk areas must be an object of lists")
-            return cls(pack, params, risk)
+            return cls(build_bundle(load_pack(PACK_FOR_VENUE[venue_kind]), params, risk_areas))
         except RuleError as exc:
             raise ConfigError(f"rules for {venue_kind}: {exc}") from exc
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"risk areas {risk_areas_file}: {exc}") from exc
 
-    def decide(self, credential: Credential, situation: Situation, at: dt.datetime) -> Verdict:
-        """Run every active rule; deny if any deny-rule failed, refer if any is open, else admit."""
-        external = {
-            "validationClock": iso(at),
-            "params": self.params,
-            "code": {"ok": True, "ageMinutes": situation.code_age_minutes},
-            "reading": {
-                "celsius10": round(situation.celsius * 10),
-                "remeasure10": None if situation.remeasure_celsius is None else round(situation.remeasure_celsius * 10),
-            },
-            "mask": situation.mask,
-            "person": {"inside": situation.inside},
-            "venue": {"mode": self.venue_mode},
-            "riskAreas": self.risk_areas,
-            **situation.extra,
-        }
-        data = {"payload": credential.rule_payload(), "external": external}
-        reasons: list[RuleResult] = []
-        flags: set[str] = set()
-        effects: set[str] = set()
-        for compiled in self.rules.active(at):
-            outcome = compiled.outcome(data)
-            if outcome == "PASS":
-                continue
-            rule = compiled.rule
-            effect = rule.severity if outcome == "FAIL" else rule.open_effect
-            if effect == "warn":
-                continue
-            effects.add(effect)
-            if outcome == "FAIL":
-                flags.update(rule.flags)
-            reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=compiled.message_zh,
-                                      message_en=compiled.message_en))
-        decision = "deny" if "deny" in effects else "refer" if "refer" in effects else "admit"
-        if decision == "deny" and credential.person_class in self.pack.deny_flags:
-            flags.update(self.pack.deny_flags[credential.person_class])
-        return Verdict(decision, reasons, frozenset(flags), self.version)
+    @classmethod
+    def from_signed_file(cls, path: Path, root_public_key: Path, max_age_h: float | None = 24.0) -> "Decider":
+        """The signed bundle at path, checked against the root public key; ConfigError if unusable."""
+        try:
+            keeper = BundleKeeper(load_public_key(root_public_key),
+                                  None if max_age_h is None else dt.timedelta(hours=max_age_h))
+            bundle = keeper.offer(json.loads(path.read_text(encoding="utf-8")), dt.datetime.now(dt.timezone.utc))
+        except (OSError, ValueError, BundleError) as exc:
+            raise ConfigError(f"rule bundle {path}: {exc}") from exc
+        log.info("deciding with bundle %s", bundle.version)
+        return cls(bundle, keeper, path)
+
+    def refresh(self) -> None:
+        """Switch to a newer bundle file if one was written; a bad one is refused and the current one kept."""
+        if self._path is None or self._keeper is None:
+            return
+        try:
+            mtime = self._path.stat().st_mtime
+            if mtime == self._mtime:
+                return
+            self._mtime = mtime
+            self.bundle = self._keeper.offer(json.loads(self._path.read_text(encoding="utf-8")),
+                                             dt.datetime.now(dt.timezone.utc))
+            log.info("now deciding with bundle %s", self.bundle.version)
+        except (OSError, ValueError, BundleError) as exc:
+            log.warning("new bundle file refused, keeping %s: %s", self.bundle.version, exc)
+
+    def decide(self, credential: Credential | None, situation: Situation, at: dt.datetime) -> Verdict:
+        """Run the bundle's rules over the credential (None: the code was refused) and the situation."""
+        ctx = GateContext(at=at, celsius=situation.celsius, remeasure=situation.remeasure_celsius,
+                          mask=situation.mask, inside=situation.inside, code_reason=situation.code_reason)
+        return Verdict(evaluate(self.bundle, credential, ctx))

@@ -31,6 +31,13 @@ def load_trust(cfg: AgentConfig) -> TrustList:
     return TrustList.load(cfg.rules.trust_list, cfg.rules.root_public_key)
 
 
+def load_decider(cfg: AgentConfig) -> Decider:
+    """The signed rule bundle the config names, checked against the root key; ConfigError if none."""
+    if cfg.rules.bundle is None or cfg.rules.root_public_key is None:
+        raise ConfigError("rules.bundle and rules.root_public_key must be set: a gate decides by a signed bundle")
+    return Decider.from_signed_file(cfg.rules.bundle, cfg.rules.root_public_key, cfg.rules.bundle_max_age_h)
+
+
 def loop_settings(cfg: AgentConfig) -> LoopSettings:
     """The loop's timings from the config."""
     return LoopSettings(
@@ -81,7 +88,7 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
                extra_displays: list[Display] | None = None) -> Gate:
     """Assemble a gate; trust and decider default to the ones the config names."""
     trust = trust if trust is not None else load_trust(cfg)
-    decider = decider or Decider.for_venue(cfg.gate.venue_kind, cfg.rules.params, cfg.rules.risk_areas)
+    decider = decider or load_decider(cfg)
     max_age = cfg.rules.max_code_age_s
     store = AgentStore(cfg.store.path, cfg.subject_key)
     holder: dict[str, GateLoop] = {}

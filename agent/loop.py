@@ -163,26 +163,32 @@ class GateLoop:
         for text in texts:
             if not self.dedupe.is_new(text, now):
                 continue
-            return [e for e in [self._present(text, now)] if e is not None]
+            digest = self.dedupe.digest(text)
+            event = self._present(text, now)
+            # The window starts again when the decision is shown: a phone still held up is the same person.
+            self.dedupe.touch(digest, time.monotonic())
+            return [event] if event is not None else []
         return []
 
     def _present(self, text: str, now: float) -> GateEvent | None:
         wall = utcnow()
         verification = self.verify(text, wall)
         cred = verification.credential
+        self.decider.refresh()
         if not verification.ok or cred is None:
-            return self._finish(None, "deny", [messages.code_reason(verification.reason)],
-                                fmt=verification.format)
+            # The rules word the refusal (GATE-CODE-*); the verifier's exact reason goes in the note.
+            verdict = self.decider.decide(None, Situation(code_reason=verification.reason or "unreadable"), wall)
+            return self._finish(None, verdict.decision, verdict.reasons, bundle=verdict.bundle_version,
+                                fmt=verification.format, note=f"code: {verification.reason or 'unreadable'}")
         p = Presented(started=now, subject=self.store.hash_subject(cred.subject), name=mask_name(cred.name),
                       person_class=cred.person_class, colour=cred.colour, credential_format=cred.format,
-                      credential=cred, wall=wall)
+                      credential=cred, wall=wall, code_digest=self.dedupe.digest(text))
         case = self.fever.case(p.subject or "", now)
         if case is not None and now < case.rest_until:
             remaining = case.rest_until - now
             zh, en = messages.LOCAL_REASONS["rest_first"]
             self._show(Screen("remeasure", *messages.REST, reasons=((zh, en),), name=p.name,
                               countdown_s=round(remaining)), hold_s=min(remaining, self.s.countdown_s))
-            self.dedupe.forget(text)
             return None
         self._pending = p
         self._pending_deadline = now + self.s.wait_s
@@ -221,11 +227,10 @@ class GateLoop:
         case = self.fever.case(subject, now)
         inside = bool(self.s.anti_passback_s > 0 and p.subject and self.store.last_admit(
             p.subject, self.s.direction, passback_since(p.wall, self.s.anti_passback_s)))
-        age_min = (p.wall - p.credential.issued_at).total_seconds() / 60
         situation = Situation(
             celsius=case.first_celsius if case else celsius,
             remeasure_celsius=celsius if case else None,
-            mask=self.mask(), inside=inside, code_age_minutes=max(0, int(age_min)),  # the rules compare whole minutes
+            mask=self.mask(), inside=inside,
         )
         verdict: Verdict = self.decider.decide(p.credential, situation, p.wall)
         if verdict.fever:
@@ -250,6 +255,8 @@ class GateLoop:
             bundle_version=bundle, credential_format=(p.credential_format if p else fmt),
             operator=operator, note=note,
         )
+        if p is not None and p.code_digest:
+            self.dedupe.touch(p.code_digest, time.monotonic())
         # Durable first: if the power goes now, the decision is on disk and nothing has moved yet.
         self.store.record(event)
         if decision == "admit":

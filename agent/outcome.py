@@ -96,3 +96,4 @@ class Presented:
     credential_format: str | None
     credential: Any  # protocols.credential.Credential, never stored
     wall: dt.datetime
+    code_digest: bytes = b""  # the dedupe digest of the code, never the code itself

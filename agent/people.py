@@ -12,6 +12,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
+from protocols.bundle import RiskArea, RiskAreas
 from protocols.credential import NucleicAcidTest, Stay
 from protocols.healthpass import mint
 from protocols.healthpass_claims import HealthPassClaims
@@ -49,7 +50,7 @@ class PeopleFactory:
         self.forger = generate_private_key("ES256")
         self.issuer = issuer
         self.trust = TrustList([TrustedKey.from_public_key(self.key.public_key(), issuer)])
-        self.risk_areas = {"regions": [RISK_REGION], "cities": [RISK_REGION[:4] + "00"], "provinces": []}
+        self.risk_areas = RiskAreas(regions=[RiskArea(region=RISK_REGION, level="high")])
         self._n = 0
 
     def _name(self) -> str:

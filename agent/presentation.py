@@ -18,9 +18,18 @@ class Dedupe:
         # Digests, not texts: the raw code is not kept longer than it takes to verify it.
         self._seen: dict[bytes, float] = {}
 
+    @staticmethod
+    def digest(text: str) -> bytes:
+        """The 16-byte digest a code is remembered by."""
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def touch(self, digest: bytes, now: float) -> None:
+        """Count the code as seen now (its decision just finished: the window starts again)."""
+        self._seen[digest] = now
+
     def is_new(self, text: str, now: float) -> bool:
         """True (and remembered) if this text was not seen in the last window_s seconds."""
-        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        digest = self.digest(text)
         self._expire(now)
         last = self._seen.get(digest)
         self._seen[digest] = now
@@ -28,7 +37,7 @@ class Dedupe:
 
     def forget(self, text: str) -> None:
         """Let this text count as new next time (e.g. it was read while the gate was busy)."""
-        self._seen.pop(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), None)
+        self._seen.pop(self.digest(text), None)
 
     def _expire(self, now: float) -> None:
         if len(self._seen) > 64 or any(now - t > self.window_s for t in self._seen.values()):

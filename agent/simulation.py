@@ -31,8 +31,7 @@ class Simulation:
         self.on_event = on_event
         self.events: queue.Queue[GateEvent] = queue.Queue()
         self._current: Person | None = None
-        decider = Decider.for_venue(cfg.gate.venue_kind, cfg.rules.params)
-        decider.risk_areas.update(self.factory.risk_areas)
+        decider = Decider.from_pack(cfg.gate.venue_kind, cfg.rules.params, self.factory.risk_areas)
         self.gate: Gate = build_gate(cfg, trust=self.factory.trust, decider=decider, on_event=self._event,
                                      mask=lambda: self._current.mask if self._current else True)
         self.gate.start()
@@ -70,9 +69,10 @@ class Simulation:
         if first is None:
             return []
         events = [first]
-        if any(r.rule.startswith("GATE-TEMP-01") and r.outcome == "FAIL" for r in first.reasons):
-            # Rest; the same code shown again inside the dedupe window would count as the same presentation.
-            time.sleep(max(self.cfg.measure.rest_s, self.cfg.presentation.dedupe_s) + 0.2)
+        if first.kind == "decision" and any(r.rule == "GATE-TEMP-01" and r.outcome == "FAIL" for r in first.reasons):
+            # Put the phone down and rest; a code still in view, or back inside the dedupe window,
+            # is the same presentation as before.
+            time.sleep(max(self.cfg.measure.rest_s, SHOW_CODE_S + self.cfg.presentation.dedupe_s) + 0.2)
             again = self.present(person, person.celsius_after_rest)
             if again is not None:
                 events.append(again)
