@@ -1,0 +1,138 @@
+"""`checkpoint demo`: a broker, the hub with a demo venue, and several simulated gates syncing to it.
+
+The gates are `checkpoint agent simulate` processes (every device simulated); beside each runs the
+gate's sync client (agent/sync.py) on the same SQLite store, enrolled with its own credential and
+logged in to the broker as its own device. Ctrl-C stops everything, gates first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from protocols.errors import CheckpointError
+from server.broker_files import write_broker_files
+from server.demo_processes import Broker, Processes, free_port, wait_for_port
+from server.store import HubStore
+
+log = logging.getLogger(__name__)
+VENUE = "demo-venue"
+CHECKPOINT = [sys.executable, "-c", "from protocols.cli import main; main()"]
+
+
+def _prepare_hub(work: Path, gates: list[str], cap: int) -> tuple[Path, str, dict[str, tuple[str, str]]]:
+    """Create the database, the admin, the venue, its gates and one device per gate."""
+    db = work / "hub.db"
+    store = HubStore(db)
+    store.migrate()
+    password = secrets.token_urlsafe(9)
+    store.create_user("admin", password, "admin")
+    store.create_venue(VENUE, {"name": "演示场所 Demo venue", "cap": cap})
+    devices = {}
+    for gate in gates:
+        store.create_gate(VENUE, gate)
+        device, secret = store.redeem_token(store.create_enroll_token(VENUE, gate))  # type: ignore[misc]
+        devices[gate] = (device.id, secret)
+    store.close()
+    return db, password, devices
+
+
+def _start_sync(work: Path, gate: str, store_path: Path, device: tuple[str, str], hub_url: str,
+                broker: Broker | None):
+    """The gate's sync client on its store, once the simulated agent has created the store."""
+    from agent.store import AgentStore
+    from agent.sync import SyncClient, SyncSettings
+
+    store = AgentStore(store_path, b"demo-sync-client-does-not-hash")
+    settings = SyncSettings(hub_url=hub_url, device_id=device[0], secret=device[1], venue=VENUE, gate=gate,
+                            mqtt_host=broker.host if broker else None, mqtt_port=broker.port if broker else 1883,
+                            documents_dir=work / f"{gate}-documents", interval=2.0)
+    client = SyncClient(store, settings)
+    client.start()
+    return client
+
+
+@click.command()
+@click.option("--gates", "n_gates", default=3, show_default=True, help="How many simulated gates.")
+@click.option("--cap", default=30, show_default=True, help="The demo venue's cap.")
+@click.option("--port", default=8080, show_default=True, help="The hub's port (0: any free port).")
+@click.option("--pace", default=2.0, show_default=True, help="Seconds between people at each gate.")
+@click.option("--duration", type=float, help="Stop by itself after this many seconds (default: until Ctrl-C).")
+@click.option("--workdir", type=click.Path(path_type=Path), help="Keep the hub's files here (default: a temporary folder).")
+def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None, workdir: Path | None) -> None:
+    """Start a broker, the hub with a demo venue and simulated gates that sync to it; Ctrl-C stops all.
+
+    Example: checkpoint demo --gates 3
+    """
+    tmp = None if workdir else tempfile.TemporaryDirectory(prefix="checkpoint-demo-")
+    work = Path(workdir or tmp.name)  # type: ignore[union-attr]
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o755)  # Mosquitto started as root drops to its own user and must read its files here
+    gates = [f"gate-{i + 1}" for i in range(n_gates)]
+    db, password, devices = _prepare_hub(work, gates, cap)
+    procs = Processes()
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    clients = []
+    try:
+        broker = Broker.start(work, write_broker_files(HubStore(db), work / "broker"))
+        if broker is None:
+            click.echo("Mosquitto 未安装 / not installed: gates sync over HTTP only (apt-get install mosquitto)")
+        port = port or free_port()
+        hub_cmd = [*CHECKPOINT, "hub", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)]
+        if broker is not None:
+            hub_cmd += ["--mqtt-host", broker.host, "--mqtt-port", str(broker.port),
+                        "--mqtt-password-file", str(work / "broker" / "hub.secret")]
+        procs.start("hub", hub_cmd, quiet=True)
+        wait_for_port(port, 30)
+        hub_url = f"http://127.0.0.1:{port}"
+        for i, gate in enumerate(gates):
+            (work / f"{gate}.toml").write_text(f'[gate]\nvenue = "{VENUE}"\ngate = "{gate}"\n', encoding="utf-8")
+            procs.start(gate, [*CHECKPOINT, "agent", "simulate", "--config", str(work / f"{gate}.toml"),
+                               "--store", str(work / f"{gate}.sqlite"), "--people", "0", "--pace", str(pace),
+                               "--seed", str(i + 1)])
+        for gate in gates:
+            procs.wait_for_line(gate, "store:", 60)
+            clients.append(_start_sync(work, gate, work / f"{gate}.sqlite", devices[gate], hub_url, broker))
+        click.echo(f"\n中心 hub: {hub_url}   用户 user: admin   密码 password: {password}")
+        click.echo(f"接口文档 OpenAPI: {hub_url}/openapi.json   访问记录 access log: {hub_url}/api/v1/events?format=csv")
+        if broker is not None:
+            click.echo(f"MQTT: {broker.host}:{broker.port} ({broker.kind})   文件 files: {work}")
+        click.echo("按 Ctrl-C 停止 · press Ctrl-C to stop\n")
+        deadline = time.monotonic() + duration if duration else None
+        while not done.wait(1.0):
+            if deadline and time.monotonic() > deadline:
+                break
+            if procs.any_died():
+                click.echo("a demo process exited early; stopping", err=True)
+                break
+    finally:
+        procs.stop_all(but=("hub",))  # gates first: their last decisions land in their stores
+        for client in clients:
+            try:
+                client.sync_http()  # one last drain while the hub is still up
+            except CheckpointError as exc:
+                click.echo(f"last sync of {client.settings.gate} failed: {exc}", err=True)
+            client.stop()
+        procs.stop_all()
+        if 'broker' in locals() and broker is not None:
+            broker.stop()
+        store = HubStore(db)
+        occ = store.occupancy(VENUE) or {}
+        click.echo(f"\n中心共收到 hub holds {store.event_count()} events; 场内 inside {occ.get('inside')}/{cap}")
+        store.close()
+        if tmp is not None:
+            tmp.cleanup()
+        else:
+            click.echo(f"files kept in {work}")

@@ -1,0 +1,21 @@
+"""`checkpoint demo` starts a broker, the hub and simulated gates that sync to it, and stops them all."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+
+def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", "from protocols.cli import main; main()", "demo", "--gates", "2", "--port", "0",
+         "--pace", "0.3", "--duration", "6"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert re.search(r"中心 hub: http://127\.0\.0\.1:\d+", run.stdout)
+    assert "MQTT: 127.0.0.1:" in run.stdout
+    held = int(re.search(r"hub holds (\d+) events", run.stdout).group(1))
+    decisions = len(re.findall(r"^\[gate-\d\] \d\d:\d\d:\d\d ", run.stdout, flags=re.M))
+    assert decisions > 0 and held >= decisions
