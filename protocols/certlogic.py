@@ -291,7 +291,22 @@ def _compile(expr: Any) -> Compiled:
 def _compile_var(path: str) -> Compiled:
     if path == "":
         return lambda data: data
-    steps = [(frag, int(frag) if frag.isdigit() else None) for frag in path.split(".")]
+    fragments = path.split(".")
+    if not any(f.isdigit() for f in fragments):
+        keys = tuple(fragments)
+
+        # The common case, object keys only: plain indexing, and any miss (absent key, null,
+        # a string or an array where an object should be) reads as null, as the spec says.
+        def var_keys(data: Any) -> Any:
+            try:
+                for key in keys:
+                    data = data[key]
+            except (KeyError, TypeError, IndexError):
+                return None
+            return data
+
+        return var_keys
+    steps = [(frag, int(frag) if frag.isdigit() else None) for frag in fragments]
 
     def var(data: Any) -> Any:
         for key, index in steps:
@@ -380,6 +395,8 @@ def _build_in(values: list[Any]) -> Compiled:
         item, items = needle(data), haystack(data)
         if not isinstance(items, list):
             raise RuleError(f'right-hand side of "in" must be an array, got {items!r}')
+        if type(item) is str:  # a string equals only an equal string: Python's `in` is `===` here, and fast
+            return item in items
         return any(strict_equal(item, candidate) for candidate in items)
 
     return in_

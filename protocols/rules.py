@@ -12,7 +12,9 @@ evaluation error, a required field missing) is OPEN: never a silent pass.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -153,7 +155,7 @@ def _path(text: str) -> tuple[str, ...]:
 def lookup(data: Any, path: tuple[str, ...]) -> Any:
     """The value at a dotted path in plain JSON data, or None."""
     for key in path:
-        if isinstance(data, Mapping):
+        if type(data) is dict or isinstance(data, Mapping):
             data = data.get(key)
         elif isinstance(data, list) and key.isdigit():
             index = int(key)
@@ -218,6 +220,14 @@ class RuleSet:
 
     def active(self, at: dt.datetime) -> list[CompiledRule]:
         """The rules valid at time at; of several versions of one id, the one that started last."""
+        # Which rules are in force changes only at a validity boundary: cache per interval.
+        slot = bisect.bisect_right(self._boundaries, at)
+        cached = self._active_cache.get(slot)
+        if cached is None:
+            cached = self._active_cache[slot] = self._select(at)
+        return cached
+
+    def _select(self, at: dt.datetime) -> list[CompiledRule]:
         chosen: dict[str, CompiledRule] = {}
         for compiled in self.rules:
             if not compiled.rule.valid_at(at):
@@ -226,3 +236,12 @@ class RuleSet:
             if current is None or compiled.rule.valid_from > current.rule.valid_from:
                 chosen[compiled.rule.id] = compiled
         return list(chosen.values())
+
+    @functools.cached_property
+    def _boundaries(self) -> list[dt.datetime]:
+        edges = {r.rule.valid_from for r in self.rules} | {r.rule.valid_to for r in self.rules if r.rule.valid_to}
+        return sorted(edges)
+
+    @functools.cached_property
+    def _active_cache(self) -> dict[int, list[CompiledRule]]:
+        return {}

@@ -1,0 +1,83 @@
+"""Decision engine throughput: decisions per second on one core for the largest policy pack.
+
+The credential is already decoded and verified (as at the gate after `verify_code`); each
+decision runs `protocols.decision.evaluate` in full: building the rule data from the credential
+and the context, then every rule in force. Prints a markdown table.
+
+Run: .venv/bin/python bench/decide.py [--n 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import time
+
+from protocols.bundle import build_bundle, parse_risk_areas
+from protocols.credential import Credential, NucleicAcidTest, Stay
+from protocols.decision import GateContext, evaluate
+from protocols.rules import load_pack, pack_names
+
+AT = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)
+RISK = {"regions": [{"region": f"11{i:04d}", "level": "high"} for i in range(100, 160)], "provinces": ["440000", "320000"]}
+
+
+def largest_pack() -> str:
+    """The shipped pack with the most rules (ties: the most JSON)."""
+    return max(pack_names(), key=lambda n: (len(load_pack(n).rules), len(load_pack(n).model_dump_json())))
+
+
+def presentations() -> list[tuple[Credential, GateContext]]:
+    """A mix of people at a factory gate: staff, a visitor, a courier who travelled, a fever."""
+    base = dict(format="HP1", issuer="venue-health", kid="k1", issued_at=AT - dt.timedelta(minutes=1),
+                expires_at=AT + dt.timedelta(hours=1), name="张*明", colour="green")
+    test = NucleicAcidTest(at=AT - dt.timedelta(hours=20), result="negative")
+    appointment = {"subject": "V1", "from": "2026-11-29T07:00:00Z", "to": "2026-11-29T10:00:00Z", "approvedBy": "王*华"}
+    stays = [Stay(region="440106", start=dt.date(2026, 11, 20), end=dt.date(2026, 11, 24)),
+             Stay(region="110108", start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 3))]
+    ok = GateContext(at=AT, celsius=36.6, mask=True, inside=False, roster={"S1": {}, "C1": {}})
+    return [
+        (Credential(**base, subject="S1", person_class="staff"), ok),
+        (Credential(**base, subject="V1", person_class="visitor", test=test), GateContext(at=AT, celsius=36.4, mask=True, inside=False, appointment=appointment)),
+        (Credential(**base, subject="C1", person_class="courier", test=test, stays=stays), ok),
+        (Credential(**base, subject="S1", person_class="staff"), GateContext(at=AT, celsius=37.6, remeasure=37.5, mask=True, inside=False)),
+        (Credential(**{**base, "colour": "yellow"}, subject="S2", person_class="staff"), ok),
+    ]
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=20000, help="decisions to time")
+    n = parser.parse_args().n
+    name = largest_pack()
+    t0 = time.perf_counter()
+    bundle = build_bundle(load_pack(name), {}, parse_risk_areas(RISK))
+    compile_ms = (time.perf_counter() - t0) * 1000
+    cases = presentations()
+    decisions = {evaluate(bundle, c, x).decision for c, x in cases}
+    for c, x in cases * 200:  # warm the date caches as a running gate would be
+        evaluate(bundle, c, x)
+    samples = []
+    wall = time.perf_counter()
+    for i in range(n):
+        credential, ctx = cases[i % len(cases)]
+        start = time.perf_counter_ns()
+        evaluate(bundle, credential, ctx)
+        samples.append(time.perf_counter_ns() - start)
+    wall = time.perf_counter() - wall
+    samples.sort()
+    p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))] / 1000  # noqa: E731
+    print(f"Python {platform.python_version()}, {platform.machine()}, one process; pack {name} "
+          f"({len(bundle.pack.rules)} rules), {len(cases)} presentations in rotation, decisions seen {sorted(decisions)}\n")
+    print("| pack | rules | decisions | decisions/s | mean µs | p50 µs | p99 µs | max µs | bundle compile ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| {name} | {len(bundle.pack.rules)} | {n} | {n / wall:,.0f} | {statistics.fmean(samples) / 1000:.1f} | "
+          f"{p(0.50):.1f} | {p(0.99):.1f} | {samples[-1] / 1000:.1f} | {compile_ms:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
