@@ -1,0 +1,1 @@
+"""Policy packs as data: one JSON file per venue kind (a package so installs ship the files)."""
