@@ -18,16 +18,14 @@ Semantics follow the specification and its reference implementation (certlogic-j
   date-times only (made by `plusTime` or `dccDateOfBirth`), both in binary and ternary form;
 - `plusTime` parses the listed ISO 8601 forms (partial dates as `dccDateOfBirth` does), works in
   UTC at millisecond precision, and offsets like JavaScript's `Date.setUTC*` (overflowing days roll
-  over: 2020-02-29 + 1 year = 2021-03-01);
+  over: 2020-02-29 + 1 year = 2021-03-01); that part lives in `protocols/certlogic_dates.py`;
 - `reduce` over `null` gives the initial value; the lambda sees `current`, `accumulator` and, as
   the specification allows ("patched reduce"), `data`: the outer data context.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import functools
 import json
 import logging
 import re
@@ -35,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from protocols.certlogic_dates import dcc_date_of_birth, parse_date_time, plus_time  # noqa: F401 - parse_date_time re-exported
 from protocols.errors import RuleError
 
 log = logging.getLogger(__name__)
@@ -63,10 +62,6 @@ ARITY: dict[str, tuple[int, int | None]] = {
     **{op: (2, 3) for op in (*COMPARISONS, *DATE_COMPARISONS)},
 }
 _PATH_FRAGMENT = re.compile(r"^[^.]+$")
-_DATE_TIME = re.compile(
-    r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(Z|[+-]\d{1,2}(?::\d{2}|\d{2})?)?)?)?)?$"
-)
 _UVCI_SEPARATORS = re.compile(r"[/#:]")
 
 
@@ -114,66 +109,6 @@ def strict_equal(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return a == b
     return a is b
-
-
-@functools.lru_cache(maxsize=8192)
-def parse_date_time(text: str) -> dt.datetime:
-    """Parse a date(-time) in one of the forms plusTime allows into a UTC datetime (ms precision)."""
-    m = _DATE_TIME.match(text)
-    if m is None:
-        raise RuleError(f"not an allowed date or date-time format: {text!r}")
-    year, month, day, hh, mm, ss, frac, offset = m.groups()
-    try:
-        if month is None:  # YYYY: the last day of the year, as dccDateOfBirth reads it
-            return dt.datetime(int(year), 12, 31, tzinfo=UTC)
-        if day is None:  # YYYY-MM: the last day of that month
-            y, mo = int(year), int(month)
-            return dt.datetime(y, mo, calendar.monthrange(y, mo)[1], tzinfo=UTC)
-        if hh is None:
-            return dt.datetime(int(year), int(month), int(day), tzinfo=UTC)
-        micros = int((frac or "")[:3].ljust(3, "0")) * 1000  # digits past the 3rd are dropped
-        tz = UTC if offset in (None, "Z") else dt.timezone(_offset(offset))
-        moment = dt.datetime(int(year), int(month), int(day), int(hh), int(mm), int(ss), micros, tzinfo=tz)
-    except ValueError as exc:  # month 13, day 99 ...: undefined in the spec, an error here
-        raise RuleError(f"invalid date-time {text!r}: {exc}") from exc
-    return moment.astimezone(UTC)
-
-
-def _offset(text: str) -> dt.timedelta:
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:]
-    if ":" in digits:
-        hours, minutes = digits.split(":")
-    elif len(digits) <= 2:
-        hours, minutes = digits, "0"
-    else:  # hmm or hhmm: the minutes are always the last two digits
-        hours, minutes = digits[:-2], digits[-2:]
-    return sign * dt.timedelta(hours=int(hours), minutes=int(minutes))
-
-
-@functools.lru_cache(maxsize=8192)
-def plus_time(text: str, amount: int, unit: str) -> dt.datetime:
-    """`plusTime`: the parsed date-time offset by amount units, as JavaScript's Date.setUTC* does."""
-    moment = parse_date_time(text)
-    try:
-        if unit == "hour":
-            return moment + dt.timedelta(hours=amount)
-        if unit == "day":
-            return moment + dt.timedelta(days=amount)
-        months = amount * 12 if unit == "year" else amount
-        year, month0 = divmod(moment.year * 12 + moment.month - 1 + months, 12)
-        # Build day 1 of the target month, then add the days: 31 Jan + 1 month = 2 (or 3) Mar, as in JS.
-        first = moment.replace(year=year, month=month0 + 1, day=1)
-        return first + dt.timedelta(days=moment.day - 1)
-    except (ValueError, OverflowError) as exc:
-        raise RuleError(f"plusTime out of range: {text!r} + {amount} {unit}") from exc
-
-
-def dcc_date_of_birth(text: str) -> dt.datetime:
-    """`dccDateOfBirth`: YYYY, YYYY-MM or YYYY-MM-DD as the last date-time consistent with it."""
-    if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", text):
-        raise RuleError(f"not a DCC date of birth: {text!r}")
-    return parse_date_time(text)
 
 
 def extract_from_uvci(uvci: str | None, index: int) -> str | None:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.certlogic import compile_expression, evaluate, parse_date_time, plus_time, to_json, truth, validate
+from protocols.certlogic import compile_expression, evaluate, to_json, truth, validate
+from protocols.certlogic_dates import parse_date_time, plus_time
 from protocols.errors import RuleError
 
 
