@@ -7,6 +7,14 @@ Like the schema, unknown properties are allowed. The schema's `format: date` / `
 annotations a JSON Schema validator does not assert, and issuers do put date-times where dates
 belong (dgc-testdata PL/*/11-13, SG/4 expect that to pass): a date field takes any ISO 8601 date
 or date-time, and nothing else, since the rules compute with it.
+
+One check goes beyond the schema's pattern: an entry's `co` must be an ISO 3166-1 alpha-2 code
+(pycountry's list) or XK. The schema (1.3.0) describes the field as "ISO 3166 alpha-2 where
+possible" and names the value set `country-2-codes`, which is ISO 3166 plus XK (Kosovo:
+user-assigned in ISO, listed by the EU); dgc-testdata PL/*/8 (`co` "XY") expects it refused at
+schema validation, and no corpus file uses any other kind of code. The other value sets
+(manufacturers, products, test devices) change over time and ship only on the EU gateway, so
+they are not checked here.
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from functools import cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import pycountry
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from protocols.errors import BadClaims
 
@@ -30,8 +40,25 @@ NAAT = "LP6464-4"
 
 Standardised = Annotated[str, Field(pattern=r"^[A-Z<]*$", max_length=80)]
 Text80 = Annotated[str, Field(max_length=80)]
-# The schema's pattern is unanchored ("[A-Z]{1,10}"): any string holding an upper-case letter.
-Country = Annotated[str, Field(pattern=r"[A-Z]{1,10}")]
+# Codes the EU country-2-codes value set holds beyond ISO 3166-1 (its "XK" entry, Kosovo).
+EU_EXTRA_COUNTRIES = frozenset({"XK"})
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """The country codes `co` may hold: ISO 3166-1 alpha-2 (pycountry) and the EU's extra XK."""
+    return frozenset(c.alpha_2 for c in pycountry.countries) | EU_EXTRA_COUNTRIES
+
+
+def _country_code(value: str) -> str:
+    # Membership in the exact upper-case set: pycountry's own lookup ignores case, the DCC does not.
+    if value not in country_codes():
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+# The schema's own pattern (unanchored "[A-Z]{1,10}") is kept; the code list then narrows it.
+Country = Annotated[str, Field(pattern=r"[A-Z]{1,10}"), AfterValidator(_country_code)]
 DosePosInt = Annotated[int, Field(ge=1)]
 
 
