@@ -148,38 +148,21 @@ def message_values(params: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _path(text: str) -> tuple[str, ...]:
-    return tuple(text.rstrip("?").split("."))
-
-
-def lookup(data: Any, path: tuple[str, ...]) -> Any:
-    """The value at a dotted path in plain JSON data, or None."""
-    for key in path:
-        if type(data) is dict or isinstance(data, Mapping):
-            data = data.get(key)
-        elif isinstance(data, list) and key.isdigit():
-            index = int(key)
-            data = data[index] if index < len(data) else None
-        else:
-            return None
-    return data
-
-
 @dataclass(frozen=True)
 class CompiledRule:
     """A rule ready to run: its compiled CertLogic and the paths that must be present."""
 
     rule: Rule
     run_logic: Compiled
-    required: tuple[tuple[str, ...], ...]
+    required: tuple[Compiled, ...]  # one compiled `var` per required path
     needs_credential: bool
     message_zh: str
     message_en: str
 
     def outcome(self, data: Mapping[str, Any]) -> Outcome:
         """PASS, FAIL or OPEN for this rule over {payload, external}."""
-        for path in self.required:
-            if lookup(data, path) is None:
+        for read in self.required:
+            if read(data) is None:
                 return "OPEN"
         try:
             value = self.run_logic(data)
@@ -213,8 +196,12 @@ class RuleSet:
                 zh, en = rule.message_zh.format_map(shown), rule.message_en.format_map(shown)
             except (RuleError, KeyError, ValueError) as exc:
                 raise RuleError(f"rule {rule.id} {rule.version}: {exc}") from exc
-            required = tuple(_path(p) for p in rule.reads if not p.endswith("?"))
-            needs_credential = any(p[0] == "payload" for p in required)
+            paths = [p for p in rule.reads if not p.endswith("?")]
+            try:
+                required = tuple(compile_expression({"var": p}) for p in paths)
+            except RuleError as exc:
+                raise RuleError(f"rule {rule.id} {rule.version} reads: {exc}") from exc
+            needs_credential = any(p.split(".")[0] == "payload" for p in paths)
             compiled.append(CompiledRule(rule, run, required, needs_credential, zh, en))
         return cls(pack, dict(params), tuple(compiled))
 
