@@ -102,7 +102,7 @@ class EspeakSpeaker(Speaker):
                 if proc.returncode not in (0, -15):  # -15: cut off by a newer message
                     self.log.warning("%s: espeak-ng exited %s: %s", self.name, proc.returncode,
                                      err.decode(errors="replace").strip())
-            self.spoken += 1
+            self.spoken += 1  # messages taken off the queue, cut off or not
 
     def close(self) -> None:
         """Cut off any speech and stop the worker; safe to call twice."""

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from hardware.retry import Backoff, retry_open
 from hardware.thermometer.base import Thermometer, ThermometerSettings
-from protocols.thermometer_wire import DEFAULT_ASCII_PATTERN, AsciiLineDecoder, BinaryFrameDecoder
+from protocols.thermometer_wire import DEFAULT_ASCII_PATTERN, AsciiLineDecoder, BinaryFrameDecoder, DecoderStats
 
 
 class SerialThermometerConfig(ThermometerSettings):
@@ -54,7 +54,7 @@ class SerialThermometer(Thermometer):
         return AsciiLineDecoder(self.config.pattern)
 
     @property
-    def stats(self):
+    def stats(self) -> DecoderStats:
         """The decoder's counters: readings, garbage bytes, rejected lines, bad checksums."""
         return self._decoder.stats
 
