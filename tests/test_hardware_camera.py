@@ -82,6 +82,21 @@ def test_scripted_codes_from_config_come_round_in_turn():
     assert seen == {"HP1:FIRST", "HP1:SECOND"}
 
 
+def test_scripted_image_files_from_config_are_served(tmp_path: Path):
+    png = tmp_path / "pass.png"
+    segno.make_qr("HP1:FROM-A-FILE").save(png, scale=5, border=4)
+    camera = SimulatedCamera(SimulatedCameraConfig(fps=20, images=[png], present_every_s=0.5, present_for_s=0.3))
+    with camera:
+        assert any(decoded(f) == ["HP1:FROM-A-FILE"] for f in frames_for(camera, 0.3))
+
+
+def test_an_unreadable_image_file_is_a_device_error(tmp_path: Path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(DeviceError, match="cannot read image"):
+        SimulatedCamera(SimulatedCameraConfig(images=[bad]))
+
+
 def test_disconnect_raises_device_error_until_reconnected_and_reopened(cam):
     cam.disconnect()
     with pytest.raises(DeviceError):
@@ -121,6 +136,18 @@ def test_opencv_driver_reads_a_video_file_written_with_videowriter(tmp_path: Pat
     assert 1 <= len(got) <= written
     assert got[0].shape == (480, 640, 3)
     assert sum(decoded(f) == [CODE] for f in got) >= len(got) // 2
+
+
+def test_opencv_driver_loops_a_video_file_when_asked(tmp_path: Path):
+    path = tmp_path / "short.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 50.0, (320, 240))
+    for i in range(5):
+        writer.write(np.full((240, 320, 3), i * 40, dtype=np.uint8))
+    writer.release()
+    camera = OpenCVCamera(OpenCVCameraConfig(source=str(path), loop=True))
+    with camera:
+        frames = frames_for(camera, 0.5)
+    assert len(frames) > 5  # more frames than the file holds: it started again
 
 
 def test_opencv_driver_gives_device_error_for_a_missing_source(tmp_path: Path):

@@ -50,6 +50,17 @@ def test_readings_arrive_through_a_real_broker(mosquitto, thermo, payload):
         assert thermo.latest().plausible
 
 
+def test_mqtt_readings_are_calibrated_and_flagged_like_serial_ones(mosquitto):
+    config = MqttThermometerConfig(host=mosquitto.host, port=mosquitto.port, topic=TOPIC, calibration_offset_c=-0.5)
+    with MqttThermometer(config) as thermo, MqttThermometerSimulator(mosquitto.host, mosquitto.port, TOPIC,
+                                                                     celsius=37.1, interval_s=0.05) as sim:
+        assert wait_until(lambda: thermo.latest() is not None)
+        assert thermo.latest().celsius == 36.6 and thermo.latest().plausible
+        sim.set_temperature(25.0)  # aimed at a sleeve
+        assert wait_until(lambda: thermo.latest().celsius == 24.5)
+        assert thermo.latest().out_of_range
+
+
 def test_garbage_messages_are_counted_and_ignored(mosquitto, thermo):
     sim = MqttThermometerSimulator(mosquitto.host, mosquitto.port, TOPIC, interval_s=3600).start()
     try:

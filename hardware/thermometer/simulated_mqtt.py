@@ -33,6 +33,8 @@ class MqttThermometerSimulator:
 
     def start(self) -> "MqttThermometerSimulator":
         """Connect and start publishing on a named thread."""
+        if self._thread is not None:
+            return self
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 

@@ -72,6 +72,8 @@ class PtyThermometerSimulator:
 
     def start(self) -> "PtyThermometerSimulator":
         """Plug in and start sending readings on a named thread."""
+        if self._thread is not None:
+            return self
         self.replug()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"sim-thermometer-{self.link.name}", daemon=True)
