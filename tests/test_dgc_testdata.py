@@ -1,8 +1,12 @@
 """The EU dgc-testdata corpus: every EXPECTED* key of every file, run as the step it names.
 
 One test per (file, key): the step's success must equal the file's boolean. The only expected
-failures are the rows of upstream's own `known_issues.csv` (tests/data/, copied verbatim); a
-known issue that passes here is reported as XPASS, not hidden. Where a file lacks the input a
+failures are the rows of upstream's own `known_issues.csv` (tests/data/, copied verbatim; a
+known issue that passes here is reported as XPASS, not hidden) and of our `corpus_errata.csv`:
+cases where the file itself contradicts its own signed code or expects a value-set check the
+corpus cannot support. Errata are strict xfails (fixed upstream -> the test fails, drop the row),
+and each row's evidence is proved from the file by test_errata_evidence_holds; docs/conformance.md
+gives the counts per key and the reasoning. Where a file lacks the input a
 step needs (many omit COMPRESSED, COSE or CBOR), the input is derived from the previous stage the
 file does carry (PREFIX -> BASE45 -> COMPRESSED -> COSE -> CBOR), with this project's decoders.
 """
@@ -53,6 +57,7 @@ from protocols.trustlist import TrustedKey, TrustList
 
 HERE = Path(__file__).resolve()
 KNOWN_ISSUES = HERE.parent / "data" / "known_issues.csv"
+ERRATA = HERE.parent / "data" / "corpus_errata.csv"
 # Upstream's test function names (known_issues.csv column 1) and the keys each one's check covers.
 # test_cose_schema is schema validation of the file's DCC; EXPECTEDVALIDOBJECT (which upstream
 # never ran) is the same validation of the same DCC in its JSON rendering, so a known schema
@@ -357,10 +362,17 @@ def known_issue(issues: dict[tuple[str, str, str], str], key: str, country: str,
     return None
 
 
+def errata() -> dict[tuple[str, str], dict[str, str]]:
+    """(path, key) -> our corpus_errata.csv row: a file whose expectation no honest decoder can meet."""
+    with ERRATA.open(newline="", encoding="utf-8") as fh:
+        return {(row["path"], row["key"]): row for row in csv.DictReader(fh)}
+
+
 def _params() -> list[Any]:
     if CORPUS is None:
         return [pytest.param(None, None, id="corpus-not-found")]
     issues = known_issues()
+    ours = errata()
     params = []
     for path in sorted(CORPUS.rglob("*.json")):
         rel = path.relative_to(CORPUS).as_posix()
@@ -370,6 +382,9 @@ def _params() -> list[Any]:
         for key in keys:
             issue = known_issue(issues, key, country, stem)
             marks = [pytest.mark.xfail(reason=f"upstream known issue {issue}", strict=False)] if issue else []
+            if (rel, key) in ours:
+                # Strict: once upstream fixes the file this fails, and the row must go.
+                marks = [pytest.mark.xfail(reason=f"corpus erratum: {ours[(rel, key)]['evidence']}", strict=True)]
             params.append(pytest.param(rel, key, id=f"{rel}::{key}", marks=marks))
     return params
 
@@ -387,6 +402,78 @@ def test_step_succeeds_as_expected(rel: str | None, key: str | None) -> None:
     expected = True if key == NO_EXPECTATIONS else this.expected[key]
     got, why = run(CHECKS[key], this)
     assert got == expected, f"{rel} {key}: expected {expected}, step gave {got} ({why})"
+
+
+# --- errata: each row's evidence, proved from the file itself --------------------------------------
+
+JSON_EDITED = re.compile(r"^JSON differs from the signed payload only in (?P<fields>[a-z,]+): ")
+VALUE_SET_ONLY = re.compile(r"^schema-valid value (?P<kind>[vtr])\[0\]\.(?P<field>[a-z]+)=(?P<value>\S+): ")
+# What each file's own TESTCTX.DESCRIPTION says is wrong, for the fields a value-set erratum names.
+DESCRIBED_FAULT = {("t", "ma"): "incorrect device identification number", ("v", "ma"): "incorrect vaccine manufacturer identifier"}
+
+
+def signed_hcert(this: Case) -> dict[str, Any]:
+    """The hcert from PREFIX through our whole chain, after checking its signature with the file's DSC."""
+    cose = inflate(decode_base45(strip_prefix(this.prefix)))
+    check_signature(decode_cose(cose), TrustList.single(this.key))
+    return hcert_of(decode_cwt(decode_cose(cose).payload))
+
+
+def _errata_rows() -> list[Any]:
+    return [pytest.param(row, id=f"{path}::{key}") for (path, key), row in sorted(errata().items())]
+
+
+def test_errata_name_real_cases_outside_upstreams_known_issues() -> None:
+    """Every erratum names an existing file and key with the expectation it states, and no known issue."""
+    assert CORPUS is not None, "dgc-testdata corpus not found"
+    issues = known_issues()
+    for (path, key), row in errata().items():
+        this = case(path)
+        assert row["country"] == path.split("/")[0]
+        assert this.expected.get(key) == {"true": True, "false": False}[row["expected"]], (path, key)
+        assert known_issue(issues, key, row["country"], Path(path).stem) is None, (path, key)
+
+
+@pytest.mark.parametrize("row", _errata_rows())
+def test_errata_evidence_holds(row: dict[str, str]) -> None:
+    """The row's evidence is true of the file: its step fails for the stated reason, not ours."""
+    this = case(row["path"])
+    signed = signed_hcert(this)
+    assert run(CHECKS[row["key"]], this)[0] != this.expected[row["key"]], "the erratum no longer reproduces"
+    if m := JSON_EDITED.match(row["evidence"]):
+        # The code, the file's COSE and the file's CBOR all hold one signed payload...
+        assert bytes.fromhex(this.data["COSE"]) == inflate(decode_base45(strip_prefix(this.prefix)))
+        assert normalised(cbor_field(this)) == normalised(signed)
+        # ...and the file's JSON departs from it exactly in the person fields the row names.
+        shown = this.data["JSON"]
+        differ = {k for k in set(signed) | set(shown) if normalised(signed.get(k)) != normalised(shown.get(k))}
+        assert differ == set(m["fields"].split(",")) and "nam" in differ
+        assert f'{signed["nam"]["fnt"]} {signed["nam"]["gnt"]} {signed["dob"]}' in row["evidence"]
+        validate_hcert(signed)
+        # The edited name could not have been issued: its fnt breaks the schema's [A-Z<]* pattern.
+        assert f'fnt "{shown["nam"]["fnt"]}"' in row["evidence"]
+        with pytest.raises(CheckpointError, match=r"nam\.fnt"):
+            validate_hcert(shown)
+    elif m := VALUE_SET_ONLY.match(row["evidence"]):
+        # The signed entry carries exactly the named value, the JSON agrees, and our schema accepts it.
+        assert signed[m["kind"]][0][m["field"]] == m["value"] == this.data["JSON"][m["kind"]][0][m["field"]]
+        assert validate_hcert(signed).kind == m["kind"]
+        # The file's own description blames that very field.
+        assert DESCRIBED_FAULT[(m["kind"], m["field"])] in this.ctx["DESCRIPTION"]
+    else:
+        pytest.fail(f"erratum evidence of no known form: {row['evidence']}")
+
+
+def test_unlisted_country_code_is_refused_by_the_schema() -> None:
+    """PL/*/8 (co "XY") is refused for the country code alone, so it needs no erratum."""
+    for version in ("1.0.0", "1.2.1", "1.3.0"):
+        this = case(f"PL/{version}/2DCode/raw/8.json")
+        hcert = signed_hcert(this)
+        assert hcert["r"][0]["co"] == "XY"
+        with pytest.raises(CheckpointError, match=r"r\.0\.co: .*'XY' is not an ISO 3166-1 alpha-2"):
+            validate_hcert(hcert)
+        hcert["r"][0]["co"] = "PL"
+        assert validate_hcert(hcert).kind == "r"
 
 
 # --- verify_dcc end to end: the corpus' common cases, as BasicDgcTestsList.md describes them ----
