@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from agent.config import AgentConfig, error_lines, load_config
 from agent.decider import PACK_FOR_VENUE
+from agent.outcome import shown_reasons
 from protocols.errors import CheckpointError, ConfigError
 from protocols.events import GateEvent
 
@@ -119,7 +120,7 @@ def _print_event(event: GateEvent) -> None:
     """One line per decision, as it happens."""
     mark = {"admit": "✔ 放行 ADMIT", "deny": "✘ 拒绝 DENY ", "refer": "? 转人工 REFER"}.get(event.decision or "", "-")
     temp = f"{event.celsius:.1f}°C" if event.celsius is not None else "  -   "
-    why = "; ".join(f"{r.message_zh} · {r.message_en}" for r in event.reasons if r.outcome != "PASS")
+    why = "; ".join(f"{r.message_zh} · {r.message_en}" for r in shown_reasons(event.reasons))
     kind = "" if event.kind == "decision" else f"[{event.kind}] "
     click.echo(f"{event.at.astimezone():%H:%M:%S} {mark} {kind}{event.name or '-':<4} {event.colour or '-':<6} {temp} {why}")
 

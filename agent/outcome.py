@@ -65,6 +65,12 @@ def prompt_screen(state: ScreenState, text: tuple[str, str], countdown_s: float 
     return Screen(state, text[0], text[1], name=name, countdown_s=countdown_s)
 
 
+def shown_reasons(reasons: list[RuleResult]) -> list[RuleResult]:
+    """What the person is told: the failed rules; if none failed, the ones that could not be checked."""
+    failed = [r for r in reasons if r.outcome == "FAIL"]
+    return failed or [r for r in reasons if r.outcome == "OPEN"]
+
+
 def result_screen(event: GateEvent, countdown_s: float) -> Screen:
     """The green or red screen for a recorded decision, listing every failed rule."""
     if event.decision == "admit":
@@ -77,9 +83,7 @@ def result_screen(event: GateEvent, countdown_s: float) -> Screen:
     else:
         title = messages.MANUAL_DENY if event.kind == "manual" else messages.DENY
         state = "deny"
-    reasons = tuple(
-        (r.message_zh or r.rule, r.message_en or r.rule) for r in event.reasons if r.outcome == "FAIL"
-    )
+    reasons = tuple((r.message_zh or r.rule, r.message_en or r.rule) for r in shown_reasons(event.reasons))
     return Screen(state, title[0], title[1], reasons=reasons, name=event.name, celsius=event.celsius,
                   countdown_s=countdown_s, event_id=event.id)
 

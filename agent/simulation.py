@@ -56,6 +56,8 @@ class Simulation:
             sim.set_temperature(person.celsius if celsius is None else celsius)
             # Let a reading of this person arrive before the code does (the stream is every interval).
             time.sleep(2.5 * self.cfg.thermometer.interval_s)  # type: ignore[union-attr]
+        else:
+            time.sleep(0.1)  # a real or MQTT thermometer: let its latest reading arrive
         self.gate.devices.camera.present(person.code, SHOW_CODE_S)  # type: ignore[attr-defined]
         try:
             return self.events.get(timeout=DECISION_TIMEOUT_S)

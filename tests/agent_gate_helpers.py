@@ -26,7 +26,8 @@ def gate_config(tmp_path: Path, **sections: dict[str, Any]):
         "presentation": {"dedupe_s": 0.5, "anti_passback_s": 60},
     }
     for name, values in sections.items():
-        data[name] = {**data.get(name, {}), **values}
+        same_type = values.get("type", data.get(name, {}).get("type")) == data.get(name, {}).get("type")
+        data[name] = {**data.get(name, {}), **values} if same_type else dict(values)
     return parse_config(data, ENV)
 
 

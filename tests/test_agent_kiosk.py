@@ -1,0 +1,88 @@
+"""The kiosk page: served by the agent, pushed by Server-Sent Events, guard mode behind a PIN."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from agent import kiosk as kiosk_module
+from tests.agent_gate_helpers import start_simulation, wait_until
+
+
+@pytest.fixture
+def sim(tmp_path):
+    s = start_simulation(tmp_path)
+    yield s
+    s.close()
+
+
+def post_guard(url: str, **body):
+    return requests.post(url + "guard", data=json.dumps(body), headers={"Content-Type": "application/json"}, timeout=5)
+
+
+def test_the_page_and_its_assets_are_served_and_nothing_else(sim):
+    url = sim.kiosk_url
+    page = requests.get(url, timeout=5)
+    assert page.status_code == 200 and "请出示健康码" in page.text and "Please show your code" in page.text
+    assert requests.get(url + "kiosk.js", timeout=5).headers["Content-Type"].startswith("text/javascript")
+    assert requests.get(url + "kiosk.css", timeout=5).status_code == 200
+    for bad in ("../agent/config.py", "..%2Fconfig.py", "kiosk.py", "nope.html"):
+        assert requests.get(url + bad, timeout=5).status_code == 404
+
+
+def test_state_and_the_event_stream_show_the_decision(sim):
+    url = sim.kiosk_url
+    stream = requests.get(url + "events", stream=True, timeout=10)
+    lines = stream.iter_lines(chunk_size=1, decode_unicode=True)
+    first = next(line for line in lines if line.startswith("data: "))
+    assert json.loads(first[6:])["state"] == "idle"
+    event = sim.present(sim.factory.person("red"))
+    shown = None
+    for line in lines:
+        if line.startswith("data: "):
+            shown = json.loads(line[6:])
+            if shown["event_id"] == event.id:
+                break
+    stream.close()
+    assert shown["state"] == "deny" and shown["title"] == {"zh": "禁止通行", "en": "Entry refused"}
+    assert any("红码" in r["zh"] and "Red code" in r["en"] for r in shown["reasons"])
+    wait_until(lambda: requests.get(url + "state", timeout=5).json()["state"] == "idle", what="the countdown back to idle")
+
+
+def test_guard_records_a_manual_decision_with_a_pin(sim):
+    url = sim.kiosk_url
+    answer = post_guard(url, pin="0000", decision="admit", reason="无手机的老人 elderly, no phone", operator="G7")
+    assert answer.status_code == 403 and answer.json()["message"]["en"] == "Wrong PIN"
+    assert post_guard(url, pin="2468", decision="maybe", reason="x", operator="G7").status_code == 400
+    assert post_guard(url, pin="2468", decision="admit", reason="  ", operator="G7").status_code == 400
+    answer = post_guard(url, pin="2468", decision="admit", reason="无手机的老人 elderly, no phone", operator="G7")
+    assert answer.status_code == 202
+    event = sim.events.get(timeout=5)
+    assert (event.kind, event.decision, event.operator) == ("manual", "admit", "G7")
+    assert event.note == "无手机的老人 elderly, no phone"
+    assert sim.gate.store.event(event.id) == event
+    wait_until(lambda: "open" in sim.gate.devices.barrier.states(), what="the barrier to open")
+    assert requests.post(url + "guard", data=b"[1,2", timeout=5).status_code == 400
+
+
+def test_guard_mode_locks_after_repeated_wrong_pins(sim, monkeypatch):
+    url = sim.kiosk_url
+    for _ in range(kiosk_module.MAX_PIN_FAILURES):
+        assert post_guard(url, pin="1111", decision="deny", reason="x", operator="G1").status_code == 403
+    locked = post_guard(url, pin="2468", decision="deny", reason="x", operator="G1")
+    assert locked.status_code == 429
+    assert sim.gate.store.count() == 0
+
+
+def test_without_a_pin_guard_mode_is_off(tmp_path, monkeypatch):
+    from agent.kiosk import KioskDisplay
+
+    kiosk = KioskDisplay(port=0, guard_pin=None, on_guard=lambda *a: None)
+    kiosk.open()
+    try:
+        assert post_guard(kiosk.url, pin="", decision="admit", reason="x", operator="G").status_code == 403
+    finally:
+        kiosk.close()
