@@ -21,10 +21,11 @@ CELL = 16  # cell side in full-resolution pixels
 MIN_CELLS = 16  # a region below 4x4 cells (64x64 px) is too small to hold a readable code
 MAX_REGIONS = 2
 
-# Enhancement: 2x bicubic upscale then a strong unsharp mask. Upscaling gives the detector more
-# pixels per module (small codes); the unsharp mask restores module edges (blur, JPEG).
+# Enhancement: a strong unsharp mask, then a 2x bicubic upscale. The unsharp mask restores module
+# edges (blur, JPEG); upscaling gives the detector more pixels per module (small codes).
+# Sharpening before upscaling reads as many codes as after and costs a quarter.
 UPSCALE = 2.0
-SHARPEN_SIGMA = 2.0
+SHARPEN_SIGMA = 1.0
 SHARPEN_AMOUNT = 5.0
 MAX_CROP_SIDE = 480  # larger crops are upscaled less, so enhancement stays ~1-2 ms
 
@@ -115,9 +116,10 @@ def crop(gray: np.ndarray, region: Region, margin: float = 0.15) -> np.ndarray:
 
 def enhance(patch: np.ndarray) -> np.ndarray:
     """Upscale and sharpen a grayscale patch so that a decoder gets crisp, larger modules."""
+    blurred = cv2.GaussianBlur(patch, (0, 0), SHARPEN_SIGMA)
+    sharp = cv2.addWeighted(patch, 1.0 + SHARPEN_AMOUNT, blurred, -SHARPEN_AMOUNT, 0)
     side = max(patch.shape[:2])
     factor = UPSCALE if side <= MAX_CROP_SIDE else max(1.0, UPSCALE * MAX_CROP_SIDE / side)
     if factor > 1.0:
-        patch = cv2.resize(patch, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    blurred = cv2.GaussianBlur(patch, (0, 0), SHARPEN_SIGMA)
-    return cv2.addWeighted(patch, 1.0 + SHARPEN_AMOUNT, blurred, -SHARPEN_AMOUNT, 0)
+        sharp = cv2.resize(sharp, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    return sharp

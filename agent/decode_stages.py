@@ -49,11 +49,15 @@ class Stage(ABC):
         """Texts read from the frame, in the order found (may repeat)."""
 
 
-def _zxing_read(gray: np.ndarray, context: FrameContext | None = None) -> list[str]:
+def _zxing_read(gray: np.ndarray, context: FrameContext | None = None, downscale: bool = True) -> list[str]:
     """zxing-cpp over `gray`; symbols with errors go to `context.suspects` when given."""
     texts: list[str] = []
     for barcode in zxingcpp.read_barcodes(
-        gray, formats=QR_FORMATS, text_mode=zxingcpp.TextMode.Plain, return_errors=context is not None
+        gray,
+        formats=QR_FORMATS,
+        text_mode=zxingcpp.TextMode.Plain,
+        try_downscale=downscale,
+        return_errors=context is not None,
     ):
         if barcode.valid:
             texts.append(barcode.text)
@@ -83,7 +87,8 @@ class EnhancedCropStage(Stage):
         """Retry on suspect symbols first, then on densely textured regions."""
         regions = merge_regions(context.suspects + textured_regions(context.gray))
         for region in regions:
-            texts = _zxing_read(enhance(crop(context.gray, region)))
+            # No downscaled tries: the crop was just upscaled on purpose.
+            texts = _zxing_read(enhance(crop(context.gray, region)), downscale=False)
             if texts:
                 return texts
         return []
