@@ -261,25 +261,25 @@ def _compile_var(path: str) -> Compiled:
 
 
 def _compile_comparison(op: str, operands: list[Compiled]) -> Compiled:
-    if op in DATE_COMPARISONS:
-        compare = COMPARISONS[DATE_COMPARISONS[op]]
+    dates = op in DATE_COMPARISONS
+    compare = COMPARISONS[DATE_COMPARISONS[op]] if dates else COMPARISONS[op]
+    # The exact type of the common case is checked first; anything else goes through the full check.
+    fast = dt.datetime if dates else int
 
-        def check(values: list[Any]) -> None:
+    def check(values: tuple[Any, ...]) -> None:
+        if dates:
             if not all(isinstance(v, dt.datetime) for v in values):
                 raise RuleError(f'all operands of "{op}" must be date-times, got {values!r}')
-    else:
-        compare = COMPARISONS[op]
-
-        def check(values: list[Any]) -> None:
-            if not all(is_int(v) and type(v) is not bool for v in values):
-                raise RuleError(f'all operands of "{op}" must be integers, got {values!r}')
+        elif not all(is_int(v) and type(v) is not bool for v in values):
+            raise RuleError(f'all operands of "{op}" must be integers, got {values!r}')
 
     if len(operands) == 2:
         left, right = operands
 
         def binary(data: Any) -> bool:
             a, b = left(data), right(data)
-            check([a, b])
+            if type(a) is not fast or type(b) is not fast:
+                check((a, b))
             return compare(a, b)
 
         return binary
@@ -287,7 +287,8 @@ def _compile_comparison(op: str, operands: list[Compiled]) -> Compiled:
 
     def ternary(data: Any) -> bool:
         a, b, c = first(data), second(data), third(data)
-        check([a, b, c])
+        if type(a) is not fast or type(b) is not fast or type(c) is not fast:
+            check((a, b, c))
         return compare(a, b) and compare(b, c)
 
     return ternary
