@@ -76,8 +76,8 @@ def textured_regions(gray: np.ndarray, limit: int = MAX_REGIONS) -> list[Region]
     density = cv2.resize(mask[: rows * step, : cols * step], (cols, rows), interpolation=cv2.INTER_AREA)
     busy = (density > 255 * CELL_DENSITY).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(busy, connectivity=8)
-    # Rank by mean edge density: a code is denser than text or foliage (0.33-0.53 vs 0.24-0.36
-    # on the benchmark frames), so when both are in view the code is tried first.
+    # Rank by mean edge density: a code is denser than printed text (0.33-0.53 vs 0.24-0.36 on
+    # the benchmark frames), so when both are in view the code is tried first.
     sums = np.bincount(labels.ravel(), weights=density.ravel(), minlength=count)
     found = [
         (sums[i] / stats[i, cv2.CC_STAT_AREA], Region(

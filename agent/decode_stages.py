@@ -29,6 +29,7 @@ from protocols.errors import DecoderUnavailable
 log = logging.getLogger(__name__)
 
 QR_FORMATS = zxingcpp.BarcodeFormat.QRCode
+MIN_PATCH_SIDE = 21  # the smallest QR code is 21 modules wide
 
 
 @dataclass
@@ -87,8 +88,11 @@ class EnhancedCropStage(Stage):
         """Retry on suspect symbols first, then on densely textured regions."""
         regions = merge_regions(context.suspects + textured_regions(context.gray))
         for region in regions:
+            patch = crop(context.gray, region)
+            if min(patch.shape[:2]) < MIN_PATCH_SIDE:
+                continue  # a box at the frame's edge, clipped to nothing
             # No downscaled tries: the crop was just upscaled on purpose.
-            texts = _zxing_read(enhance(crop(context.gray, region)), downscale=False)
+            texts = _zxing_read(enhance(patch), downscale=False)
             if texts:
                 return texts
         return []

@@ -19,7 +19,8 @@ from hypothesis.extra import numpy as hnp
 
 from agent import decode as decode_module
 from agent.decode import DecoderChain, as_gray, decode_frame, decode_image_file
-from agent.decode_regions import textured_regions
+from agent.decode_regions import Region, textured_regions
+from agent.decode_stages import EnhancedCropStage, FrameContext
 from bench.frames import VARIANTS, generate, synthetic_frame
 from protocols.errors import BadFrame, DecoderUnavailable, Unreadable
 
@@ -258,3 +259,9 @@ def test_synthetic_frames_are_deterministic_and_show_their_text() -> None:
     assert min(lengths) in range(290, 310) and max(lengths) in range(590, 610)
     assert set(VARIANTS) >= {"clean", "tilt", "perspective", "blur1.0", "blur1.5", "lowcontrast", "jpeg40", "small", "empty"}
     assert decode_frame(synthetic_frame("clean", 5).image) == [synthetic_frame("clean", 5).text]
+
+
+def test_enhancement_skips_suspect_boxes_outside_the_frame() -> None:
+    gray = np.full((100, 100), 255, np.uint8)
+    outside = [Region(-500, -500, 10, 10), Region(400, 400, 50, 50), Region(0, 0, 0, 0)]
+    assert EnhancedCropStage().decode(FrameContext(gray, list(outside))) == []
