@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "agent": "agent.cli:agent",
     "hub": "server.cli:hub",
     "demo": "server.demo:demo",
+    "hardware": "hardware.cli:hardware",
 }
 
 

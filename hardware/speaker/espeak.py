@@ -42,6 +42,7 @@ class EspeakSpeaker(Speaker):
         self._pending: tuple[str, str] | None = None
         self._proc: subprocess.Popen | None = None
         self._stop = False
+        self._busy = False  # a message was taken and is being spoken
         self._thread: threading.Thread | None = None
 
     def command(self, voice: str, text: str, wav: Path | None = None) -> list[str]:
@@ -76,7 +77,7 @@ class EspeakSpeaker(Speaker):
             self._pending = (text_zh, text_en)
             if self._proc is not None and self._proc.poll() is None:
                 self._proc.terminate()
-            self._cond.notify()
+            self._cond.notify_all()
 
     def beep(self, kind: BeepKind) -> None:
         """A voice has no beeper: nothing sounds (use type "voice_and_buzzer" for beeps)."""
@@ -89,6 +90,7 @@ class EspeakSpeaker(Speaker):
                 if self._stop:
                     return
                 message, self._pending = self._pending, None
+                self._busy = True
             for voice, text in zip((self.config.voice_zh, self.config.voice_en), message):
                 if not text:
                     continue
@@ -102,7 +104,17 @@ class EspeakSpeaker(Speaker):
                 if proc.returncode not in (0, -15):  # -15: cut off by a newer message
                     self.log.warning("%s: espeak-ng exited %s: %s", self.name, proc.returncode,
                                      err.decode(errors="replace").strip())
-            self.spoken += 1  # messages taken off the queue, cut off or not
+            with self._cond:
+                self.spoken += 1  # messages taken off the queue, cut off or not
+                self._busy = False
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until everything queued has been spoken; False if still talking after timeout_s."""
+        if self._thread is None:
+            return True
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout_s)
 
     def close(self) -> None:
         """Cut off any speech and stop the worker; safe to call twice."""
@@ -110,7 +122,7 @@ class EspeakSpeaker(Speaker):
             self._stop = True
             if self._proc is not None and self._proc.poll() is None:
                 self._proc.terminate()
-            self._cond.notify()
+            self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
