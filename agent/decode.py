@@ -117,7 +117,8 @@ def read_image_file(path: str | os.PathLike[str]) -> np.ndarray:
     name = os.fspath(path)
     if not os.path.isfile(name):
         # Checked first: OpenCV would print its own warning on stderr for a missing file.
-        raise Unreadable(f"cannot read image {name!r}: {'not a file' if os.path.exists(name) else 'no such file'}")
+        what = "not a file" if os.path.exists(name) else "no such file"
+        raise Unreadable(f"cannot read image {name!r}: {what}")
     image = cv2.imread(name, cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise Unreadable(f"cannot read image {name!r}: not an image OpenCV can read")

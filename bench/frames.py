@@ -68,7 +68,9 @@ def render_code(text: str, side_px: int, dark: int = 20, light: int = 245) -> np
     return cv2.resize(big, (side_px, side_px), interpolation=cv2.INTER_AREA)
 
 
-def _phone_canvas(code: np.ndarray | None, side: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _phone_canvas(
+    code: np.ndarray | None, side: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A portrait phone screen (bezel, coloured header, text bars, the code) and the code's corners."""
     width = int(side * 1.3)
     height = int(width * 2.0)

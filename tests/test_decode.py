@@ -21,11 +21,11 @@ from agent import decode as decode_module
 from agent.decode import DecoderChain, as_gray, decode_frame, decode_image_file
 from agent.decode_regions import Region, textured_regions
 from agent.decode_stages import EnhancedCropStage, FrameContext
-from bench.frames import VARIANTS, generate, synthetic_frame
+from bench.frames import VARIANTS, code_text, generate, synthetic_frame
 from protocols.errors import BadFrame, DecoderUnavailable, Unreadable
 
 CORPUS = Path("/work/shared/corpora/dgc-testdata")
-TEXT = "HC1:6BFOXN%TS3DH0YOJ58S S-W5HDC *M0II5XHC9B5G2+$N IOP-IA%NFQGRJPC%OQHIZC4.OI1RM8ZA.A5:S9MKN4NN3F85QNCY0O%0VZ001HOC9JU0D0HT0HB2PL/IB*09B9LW4T*8+DCMH0LDK2%K:XFE70*LP$V25$0Q:J:4MO1P0%0L0HD+9E/HY+4J6TH48S%4K.GJ2PT3QY:GQ3TE2I+-CPHN6D7LLK*2HG%89UV-0LZ 2ZJJ524-LH/CJTK96L6SR9MU9DHGZ%P WUQRENS431T1XCNCF+47AY0-IFO0500TGPN8F5G.41Q2E4T8ALW.INSV$ 07UV5SR+BNQHNML7 /KD3TU 4V*CAT3ZGLQMI/XI%ZJNSBBXK2:UG%UJMI:TU+MMPZ5$/PMX19UE:-PSR3/$NU44CBE6DQ3D7B0FBOFX0DV2DGMB$YPF62I$60/F$Z2I6IFX21XNI-LM%3/DF/U6Z9FEOJVRLVW6K$UG+BKK57:1+D10%4K83F+1VWD1NE"
+TEXT = code_text(600, np.random.default_rng(3), "HC1:")  # as long as a real EU DCC
 
 
 def code_image(text: str, scale: int, angle: float = 0.0, inverted: bool = False) -> np.ndarray:
@@ -72,8 +72,8 @@ def test_non_contiguous_frame_view_reads() -> None:
 def test_two_codes_give_two_texts_and_a_repeated_code_gives_one() -> None:
     a, b = code_image("HP1:FIRST", 4), code_image("HP1:SECOND", 4)
     height = max(a.shape[0], b.shape[0])
-    pad = lambda im: cv2.copyMakeBorder(im, 0, height - im.shape[0], 0, 0, cv2.BORDER_CONSTANT, value=255)  # noqa: E731
-    assert sorted(decode_frame(np.hstack([pad(a), pad(b)]))) == ["HP1:FIRST", "HP1:SECOND"]
+    a, b = (cv2.copyMakeBorder(im, 0, height - im.shape[0], 0, 0, cv2.BORDER_CONSTANT, value=255) for im in (a, b))
+    assert sorted(decode_frame(np.hstack([a, b]))) == ["HP1:FIRST", "HP1:SECOND"]
     assert decode_frame(np.hstack([a, a])) == ["HP1:FIRST"]
 
 
@@ -163,7 +163,8 @@ def test_textured_region_locator_finds_codes_zxing_could_not_read() -> None:
         None,
         b"HC1:not a frame",
     ],
-    ids=["float32", "uint16", "bool", "zero-size", "zero-width", "1-d", "4-d", "2-channel", "list", "none", "bytes"],
+    ids=["float32", "uint16", "bool", "zero-size", "zero-width", "1-d", "4-d", "2-channel"]
+    + ["list", "none", "bytes"],
 )
 def test_garbage_frames_raise_bad_frame(garbage: object) -> None:
     with pytest.raises(BadFrame) as info:
@@ -257,7 +258,9 @@ def test_synthetic_frames_are_deterministic_and_show_their_text() -> None:
     assert (a.corners >= 0).all() and (a.corners[:, 0] < 640).all() and (a.corners[:, 1] < 480).all()
     lengths = {len(synthetic_frame("clean", i).text or "") for i in range(2)}
     assert min(lengths) in range(290, 310) and max(lengths) in range(590, 610)
-    assert set(VARIANTS) >= {"clean", "tilt", "perspective", "blur1.0", "blur1.5", "lowcontrast", "jpeg40", "small", "empty"}
+    assert set(VARIANTS) == {"clean", "tilt", "perspective", "blur1.0", "blur1.5"} | {
+        "lowcontrast", "jpeg40", "small", "empty"
+    }
     assert decode_frame(synthetic_frame("clean", 5).image) == [synthetic_frame("clean", 5).text]
 
 
