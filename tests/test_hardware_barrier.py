@@ -55,8 +55,10 @@ def test_fail_safe_is_open_when_de_energised_so_safe_state_and_close_open_it():
     barrier.safe_state()
     assert barrier.state == "open" and barrier.energised is False
     barrier.lock()
+    barrier.lock()  # no change, not recorded
     barrier.close()
     assert barrier.state == "open" and barrier.energised is False
+    assert barrier.states() == ["locked", "open", "locked", "open"]
 
 
 def test_close_drives_fail_secure_locked_even_mid_hold_and_is_idempotent():
@@ -92,8 +94,8 @@ def test_pulses_are_capped_by_max_pulse():
 def test_fire_alarm_forces_open_refuses_lock_and_relocks_when_cleared():
     barrier = SimulatedBarrier()
     barrier.open()
-    barrier.pulse_open(0.05)
     barrier.set_fire_alarm(True)
+    barrier.pulse_open(0.05)
     assert barrier.state == "open" and barrier.fire_alarm_active
     barrier.lock()
     time.sleep(0.1)
@@ -102,7 +104,8 @@ def test_fire_alarm_forces_open_refuses_lock_and_relocks_when_cleared():
     assert barrier.state == "open"
     barrier.set_fire_alarm(False)
     assert barrier.state == "locked"
-    assert ("open", "fire_alarm") in [c[1:] for c in barrier.changes]
+    assert [c[1:] for c in barrier.changes] == [("locked", "startup"), ("open", "fire_alarm"),
+                                                ("locked", "fire_alarm_cleared")]
 
 
 def test_gpio_relay_fail_secure_drives_the_pin(pins):

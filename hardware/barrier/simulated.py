@@ -15,7 +15,7 @@ class SimulatedBarrierConfig(BarrierSettings):
 
 
 class SimulatedBarrier(Barrier):
-    """Records (monotonic time, state, reason) for every relay command; `energised` mirrors the coil."""
+    """Records (monotonic time, state, reason) for every state change; `energised` mirrors the coil."""
 
     def __init__(self, config: SimulatedBarrierConfig | None = None, name: str = "barrier"):
         super().__init__(config or SimulatedBarrierConfig(), name)
@@ -24,8 +24,8 @@ class SimulatedBarrier(Barrier):
 
     def _drive(self, energised: bool, state: BarrierState, reason: str) -> None:
         self.energised = energised
-        # Every command the relay gets, also one that keeps its state (a fire alarm while open).
-        self.changes.append((time.monotonic(), state, reason))
+        if state != self.state:  # a change of state, not every command (a lock while locked is none)
+            self.changes.append((time.monotonic(), state, reason))
 
     def _open_device(self) -> None:
         self.energised = False
