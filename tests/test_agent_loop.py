@@ -146,7 +146,7 @@ def test_camera_gone_is_reconnected_with_backoff(sim):
     wait_until(lambda: sim.gate.loop._backoff.current >= 0.8, what="the backoff to grow")
     camera.reconnect()
     wait_until(lambda: sim.gate.loop._camera_ok, timeout=10, what="the camera to be reopened")
-    assert not kiosk.screen.faults
+    wait_until(lambda: not kiosk.screen.faults, what="the fault to clear")
     assert sim.present(sim.factory.person("green")).decision == "admit"
 
 
