@@ -47,8 +47,7 @@ def sync():
         if event.venue != device.venue or event.gate != device.gate:
             raise ApiError(403, "wrong_gate", "设备只能上报本闸机的记录 / a device may only post its own gate's events")
     store = get_store()
-    result = store.ingest(body.events)
-    store.touch_gate(device.venue, device.gate, body.running)
+    result = store.ingest(body.events, gate_running=(device.venue, device.gate, body.running))
     versions = store.versions(device.venue)
     running = body.running or {}
     fetch = [kind for kind, version in versions.items() if running.get(kind) != version]

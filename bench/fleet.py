@@ -1,0 +1,148 @@
+"""200 gates syncing to one hub at once: round-trip latency of HTTP batch syncs (gunicorn, 2 workers).
+
+Each gate is a thread with its own device credential and HTTP session; the gates are spread over
+several client processes (one Python process tops out near 1.1k req/s). Two patterns:
+  steady: every gate syncs once per period at its own random phase (how a fleet behaves);
+  burst:  every gate syncs at the same instant (after an outage, all gates come back together).
+
+Usage: .venv/bin/python bench/fleet.py [--gates 200] [--seconds 15] [--events 10] [--procs 4]
+Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing as mp
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+from ulid import ULID
+
+from server.demo_processes import free_port, wait_for_port
+from server.store import HubStore
+
+
+def setup(db: Path, gates: int) -> list[tuple[str, str]]:
+    """A venue with `gates` gates, each with an enrolled device: [(gate, secret)]."""
+    store = HubStore(db)
+    store.migrate()
+    store.create_venue("fleet", {"cap": None})
+    out = []
+    for i in range(gates):
+        gate = f"g{i:03d}"
+        store.create_gate("fleet", gate)
+        _, secret = store.redeem_token(store.create_enroll_token("fleet", gate))  # type: ignore[misc]
+        out.append((gate, secret))
+    store.close()
+    return out
+
+
+def _gate(url: str, gate: str, secret: str, start: float, seconds: float, period: float, phase: float,
+          events: int, out: list[float]) -> None:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {secret}"
+    k = 0
+    while True:
+        due = start + phase + k * period
+        if due > start + seconds:
+            return
+        time.sleep(max(0.0, due - time.time()))
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        body = {"events": [{"id": str(ULID()), "kind": "decision", "venue": "fleet", "gate": gate, "at": now,
+                            "decision": "admit", "colour": "green", "celsius": 36.5} for _ in range(events)],
+                "running": {"bundle": "1"}}
+        t0 = time.perf_counter()
+        answer = session.post(f"{url}/api/v1/device/sync", json=body, timeout=30)
+        out.append(time.perf_counter() - t0 if answer.status_code == 200 else float("inf"))
+        k += 1
+
+
+def client_process(url: str, gates: list[tuple[str, str]], ready, go, start, seconds: float, period: float,
+                   burst: bool, events: int, seed: int, results) -> None:
+    """Run some gates as threads in this process, starting together with every other process."""
+    rng = random.Random(seed)
+    out: list[float] = []
+    ready.wait()  # every process has imported and is ready
+    go.wait()
+    threads = [threading.Thread(target=_gate, args=(url, g, s, start.value, seconds, period,
+                                                    0.0 if burst else rng.uniform(0, period), events, out))
+               for g, s in gates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(out)
+
+
+def run(url: str, devices: list[tuple[str, str]], procs: int, seconds: float, period: float, burst: bool,
+        events: int) -> list[float]:
+    """All gates over `procs` client processes; every round trip."""
+    ctx = mp.get_context("spawn")
+    ready, go, start, results = ctx.Barrier(procs + 1), ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
+    workers = [ctx.Process(target=client_process, args=(url, devices[i::procs], ready, go, start, seconds, period,
+                                                        burst, events, i, results)) for i in range(procs)]
+    for w in workers:
+        w.start()
+    ready.wait()
+    start.value = time.time() + 1.0  # time for every thread to be started
+    go.set()
+    out = [x for _ in workers for x in results.get()]
+    for w in workers:
+        w.join()
+    return out
+
+
+def row(name: str, gates: int, lat: list[float], seconds: float, events: int) -> str:
+    """One table row."""
+    ok = sorted(x for x in lat if x != float("inf"))
+    q = statistics.quantiles(ok, n=100)
+    return (f"| {name} | {gates} | {len(lat):,} | {len(lat) - len(ok)} | {len(ok) / seconds:,.0f} | "
+            f"{len(ok) * events / seconds:,.0f} | {q[49] * 1000:.1f} | {q[94] * 1000:.1f} | {q[98] * 1000:.1f} | "
+            f"{ok[-1] * 1000:.1f} |")
+
+
+def main() -> None:
+    """Start the hub, run both patterns, print the table, stop the hub."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gates", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--events", type=int, default=10, help="events per sync")
+    parser.add_argument("--period", type=float, default=1.0, help="seconds between a gate's syncs")
+    parser.add_argument("--procs", type=int, default=4, help="client processes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        db = Path(d) / "hub.db"
+        devices = setup(db, args.gates)
+        port = free_port()
+        hub = subprocess.Popen([sys.executable, "-c", "from protocols.cli import main; main()", "hub", "serve",
+                                "--db", str(db), "--port", str(port), "--workers", "2"],
+                               start_new_session=True, stdout=subprocess.DEVNULL)
+        try:
+            wait_for_port(port, 30)
+            url = f"http://127.0.0.1:{port}"
+            steady = run(url, devices, args.procs, args.seconds, args.period, False, args.events)
+            burst = run(url, devices, args.procs, args.seconds, max(args.period, 2.0), True, args.events)
+        finally:
+            os.killpg(hub.pid, signal.SIGINT)
+            hub.wait(timeout=15)
+    print(f"gunicorn 2 sync workers, SQLite WAL; {args.events} events per sync; {args.procs} client processes "
+          f"on the same {os.cpu_count()}-core machine; {args.seconds:.0f} s per pattern\n")
+    print("| pattern | gates | syncs | failed | syncs/s | events/s | p50 ms | p95 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(row(f"steady (each gate every {args.period:g} s, own phase)", args.gates, steady, args.seconds, args.events))
+    print(row(f"burst (all gates at once, every {max(args.period, 2.0):g} s)", args.gates, burst, args.seconds,
+              args.events))
+
+
+if __name__ == "__main__":
+    main()
