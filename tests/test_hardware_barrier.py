@@ -7,6 +7,8 @@ import time
 
 import pytest
 from gpiozero import Device
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from gpiozero.pins.mock import MockFactory
 
 from hardware.barrier.gpio_relay import GpioBarrier, GpioBarrierConfig
@@ -157,3 +159,28 @@ def test_an_alarm_already_sounding_at_start_opens_at_once():
     assert barrier.changes[0][1:] == ("open", "fire_alarm")
     barrier.close()
     assert barrier.state == "open"
+
+
+OPS = st.sampled_from(["pulse", "hold", "lock", "safe_state", "alarm_on", "alarm_off"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["secure", "safe"]), st.lists(OPS, max_size=25))
+def test_any_command_sequence_keeps_the_coil_consistent_and_close_leaves_it_safe(fail_mode, ops):
+    barrier = SimulatedBarrier(SimulatedBarrierConfig(fail_mode=fail_mode))
+    barrier.open()
+    act = {"pulse": lambda: barrier.pulse_open(30), "hold": barrier.hold_open, "lock": barrier.lock,
+           "safe_state": barrier.safe_state, "alarm_on": lambda: barrier.set_fire_alarm(True),
+           "alarm_off": lambda: barrier.set_fire_alarm(False)}
+    for op in ops:
+        act[op]()
+        # The coil always matches the state for this wiring, and a fire alarm always means open.
+        assert barrier.energised == ((barrier.state == "open") == (fail_mode == "secure"))
+        if barrier.fire_alarm_active:
+            assert barrier.state == "open"
+    barrier.close()
+    if barrier.fire_alarm_active:
+        assert barrier.state == "open"  # left open while the alarm sounds, whatever the wiring
+    else:
+        assert barrier.energised is False
+        assert barrier.state == ("open" if fail_mode == "safe" else "locked")
