@@ -66,9 +66,12 @@ class DecisionResult:
 
 def tenths(celsius: float | None) -> int | None:
     """A reading in tenths of a degree, rounded half up (CertLogic compares integers only)."""
-    if celsius is None or not math.isfinite(celsius):
+    if celsius is None:
         return None
-    return math.floor(celsius * 10 + 0.5 + 1e-9)
+    scaled = celsius * 10
+    if not math.isfinite(scaled):  # NaN, inf, or so large that x10 overflows: no reading at all
+        return None
+    return math.floor(scaled + 0.5 + 1e-9)
 
 
 def rule_data(bundle: Bundle, credential: Credential | None, ctx: GateContext) -> dict[str, Any]:

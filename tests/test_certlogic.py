@@ -196,3 +196,22 @@ def test_plus_time_hours_round_trip(moment, hours):
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=3), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=2), c, max_size=3), max_leaves=8))
 def test_truthiness_is_total_on_json_values(value):
     assert truth(value) in (True, False)
+
+
+_OPS = ["if", "and", "===", "in", "+", "!", "<", ">=", "after", "not-before", "plusTime", "reduce", "extractFromUVCI", "dccDateOfBirth", "var", "all"]
+_LEAVES = st.none() | st.booleans() | st.integers(-10, 10) | st.floats(allow_nan=True) | st.sampled_from(["", "a", "x", "2021-01-01", "2021-06-01T10:00:00+08:00", "day", "current", "accumulator"])
+_EXPRS = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.builds(lambda op, args: {op: args}, st.sampled_from(_OPS), st.lists(inner, max_size=4) | inner),
+    max_leaves=12,
+)
+_DATA = st.recursive(_LEAVES, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["x", "a", "0", "current"]), c, max_size=3), max_leaves=8)
+
+
+@given(_EXPRS, _DATA)
+def test_any_json_expression_either_evaluates_or_raises_rule_error(expr, data):
+    try:
+        to_json(evaluate(expr, data))
+    except RuleError:
+        pass

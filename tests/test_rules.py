@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 import datetime as dt
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.bundle import build_bundle, parse_risk_areas
 from protocols.credential import Credential, NucleicAcidTest
@@ -181,3 +184,41 @@ def test_decision_reasons_fit_the_shared_event_schema():
 def test_a_naive_clock_is_refused():
     with pytest.raises(ValueError):
         evaluate(build_bundle(load_pack("office")), None, GateContext(at=dt.datetime(2026, 11, 29, 8, 0)))
+
+
+_JUNK = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.sampled_from(["2026-11-29T07:00:00Z", "V-1", "yesterday"])
+_APPOINTMENTS = st.none() | st.dictionaries(st.sampled_from(["subject", "from", "to", "approvedBy"]), _JUNK, max_size=4)
+_GOODS = st.none() | st.fixed_dictionaries({"coldChain": _JUNK, "trace": st.dictionaries(st.sampled_from(["name", "maker"]), _JUNK) | _JUNK})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pack=st.sampled_from(pack_names()),
+    celsius=st.none() | st.floats(),
+    remeasure=st.none() | st.floats(),
+    mask=st.none() | st.booleans(),
+    inside=st.none() | st.booleans(),
+    appointment=_APPOINTMENTS,
+    goods=_GOODS,
+    person_class=st.sampled_from(["staff", "visitor", "courier", "parent", "customer", None]),
+    colour=st.sampled_from(["green", "yellow", "red", None]),
+    reason=st.sampled_from([None, "expired", "bad_signature", "whatever"]),
+    with_credential=st.booleans(),
+)
+def test_any_gate_context_gets_a_decision_never_a_crash(pack, celsius, remeasure, mask, inside, appointment, goods,
+                                                        person_class, colour, reason, with_credential):
+    bundle = _bundle(pack)
+    cred = _credential(person_class=person_class, colour=colour) if with_credential else None
+    ctx = GateContext(at=AT, celsius=celsius, remeasure=remeasure, mask=mask, inside=inside,
+                      appointment=appointment, goods=goods, code_reason=reason)
+    result = evaluate(bundle, cred, ctx)
+    assert result.decision in ("admit", "deny", "refer")
+    if result.decision == "admit":
+        warn_rules = {r.id for r in bundle.pack.rules if r.severity == "warn"}
+        assert {r.rule for r in result.reasons} <= warn_rules  # only warnings may remain
+        assert cred is not None and (celsius is not None or remeasure is not None)
+
+
+@functools.lru_cache(maxsize=None)
+def _bundle(pack: str):
+    return build_bundle(load_pack(pack))
