@@ -92,3 +92,9 @@ def test_camera_check_reads_a_video_file_and_saves_a_snapshot(tmp_path: Path):
 def test_camera_check_fails_clearly_without_a_source(tmp_path: Path):
     result = CliRunner().invoke(hardware, ["camera", str(tmp_path / "none.avi"), "--seconds", "0.2"])
     assert result.exit_code == 1 and "device_error" in result.output
+
+
+def test_say_speaks_and_waits_until_done():
+    # No sound card here: espeak-ng still runs to the end; the command returns after it.
+    result = CliRunner().invoke(hardware, ["say", "请通行", "Please enter"])
+    assert result.exit_code == 0, result.output

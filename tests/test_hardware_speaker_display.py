@@ -149,3 +149,14 @@ def test_a_subclassed_config_builds_the_same_driver_and_a_foreign_one_is_refused
     assert driver_for(JournalledBarrier()) is SimulatedBarrier
     with pytest.raises(ConfigError):
         build_device(Screen(state="idle", title_zh="空闲", title_en="Idle"))
+
+
+def test_wait_idle_returns_once_everything_queued_was_spoken():
+    speaker = EspeakSpeaker(EspeakSpeakerConfig(words_per_minute=400))
+    speaker.open()
+    try:
+        speaker.say("请测温", "Please measure")
+        assert speaker.wait_idle(timeout_s=30)
+        assert speaker.spoken == 1
+    finally:
+        speaker.close()
