@@ -90,6 +90,8 @@ class GateLoop:
         self._screen: Screen | None = None
         self._camera_ok = True
         self._backoff = Backoff(first_s=0.2, max_s=5.0)
+        self.frame_at = 0.0  # monotonic time the last frame arrived
+        self.scan_to_relay_s: float | None = None  # last admission: frame arrived -> relay command
 
     # ---- running -------------------------------------------------------------------------
 
@@ -135,6 +137,8 @@ class GateLoop:
         except DeviceError as exc:
             self._camera_lost(exc)
             return None
+        if frame is not None:
+            self.frame_at = time.monotonic()
         if not self._camera_ok:
             log.info("camera back")
             self._camera_ok = True
@@ -260,6 +264,7 @@ class GateLoop:
         # Durable first: if the power goes now, the decision is on disk and nothing has moved yet.
         self.store.record(event)
         if decision == "admit":
+            self.scan_to_relay_s = time.monotonic() - self.frame_at
             self.devices.open_barrier(self.s.open_s, event.id)
         screen = result_screen(event, self.s.countdown_s)
         self._show(screen, hold_s=self.s.countdown_s)
