@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.certlogic_dates import dcc_date_of_birth, parse_date_time, plus_time  # noqa: F401 - parse_date_time re-exported
+from protocols.certlogic_dates import dcc_date_of_birth, plus_time
 from protocols.errors import RuleError
 
 log = logging.getLogger(__name__)
