@@ -21,7 +21,7 @@ from protocols.rules import VENUE_KINDS, RuleSet, load_pack, pack_names, parse_p
 AT = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)
 EVERY_PACK_HAS = {
     "GATE-CODE-01", "GATE-CODE-02", "GATE-CODE-03", "GATE-COLOUR-01", "GATE-COLOUR-02", "GATE-TRAVEL-01",
-    "GATE-TEST-01", "GATE-TEMP-01", "GATE-TEMP-02", "GATE-MASK-01", "GATE-CLASS-01",
+    "GATE-TEST-01", "GATE-RETURN-01", "GATE-TEMP-01", "GATE-TEMP-02", "GATE-MASK-01", "GATE-CLASS-01",
 }
 
 
