@@ -83,6 +83,46 @@ def idle_cpu(seconds: float, fps: float) -> tuple[float, float, int]:
             sim.close()
 
 
+def stages(rounds: int) -> dict[str, list[float]]:
+    """Milliseconds of each step of one admission, run one after the other on this thread."""
+    import datetime as dt
+
+    from agent.decider import Decider, Situation
+    from agent.decode import decode_frame
+    from agent.people import PeopleFactory
+    from agent.store import AgentStore, new_event_id
+    from hardware.camera.simulated import SimulatedCamera, SimulatedCameraConfig
+    from protocols.events import GateEvent
+    from protocols.verify import verify_code
+
+    factory = PeopleFactory(1)
+    decider = Decider.from_pack("factory", None, factory.risk_areas)
+    camera = SimulatedCamera(SimulatedCameraConfig(fps=60, seed=1))
+    camera.open()
+    times: dict[str, list[float]] = {k: [] for k in ("render frame (simulator)", "decode", "verify", "decide", "record (fsync)")}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AgentStore(Path(tmp) / "stages.sqlite", os.urandom(16))
+        for _ in range(rounds):
+            camera.present(factory.person("green").code, 5)
+            t0 = time.perf_counter()
+            frame = camera.read(1.0)
+            t1 = time.perf_counter()
+            text = decode_frame(frame)[0]
+            t2 = time.perf_counter()
+            now = dt.datetime.now(dt.timezone.utc)
+            credential = verify_code(text, factory.trust, now).credential
+            t3 = time.perf_counter()
+            verdict = decider.decide(credential, Situation(celsius=36.5), now)
+            t4 = time.perf_counter()
+            store.record(GateEvent(id=new_event_id(), kind="decision", venue="bench", gate="g1", at=now,
+                                   decision=verdict.decision, reasons=verdict.reasons))
+            t5 = time.perf_counter()
+            for key, start, end in zip(times, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5)):
+                times[key].append((end - start) * 1000)
+        store.close()
+    return times
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-th percentile (nearest rank)."""
     ordered = sorted(values)
@@ -106,6 +146,11 @@ def main() -> None:
     print(f"| scan-to-decision max | {max(lat):.1f} ms | |")
     print(f"| idle: loop thread CPU ({frames / args.idle_s:.1f} frames/s read and decoded) | {loop_pct:.1f}% of one core | <= 15% |")
     print(f"| idle: whole process CPU (with the simulated camera and thermometer) | {proc_pct:.1f}% of one core | |")
+    print()
+    print("| step of one admission (one thread, no contention) | median ms | p95 ms |")
+    print("|---|---|---|")
+    for name, values in stages(args.people).items():
+        print(f"| {name} | {statistics.median(values):.2f} | {pct(values, 95):.2f} |")
 
 
 if __name__ == "__main__":
