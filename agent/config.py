@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 VenueKind = Literal["factory", "school", "kindergarten", "market", "canteen"]
 SUBJECT_KEY_ENV = "CHECKPOINT_SUBJECT_KEY"
 GUARD_PIN_ENV = "CHECKPOINT_GUARD_PIN"
+DEVICE_SECRET_ENV = "CHECKPOINT_DEVICE_SECRET"
 
 
 class _Section(BaseModel):
@@ -139,6 +140,17 @@ class PresentationSection(_Section):
     decode_every_n_frames: int = Field(default=1, ge=1, le=30)
 
 
+class SyncSection(_Section):
+    """Where the hub is; the device secret comes from CHECKPOINT_DEVICE_SECRET, never from the file."""
+
+    hub_url: str = Field(pattern=r"^https?://")
+    device_id: str = Field(min_length=1)
+    mqtt_host: str | None = None
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    documents_dir: Path = Field(default=Path("documents"), description="where fetched bundle and trust list land")
+    interval_s: float = Field(default=5.0, gt=0, le=3600)
+
+
 class AgentConfig(_Section):
     """The whole agent configuration (one TOML file)."""
 
@@ -152,9 +164,11 @@ class AgentConfig(_Section):
     speaker: SpeakerSection = Field(default_factory=SpeakerOff)
     rules: RulesSection = Field(default_factory=RulesSection)
     presentation: PresentationSection = Field(default_factory=PresentationSection)
+    sync: SyncSection | None = None
     # Secrets: never in the file (private attributes cannot be set from it), filled by parse_config().
     _subject_key: bytes = PrivateAttr(default=b"")
     _guard_pin: str | None = PrivateAttr(default=None)
+    _device_secret: str | None = PrivateAttr(default=None)
 
     @property
     def subject_key(self) -> bytes:
@@ -165,6 +179,11 @@ class AgentConfig(_Section):
     def guard_pin(self) -> str | None:
         """The guard's PIN for manual decisions on the kiosk (from CHECKPOINT_GUARD_PIN), or None."""
         return self._guard_pin
+
+    @property
+    def device_secret(self) -> str | None:
+        """The gate's secret for the hub (from CHECKPOINT_DEVICE_SECRET), needed when [sync] is set."""
+        return self._device_secret
 
 
 def error_lines(exc: ValidationError) -> list[str]:
@@ -201,6 +220,11 @@ def parse_config(data: dict[str, Any], env: dict[str, str] | os._Environ | None 
     if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise ConfigError(f"{GUARD_PIN_ENV} must be 4-12 digits")
     cfg._guard_pin = pin
+    if cfg.sync is not None:
+        secret = env.get(DEVICE_SECRET_ENV, "")
+        if len(secret) < 16:
+            raise ConfigError(f"{DEVICE_SECRET_ENV} must hold the gate's hub secret (16+ characters) when [sync] is set")
+        cfg._device_secret = secret
     return cfg
 
 
@@ -225,6 +249,8 @@ def load_config(path: Path | str, env: dict[str, str] | os._Environ | None = Non
         value = getattr(cfg.rules, name)
         if value is not None:
             setattr(cfg.rules, name, _resolve(base, value))
+    if cfg.sync is not None:
+        cfg.sync.documents_dir = _resolve(base, cfg.sync.documents_dir)
     if cfg.kiosk.journal is not None:
         cfg.kiosk.journal = _resolve(base, cfg.kiosk.journal)
     if isinstance(cfg.barrier, SimulatedBarrier) and cfg.barrier.journal is not None:
