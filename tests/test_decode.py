@@ -268,3 +268,12 @@ def test_enhancement_skips_suspect_boxes_outside_the_frame() -> None:
     gray = np.full((100, 100), 255, np.uint8)
     outside = [Region(-500, -500, 10, 10), Region(400, 400, 50, 50), Region(0, 0, 0, 0)]
     assert EnhancedCropStage().decode(FrameContext(gray, list(outside))) == []
+
+
+@pytest.mark.parametrize("eci", [False, True])
+@pytest.mark.parametrize("stage", ["zxing", "pyzbar"])
+def test_utf8_chinese_text_reads_back_with_and_without_eci(stage: str, eci: bool) -> None:
+    buffer = io.BytesIO()
+    segno.make_qr("绿码 HP1:访客", eci=eci).save(buffer, kind="png", scale=4)
+    image = cv2.imdecode(np.frombuffer(buffer.getvalue(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert DecoderChain((stage,)).decode(image) == ["绿码 HP1:访客"]
