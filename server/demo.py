@@ -68,8 +68,11 @@ def _start_sync(work: Path, gate: str, store_path: Path, device: tuple[str, str]
 @click.option("--port", default=8080, show_default=True, help="The hub's port (0: any free port).")
 @click.option("--pace", default=2.0, show_default=True, help="Seconds between people at each gate.")
 @click.option("--duration", type=float, help="Stop by itself after this many seconds (default: until Ctrl-C).")
+@click.option("--broker", "broker_kind", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto",
+              show_default=True, help="auto: Mosquitto when installed, else amqtt.")
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the hub's files here (default: a temporary folder).")
-def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None, workdir: Path | None) -> None:
+def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None, broker_kind: str,
+         workdir: Path | None) -> None:
     """Start a broker, the hub with a demo venue and simulated gates that sync to it; Ctrl-C stops all.
 
     Example: checkpoint demo --gates 3
@@ -86,9 +89,10 @@ def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None,
         signal.signal(sig, lambda *_: done.set())
     clients = []
     try:
-        broker = Broker.start(work, write_broker_files(HubStore(db), work / "broker"))
+        broker = Broker.start(work, write_broker_files(HubStore(db), work / "broker"), broker_kind)
         if broker is None:
-            click.echo("Mosquitto 未安装 / not installed: gates sync over HTTP only (apt-get install mosquitto)")
+            click.echo("没有 MQTT 代理 / no MQTT broker (apt-get install mosquitto, or pip install amqtt): "
+                       "gates sync over HTTP only")
         port = port or free_port()
         hub_cmd = [*CHECKPOINT, "hub", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)]
         if broker is not None:

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -108,9 +109,11 @@ class Broker:
     proc: subprocess.Popen
 
     @classmethod
-    def start(cls, work: Path, files: BrokerFiles) -> Broker | None:
-        """Start Mosquitto with the hub's password and ACL files; None when it is not installed."""
+    def start(cls, work: Path, files: BrokerFiles, kind: str = "auto") -> Broker | None:
+        """Mosquitto with the hub's password and ACL files when installed, else amqtt; None when neither is."""
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        if kind == "amqtt" or (kind == "auto" and exe is None):
+            return cls._start_amqtt(work)
         if exe is None:
             return None
         port = free_port()
@@ -124,6 +127,23 @@ class Broker:
                                 start_new_session=True)
         wait_for_port(port, 10)
         return cls("127.0.0.1", port, "mosquitto", proc)
+
+    @classmethod
+    def _start_amqtt(cls, work: Path) -> Broker | None:
+        """amqtt in its own process, loopback only: a laptop fallback without per-gate ACLs, not for a venue."""
+        exe = shutil.which("amqtt") or str(Path(sys.executable).with_name("amqtt"))
+        if not Path(exe).exists():
+            return None
+        port = free_port()
+        conf = work / "amqtt.yaml"
+        # It listens on 0.0.0.0 unless told otherwise; anonymous is acceptable only on loopback.
+        conf.write_text(f"listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\nplugins:\n"
+                        "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n",
+                        encoding="utf-8")
+        proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        wait_for_port(port, 20)
+        return cls("127.0.0.1", port, "amqtt", proc)
 
     def stop(self) -> None:
         """Stop the broker."""

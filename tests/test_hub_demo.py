@@ -19,3 +19,14 @@ def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
     held = int(re.search(r"hub holds (\d+) events", run.stdout).group(1))
     decisions = len(re.findall(r"^\[gate-\d\] \d\d:\d\d:\d\d ", run.stdout, flags=re.M))
     assert decisions > 0 and held >= decisions
+
+
+def test_the_demo_falls_back_to_amqtt() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", "from protocols.cli import main; main()", "demo", "--gates", "1", "--port", "0",
+         "--pace", "0.3", "--duration", "4", "--broker", "amqtt"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "(amqtt)" in run.stdout
+    assert int(re.search(r"hub holds (\d+) events", run.stdout).group(1)) > 0
