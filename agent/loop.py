@@ -290,6 +290,8 @@ class GateLoop:
             faults.append(messages.CAMERA_DOWN)
         if not self.devices.thermometer.connected:
             faults.append(messages.THERMOMETER_DOWN)
+        if self.devices.barrier.fire_alarm_active:
+            faults.append(messages.FIRE_ALARM)
         return tuple(faults)
 
     def _show(self, screen: Screen, hold_s: float = 0.0) -> None:

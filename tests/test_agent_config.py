@@ -12,7 +12,8 @@ from agent.cli import agent
 from agent.config import SimulatedBarrier, SimulatedThermometer, error_lines, load_config
 from protocols.errors import ConfigError
 
-ENV = {"CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_GUARD_PIN": "2468"}
+ENV = {"CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_GUARD_PIN": "2468",
+       "CHECKPOINT_DEVICE_SECRET": "s3cret-device-secret-from-enrollment"}
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "agent.toml"
 
 
@@ -84,3 +85,12 @@ def test_validate_config_cli_accepts_the_example():
     result = CliRunner().invoke(agent, ["validate-config", str(EXAMPLE)], env=ENV)
     assert result.exit_code == 0, result.output
     assert "ok" in result.output
+
+
+def test_sync_needs_the_device_secret_from_the_environment(tmp_path):
+    path = write(tmp_path, '[gate]\nvenue = "v"\ngate = "g"\n[sync]\nhub_url = "http://hub:8080"\ndevice_id = "d1"\n')
+    cfg = load_config(path, ENV)
+    assert cfg.device_secret == ENV["CHECKPOINT_DEVICE_SECRET"]
+    assert cfg.sync.documents_dir == tmp_path / "documents"
+    with pytest.raises(ConfigError, match="CHECKPOINT_DEVICE_SECRET"):
+        load_config(path, {"CHECKPOINT_SUBJECT_KEY": ENV["CHECKPOINT_SUBJECT_KEY"]})

@@ -174,3 +174,15 @@ def test_stop_leaves_the_barrier_locked_even_mid_pulse(tmp_path):
     sim.close()
     assert sim.gate.devices.barrier.state == "locked"
     assert sim.gate.devices.barrier.energised is False
+
+
+def test_fire_alarm_holds_the_barrier_open_and_says_so(sim):
+    barrier = sim.gate.devices.barrier
+    barrier.set_fire_alarm(True)
+    kiosk = sim.gate.devices.displays[0]
+    wait_until(lambda: ("消防报警，闸门常开", "Fire alarm: barrier held open") in kiosk.screen.faults,
+               what="the fire alarm on screen")
+    assert barrier.state == "open"
+    barrier.set_fire_alarm(False)
+    wait_until(lambda: not kiosk.screen.faults, what="the alarm to clear")
+    assert barrier.state == "locked"
