@@ -75,7 +75,7 @@ class GateLoop:
         self.decider = decide
         self.decode = decode
         self.on_event = on_event
-        # No mask detector yet: by default the guard at the gate watches masks (config: gate.mask).
+        # No mask detector yet: the guard at the gate watches masks; a detector (or the simulation) plugs in here.
         self.mask = mask
         self.dedupe = Dedupe(settings.dedupe_s)
         self.fever = FeverWatch(settings.rest_s)
