@@ -49,6 +49,7 @@ class SyncSettings(BaseModel):
     http_timeout: float = Field(default=5.0, gt=0)
     resend_after: float = Field(default=10.0, gt=0, description="seconds before an unacked MQTT event goes by HTTP")
     interval: float = Field(default=5.0, gt=0, description="seconds between HTTP syncs")
+    lease_want: int = Field(default=0, ge=0, le=10_000, description="places to hold for a capped venue (0: no lease)")
 
 
 def enroll(hub_url: str, token: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -226,6 +227,8 @@ class SyncClient:
             if self._fetch_wanted.is_set():
                 self._fetch_wanted.clear()
                 self.sync_http(only_stale=True)
+            if self.settings.lease_want and self.lease.remaining * 2 <= self.settings.lease_want:
+                self.renew_lease(self.settings.lease_want)
         except SyncError as exc:
             log.info("sync deferred: %s", exc)
 

@@ -65,7 +65,7 @@ class DocumentCache:
         if self.verify is not None:
             try:
                 self.verify(kind, body)
-            except CheckpointError as exc:
+            except (CheckpointError, ValueError) as exc:  # a bad document keeps the old one running
                 log.warning("refused %s version %s: %s", kind, version, exc)
                 return False
         with self._lock:

@@ -1,0 +1,74 @@
+"""The sync client fetches new document versions with ETags, switches atomically, refuses bad ones, keeps a lease."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from agent.store import AgentStore
+from agent.sync import SyncClient, SyncSettings
+from protocols.errors import BundleError
+from server.app import create_app
+from server.store import HubStore
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def hub(tmp_path: Path):
+    db = tmp_path / "hub.db"
+    app = create_app({"DATABASE": str(db)})
+    store = HubStore(db)
+    store.create_venue("acme", {"cap": 12})
+    store.create_gate("acme", "g0")
+    store.create_gate("acme", "g1")
+    device, secret = store.redeem_token(store.create_enroll_token("acme", "g0"))
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield store, f"http://127.0.0.1:{port}", device, secret
+    server.shutdown()
+
+
+def _client(tmp: Path, url: str, device, secret: str, verify=None, **kw) -> SyncClient:
+    settings = SyncSettings(hub_url=url, device_id=device.id, secret=secret, venue="acme", gate="g0",
+                            documents_dir=tmp / "docs", **kw)
+    return SyncClient(AgentStore(tmp / "gate.db", b"k" * 32), settings, verify)
+
+
+def test_documents_switch_atomically_and_bad_ones_are_refused(hub, tmp_path: Path) -> None:
+    store, url, device, secret = hub
+
+    def verify(kind: str, body: bytes) -> None:
+        if b"forged" in body:
+            raise BundleError("signature does not verify")
+
+    client = _client(tmp_path, url, device, secret, verify)
+    store.put_document("acme", "bundle", b'{"v": 1}', "application/json")
+    store.put_document("acme", "trustlist", b'{"keys": []}', "application/json")
+    client.sync_http()
+    assert client.documents.running() == {"bundle": "1", "trustlist": "1"}
+    assert client.documents.path("bundle").read_bytes() == b'{"v": 1}'
+    assert client.documents.conditional_headers("bundle")["If-None-Match"].startswith('"')
+    store.put_document("acme", "bundle", b'{"v": 2, "forged": true}', "application/json")
+    client.sync_http()
+    assert client.documents.running()["bundle"] == "1"  # the old one keeps running
+    assert client.documents.path("bundle").read_bytes() == b'{"v": 1}'
+    store.put_document("acme", "bundle", b'{"v": 3}', "application/json")
+    client.sync_http()
+    client.sync_http()  # reports what it runs now
+    assert client.documents.running()["bundle"] == "3"
+    assert store.gates("acme", "g0")[0]["running"] == {"bundle": "3", "trustlist": "1"}
+    assert not list((tmp_path / "docs").glob("*.tmp"))
+
+
+def test_the_sync_loop_keeps_a_lease_within_the_cap(hub, tmp_path: Path) -> None:
+    store, url, device, secret = hub
+    client = _client(tmp_path, url, device, secret, lease_want=8)
+    client.step()
+    # Fair share of a cap of 12 over 2 gates is 6: less than wanted, never more than the share.
+    assert client.lease.remaining == 6
+    assert store.occupancy("acme")["leased"] == 6
+    assert [client.lease.take() for _ in range(7)] == [True] * 6 + [False]
