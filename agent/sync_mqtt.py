@@ -9,6 +9,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
 
 from protocols import topics
 
@@ -54,15 +55,15 @@ class MqttLink:
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             parsed = topics.parse(msg.topic)
-            body = json.loads(msg.payload)
             if parsed.channel is topics.Channel.ACK:
-                self.on_ack([str(i) for i in body["ids"]])
+                self.on_ack(topics.AckMessage.model_validate_json(msg.payload).ids)
             elif parsed.channel is topics.Channel.NOTICE:
-                self.on_notice({str(k): str(v) for k, v in body["versions"].items()})
-            else:
-                log.info("command for %s/%s: %s", self.venue, self.gate, body)
-        except (topics.TopicError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("ignored a malformed message on %s: %s", msg.topic, exc)
+                self.on_notice(topics.NoticeMessage.model_validate_json(msg.payload).versions)
+            elif parsed.channel is topics.Channel.COMMAND:
+                log.info("command for %s/%s: %s", self.venue, self.gate,
+                         topics.CommandMessage.model_validate_json(msg.payload).command)
+        except (topics.TopicError, ValidationError) as exc:
+            log.warning("ignored a malformed message on %s: %s", msg.topic, str(exc)[:200])
 
     def publish_event(self, payload: dict[str, Any]) -> bool:
         """Queue one event at QoS 1; False when the client cannot take it now."""

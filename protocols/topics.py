@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from protocols.errors import CheckpointError
+from protocols.events import GateEvent
 
 ROOT = "checkpoint/v1"
 # Ids are safe topic segments: no "/", no MQTT wildcards, no "$", not empty.
@@ -122,3 +126,34 @@ def parse(topic: str) -> GateTopic:
     except ValueError as exc:
         raise TopicError(f"unknown channel {channel!r} in {topic!r}") from exc
     return GateTopic(check_segment(venue, "venue"), check_segment(gate, "gate"), ch)
+
+
+class AckMessage(BaseModel):
+    """`ack`: the event ids the hub now holds."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(max_length=10_000)
+
+
+class NoticeMessage(BaseModel):
+    """`notice` (retained): the version of each document the gate must run."""
+
+    model_config = ConfigDict(extra="forbid")
+    versions: dict[str, str] = Field(max_length=32)
+
+
+class CommandMessage(BaseModel):
+    """`command`: an instruction to a gate."""
+
+    model_config = ConfigDict(extra="forbid")
+    command: Literal["sync", "open", "renew_lease"]
+    id: str = Field(min_length=1, max_length=64)
+
+
+# The JSON payload model of each channel (status is plain text: online / offline / stopped).
+MESSAGES: dict[Channel, type[BaseModel]] = {
+    Channel.EVENTS: GateEvent,
+    Channel.ACK: AckMessage,
+    Channel.NOTICE: NoticeMessage,
+    Channel.COMMAND: CommandMessage,
+}

@@ -8,7 +8,6 @@ match the topic too.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sqlite3
@@ -116,7 +115,7 @@ class MqttBridge:
                 for e in batch:
                     by_gate[(e.venue, e.gate)].append(e.id)
                 for (venue, gate), ids in by_gate.items():
-                    self.client.publish(topics.ack(venue, gate), json.dumps({"ids": ids}), qos=1)
+                    self.client.publish(topics.ack(venue, gate), topics.AckMessage(ids=ids).model_dump_json(), qos=1)
         finally:
             store.close()
 
@@ -130,8 +129,8 @@ class MqttBridge:
                 for venue, gate in store.all_gates():
                     current = versions.get(venue, {})
                     if self._published.get((venue, gate)) != current:
-                        self.client.publish(topics.notice(venue, gate), json.dumps({"versions": current}),
-                                            qos=1, retain=True)
+                        self.client.publish(topics.notice(venue, gate),
+                                            topics.NoticeMessage(versions=current).model_dump_json(), qos=1, retain=True)
                         self._published[(venue, gate)] = current
         finally:
             store.close()

@@ -1,6 +1,7 @@
 """Builds the OpenAPI 3.1 document of the hub's API from the pydantic bodies; kept in protocols/openapi.json.
 
-`python -m server.openapi` rewrites the file; a test fails when the file and this builder disagree.
+Also the JSON Schema of each MQTT payload (protocols/schemas/mqtt-*.json). `python -m server.openapi`
+rewrites them all; a test fails when the files and this builder disagree.
 """
 
 from __future__ import annotations
@@ -148,6 +149,20 @@ def render() -> str:
     return json.dumps(build(), ensure_ascii=False, indent=1, sort_keys=False) + "\n"
 
 
+SCHEMAS = OUT.parent / "schemas"
+
+
+def message_schemas() -> dict[str, str]:
+    """JSON Schema text of each MQTT payload, by file name under protocols/schemas/."""
+    from protocols.topics import MESSAGES
+
+    return {f"mqtt-{channel.value}.json": json.dumps(model.model_json_schema(), ensure_ascii=False, indent=1) + "\n"
+            for channel, model in MESSAGES.items()}
+
+
 if __name__ == "__main__":
     OUT.write_text(render(), encoding="utf-8")
-    print(f"wrote {OUT}")
+    SCHEMAS.mkdir(exist_ok=True)
+    for name, text in message_schemas().items():
+        (SCHEMAS / name).write_text(text, encoding="utf-8")
+    print(f"wrote {OUT} and {SCHEMAS}/mqtt-*.json")

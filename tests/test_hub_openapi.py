@@ -56,3 +56,10 @@ def test_no_input_makes_a_server_error(case) -> None:
 def test_no_credential_is_refused_not_crashed(path: str) -> None:
     got = _tmp_app.test_client().post(path, json={})
     assert got.status_code == 401 and got.get_json()["error"]["reason"] == "unauthorized"
+
+
+def test_the_stored_message_schemas_are_what_the_builder_makes() -> None:
+    from server.openapi import SCHEMAS, message_schemas
+
+    for name, text in message_schemas().items():
+        assert (SCHEMAS / name).read_text(encoding="utf-8") == text, "run: .venv/bin/python -m server.openapi"

@@ -44,3 +44,20 @@ def test_unsafe_ids_are_refused_when_building(bad: str) -> None:
 def test_foreign_topics_are_refused_when_parsing(topic: str) -> None:
     with pytest.raises(TopicError):
         topics.parse(topic)
+
+
+def test_every_payload_example_in_topics_md_parses_with_its_channel_model() -> None:
+    import re
+    from importlib import resources
+
+    text = resources.files("protocols").joinpath("topics.md").read_text(encoding="utf-8")
+    checked = set()
+    for section in text.split("\n## ")[1:]:
+        topic = re.match(r"`([^`]+)`", section).group(1).replace("{venue}", "acme").replace("{gate}", "north")
+        channel = topics.parse(topic).channel
+        example = re.search(r"```(?:json)?\n(.*?)```", section, re.S).group(1)
+        model = topics.MESSAGES.get(channel)
+        if model is not None:
+            model.model_validate_json(example)
+            checked.add(channel)
+    assert checked == set(topics.MESSAGES)
