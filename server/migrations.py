@@ -78,10 +78,17 @@ def _m003_distribution(db: Database) -> None:
     db["reservations"].create_index(["venue", "slot", "subject"], unique=True, index_name="reservations_once")
 
 
+def _m004_gate_status(db: Database) -> None:
+    # The gate's availability as its retained MQTT status says: online / offline / stopped.
+    db["gates"].add_column("status", str)
+    db["gates"].add_column("status_at", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
     ("003_distribution", _m003_distribution),
+    ("004_gate_status", _m004_gate_status),
 ]
 
 

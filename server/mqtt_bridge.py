@@ -69,13 +69,16 @@ class MqttBridge:
         if reason_code.is_failure:
             log.error("broker refused the hub bridge: %s", reason_code)
             return
-        client.subscribe(topics.all_gates(topics.Channel.EVENTS), qos=1)
+        client.subscribe([(topics.all_gates(topics.Channel.EVENTS), 1), (topics.all_gates(topics.Channel.STATUS), 1)])
         self._published.clear()  # a restarted broker without persistence lost the retained notices
         log.info("hub bridge connected to %s:%s", self.host, self.port)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             where = topics.parse(msg.topic)
+            if where.channel is topics.Channel.STATUS:
+                self._status(where, msg.payload)
+                return
             event = GateEvent.model_validate_json(msg.payload)
         except (topics.TopicError, ValidationError) as exc:
             log.warning("dropped a malformed event on %s: %s", msg.topic, str(exc)[:200])
@@ -84,6 +87,19 @@ class MqttBridge:
             log.warning("dropped an event for %s/%s published on %s", event.venue, event.gate, msg.topic)
             return
         self.inbox.put(event)
+
+    def _status(self, where: topics.GateTopic, payload: bytes) -> None:
+        status = payload.decode("utf-8", "replace")
+        if status not in (topics.ONLINE, topics.OFFLINE, topics.STOPPED):
+            log.warning("ignored status %r of %s/%s", status[:20], where.venue, where.gate)
+            return
+        store = HubStore(self.db_path)  # paho's thread: its own short-lived connection (status is rare)
+        try:
+            store.set_gate_status(where.venue, where.gate, status)
+        except sqlite3.Error as exc:
+            log.error("could not record the status of %s/%s: %s", where.venue, where.gate, exc)
+        finally:
+            store.close()
 
     def _drain(self) -> list[GateEvent]:
         try:

@@ -203,7 +203,7 @@ class HubStore:
     def gates(self, venue: str, gate: str | None = None) -> list[dict[str, Any]]:
         """A venue's gates with the versions they run, when last seen, and the lease they hold."""
         sql = (
-            "SELECT g.id, g.name, g.running, g.last_seen, coalesce(l.held, 0) AS lease FROM gates g"
+            "SELECT g.id, g.name, g.running, g.last_seen, g.status, g.status_at, coalesce(l.held, 0) AS lease FROM gates g"
             " LEFT JOIN leases l ON l.venue = g.venue AND l.gate = g.id WHERE g.venue = ?"
         )
         rows = self._rows(sql + (" AND g.id = ?" if gate else "") + " ORDER BY g.id", [venue] + ([gate] if gate else []))
@@ -215,6 +215,12 @@ class HubStore:
         """Record that a gate called in, and the document versions it reports running."""
         with self.write() as c:
             self._touch(c, venue, gate, running)
+
+    def set_gate_status(self, venue: str, gate: str, status: str) -> None:
+        """Record a gate's availability (from its retained MQTT status)."""
+        with self.write() as c:
+            c.execute("UPDATE gates SET status = ?, status_at = ? WHERE venue = ? AND id = ?",
+                      [status, iso(utcnow()), venue, gate])
 
     @staticmethod
     def _touch(c: sqlite3.Connection, venue: str, gate: str, running: dict[str, str] | None) -> None:

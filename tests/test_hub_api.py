@@ -168,3 +168,13 @@ def test_reservations_fill_staggered_slots_up_to_their_capacity(tmp_path: Path) 
                         headers=ADMIN)
     assert later.status_code == 201
     assert client.get("/api/v1/venues/park/reservations", headers=ADMIN).get_json()[0]["booked"] == 2
+
+
+def test_venues_without_exit_gates_free_places_after_the_dwell_time(tmp_path: Path) -> None:
+    _, client = make_hub(tmp_path, venues={"market": {"cap": 50, "dwell_minutes": 30}}, gates=1)
+    dev = enroll(client, "market", "g0")
+    now = dt.datetime.now(dt.timezone.utc)
+    batch = [event("market", "g0", at=now - dt.timedelta(minutes=m)) for m in (45, 31, 20, 5, 1)]
+    client.post("/api/v1/device/sync", json={"events": batch}, headers=dev)
+    occ = client.get("/api/v1/venues/market/occupancy", headers=ADMIN).get_json()
+    assert (occ["entries"], occ["inside"], occ["free"]) == (5, 3, 47)

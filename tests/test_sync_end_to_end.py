@@ -196,6 +196,10 @@ def test_events_drain_by_mqtt_alone_and_the_gate_status_is_retained(tmp_path: Pa
             time.sleep(0.05)
         assert seen[-1] == b"stopped"
         watcher.loop_stop()
+        deadline = time.monotonic() + 5
+        while HubStore(db).gates("acme", "g0")[0]["status"] != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert HubStore(db).gates("acme", "g0")[0]["status"] == "stopped"  # the hub recorded it too
     finally:
         client.stop()
         bridge.stop()
