@@ -21,7 +21,7 @@ import click
 
 from protocols.errors import CheckpointError
 from server.broker_files import write_broker_files
-from server.demo_processes import Broker, Processes, free_port, wait_for_port
+from server.demo_processes import Broker, Processes, free_port, port_is_free, wait_for_port
 from server.store import HubStore
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,12 @@ def _start_sync(work: Path, gate: str, store_path: Path, device: tuple[str, str]
     return client
 
 
+def _say_moved(port: int) -> int:
+    other = free_port()
+    click.echo(f"端口 {port} 已被占用 / port {port} is taken: the hub uses {other}")
+    return other
+
+
 @click.command()
 @click.option("--gates", "n_gates", default=3, show_default=True, help="How many simulated gates.")
 @click.option("--cap", default=30, show_default=True, help="The demo venue's cap.")
@@ -92,7 +98,8 @@ def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None,
         if broker is None:
             click.echo("没有 MQTT 代理 / no MQTT broker (apt-get install mosquitto, or pip install amqtt): "
                        "gates sync over HTTP only")
-        port = port or free_port()
+        if not port or not port_is_free(port):
+            port = free_port() if not port else _say_moved(port)
         hub_cmd = [*CHECKPOINT, "hub", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)]
         if broker is not None:
             hub_cmd += ["--mqtt-host", broker.host, "--mqtt-port", str(broker.port),
