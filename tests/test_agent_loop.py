@@ -55,7 +55,6 @@ def test_refused_people_are_denied_with_every_reason_and_the_barrier_stays_shut(
         event = sim.present(sim.factory.person(kind))
         assert event is not None, kind
         assert event.decision == "deny" and rule in failed_rules(event), (kind, event.reasons)
-        time.sleep(0.6)  # past the dedupe window
     assert sim.gate.devices.barrier.states() == ["locked"]
     assert sim.gate.store.count() == len(expected)
     forged = sim.gate.store.events()[2]
@@ -126,14 +125,12 @@ def test_thermometer_unplugged_mid_run_shows_why_and_admits_nobody(sim):
     wait_until(lambda: not thermometer.connected, what="the driver to notice the unplug")
     kiosk = sim.gate.devices.displays[0]
     wait_until(lambda: ("测温仪未连接", "Thermometer unavailable") in kiosk.screen.faults, what="the fault on screen")
-    time.sleep(0.6)
     event = sim.present(sim.factory.person("green"))
     assert event.decision == "refer" and "gate.thermometer_unavailable" in failed_rules(event)
     opens = [c for c in sim.gate.devices.barrier.changes if c[1] == "open"]
     assert len(opens) == 1  # only the first person
     thermo_sim.replug()
     wait_until(lambda: thermometer.connected, what="the driver to reopen the port")
-    time.sleep(0.6)
     assert sim.present(sim.factory.person("green")).decision == "admit"
 
 
@@ -158,7 +155,6 @@ def test_garbage_on_the_serial_line_does_not_stop_the_gate(tmp_path, wire, garba
         for _ in range(3):
             event = sim.present(sim.factory.person("green"), celsius=36.7)
             assert event.decision == "admit" and event.celsius == 36.7
-            time.sleep(0.6)
         stats = sim.gate.devices.thermometer.stats
         assert stats.readings > 20
         if wire == "binary":  # garbage between frames is skipped, damaged frames fail their checksum
