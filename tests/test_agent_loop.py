@@ -156,7 +156,7 @@ def test_garbage_on_the_serial_line_does_not_stop_the_gate(tmp_path, wire, garba
             event = sim.present(sim.factory.person("green"), celsius=36.7)
             assert event.decision == "admit" and event.celsius == 36.7
         stats = sim.gate.devices.thermometer.stats
-        assert stats.readings > 20
+        assert stats.readings > 10
         if wire == "binary":  # garbage between frames is skipped, damaged frames fail their checksum
             assert stats.garbage_bytes > 0 and stats.bad_checksums > 0
     finally:
