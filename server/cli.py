@@ -92,6 +92,20 @@ def enroll_token(db_path: Path, venue: str, gate: str) -> None:
     click.echo(store.create_enroll_token(venue, gate))
 
 
+@hub.command("revoke-device")
+@DB_OPTION
+@click.option("--venue", required=True)
+@click.option("--device", "device_id", required=True)
+def revoke_device(db_path: Path, venue: str, device_id: str) -> None:
+    """Revoke a lost or stolen device; then re-run mosquitto-config and reload the broker.
+
+    Example: checkpoint hub revoke-device --venue acme --device dev-01jdq...
+    """
+    if not _store(db_path).revoke_device(venue, device_id):
+        raise click.ClickException(f"no live device {device_id!r} at venue {venue!r}")
+    click.echo(f"{device_id} revoked; now run `checkpoint hub mosquitto-config` and reload Mosquitto (SIGHUP)")
+
+
 @hub.command("mosquitto-config")
 @DB_OPTION
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for passwd, acl and hub.secret.")

@@ -106,6 +106,12 @@ def build() -> dict[str, Any]:
                         body="GateCreate", params=[venue])},
         "/api/v1/venues/{venue_id}/gates/{gate_id}/enroll-token": {"post": _op("A one-time enrollment token", {
             "201": _json(_ref("TokenResponse")), **_errors(401, 403, 404)}, security="person", params=[venue, gate])},
+        "/api/v1/venues/{venue_id}/devices": {"get": _op("A venue's enrolled devices", {
+            "200": _json({"type": "array", "items": obj}), **_errors(401, 403, 404)}, security="person",
+            params=[venue])},
+        "/api/v1/venues/{venue_id}/devices/{device_id}": {"delete": _op("Revoke a device's credential", {
+            "204": {"description": "revoked"}, **_errors(401, 403, 404)}, security="person",
+            params=[venue, _path("device_id", {"type": "string", "maxLength": 64})])},
         "/api/v1/venues/{venue_id}/reservations": {
             "get": _op("Bookings per slot", {"200": _json({"type": "array", "items": obj}), **_errors(401, 403, 404)},
                        security="person", params=[venue]),

@@ -270,6 +270,17 @@ class HubStore:
         ).fetchone()
         return Device(*row) if row else None
 
+    def devices(self, venue: str) -> list[dict[str, Any]]:
+        """A venue's devices: id, gate, when enrolled, when revoked (never a secret or a hash)."""
+        return self._rows("SELECT id, gate, created_at, revoked_at FROM devices WHERE venue = ? ORDER BY id", [venue])
+
+    def revoke_device(self, venue: str, device_id: str) -> bool:
+        """Revoke a device's credential at once (HTTP); the broker after the next mosquitto-config."""
+        with self.write() as c:
+            cur = c.execute("UPDATE devices SET revoked_at = ? WHERE id = ? AND venue = ? AND revoked_at IS NULL",
+                            [iso(utcnow()), device_id, venue])
+        return cur.rowcount == 1
+
     def mqtt_accounts(self) -> list[dict[str, Any]]:
         """Every live device's MQTT username (its id), password hash and gate, for the broker files."""
         return self._rows("SELECT id, venue, gate, mqtt_hash FROM devices WHERE revoked_at IS NULL ORDER BY id")

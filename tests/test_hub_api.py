@@ -178,3 +178,17 @@ def test_venues_without_exit_gates_free_places_after_the_dwell_time(tmp_path: Pa
     client.post("/api/v1/device/sync", json={"events": batch}, headers=dev)
     occ = client.get("/api/v1/venues/market/occupancy", headers=ADMIN).get_json()
     assert (occ["entries"], occ["inside"], occ["free"]) == (5, 3, 47)
+
+
+def test_a_revoked_device_is_refused_at_once_and_left_out_of_the_broker_files(hub, tmp_path: Path) -> None:
+    app, client = hub
+    dev = enroll(client, "acme", "g0")
+    assert client.post("/api/v1/device/sync", json={"events": []}, headers=dev).status_code == 200
+    device_id = client.get("/api/v1/venues/acme/devices", headers=ADMIN).get_json()[0]["id"]
+    assert client.delete(f"/api/v1/venues/acme/devices/{device_id}", headers=ADMIN).status_code == 204
+    assert client.post("/api/v1/device/sync", json={"events": []}, headers=dev).status_code == 401
+    assert client.delete(f"/api/v1/venues/acme/devices/{device_id}", headers=ADMIN).status_code == 404
+    from server.broker_files import write_broker_files
+
+    files = write_broker_files(HubStore(app.config["DATABASE"]), tmp_path / "broker")
+    assert device_id not in files.password_file.read_text() and device_id not in files.acl_file.read_text()

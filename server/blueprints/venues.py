@@ -137,3 +137,21 @@ def slots(venue_id: str):
     """Bookings per slot."""
     _venue(venue_id)
     return jsonify(get_store().slots(venue_id))
+
+
+@bp.get("/<venue_id>/devices")
+@role_required("admin")
+def list_devices(venue_id: str):
+    """A venue's enrolled devices (ids, gates, enrolled and revoked times)."""
+    _venue(venue_id)
+    return jsonify(get_store().devices(venue_id))
+
+
+@bp.delete("/<venue_id>/devices/<device_id>")
+@role_required("admin")
+def revoke_device(venue_id: str, device_id: str):
+    """Revoke a lost or stolen device: its credential stops working at once."""
+    _venue(venue_id)
+    if not get_store().revoke_device(venue_id, device_id):
+        raise ApiError(404, "no_such_device", "设备不存在或已吊销 / no such device, or already revoked")
+    return "", 204
