@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -122,7 +123,10 @@ class SyncClient:
             raise SyncError(f"hub unreachable: {exc}") from exc
         if answer.status_code != 200:
             raise SyncError(f"hub refused {path}: {answer.status_code} {answer.text[:200]}")
-        return answer.json()
+        try:
+            return answer.json()
+        except ValueError as exc:  # a proxy's error page, a truncated answer
+            raise SyncError(f"hub answered {path} with something that is not JSON") from exc
 
     # ---- HTTP ----------------------------------------------------------------------------------
 
@@ -231,6 +235,8 @@ class SyncClient:
                 self.renew_lease(self.settings.lease_want)
         except SyncError as exc:
             log.info("sync deferred: %s", exc)
+        except sqlite3.Error as exc:  # the gate's own store is busy: the next round retries
+            log.warning("sync round skipped, local store: %s", exc)
 
     def start(self) -> None:
         """Run the loop in a named background thread."""
