@@ -247,7 +247,10 @@ class SyncClient:
     def _run(self) -> None:
         last_http = 0.0
         while not self._stop.is_set():
-            self.publish_pending()
+            try:
+                self.publish_pending()
+            except sqlite3.Error as exc:
+                log.warning("publishing skipped, local store: %s", exc)
             now = time.monotonic()
             if now - last_http >= self.settings.interval or self._fetch_wanted.is_set():
                 last_http = now
