@@ -1,0 +1,50 @@
+"""The kiosk page in a real browser (Debian's Chromium through Playwright): it renders what the gate decides,
+counts back to the prompt, and a guard can record a manual decision."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.agent_gate_helpers import start_simulation
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def page():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1024, "height": 600})
+        yield page
+        browser.close()
+
+
+def test_the_page_shows_the_decision_in_both_languages_and_returns_to_the_prompt(tmp_path, page):
+    sim = start_simulation(tmp_path, kiosk={"countdown_s": 1.5})
+    try:
+        page.goto(sim.kiosk_url)
+        page.wait_for_function("document.getElementById('title-zh').textContent === '请出示健康码'")
+        assert page.locator("#title-en").text_content() == "Please show your code"
+        event = sim.present(sim.factory.person("red"))
+        page.wait_for_function("document.body.className === 'deny'", timeout=5000)
+        assert page.locator("#title-zh").text_content() == "禁止通行"
+        reasons = page.locator("#reasons li").all_text_contents()
+        assert any("红码" in r and "Red code" in r for r in reasons)
+        assert event.name in page.locator("#who").text_content()
+        page.wait_for_function("document.body.className === 'idle'", timeout=5000)
+
+        page.click("#guard-open")
+        page.fill("#guard-operator", "G9")
+        page.fill("#guard-pin", "2468")
+        page.fill("#guard-reason", "送货司机已登记 courier registered by hand")
+        page.click("#guard-admit")
+        manual = sim.events.get(timeout=5)
+        assert (manual.kind, manual.decision, manual.operator) == ("manual", "admit", "G9")
+        page.wait_for_function("document.getElementById('guard-status').textContent.includes('Recorded')", timeout=5000)
+        page.wait_for_function("document.body.className === 'admit'", timeout=5000)
+        assert page.locator("#title-zh").text_content() == "人工放行"
+    finally:
+        sim.close()
