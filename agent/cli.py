@@ -134,8 +134,11 @@ def _run_until_signal(gate) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    gate.start()
     try:
+        gate.start()
         gate.run()
+    except CheckpointError as exc:
+        click.echo(f"agent stopped: {exc}", err=True)
+        sys.exit(1)
     finally:
         gate.close()

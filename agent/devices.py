@@ -23,6 +23,7 @@ from agent.outcome import Screen
 from hardware.barrier.base import Barrier, BarrierState
 from hardware.barrier.simulated import SimulatedBarrier
 from hardware.camera.base import Camera
+from hardware.retry import Backoff
 from hardware.display.base import Display
 from hardware.speaker.base import Speaker
 from hardware.speaker.simulated import RecordingSpeaker
@@ -89,6 +90,8 @@ class Devices:
     speaker: Speaker | None = None
     thermometer_simulator: PtyThermometerSimulator | None = None
     _tmp: Any = None
+    _opener: threading.Thread | None = None
+    _closing: threading.Event = field(default_factory=threading.Event)
 
     def open(self) -> None:
         """Open every device; the barrier first, so it is locked before anything else happens."""
@@ -102,15 +105,33 @@ class Devices:
         try:
             self.thermometer.open()
         except DeviceError as exc:
-            # The loop shows the fault and the reader keeps trying; no admission without it.
-            log.error("thermometer not available at start: %s", exc)
+            # The loop shows the fault (no admission without a reading) while a thread keeps trying.
+            log.error("thermometer not available at start, retrying in the background: %s", exc)
+            self._opener = threading.Thread(target=self._keep_opening_thermometer, name="thermometer-opener",
+                                            daemon=True)
+            self._opener.start()
         try:
             self.camera.open()
         except DeviceError as exc:
             log.error("camera not available at start (the loop retries): %s", exc)
 
+    def _keep_opening_thermometer(self) -> None:
+        backoff = Backoff(first_s=1.0, max_s=30.0)
+        while not self._closing.wait(backoff.next()):
+            try:
+                self.thermometer.open()
+            except DeviceError as exc:
+                log.info("thermometer still not available: %s", exc)
+                continue
+            log.info("thermometer opened")
+            return
+
     def close(self) -> None:
         """Barrier safe first, then release everything; safe to call twice."""
+        self._closing.set()
+        if self._opener is not None:
+            self._opener.join(timeout=10)
+            self._opener = None
         self.safe_state()
         self.barrier.close()
         for closer in (self.camera.close, self.thermometer.close, *[d.close for d in self.displays]):

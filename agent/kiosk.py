@@ -20,6 +20,7 @@ from typing import Any
 
 from agent.outcome import Screen, idle_screen
 from hardware.display.base import Display
+from protocols.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,10 @@ class KioskDisplay(Display):
         if self._server is not None:
             return
         handler = type("KioskHandler", (_Handler,), {"kiosk": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        try:
+            self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        except OSError as exc:
+            raise DeviceError(f"kiosk page cannot listen on {self.host}:{self.port}: {exc.strerror}") from exc
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="kiosk-http", daemon=True)

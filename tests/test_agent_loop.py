@@ -186,3 +186,22 @@ def test_fire_alarm_holds_the_barrier_open_and_says_so(sim):
     barrier.set_fire_alarm(False)
     wait_until(lambda: not kiosk.screen.faults, what="the alarm to clear")
     assert barrier.state == "locked"
+
+
+def test_a_thermometer_plugged_in_after_start_is_picked_up(tmp_path):
+    from hardware.thermometer.simulated_serial import PtyThermometerSimulator
+
+    link = tmp_path / "ttyLATE"
+    sim = start_simulation(tmp_path, thermometer={"type": "serial", "port": str(link), "retry_delay_s": 0.05})
+    device = PtyThermometerSimulator(link, celsius=36.4, interval_s=0.05)
+    try:
+        assert not sim.gate.devices.thermometer.connected
+        event = sim.present(sim.factory.person("green"))
+        assert event.decision == "refer"
+        device.start()
+        wait_until(lambda: sim.gate.devices.thermometer.connected, timeout=10, what="the late thermometer")
+        event = sim.present(sim.factory.person("green"))
+        assert event.decision == "admit" and event.celsius == 36.4
+    finally:
+        sim.close()
+        device.stop()
