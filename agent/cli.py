@@ -77,8 +77,9 @@ def run(config_file: Path) -> None:
 @click.option("--journal-dir", type=click.Path(path_type=Path), help="Append relay changes and screens here.")
 @click.option("--pace", default=1.0, show_default=True, help="Seconds between people.")
 @click.option("--seed", type=int, help="Seed for a repeatable stream of people.")
+@click.option("--voice/--no-voice", default=False, help="Speak each decision through espeak-ng.")
 def simulate(people: int, venue_kind: str, config_file: Path | None, store_path: Path | None, kiosk_port: int,
-             journal_dir: Path | None, pace: float, seed: int | None) -> None:
+             journal_dir: Path | None, pace: float, seed: int | None, voice: bool) -> None:
     """Run the same agent with every device simulated and a stream of simulated people.
 
     Prints each decision as it happens. Example: checkpoint agent simulate --people 10
@@ -94,7 +95,7 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     tmp = tempfile.TemporaryDirectory(prefix="checkpoint-sim-")
     data = {**data, "camera": {"type": "simulated", "fps": 30}, "thermometer": {"type": "simulated"},
             "barrier": {"type": "simulated", "journal": str(journal_dir / "relay.jsonl") if journal_dir else None},
-            "speaker": {"type": "recording"},
+            "speaker": {"type": "espeak" if voice else "recording"},
             "kiosk": {**data.get("kiosk", {}), "port": kiosk_port,
                       "journal": str(journal_dir / "screens.jsonl") if journal_dir else None},
             "store": {"path": str(store_path or Path(tmp.name) / "agent.sqlite")}}

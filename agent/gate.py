@@ -99,7 +99,7 @@ def loop_settings(cfg: AgentConfig) -> LoopSettings:
         dedupe_s=cfg.presentation.dedupe_s, anti_passback_s=cfg.presentation.anti_passback_s,
         max_age_s=cfg.measure.max_age_s, wait_s=cfg.measure.wait_s, rest_s=cfg.measure.rest_s,
         countdown_s=cfg.kiosk.countdown_s, open_s=cfg.gate.open_s,
-        decode_every_n_frames=cfg.presentation.decode_every_n_frames,
+        decode_every_n_frames=cfg.presentation.decode_every_n_frames, retention_days=cfg.gate.retention_days,
     )
 
 

@@ -34,6 +34,7 @@ Verifier = Callable[[str, dt.datetime], Verification]
 Decoder = Callable[[Any], list[str]]
 MaskSensor = Callable[[], "bool | None"]
 FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readings are still served
+PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class LoopSettings:
     countdown_s: float = 5.0
     open_s: float = 3.0
     decode_every_n_frames: int = 1
+    retention_days: int = 28
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class GateLoop:
         self._backoff = Backoff(first_s=0.2, max_s=5.0)
         self.frame_at = 0.0  # monotonic time the last frame arrived
         self.scan_to_relay_s: float | None = None  # last admission: frame arrived -> relay command
+        self._next_purge = time.monotonic() + PURGE_EVERY_S  # the gate purged at start
 
     # ---- running -------------------------------------------------------------------------
 
@@ -126,6 +129,9 @@ class GateLoop:
             if self.frames % self.s.decode_every_n_frames == 0:
                 events.extend(self._scan(frame, now))
         self._refresh_screen(time.monotonic())
+        if self._pending is None and time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_EVERY_S
+            self.store.purge(self.s.retention_days)
         return events
 
     # ---- camera ---------------------------------------------------------------------------
