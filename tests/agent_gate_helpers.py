@@ -9,7 +9,8 @@ from typing import Any
 from agent.config import parse_config
 from agent.simulation import Simulation
 
-ENV = {"CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_GUARD_PIN": "2468"}
+ENV = {"CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_GUARD_PIN": "2468",
+       "CHECKPOINT_DEVICE_SECRET": "device-secret-for-the-tests-only"}
 
 
 def gate_config(tmp_path: Path, **sections: dict[str, Any]):

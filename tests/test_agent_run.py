@@ -128,3 +128,20 @@ def test_a_bad_new_bundle_file_is_refused_and_the_last_good_one_kept(tmp_path):
 def test_a_missing_bundle_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="nope"):
         Decider.from_signed_file(tmp_path / "nope.json", tmp_path / "nope.pem")
+
+
+def test_with_the_hub_unreachable_the_gate_decides_and_the_outbox_keeps_every_event(tmp_path):
+    from tests.conftest import free_port
+
+    from tests.agent_gate_helpers import start_simulation, wait_until
+
+    sim = start_simulation(tmp_path, sync={"hub_url": f"http://127.0.0.1:{free_port()}", "device_id": "d1",
+                                           "interval_s": 0.2})
+    try:
+        assert sim.gate.sync is not None
+        event = sim.present(sim.factory.person("green"))
+        assert event.decision == "admit"
+        wait_until(lambda: any(i.attempts > 0 for i in sim.gate.store.outbox_pending()), what="a failed sync attempt")
+        assert [i.event_id for i in sim.gate.store.outbox_pending()] == [event.id]
+    finally:
+        sim.close()
