@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.config import AgentConfig, SimulatedBarrier as SimulatedBarrierSection, SimulatedThermometer
+from agent.config import AgentConfig, SimulatedBarrier as SimulatedBarrierSection, SimulatedThermometer, SpeakerOff
 from agent.kiosk import KioskDisplay, ScreenJournal
 from agent.outcome import Screen
 from hardware.barrier.base import Barrier, BarrierState
 from hardware.barrier.simulated import SimulatedBarrier
 from hardware.camera.base import Camera
-from hardware.retry import Backoff
 from hardware.display.base import Display
+from hardware.registry import build_device
+from hardware.retry import Backoff
 from hardware.speaker.base import Speaker
-from hardware.speaker.simulated import RecordingSpeaker
 from hardware.thermometer.base import Thermometer
 from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
 from hardware.thermometer.simulated_serial import PtyThermometerSimulator
@@ -179,19 +179,6 @@ class Devices:
         self.speaker.say(*screen.speech)
 
 
-def build_camera(cfg: AgentConfig) -> Camera:
-    """The camera driver the config names."""
-    kind = cfg.camera.type
-    if kind == "opencv":
-        from hardware.camera.opencv_capture import OpenCVCamera
-        return OpenCVCamera(cfg.camera)
-    if kind == "picamera2":
-        from hardware.camera.picamera2_capture import PiCamera2Camera
-        return PiCamera2Camera(cfg.camera)
-    from hardware.camera.simulated import SimulatedCamera
-    return SimulatedCamera(cfg.camera)
-
-
 def build_devices(cfg: AgentConfig, on_guard: Callable[[str, str, str], None] | None = None,
                   extra_displays: list[Display] | None = None) -> Devices:
     """Build (not open) every device the config names."""
@@ -210,37 +197,17 @@ def build_devices(cfg: AgentConfig, on_guard: Callable[[str, str, str], None] | 
         thermometer: Thermometer = SerialThermometer(SerialThermometerConfig(
             port=str(link), wire_format=t.wire_format, calibration_offset_c=t.calibration_offset_c,
             plausible_min_c=t.plausible_min_c, plausible_max_c=t.plausible_max_c))
-    elif t.type == "mqtt":
-        from hardware.thermometer.mqtt_topic import MqttThermometer
-        thermometer = MqttThermometer(t)
     else:
-        thermometer = SerialThermometer(t)
+        thermometer = build_device(t)  # type: ignore[assignment]
     b = cfg.barrier
     if isinstance(b, SimulatedBarrierSection):
         barrier: Barrier = JournalingBarrier(b, b.journal)
     else:
-        from hardware.barrier.gpio_relay import GpioBarrier
-        barrier = GpioBarrier(b)
+        barrier = build_device(b)  # type: ignore[assignment]
     displays: list[Display] = list(extra_displays or [])
     if cfg.kiosk.enabled:
         displays.append(KioskDisplay(cfg.kiosk.host, cfg.kiosk.port, cfg.guard_pin, on_guard, cfg.kiosk.journal))
     elif cfg.kiosk.journal is not None:
         displays.append(JournalDisplay(cfg.kiosk.journal))
-    return Devices(build_camera(cfg), thermometer, barrier, displays, build_speaker(cfg), simulator, tmp)
-
-
-def build_speaker(cfg: AgentConfig) -> Speaker | None:
-    """The speaker the config names, or None when voice and buzzer are off."""
-    sp = cfg.speaker
-    if sp.type == "off":
-        return None
-    if sp.type == "espeak":
-        from hardware.speaker.espeak import EspeakSpeaker
-        return EspeakSpeaker(sp)
-    if sp.type == "buzzer":
-        from hardware.speaker.buzzer import BuzzerSpeaker
-        return BuzzerSpeaker(sp)
-    if sp.type == "voice_and_buzzer":
-        from hardware.speaker.voice_and_buzzer import VoiceAndBuzzer
-        return VoiceAndBuzzer(sp)
-    return RecordingSpeaker(sp)
+    speaker = None if isinstance(cfg.speaker, SpeakerOff) else build_device(cfg.speaker)
+    return Devices(build_device(cfg.camera), thermometer, barrier, displays, speaker, simulator, tmp)  # type: ignore[arg-type]

@@ -186,14 +186,12 @@ class AgentStore:
         """Delete events older than the venue's retention that were delivered (or never queued)."""
         cutoff = _iso((now or utcnow()) - dt.timedelta(days=retention_days))
         with self._lock, self.db.atomic():
-            doomed = "SELECT e.id FROM events e LEFT JOIN outbox o ON o.event_id = e.id " \
-                     "WHERE e.at < ? AND (o.event_id IS NULL OR o.sent_at IS NOT NULL)"
-            ids = [r[0] for r in self.db.conn.execute(doomed, [cutoff])]
+            ids = [r[0] for r in self.db.conn.execute(
+                "SELECT e.id FROM events e LEFT JOIN outbox o ON o.event_id = e.id "
+                "WHERE e.at < ? AND (o.event_id IS NULL OR o.sent_at IS NOT NULL)", [cutoff])]
             self.db.conn.executemany("DELETE FROM outbox WHERE event_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
-            kept = self.db.conn.execute(
-                "SELECT count(*) FROM events WHERE at < ?", [cutoff]
-            ).fetchone()[0]
+            kept = self.db.conn.execute("SELECT count(*) FROM events WHERE at < ?", [cutoff]).fetchone()[0]
         if kept:
             # Undelivered records past retention are kept: losing them would lose a decision.
             log.warning("%d events past retention are kept until the hub has them", kept)

@@ -94,3 +94,16 @@ def test_sync_needs_the_device_secret_from_the_environment(tmp_path):
     assert cfg.sync.documents_dir == tmp_path / "documents"
     with pytest.raises(ConfigError, match="CHECKPOINT_DEVICE_SECRET"):
         load_config(path, {"CHECKPOINT_SUBJECT_KEY": ENV["CHECKPOINT_SUBJECT_KEY"]})
+
+
+def test_the_example_config_builds_the_real_drivers_without_opening_them():
+    from agent.devices import build_devices
+    from hardware.barrier.gpio_relay import GpioBarrier
+    from hardware.camera.opencv_capture import OpenCVCamera
+    from hardware.speaker.voice_and_buzzer import VoiceAndBuzzer
+    from hardware.thermometer.serial_line import SerialThermometer
+
+    devices = build_devices(load_config(EXAMPLE, ENV))
+    assert isinstance(devices.camera, OpenCVCamera) and isinstance(devices.thermometer, SerialThermometer)
+    assert isinstance(devices.barrier, GpioBarrier) and isinstance(devices.speaker, VoiceAndBuzzer)
+    assert devices.barrier.settings.fail_mode == "secure"
