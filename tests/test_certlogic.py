@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.corpora import corpus_dir
 from protocols.certlogic import compile_expression, evaluate, to_json, truth, validate
 from protocols.certlogic_dates import parse_date_time, plus_time
 from protocols.errors import RuleError
@@ -19,13 +20,10 @@ from protocols.errors import RuleError
 
 def corpora() -> Path:
     """The shared corpora folder: beside the repository, or $CHECKPOINT_CORPORA."""
-    candidates = [Path(__file__).resolve().parents[1].parent / "shared" / "corpora"]
-    if os.environ.get("CHECKPOINT_CORPORA"):
-        candidates.insert(0, Path(os.environ["CHECKPOINT_CORPORA"]))
-    for candidate in candidates:
-        if (candidate / "certlogic" / "testSuite").is_dir():
-            return candidate
-    pytest.fail(f"CertLogic corpus missing: looked in {', '.join(map(str, candidates))}; set CHECKPOINT_CORPORA")
+    suite = corpus_dir("certlogic")
+    if not (suite / "testSuite").is_dir():
+        pytest.fail(f"CertLogic corpus missing at {suite}; set CHECKPOINT_CORPORA")
+    return suite.parent
 
 
 def _suite_assertions() -> list[Any]:

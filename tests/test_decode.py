@@ -22,9 +22,10 @@ from agent.decode import DecoderChain, as_gray, decode_frame, decode_image_file
 from agent.decode_regions import Region, textured_regions
 from agent.decode_stages import EnhancedCropStage, FrameContext
 from bench.frames import VARIANTS, code_text, generate, synthetic_frame
+from tests.corpora import corpus_dir
 from protocols.errors import BadFrame, DecoderUnavailable, Unreadable
 
-CORPUS = Path("/work/shared/corpora/dgc-testdata")
+CORPUS = corpus_dir("dgc-testdata")
 TEXT = code_text(600, np.random.default_rng(3), "HC1:")  # as long as a real EU DCC
 
 
@@ -90,9 +91,9 @@ def _corpus_cases() -> list[tuple[str, str, bool]]:
 CORPUS_CASES = _corpus_cases()
 
 
-@pytest.mark.skipif(not CORPUS_CASES, reason="dgc-testdata corpus not present")
 def test_dgc_testdata_pictures_decode_to_their_prefix_text_as_expected() -> None:
     """EXPECTEDPICTUREDECODE: the base64 PNG in 2DCODE decodes to the PREFIX text (or must not)."""
+    assert CORPUS_CASES, f"dgc-testdata corpus missing at {CORPUS}"
     chain = DecoderChain(("zxing",))
     failures = []
     for name, prefix, expected in CORPUS_CASES:
@@ -106,7 +107,6 @@ def test_dgc_testdata_pictures_decode_to_their_prefix_text_as_expected() -> None
     assert sum(expected for _, _, expected in CORPUS_CASES) > 100
 
 
-@pytest.mark.skipif(not CORPUS.exists(), reason="dgc-testdata corpus not present")
 def test_dgc_testdata_png_files_read_as_hc1_text_by_zxing_alone() -> None:
     # png/N.png is not always the picture of raw/N.json (GR/3 differs), so only the prefix is known.
     pngs = sorted(CORPUS.glob("*/2DCode/png/*.png"))

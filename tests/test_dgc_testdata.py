@@ -19,7 +19,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import re
 from collections.abc import Callable, Mapping
 from functools import cache, cached_property
@@ -33,6 +32,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
+from tests.corpora import corpus_dir
 
 from protocols.cose import loads_cbor
 from protocols.dcc import (
@@ -80,11 +80,8 @@ NO_EXPECTATIONS = "NO_EXPECTEDRESULTS"
 
 
 def find_corpus() -> Path | None:
-    """The dgc-testdata folder: beside the repo's parent (here and in CI), else $CHECKPOINT_CORPORA."""
-    candidates = [HERE.parents[2] / "shared" / "corpora" / "dgc-testdata", HERE.parents[1].parent / "shared" / "corpora" / "dgc-testdata"]
-    env = os.environ.get("CHECKPOINT_CORPORA")
-    if env:
-        candidates += [Path(env) / "dgc-testdata", Path(env)]
+    """The dgc-testdata folder beside the repository (here and in CI), or under $CHECKPOINT_CORPORA."""
+    candidates = [corpus_dir("dgc-testdata")]
     return next((c for c in candidates if (c / "README.md").is_file() and any(c.rglob("*.json"))), None)
 
 
