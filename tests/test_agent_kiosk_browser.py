@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.agent_gate_helpers import start_simulation
 
@@ -14,8 +15,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 @pytest.fixture
 def page():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1024, "height": 600})
         yield page
