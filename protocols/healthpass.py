@@ -17,12 +17,11 @@ import cbor2
 
 from protocols.cose import EDDSA, ES256, PrivateKey, Sign1, decode_sign1, loads_cbor, sign1, verify_sign1
 from protocols.credential import Credential, Verification
+from protocols.envelope import inflate, unbase45
 from protocols.errors import (
-    BadBase45,
     BadCose,
     BadPrefix,
     BadSignature,
-    BadZlib,
     CredentialError,
     Expired,
     IssuedTooLongAgo,
@@ -78,10 +77,10 @@ def verify_healthpass(
         body = _strip_prefix(text)
         result.steps[step] = True
         step = "base45"
-        compressed = _unbase45(body)
+        compressed = unbase45(body, MAX_COMPRESSED_BYTES)
         result.steps[step] = True
         step = "zlib"
-        cose_bytes = _inflate(compressed)
+        cose_bytes = inflate(compressed, MAX_COMPRESSED_BYTES, MAX_COSE_BYTES)
         result.steps[step] = True
         step = "cose"
         msg = _decode_cose(cose_bytes)
@@ -146,33 +145,6 @@ def _strip_prefix(text: object) -> str:
     if not text.startswith(PREFIX):
         raise BadPrefix(f"code does not start with {PREFIX}")
     return text[len(PREFIX):]
-
-
-def _unbase45(body: str) -> bytes:
-    if len(body) * 2 // 3 > MAX_COMPRESSED_BYTES:
-        raise Oversized("base45 body too long")
-    try:
-        return base45.b45decode(body)
-    except (ValueError, UnicodeError) as exc:
-        raise BadBase45("body is not base45") from exc
-
-
-def _inflate(data: bytes) -> bytes:
-    if len(data) > MAX_COMPRESSED_BYTES:
-        raise Oversized("compressed body too long")
-    inflater = zlib.decompressobj()
-    try:
-        # Bounded: a zlib bomb stops at MAX_COSE_BYTES + 1 instead of filling memory.
-        out = inflater.decompress(data, MAX_COSE_BYTES + 1)
-    except zlib.error as exc:
-        raise BadZlib(f"not a zlib stream: {exc}") from exc
-    if len(out) > MAX_COSE_BYTES or inflater.unconsumed_tail:
-        raise Oversized("decompressed body too large")
-    if not inflater.eof:
-        raise BadZlib("zlib stream is truncated")
-    if inflater.unused_data:
-        raise BadZlib("bytes after the end of the zlib stream")
-    return out
 
 
 def _decode_cose(data: bytes) -> Sign1:
