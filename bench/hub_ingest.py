@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import json
 import random
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
