@@ -15,24 +15,16 @@ from protocols.bundle import DEFAULT_MAX_AGE, verify_bundle
 from protocols.decision import GateContext, evaluate
 from protocols.errors import BundleError, ConfigError, TrustListError
 from protocols.keys import load_public_key
+from protocols.rules_cli import read_json
 from protocols.trustlist import ROOT_PUB_FILENAME, TrustList
 from protocols.verify import verify_code
 
 log = logging.getLogger(__name__)
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise click.UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise click.UsageError(f"{what} {path} is not JSON: {exc}") from exc
-
-
 def read_roster(path: Path) -> dict[str, dict[str, Any]]:
     """A roster file: a list of subject ids, {"subjects": [...]}, or {subject: {attributes}}."""
-    data = _read_json(path, "roster")
+    data = read_json(path, "roster")
     if isinstance(data, dict) and isinstance(data.get("subjects"), list):
         data = data["subjects"]
     if isinstance(data, list) and all(isinstance(s, str) for s in data):
@@ -44,7 +36,7 @@ def read_roster(path: Path) -> dict[str, dict[str, Any]]:
 
 def read_appointment(path: Path, subject: str | None) -> dict[str, Any] | None:
     """An appointment file: one appointment object, or a list of them (the holder's is used)."""
-    data = _read_json(path, "appointment")
+    data = read_json(path, "appointment")
     if isinstance(data, dict):
         return data
     if isinstance(data, list) and all(isinstance(a, dict) for a in data):
@@ -111,7 +103,7 @@ def decide(
     try:
         anchor = load_public_key(root_pub or trust_path.parent / ROOT_PUB_FILENAME)
         trust = TrustList.load(trust_path, anchor)
-        bundle = verify_bundle(_read_json(bundle_path, "bundle"), anchor, at, dt.timedelta(hours=max_bundle_age_hours))
+        bundle = verify_bundle(read_json(bundle_path, "bundle"), anchor, at, dt.timedelta(hours=max_bundle_age_hours))
     except (ConfigError, TrustListError, BundleError) as exc:
         raise click.ClickException(str(exc)) from exc
     roster = read_roster(roster_path) if roster_path else None
