@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from agent.config import AgentConfig, error_lines, load_config
+from agent.config import DEVICE_SECRET_ENV, AgentConfig, error_lines, load_config
 from agent.decider import PACK_FOR_VENUE
 from agent.outcome import shown_reasons
 from protocols.errors import CheckpointError, ConfigError
@@ -78,11 +78,25 @@ def run(config_file: Path) -> None:
 @click.option("--pace", default=1.0, show_default=True, help="Seconds between people.")
 @click.option("--seed", type=int, help="Seed for a repeatable stream of people.")
 @click.option("--voice/--no-voice", default=False, help="Speak each decision through espeak-ng.")
+@click.option("--venue", help="The venue id (default: the config's, else demo-venue).")
+@click.option("--gate", "gate_id", help="The gate id (default: the config's, else gate-1).")
+@click.option("--hub", "hub_url", help="Sync to this hub (http://host:port), as `agent run` does with [sync].")
+@click.option("--enroll-token", help="Enroll at the hub with this one-time token (gives the device id, secret, venue, gate).")
+@click.option("--device-id", help="The device id the hub gave at enrollment (with --secret).")
+@click.option("--secret", envvar=DEVICE_SECRET_ENV, show_envvar=True, help="The device's secret (prefer the env variable).")
+@click.option("--mqtt-host", help="The hub's MQTT broker (default: HTTP sync only).")
+@click.option("--mqtt-port", default=1883, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--sync-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between HTTP syncs and lease renewals.")
 def simulate(people: int, venue_kind: str, config_file: Path | None, store_path: Path | None, kiosk_port: int,
-             journal_dir: Path | None, pace: float, seed: int | None, voice: bool) -> None:
+             journal_dir: Path | None, pace: float, seed: int | None, voice: bool, venue: str | None,
+             gate_id: str | None, hub_url: str | None, enroll_token: str | None, device_id: str | None,
+             secret: str | None, mqtt_host: str | None, mqtt_port: int, sync_interval: float) -> None:
     """Run the same agent with every device simulated and a stream of simulated people.
 
-    Prints each decision as it happens. Example: checkpoint agent simulate --people 10
+    Prints each decision as it happens. With --hub it syncs to the hub and admits within the
+    venue's cap. Examples: checkpoint agent simulate --people 10;
+    checkpoint agent simulate --hub http://127.0.0.1:8080 --enroll-token TOKEN --mqtt-host 127.0.0.1
     """
     import os
     import tempfile
@@ -92,7 +106,15 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
 
     os.environ.setdefault("CHECKPOINT_SUBJECT_KEY", "simulation-only-subject-key-not-for-venues")
     data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
+    data["gate"] = {**data["gate"], **({"venue": venue} if venue else {}), **({"gate": gate_id} if gate_id else {})}
     tmp = tempfile.TemporaryDirectory(prefix="checkpoint-sim-")
+    env = dict(os.environ)
+    if hub_url:
+        device_id, secret = _hub_device(hub_url, enroll_token, device_id, secret, data)
+        env[DEVICE_SECRET_ENV] = secret
+        data["sync"] = {**data.get("sync", {}), "hub_url": hub_url, "device_id": device_id,
+                        "mqtt_host": mqtt_host, "mqtt_port": mqtt_port, "interval_s": sync_interval,
+                        "documents_dir": str((store_path.parent if store_path else Path(tmp.name)) / "documents")}
     data = {**data, "camera": {"type": "simulated", "fps": 30}, "thermometer": {"type": "simulated"},
             "barrier": {"type": "simulated", "journal": str(journal_dir / "relay.jsonl") if journal_dir else None},
             "speaker": {"type": "espeak" if voice else "recording"},
@@ -102,19 +124,41 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     data["gate"] = {**data["gate"], "venue_kind": venue_kind}
     data["measure"] = {"rest_s": 3.0, **data.get("measure", {})}
     try:
-        cfg = parse_config(data)
+        cfg = parse_config(data, env)
     except ValidationError as exc:
         for line in error_lines(exc):
             click.echo(line, err=True)
         sys.exit(1)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
     sim = Simulation(cfg, seed=seed, on_event=_print_event)
-    click.echo(f"kiosk page: {sim.kiosk_url}   store: {cfg.store.path}")
+    synced = f"   hub: {cfg.sync.hub_url} as {cfg.sync.device_id}" if cfg.sync is not None else ""
+    click.echo(f"kiosk page: {sim.kiosk_url}   store: {cfg.store.path}{synced}")
     try:
         summary = sim.run(people, pace)
     finally:
         sim.close()
         tmp.cleanup()
     click.echo(summary)
+
+
+def _hub_device(hub_url: str, token: str | None, device_id: str | None, secret: str | None,
+                data: dict) -> tuple[str, str]:
+    """The device's id and secret: enrolled now with a token (which also names venue and gate), or as given."""
+    from agent.sync import SyncError, enroll
+
+    if token:
+        try:
+            answer = enroll(hub_url, token)
+        except SyncError as exc:
+            raise click.ClickException(f"enrollment failed: {exc}") from exc
+        data["gate"] = {**data["gate"], "venue": answer["venue"], "gate": answer["gate"]}
+        click.echo(f"enrolled as device {answer['device_id']} for {answer['venue']}/{answer['gate']}")
+        return answer["device_id"], answer["secret"]
+    if not device_id or not secret:
+        raise click.UsageError(f"--hub needs --enroll-token, or --device-id with --secret (or ${DEVICE_SECRET_ENV})")
+    return device_id, secret
 
 
 def _print_event(event: GateEvent) -> None:

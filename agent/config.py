@@ -149,6 +149,8 @@ class SyncSection(_Section):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     documents_dir: Path = Field(default=Path("documents"), description="where fetched bundle and trust list land")
     interval_s: float = Field(default=5.0, gt=0, le=3600)
+    lease_want: int = Field(default=10, ge=1, le=10_000,
+                            description="places of a capped venue this gate asks the hub to lend it at a time")
 
 
 class AgentConfig(_Section):

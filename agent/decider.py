@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ class Situation:
     mask: bool | None = True
     inside: bool = False
     code_reason: str | None = None
+    roster: Mapping[str, Mapping[str, Any]] | None = None  # None: no roster loaded
+    appointment: Mapping[str, Any] | None = None  # the holder's appointment, if any
 
 
 class Decider:
@@ -106,12 +109,21 @@ class Decider:
         log.info("deciding with bundle %s", bundle.version)
         return cls(bundle, keeper, path)
 
+    def watch(self, path: Path) -> None:
+        """Follow this file from now on (the sync client's `documents/bundle`): read when it appears or changes."""
+        same = self._path is not None and path.exists() and path.resolve() == self._path.resolve()
+        self._path = path
+        self._mtime = self._mtime if same else None
+
     def refresh(self) -> None:
         """Switch to a newer bundle file if one was written; a bad one is refused and the current one kept."""
         if self._path is None or self._keeper is None:
             return
         try:
-            mtime = self._path.stat().st_mtime
+            try:
+                mtime = self._path.stat().st_mtime
+            except FileNotFoundError:
+                return  # nothing fetched yet: keep deciding with the bundle loaded at start
             if mtime == self._mtime:
                 return
             self._mtime = mtime
@@ -124,5 +136,6 @@ class Decider:
     def decide(self, credential: Credential | None, situation: Situation, at: dt.datetime) -> Verdict:
         """Run the bundle's rules over the credential (None: the code was refused) and the situation."""
         ctx = GateContext(at=at, celsius=situation.celsius, remeasure=situation.remeasure_celsius,
-                          mask=situation.mask, inside=situation.inside, code_reason=situation.code_reason)
+                          mask=situation.mask, inside=situation.inside, code_reason=situation.code_reason,
+                          roster=situation.roster, appointment=situation.appointment)
         return Verdict(evaluate(self.bundle, credential, ctx))

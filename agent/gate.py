@@ -17,6 +17,7 @@ from agent.decode import decode_frame
 from agent.devices import Devices, build_devices
 from agent.loop import GateLoop, LoopSettings, ManualRequest, MaskSensor
 from agent.store import AgentStore
+from agent.venue_documents import VenueDocuments, parse_appointments, parse_roster
 from hardware.display.base import Display
 from protocols.credential import Verification
 from protocols.bundle import verify_bundle
@@ -32,19 +33,22 @@ log = logging.getLogger(__name__)
 class TrustSource:
     """The trust list file, reloaded when the sync client replaces it; a bad new file keeps the old list."""
 
-    def __init__(self, path: Path, root_public_key: Path | None):
-        self.path = path
+    def __init__(self, path: Path, root_public_key: Path | None, watch: Path | None = None):
         self.root_public_key = root_public_key
         try:
             self.trust = TrustList.load(path, root_public_key)
         except TrustListError as exc:
             raise ConfigError(f"trust list {path}: {exc}") from exc
-        self._mtime = path.stat().st_mtime
+        self.path = watch or path
+        # Following a file not loaded yet (the hub's copy): read it as soon as it appears.
+        self._mtime = path.stat().st_mtime if self.path == path else None
 
     def current(self) -> TrustList:
         """The trust list to verify with now."""
         try:
             mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return self.trust  # the hub has not sent one yet
         except OSError as exc:
             log.warning("trust list %s unreadable, keeping the loaded one: %s", self.path, exc)
             return self.trust
@@ -58,11 +62,23 @@ class TrustSource:
         return self.trust
 
 
+def _synced(cfg: AgentConfig, kind: str) -> Path | None:
+    """Where the sync client puts a document of this kind, when the gate syncs."""
+    return cfg.sync.documents_dir / kind if cfg.sync is not None else None
+
+
 def load_trust(cfg: AgentConfig) -> TrustSource:
-    """The signed trust list the config names, checked against the root key; ConfigError if none."""
-    if cfg.rules.trust_list is None:
+    """The trust list the hub sent (with [sync]) or the config names, checked against the root key."""
+    synced = _synced(cfg, "trustlist")
+    start = synced if synced is not None and synced.exists() else cfg.rules.trust_list
+    if start is None:
         raise ConfigError("rules.trust_list is not set: a gate cannot verify codes without one")
-    return TrustSource(cfg.rules.trust_list, cfg.rules.root_public_key)
+    try:
+        return TrustSource(start, cfg.rules.root_public_key, watch=synced)
+    except ConfigError:
+        if start == synced and cfg.rules.trust_list is not None:  # a bad fetched copy: start from the configured one
+            return TrustSource(cfg.rules.trust_list, cfg.rules.root_public_key, watch=synced)
+        raise
 
 
 def document_verifier(cfg: AgentConfig) -> Callable[[str, bytes], None]:
@@ -70,6 +86,12 @@ def document_verifier(cfg: AgentConfig) -> Callable[[str, bytes], None]:
     root = load_public_key(cfg.rules.root_public_key) if cfg.rules.root_public_key else None
 
     def verify(kind: str, body: bytes) -> None:
+        if kind == "roster":
+            parse_roster(body)
+            return
+        if kind == "appointments":
+            parse_appointments(body)
+            return
         if root is None or kind not in ("bundle", "trustlist"):
             return
         try:
@@ -86,10 +108,24 @@ def document_verifier(cfg: AgentConfig) -> Callable[[str, bytes], None]:
 
 
 def load_decider(cfg: AgentConfig) -> Decider:
-    """The signed rule bundle the config names, checked against the root key; ConfigError if none."""
-    if cfg.rules.bundle is None or cfg.rules.root_public_key is None:
+    """The signed rule bundle the hub sent (with [sync]) or the config names; ConfigError if none."""
+    synced = _synced(cfg, "bundle")
+    if cfg.rules.root_public_key is None or (cfg.rules.bundle is None and not (synced and synced.exists())):
         raise ConfigError("rules.bundle and rules.root_public_key must be set: a gate decides by a signed bundle")
-    return Decider.from_signed_file(cfg.rules.bundle, cfg.rules.root_public_key, cfg.rules.bundle_max_age_h)
+    decider = None
+    if synced is not None and synced.exists():
+        try:
+            decider = Decider.from_signed_file(synced, cfg.rules.root_public_key, cfg.rules.bundle_max_age_h)
+        except ConfigError as exc:
+            if cfg.rules.bundle is None:
+                raise
+            log.warning("fetched bundle unusable, starting from %s: %s", cfg.rules.bundle, exc)
+    if decider is None:
+        decider = Decider.from_signed_file(cfg.rules.bundle, cfg.rules.root_public_key,  # type: ignore[arg-type]
+                                           cfg.rules.bundle_max_age_h)
+    if synced is not None:
+        decider.watch(synced)
+    return decider
 
 
 def loop_settings(cfg: AgentConfig) -> LoopSettings:
@@ -135,10 +171,11 @@ class Gate:
         self.loop.stop()
 
     def close(self) -> None:
-        """Release every device (barrier safe first), stop syncing, close the store."""
+        """Release every device (barrier safe first), send what is left and return the lease, close the store."""
         self.devices.close()
         if self.sync is not None:
             self.sync.stop()
+            self.sync.drain()
         self.store.close()
 
 
@@ -158,10 +195,6 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     def on_guard(decision: str, reason: str, operator: str) -> None:
         holder["loop"].manual_requests.put(ManualRequest(decision, reason, operator))
 
-    devices = build_devices(cfg, on_guard, extra_displays)
-    loop = GateLoop(loop_settings(cfg), devices, store, verify, decider, decode_frame, on_event,
-                    mask or (lambda: True))
-    holder["loop"] = loop
     sync = None
     if cfg.sync is not None:
         from agent.sync import SyncClient, SyncSettings
@@ -169,5 +202,12 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
         sync = SyncClient(store, SyncSettings(
             hub_url=cfg.sync.hub_url, device_id=cfg.sync.device_id, secret=cfg.device_secret or "",
             venue=cfg.gate.venue, gate=cfg.gate.gate, mqtt_host=cfg.sync.mqtt_host, mqtt_port=cfg.sync.mqtt_port,
-            documents_dir=cfg.sync.documents_dir, interval=cfg.sync.interval_s), document_verifier(cfg))
+            documents_dir=cfg.sync.documents_dir, interval=cfg.sync.interval_s, lease_want=cfg.sync.lease_want),
+            document_verifier(cfg))
+    # With [sync], admissions spend the hub's lease (the venue's cap) and the rules see its roster and appointments.
+    facts = VenueDocuments(cfg.sync.documents_dir).facts if cfg.sync is not None else None
+    devices = build_devices(cfg, on_guard, extra_displays)
+    loop = GateLoop(loop_settings(cfg), devices, store, verify, decider, decode_frame, on_event,
+                    mask or (lambda: True), lease=sync.lease if sync is not None else None, venue_facts=facts)
+    holder["loop"] = loop
     return Gate(cfg, store, devices, loop, sync)

@@ -8,14 +8,16 @@ disk. Faults (camera gone, thermometer unplugged) never admit anybody: they show
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from agent import messages
 from agent.decider import Decider, Situation, Verdict
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 Verifier = Callable[[str, dt.datetime], Verification]
 Decoder = Callable[[Any], list[str]]
 MaskSensor = Callable[[], "bool | None"]
+# What the venue's documents say about one subject at one moment: (roster, appointment) for the rules.
+VenueFacts = Callable[[str, dt.datetime], "tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]"]
 FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readings are still served
 PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
 
@@ -55,6 +59,16 @@ class LoopSettings:
     retention_days: int = 28
 
 
+class PlaceLease(Protocol):
+    """The gate's share of the venue's cap (agent.sync.Lease): take() spends a place or says the venue is full."""
+
+    counting: AbstractContextManager[Any]
+
+    def take(self) -> bool:
+        """Spend one place; False when none is left."""
+        ...
+
+
 @dataclass(frozen=True)
 class ManualRequest:
     """A guard's decision from the kiosk page for a person with no readable code."""
@@ -69,7 +83,8 @@ class GateLoop:
 
     def __init__(self, settings: LoopSettings, devices: Devices, store: AgentStore, verify: Verifier,
                  decide: Decider, decode: Decoder, on_event: Callable[[GateEvent], None] | None = None,
-                 mask: MaskSensor = lambda: True):
+                 mask: MaskSensor = lambda: True, lease: PlaceLease | None = None,
+                 venue_facts: VenueFacts | None = None):
         self.s = settings
         self.devices = devices
         self.store = store
@@ -79,6 +94,8 @@ class GateLoop:
         self.on_event = on_event
         # No mask detector yet: the guard at the gate watches masks; a detector (or the simulation) plugs in here.
         self.mask = mask
+        self.lease = lease  # None: no [sync], no cap
+        self.venue_facts = venue_facts  # None: no roster or appointments loaded
         self.dedupe = Dedupe(settings.dedupe_s)
         self.fever = FeverWatch(settings.rest_s)
         self.manual_requests: queue.Queue[ManualRequest] = queue.Queue()
@@ -237,10 +254,13 @@ class GateLoop:
         case = self.fever.case(subject, now)
         inside = bool(self.s.anti_passback_s > 0 and p.subject and self.store.last_admit(
             p.subject, self.s.direction, passback_since(p.wall, self.s.anti_passback_s)))
+        roster, appointment = (None, None)
+        if self.venue_facts is not None and p.credential is not None:
+            roster, appointment = self.venue_facts(p.credential.subject, p.wall)
         situation = Situation(
             celsius=case.first_celsius if case else celsius,
             remeasure_celsius=celsius if case else None,
-            mask=self.mask(), inside=inside,
+            mask=self.mask(), inside=inside, roster=roster, appointment=appointment,
         )
         verdict: Verdict = self.decider.decide(p.credential, situation, p.wall)
         if verdict.fever:
@@ -257,18 +277,24 @@ class GateLoop:
     def _finish(self, p: Presented | None, decision: str, reasons: list[RuleResult], *, celsius: float | None = None,
                 bundle: str | None = None, kind: str = "decision", fmt: str | None = None,
                 operator: str | None = None, note: str | None = None) -> GateEvent:
-        event = GateEvent(
-            id=new_event_id(), kind=kind, venue=self.s.venue, gate=self.s.gate, at=utcnow(),
-            direction=self.s.direction, decision=decision, reasons=reasons,
-            subject=p.subject if p else None, name=p.name if p else None,
-            person_class=p.person_class if p else None, colour=p.colour if p else None, celsius=celsius,
-            bundle_version=bundle, credential_format=(p.credential_format if p else fmt),
-            operator=operator, note=note,
-        )
-        if p is not None and p.code_digest:
-            self.dedupe.touch(p.code_digest, time.monotonic())
-        # Durable first: if the power goes now, the decision is on disk and nothing has moved yet.
-        self.store.record(event)
+        capped = (self.lease is not None and decision == "admit" and self.s.direction == "in"
+                  and kind in ("decision", "manual"))
+        # Held from take() until the admission is on disk: a lease renewal counts it exactly once.
+        with self.lease.counting if capped else contextlib.nullcontext():  # type: ignore[union-attr]
+            if capped and not self.lease.take():  # type: ignore[union-attr]
+                decision, reasons = "deny", [*reasons, messages.VENUE_FULL]
+            event = GateEvent(
+                id=new_event_id(), kind=kind, venue=self.s.venue, gate=self.s.gate, at=utcnow(),
+                direction=self.s.direction, decision=decision, reasons=reasons,
+                subject=p.subject if p else None, name=p.name if p else None,
+                person_class=p.person_class if p else None, colour=p.colour if p else None, celsius=celsius,
+                bundle_version=bundle, credential_format=(p.credential_format if p else fmt),
+                operator=operator, note=note,
+            )
+            if p is not None and p.code_digest:
+                self.dedupe.touch(p.code_digest, time.monotonic())
+            # Durable first: if the power goes now, the decision is on disk and nothing has moved yet.
+            self.store.record(event)
         if decision == "admit":
             self.scan_to_relay_s = time.monotonic() - self.frame_at
             self.devices.open_barrier(self.s.open_s, event.id)

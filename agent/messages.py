@@ -24,6 +24,11 @@ LOCAL_REASONS: dict[str, tuple[str, str]] = {
 }
 
 
+# The venue's cap, enforced by the gate's quota lease (agent/sync.py): same id and words on every gate.
+VENUE_FULL = RuleResult(rule="GATE-CAP-01", outcome="FAIL", message_zh="场所已满，请稍候",
+                        message_en="The venue is full, please wait")
+
+
 def local_reason(key: str) -> RuleResult:
     """A refusal the gate itself makes (anti-passback, no reading, fever re-check...)."""
     zh, en = LOCAL_REASONS[key]

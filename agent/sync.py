@@ -71,13 +71,20 @@ def is_admission(payload: dict[str, Any]) -> bool:
 
 
 class Lease:
-    """The places this gate may still admit without asking the hub; safe to use offline."""
+    """The places this gate may still admit without asking the hub; safe to use offline.
+
+    `counting` is held by the loop from take() until the admission is in the store, and by a
+    renewal while it counts the unsynced admissions: so every place spent is either in that count
+    or taken after it (and subtracted from the new grant), never lost between the two.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.counting = threading.RLock()
         self.remaining = 0
         self.cap: int | None = None
-        self.known = False  # False until the hub answered once
+        self.known = False  # False until the hub answered once: a capped venue cannot be assumed empty
+        self.taken = 0  # places spent since start (a renewal subtracts those spent while it was asked)
 
     def take(self) -> bool:
         """Spend one place if the lease has one (call before admitting); False means the venue is full."""
@@ -87,12 +94,15 @@ class Lease:
             if self.remaining <= 0:
                 return False
             self.remaining -= 1
+            self.taken += 1
             return True
 
-    def set(self, answer: dict[str, Any]) -> None:
-        """Adopt the hub's answer to a renewal."""
+    def set(self, answer: dict[str, Any], taken_before: int | None = None) -> None:
+        """Adopt the hub's answer to a renewal; places taken since `taken_before` come off the grant."""
         with self._lock:
-            self.remaining, self.cap, self.known = int(answer["grant"]), answer.get("cap"), True
+            spent_since = 0 if taken_before is None else self.taken - taken_before
+            self.remaining = max(0, int(answer["grant"]) - spent_since)
+            self.cap, self.known = answer.get("cap"), True
 
 
 class SyncClient:
@@ -177,11 +187,27 @@ class SyncClient:
 
     def renew_lease(self, want: int = 10) -> dict[str, Any]:
         """Renew the lease, telling the hub how many admissions it has not seen yet."""
-        pending = self.store.outbox_pending(limit=100_000)
+        with self.lease.counting:  # no admission is half-recorded while we count
+            taken_before = self.lease.taken
+            pending = self.store.outbox_pending(limit=100_000)
         unsynced = sum(1 for i in pending if is_admission(i.payload))
         answer = self._post("/device/lease", {"want": want, "unsynced": unsynced})
-        self.lease.set(answer)
+        self.lease.set(answer, taken_before)
         return answer
+
+    def drain(self, return_lease: bool = True) -> bool:
+        """A last HTTP sync before stopping, then hand the unused lease back; False if the hub was unreachable."""
+        try:
+            self.sync_http()
+            if return_lease and self.settings.lease_want:
+                self.renew_lease(0)
+        except SyncError as exc:
+            log.warning("last sync failed, the outbox keeps the events: %s", exc)
+            return False
+        except sqlite3.Error as exc:
+            log.warning("last sync skipped, local store: %s", exc)
+            return False
+        return True
 
     # ---- MQTT ----------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """`checkpoint demo`: a broker, the hub with a demo venue, and several simulated gates syncing to it.
 
-The gates are `checkpoint agent simulate` processes (every device simulated); beside each runs the
-gate's sync client (agent/sync.py) on the same SQLite store, enrolled with its own credential and
-logged in to the broker as its own device. Ctrl-C stops everything, gates first.
+Each gate is one `checkpoint agent simulate --hub ...` process (every device simulated) running
+the gate's own sync client: enrolled with its own credential, logged in to the broker as its own
+device, admitting within its lease of the venue's cap. Ctrl-C stops everything, gates first (each
+sends what is left and hands its unused places back), the hub last.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import click
 
-from protocols.errors import CheckpointError
 from server.broker_files import write_broker_files
 from server.demo_processes import Broker, Processes, free_port, port_is_free, wait_for_port
 from server.store import HubStore
@@ -46,21 +46,6 @@ def _prepare_hub(work: Path, gates: list[str], cap: int) -> tuple[Path, str, dic
     return db, password, devices
 
 
-def _start_sync(work: Path, gate: str, store_path: Path, device: tuple[str, str], hub_url: str,
-                broker: Broker | None):
-    """The gate's sync client on its store, once the simulated agent has created the store."""
-    from agent.store import AgentStore
-    from agent.sync import SyncClient, SyncSettings
-
-    store = AgentStore(store_path, b"demo-sync-client-does-not-hash")
-    settings = SyncSettings(hub_url=hub_url, device_id=device[0], secret=device[1], venue=VENUE, gate=gate,
-                            mqtt_host=broker.host if broker else None, mqtt_port=broker.port if broker else 1883,
-                            documents_dir=work / f"{gate}-documents", interval=2.0)
-    client = SyncClient(store, settings)
-    client.start()
-    return client
-
-
 def _say_moved(port: int) -> int:
     other = free_port()
     click.echo(f"端口 {port} 已被占用 / port {port} is taken: the hub uses {other}")
@@ -69,7 +54,7 @@ def _say_moved(port: int) -> int:
 
 @click.command()
 @click.option("--gates", "n_gates", default=3, show_default=True, help="How many simulated gates.")
-@click.option("--cap", default=30, show_default=True, help="The demo venue's cap.")
+@click.option("--cap", default=10, show_default=True, help="The demo venue's cap.")
 @click.option("--port", default=8080, show_default=True, help="The hub's port (0: any free port).")
 @click.option("--pace", default=2.0, show_default=True, help="Seconds between people at each gate.")
 @click.option("--duration", type=float, help="Stop by itself after this many seconds (default: until Ctrl-C).")
@@ -92,7 +77,6 @@ def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None,
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    clients = []
     try:
         broker = Broker.start(work, write_broker_files(HubStore(db), work / "broker"), broker_kind)
         if broker is None:
@@ -108,15 +92,20 @@ def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None,
         wait_for_port(port, 30)
         hub_url = f"http://127.0.0.1:{port}"
         for i, gate in enumerate(gates):
-            (work / f"{gate}.toml").write_text(f'[gate]\nvenue = "{VENUE}"\ngate = "{gate}"\n', encoding="utf-8")
-            procs.start(gate, [*CHECKPOINT, "agent", "simulate", "--config", str(work / f"{gate}.toml"),
-                               "--store", str(work / f"{gate}.sqlite"), "--people", "0", "--pace", str(pace),
-                               "--seed", str(i + 1)])
+            device_id, secret = devices[gate]
+            cmd = [*CHECKPOINT, "agent", "simulate", "--venue", VENUE, "--gate", gate, "--hub", hub_url,
+                   "--device-id", device_id, "--store", str(work / f"{gate}.sqlite"), "--people", "0",
+                   "--pace", str(pace), "--seed", str(i + 1)]
+            if broker is not None:
+                cmd += ["--mqtt-host", broker.host, "--mqtt-port", str(broker.port)]
+            # The secret goes by the environment: a command line is visible to every user of the machine.
+            procs.start(gate, cmd, env={**os.environ, "CHECKPOINT_DEVICE_SECRET": secret})
         for gate in gates:
             procs.wait_for_line(gate, "store:", 60)
-            clients.append(_start_sync(work, gate, work / f"{gate}.sqlite", devices[gate], hub_url, broker))
         click.echo(f"\n中心 hub: {hub_url}   用户 user: admin   密码 password: {password}")
+        click.echo(f"控制台 console: {hub_url}/console/   (admin / {password})")
         click.echo(f"接口文档 OpenAPI: {hub_url}/openapi.json   访问记录 access log: {hub_url}/api/v1/events?format=csv")
+        click.echo(f"场所 venue: {VENUE}   上限 cap: {cap}   占用 occupancy: {hub_url}/api/v1/venues/{VENUE}/occupancy")
         if broker is not None:
             click.echo(f"MQTT: {broker.host}:{broker.port} ({broker.kind})   文件 files: {work}")
         click.echo("按 Ctrl-C 停止 · press Ctrl-C to stop\n")
@@ -128,13 +117,7 @@ def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None,
                 click.echo("a demo process exited early; stopping", err=True)
                 break
     finally:
-        procs.stop_all(but=("hub",))  # gates first: their last decisions land in their stores
-        for client in clients:
-            try:
-                client.sync_http()  # one last drain while the hub is still up
-            except CheckpointError as exc:
-                click.echo(f"last sync of {client.settings.gate} failed: {exc}", err=True)
-            client.stop()
+        procs.stop_all(but=("hub",))  # gates first: each sends what is left while the hub is still up
         procs.stop_all()
         if 'broker' in locals() and broker is not None:
             broker.stop()

@@ -73,10 +73,11 @@ class Processes:
         self.procs: dict[str, subprocess.Popen] = {}
         self.lines: dict[str, list[str]] = {}
 
-    def start(self, name: str, cmd: list[str], quiet: bool = False) -> None:
+    def start(self, name: str, cmd: list[str], quiet: bool = False, env: dict[str, str] | None = None) -> None:
         """Start a child; its output is printed with a [name] prefix (errors only when quiet)."""
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
-                                stderr=None if quiet else subprocess.STDOUT, text=True, start_new_session=True)
+                                stderr=None if quiet else subprocess.STDOUT, text=True, start_new_session=True,
+                                env=env)
         self.procs[name] = proc
         self.lines[name] = []
         if proc.stdout is not None:
