@@ -9,7 +9,7 @@ purpose="${1:-demo}"
 
 apt_pkgs=(libzbar0 mosquitto espeak-ng)
 if [ "$purpose" = test ]; then
-  apt_pkgs+=(chromium)
+  apt_pkgs+=(chromium fonts-wqy-zenhei)  # a CJK font so browser tests and screenshots render Chinese
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
