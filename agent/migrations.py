@@ -48,8 +48,16 @@ def _m001_events_and_outbox(db: Database) -> None:
     db["outbox"].create_index(["sent_at", "created_at"], index_name="outbox_pending")
 
 
+def _m002_lease(db: Database) -> None:
+    # The hub's last lease answer, so a restarted gate that cannot reach the hub still knows its
+    # places: the grant minus the admissions recorded after `after_event` (one row, id 1).
+    db["lease"].create({"id": int, "cap": int, "grant": int, "after_event": str, "saved_at": str}, pk="id",
+                       not_null={"grant", "saved_at"})
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_events_and_outbox", _m001_events_and_outbox),
+    ("002_lease", _m002_lease),
 ]
 
 

@@ -182,6 +182,29 @@ class AgentStore:
                 [(error[:500], i) for i in event_ids],
             )
 
+    def last_event_id(self) -> str | None:
+        """The newest event id (ULIDs sort by time), or None for an empty store."""
+        with self._lock:
+            return self.db.conn.execute("SELECT max(id) FROM events").fetchone()[0]
+
+    def save_lease(self, cap: int | None, grant: int, after_event: str | None) -> None:
+        """Keep the hub's last lease answer: `grant` places from the admissions after `after_event` on."""
+        with self._lock, self.db.atomic():
+            self.db["lease"].upsert({"id": 1, "cap": cap, "grant": grant, "after_event": after_event or "",
+                                     "saved_at": _iso(utcnow())}, pk="id")
+
+    def lease_left(self) -> tuple[int | None, int] | None:
+        """(cap, places left) from the last lease answer kept, or None if the hub never answered."""
+        with self._lock:
+            row = self.db.conn.execute('SELECT cap, "grant", after_event FROM lease WHERE id = 1').fetchone()
+            if row is None:
+                return None
+            # The same test as agent.sync.is_admission: an admitted entry spends a place.
+            used = self.db.conn.execute(
+                "SELECT count(*) FROM events WHERE id > ? AND decision = 'admit' AND direction = 'in' "
+                "AND kind IN ('decision', 'manual')", [row[2]]).fetchone()[0]
+        return row[0], max(0, row[1] - used)
+
     def purge(self, retention_days: int, now: dt.datetime | None = None) -> int:
         """Delete events older than the venue's retention that were delivered (or never queued)."""
         cutoff = _iso((now or utcnow()) - dt.timedelta(days=retention_days))

@@ -97,6 +97,11 @@ class Lease:
             self.taken += 1
             return True
 
+    def restore(self, cap: int | None, remaining: int) -> None:
+        """Start from the lease kept in the store (the hub still holds it for this gate)."""
+        with self._lock:
+            self.cap, self.remaining, self.known = cap, max(0, remaining), True
+
     def set(self, answer: dict[str, Any], taken_before: int | None = None) -> None:
         """Adopt the hub's answer to a renewal; places taken since `taken_before` come off the grant."""
         with self._lock:
@@ -116,6 +121,9 @@ class SyncClient:
         self.http.headers["Authorization"] = f"Bearer {settings.secret}"
         self.documents = DocumentCache(settings.documents_dir, verify)
         self.lease = Lease()
+        kept = store.lease_left()
+        if kept is not None:
+            self.lease.restore(*kept)
         self.mqtt: MqttLink | None = None
         self._in_flight: dict[str, float] = {}  # event id -> when published by MQTT
         self._fetch_wanted = threading.Event()
@@ -189,10 +197,13 @@ class SyncClient:
         """Renew the lease, telling the hub how many admissions it has not seen yet."""
         with self.lease.counting:  # no admission is half-recorded while we count
             taken_before = self.lease.taken
+            after_event = self.store.last_event_id()
             pending = self.store.outbox_pending(limit=100_000)
         unsynced = sum(1 for i in pending if is_admission(i.payload))
         answer = self._post("/device/lease", {"want": want, "unsynced": unsynced})
         self.lease.set(answer, taken_before)
+        # A restart offline goes on from here: the grant less the admissions recorded since.
+        self.store.save_lease(answer.get("cap"), int(answer["grant"]), after_event)
         return answer
 
     def drain(self, return_lease: bool = True) -> bool:
