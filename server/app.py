@@ -9,8 +9,9 @@ from typing import Any
 
 from flask import Flask
 
-from server import db, http_errors
+from server import db, http_errors, retention
 from server.blueprints import access_log, device, documents, meta, venues
+from server.console import init_app as init_console
 
 log = logging.getLogger(__name__)
 
@@ -32,5 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     http_errors.register(app)
     for blueprint in (device.bp, venues.bp, documents.bp, access_log.bp, meta.bp):
         app.register_blueprint(blueprint)
+    init_console(app)
+    retention.purge_database(app.config["DATABASE"])  # once at start; `checkpoint hub purge` any time
     log.info("hub ready on %s", app.config["DATABASE"])
     return app

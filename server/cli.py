@@ -76,6 +76,44 @@ def add_venue(db_path: Path, venue: str, name: str | None, cap: int | None, dwel
     click.echo(f"venue {venue}: gates {', '.join(g['id'] for g in store.gates(venue)) or '-'}")
 
 
+@hub.command("add-user")
+@DB_OPTION
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(["admin", "supervisor", "guard"]), required=True)
+@click.option("--venue", help="Bind the user to one venue (else every venue).")
+@click.option("--password", envvar="CHECKPOINT_USER_PASSWORD", help="The password (else one is generated).")
+def add_user(db_path: Path, username: str, role: str, venue: str | None, password: str | None) -> None:
+    """Create or replace a console user with a role, optionally bound to one venue.
+
+    Example: checkpoint hub add-user --username li --role supervisor --venue school1
+    """
+    store = _store(db_path)
+    if venue is not None and store.venue(venue) is None:
+        raise click.ClickException(f"no venue {venue!r}: add it first with `checkpoint hub add-venue`")
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    store.create_user(username, password, role)
+    store.set_user_venue(username, venue)
+    click.echo(f"user {username!r}: {role}, venue {venue or 'all'}")
+    if generated:
+        click.echo(f"password: {password}")
+
+
+@hub.command()
+@DB_OPTION
+def purge(db_path: Path) -> None:
+    """Null the personal fields (subject hash, masked name) of events past each venue's retention days.
+
+    Example: checkpoint hub purge --db hub.db   (run daily from cron; the hub also runs it at start)
+    """
+    from server.retention import purge_database
+
+    _store(db_path).close()
+    purged = purge_database(str(db_path))
+    click.echo(f"purged personal fields of {sum(purged.values())} events "
+               + (", ".join(f"{v}: {n}" for v, n in purged.items()) or ""))
+
+
 @hub.command("enroll-token")
 @DB_OPTION
 @click.option("--venue", required=True)

@@ -84,11 +84,46 @@ def _m004_gate_status(db: Database) -> None:
     db["gates"].add_column("status_at", str)
 
 
+def _m005_console(db: Database) -> None:
+    # The supervisors' console: who may see which venue, venue report/retention settings,
+    # reviews of denials, visit requests, filed daily reports, and an audit of views of personal data.
+    db["users"].add_column("venue", str)  # NULL: every venue
+    db["venues"].add_column("kind", str)  # factory, school, kindergarten, market, canteen, office, village
+    db["venues"].add_column("report_deadline_hour", int)  # NULL: 10 for schools and kindergartens, else 14
+    db["venues"].add_column("retention_days", int)  # NULL: 28 (contact tracing needs 21-28 days)
+    # The console's filters: venue + decision + time, and time alone for the all-venues view.
+    db.execute("CREATE INDEX events_venue_decision_at ON events (venue, decision, at)")
+    db.execute("CREATE INDEX events_venue_gate_at ON events (venue, gate, at)")
+    db.execute("CREATE INDEX events_at ON events (at)")
+    db["denial_reviews"].create(
+        {"event_id": str, "reviewer": str, "note": str, "reviewed_at": str}, pk="event_id"
+    )
+    db["visits"].create(
+        {
+            "id": int, "venue": str, "name": str, "subject": str, "host": str, "purpose": str,
+            "starts_at": str, "ends_at": str, "status": str, "created_by": str, "created_at": str,
+            "decided_by": str, "decided_at": str,
+        },
+        pk="id",
+    )
+    db["visits"].create_index(["venue", "status", "ends_at"], index_name="visits_venue_status")
+    db["daily_reports"].create(
+        {"venue": str, "day": str, "filed_by": str, "filed_at": str, "deadline": str, "late": int, "body": str},
+        pk=("venue", "day"),
+    )
+    db["audit"].create(
+        {"id": int, "at": str, "username": str, "action": str, "target": str, "venue": str}, pk="id"
+    )
+    db["audit"].create_index(["at"], index_name="audit_at")
+    db["settings"].create({"name": str, "value": str}, pk="name")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
     ("003_distribution", _m003_distribution),
     ("004_gate_status", _m004_gate_status),
+    ("005_console", _m005_console),
 ]
 
 

@@ -1,0 +1,88 @@
+"""Who is using the console: session login, roles, venue scope, CSRF tokens and the audit trail."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from flask import g, redirect, request, session, url_for
+
+from server.auth import ROLES
+from server.console.blueprint import ConsoleError, bp
+from server.db import get_store
+
+ROLE_NAMES = {"admin": "管理员 admin", "supervisor": "主管 supervisor", "guard": "门卫 guard"}
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use); every POST form carries it."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "console_user": g.get("console_user"), "role_names": ROLE_NAMES,
+            "can": can}
+
+
+@bp.before_request
+def _load_user_and_check_csrf() -> None:
+    g.console_user = None
+    username = session.get("user")
+    if username:
+        user = get_store().user(username)
+        if user is not None:
+            g.console_user = user
+        else:  # the account was removed: the session ends with it
+            session.pop("user", None)
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        if not sent or "csrf" not in session or not hmac.compare_digest(sent, session["csrf"]):
+            raise ConsoleError(400, "表单已失效，请刷新页面重试 / The form has expired or is forged (CSRF): reload and try again")
+
+
+def can(role: str) -> bool:
+    """Whether the signed-in user has at least this role."""
+    user = g.get("console_user")
+    return user is not None and ROLES.get(user["role"], 0) >= ROLES[role]
+
+
+def login_required(role: str = "guard") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Require a signed-in user with at least this role; otherwise the login page (or 403)."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if g.get("console_user") is None:
+                return redirect(url_for("console.login", next=request.full_path))
+            if not can(role):
+                raise ConsoleError(403, "权限不足 / Your role may not open this page")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def allowed_venues() -> list[dict[str, Any]]:
+    """The venues the user may see: their own, or every venue when they are bound to none."""
+    venues = get_store().venues()
+    bound = g.console_user["venue"]
+    return [v for v in venues if bound is None or v["id"] == bound]
+
+
+def check_venue(venue: str | None) -> None:
+    """Refuse a venue outside the user's scope."""
+    bound = g.console_user["venue"]
+    if venue is not None and bound is not None and venue != bound:
+        raise ConsoleError(403, "无权查看该场所 / This venue is outside your scope")
+
+
+def audit(action: str, target: str, venue: str | None = None) -> None:
+    """Write who viewed or changed what, and when."""
+    get_store().add_audit(g.console_user["username"], action, target, venue)

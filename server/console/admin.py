@@ -1,0 +1,56 @@
+"""Admin pages: the audit trail and each venue's kind, report deadline hour and retention days."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, url_for
+
+from server.console.access import audit, login_required
+from server.console.blueprint import ConsoleError, bp
+from server.console.forms import positive_int, text
+from server.db import get_store
+from server.reports import VENUE_KINDS, deadline_hour
+from server.retention import retention_days
+
+AUDIT_PAGE = 100
+
+
+@bp.get("/audit")
+@login_required("admin")
+def audit_page():
+    """Who viewed or changed what, and when, newest first."""
+    page = positive_int("page", 1, 100_000)
+    rows = get_store().audit_log(AUDIT_PAGE + 1, (page - 1) * AUDIT_PAGE)
+    return render_template("console/audit.html", rows=rows[:AUDIT_PAGE], page=page, more=len(rows) > AUDIT_PAGE)
+
+
+@bp.get("/venues")
+@login_required("admin")
+def venue_settings():
+    """Each venue's console settings with the values in force."""
+    venues = [{**v, "deadline_in_force": deadline_hour(v), "retention_in_force": retention_days(v)}
+              for v in get_store().venues()]
+    return render_template("console/venues.html", venues=venues, kinds=VENUE_KINDS)
+
+
+def _optional_int(name: str, low: int, high: int) -> int | None:
+    value = text(name, 4, source="form")
+    if value is None:
+        return None
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConsoleError(400, f"{name} 须为 {low}..{high} 的整数 / {name} must be a whole number {low}..{high}")
+    return int(value)
+
+
+@bp.post("/venues/<venue_id>")
+@login_required("admin")
+def save_venue_settings(venue_id: str):
+    """Set a venue's kind, deadline hour (0-23) and retention days (1-365); empty means the default."""
+    if get_store().venue(venue_id) is None:
+        raise ConsoleError(404, "场所不存在 / No such venue")
+    kind = text("kind", 16, source="form")
+    if kind is not None and kind not in VENUE_KINDS:
+        raise ConsoleError(400, "场所类型无效 / Unknown venue kind")
+    get_store().set_venue_console(venue_id, kind, _optional_int("report_deadline_hour", 0, 23),
+                                  _optional_int("retention_days", 1, 365))
+    audit("venue.settings", venue_id, venue_id)
+    return redirect(url_for("console.venue_settings"))

@@ -1,0 +1,44 @@
+"""The console's blueprint, its error page and its template filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, render_template
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+
+class ConsoleError(Exception):
+    """A request the console refuses, with its HTTP status and a bilingual message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@bp.errorhandler(ConsoleError)
+def _console_error(exc: ConsoleError):
+    return render_template("console/error.html", status=exc.status, message=exc.message), exc.status
+
+
+def local_tz() -> ZoneInfo:
+    """The zone the venues' days and deadlines are in (config CONSOLE_TZ)."""
+    return ZoneInfo(current_app.config["CONSOLE_TZ"])
+
+
+@bp.app_template_filter("local")
+def local_time(value: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored UTC timestamp shown in the venues' local time."""
+    if not value:
+        return "—"
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(local_tz()).strftime(fmt)

@@ -1,0 +1,70 @@
+"""Denials: the refused and referred entries, filtered and paginated; detail and review."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from flask import g, redirect, render_template, request, url_for
+
+from protocols.credential import PersonClass
+
+from server.console.access import allowed_venues, audit, check_venue, login_required
+from server.console.blueprint import ConsoleError, bp
+from server.console.forms import positive_int, stored_time, text
+from server.db import get_store
+
+PAGE_SIZE = 50
+DECISIONS = {"": ("deny", "refer"), "deny": ("deny",), "refer": ("refer",)}
+PERSON_CLASSES = get_args(PersonClass)
+
+
+def _filters() -> dict:
+    venue = text("venue") or g.console_user["venue"]
+    check_venue(venue)
+    decision = request.args.get("decision", "")
+    if decision not in DECISIONS:
+        raise ConsoleError(400, "decision 须为 deny 或 refer / decision must be deny or refer")
+    return {"venue": venue, "gate": text("gate"), "since": stored_time("since"), "until": stored_time("until"),
+            "decisions": DECISIONS[decision], "rule": text("rule"), "person_class": text("person_class", 16),
+            "name": text("name", 32)}
+
+
+@bp.get("/denials")
+@login_required("guard")
+def denials():
+    """Denials newest first, 50 a page; each row with its failing rules in Chinese and English."""
+    filters = _filters()
+    page = positive_int("page", 1, 100_000)
+    rows = get_store().denials(**filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    audit("denials.list", request.query_string.decode("utf-8", "replace")[:500] or "-", filters["venue"])
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template("console/denials.html", rows=rows[:PAGE_SIZE], page=page, more=len(rows) > PAGE_SIZE,
+                           args=args, venues=allowed_venues(), person_classes=PERSON_CLASSES)
+
+
+def _denial(event_id: str) -> dict:
+    row = get_store().event_detail(event_id)
+    if row is None or row["decision"] not in ("deny", "refer"):
+        raise ConsoleError(404, "没有这条拒绝记录 / No such denial")
+    check_venue(row["venue"])
+    return row
+
+
+@bp.get("/denials/<event_id>")
+@login_required("guard")
+def denial(event_id: str):
+    """One denial in full (a view of personal data: audited)."""
+    row = _denial(event_id)
+    audit("denial.view", event_id, row["venue"])
+    return render_template("console/denial.html", row=row)
+
+
+@bp.post("/denials/<event_id>/review")
+@login_required("supervisor")
+def review(event_id: str):
+    """Mark a denial reviewed with a note (stored and audited)."""
+    row = _denial(event_id)
+    note = text("note", 500, required=True, source="form")
+    get_store().review_denial(event_id, g.console_user["username"], note or "")
+    audit("denial.review", event_id, row["venue"])
+    return redirect(url_for("console.denial", event_id=event_id))

@@ -1,0 +1,61 @@
+"""Reading the console's form and query fields: clear bilingual errors for bad input, never a crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import request
+
+from server.console.blueprint import ConsoleError, local_tz
+from server.store import iso
+
+
+def text(name: str, max_len: int = 64, required: bool = False, source: str = "values") -> str | None:
+    """A stripped text field, None when empty; too long or missing-but-required is a 400."""
+    value = (getattr(request, source).get(name) or "").strip()
+    if len(value) > max_len:
+        raise ConsoleError(400, f"{name} 过长（最多 {max_len} 字）/ {name} is longer than {max_len} characters")
+    if required and not value:
+        raise ConsoleError(400, f"{name} 不能为空 / {name} is required")
+    return value or None
+
+
+def local_datetime(name: str, required: bool = False, source: str = "values") -> dt.datetime | None:
+    """A `datetime-local` field (the venues' local time) as an aware UTC time."""
+    value = text(name, 32, required, source)
+    if value is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ConsoleError(400, f"{name} 时间格式无效 / {name} is not a date and time") from exc
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=local_tz())
+    return t.astimezone(dt.timezone.utc)
+
+
+def stored_time(name: str) -> str | None:
+    """A local time field as the hub stores times (ISO UTC text), or None."""
+    t = local_datetime(name)
+    return iso(t) if t else None
+
+
+def positive_int(name: str, default: int, top: int) -> int:
+    """An integer 1..top from the query, else default."""
+    value = request.values.get(name, "")
+    if not value:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= top:
+        raise ConsoleError(400, f"{name} 须为 1..{top} 的整数 / {name} must be a whole number 1..{top}")
+    return int(value)
+
+
+def local_day(name: str, default: dt.date) -> dt.date:
+    """A YYYY-MM-DD field, else default."""
+    value = (request.values.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConsoleError(400, f"{name} 日期格式无效 / {name} is not a date (YYYY-MM-DD)") from exc

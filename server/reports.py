@@ -1,0 +1,163 @@
+"""The daily report (日报告、零报告): per venue per local day, built from the hub's events.
+
+Every unit reports every day, also when nothing happened (POLICY.md §4). The report for day D
+covers the whole local day D and is due at the venue's deadline hour on day D+1: 10:00 for
+schools and kindergartens, 14:00 otherwise, unless the venue sets its own hour.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from server.store import HubStore, iso
+
+EARLY_DEADLINE_KINDS = ("school", "kindergarten")
+VENUE_KINDS = ("factory", "school", "kindergarten", "market", "canteen", "office", "village")
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+@dataclass
+class DailyReport:
+    """One venue's figures for one local day."""
+
+    venue: str
+    day: str
+    entries: int = 0
+    exits: int = 0
+    admitted: int = 0
+    denied: int = 0
+    referred: int = 0
+    denials_by_rule: dict[str, int] = field(default_factory=dict)
+    fevers: list[dict[str, Any]] = field(default_factory=list)  # {"at": local time, "gate", "celsius"}
+    visitors_admitted: int = 0
+    peak_occupancy: int = 0
+    events: int = 0
+
+    @property
+    def is_zero(self) -> bool:
+        """Nothing happened: a zero report (零报告)."""
+        return self.events == 0
+
+    def to_json(self) -> str:
+        """The report as JSON text (what a filed report keeps)."""
+        return json.dumps({**asdict(self), "zero": self.is_zero}, ensure_ascii=False, sort_keys=True)
+
+
+def deadline_hour(venue: dict[str, Any]) -> int:
+    """The venue's daily-report deadline hour: its own setting, else 10 for schools, else 14."""
+    if venue.get("report_deadline_hour") is not None:
+        return int(venue["report_deadline_hour"])
+    return 10 if venue.get("kind") in EARLY_DEADLINE_KINDS else 14
+
+
+def deadline(venue: dict[str, Any], day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """When the report for `day` is due: the deadline hour of the next local day."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(deadline_hour(venue)), tzinfo=tz)
+
+
+def day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The local day as an aware [start, end) interval."""
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+
+
+def _parse(at: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneInfo) -> DailyReport:
+    """Count a venue's day: entries, exits, denials by rule, fevers, visitors admitted, peak occupancy."""
+    start, end = day_bounds(day, tz)
+    rows = store.day_events(venue["id"], iso(start), iso(end))
+    report = DailyReport(venue=venue["id"], day=day.isoformat(), events=len(rows))
+    by_rule: Counter[str] = Counter()
+    for r in rows:
+        if r["effect"] == 1:
+            report.entries += 1
+            report.visitors_admitted += r["person_class"] == "visitor"
+        elif r["effect"] == -1:
+            report.exits += 1
+        if r["decision"] == "admit" and r["kind"] in ("decision", "manual"):
+            report.admitted += 1
+        elif r["decision"] == "deny":
+            report.denied += 1
+            by_rule.update(r["failed"] or ["—"])
+        elif r["decision"] == "refer":
+            report.referred += 1
+        if r["kind"] == "fever":
+            report.fevers.append({"at": _parse(r["at"]).astimezone(tz).strftime("%H:%M:%S"), "celsius": r["celsius"]})
+    report.denials_by_rule = dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0])))
+    report.peak_occupancy = _peak(store, venue, start, end, rows)
+    return report
+
+
+def _peak(store: HubStore, venue: dict[str, Any], start: dt.datetime, end: dt.datetime,
+          rows: list[dict[str, Any]]) -> int:
+    """The most people inside at once during [start, end)."""
+    dwell = venue.get("dwell_minutes")
+    if not dwell:
+        inside = peak = max(0, store.effect_before(venue["id"], iso(start)))
+        for r in rows:
+            inside = max(0, inside + r["effect"])
+            peak = max(peak, inside)
+        return peak
+    # No exit gates: each entry counts as inside for `dwell` minutes (as the hub's occupancy does).
+    span = dt.timedelta(minutes=dwell)
+    earlier = store.day_events(venue["id"], iso(start - span), iso(start))
+    changes: list[tuple[dt.datetime, int]] = []
+    for r in earlier + rows:
+        if r["effect"] == 1:
+            t = _parse(r["at"])
+            changes += [(t, 1), (t + span, -1)]
+    changes.sort(key=lambda c: (c[0], c[1]))  # a departure before an arrival at the same instant
+    inside, peak = 0, None
+    for t, delta in changes:
+        if t >= end:
+            break
+        if t >= start and peak is None:
+            peak = inside  # how many were inside when the day began
+        inside += delta
+        if t >= start:
+            peak = max(peak, inside)
+    return max(0, inside if peak is None else peak)
+
+
+CSV_ROWS = [
+    ("entries", "进入人次"), ("exits", "离开人次"), ("admitted", "放行"), ("denied", "拒绝"),
+    ("referred", "转人工"), ("visitors_admitted", "访客入场"), ("peak_occupancy", "最高在场人数"),
+]
+
+
+def report_csv(report: DailyReport, filed: dict[str, Any] | None = None) -> str:
+    """The report as CSV (bilingual labels, a BOM for spreadsheet programs)."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["项目 item", "值 value"])
+    w.writerow(["场所 venue", report.venue])
+    w.writerow(["日期 day", report.day])
+    w.writerow(["零报告 zero report", "是 yes" if report.is_zero else "否 no"])
+    for key, zh in CSV_ROWS:
+        w.writerow([f"{zh} {key}", getattr(report, key)])
+    for rule, n in report.denials_by_rule.items():
+        w.writerow([f"拒绝规则 denied by rule {rule}", n])
+    for f in report.fevers:
+        w.writerow(["发热 fever", f"{f['at']} {f['celsius'] if f['celsius'] is not None else ''}".strip()])
+    if filed:
+        w.writerow(["填报人 filed by", filed["filed_by"]])
+        w.writerow(["填报时间 filed at", filed["filed_at"]])
+        w.writerow(["逾期 late", "是 yes" if filed["late"] else "否 no"])
+    return "\ufeff" + out.getvalue()
+
+
+def report_from_json(text: str) -> DailyReport:
+    """A filed report's body back as a DailyReport."""
+    data = json.loads(text)
+    data.pop("zero", None)
+    return DailyReport(**data)

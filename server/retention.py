@@ -1,0 +1,45 @@
+"""Retention: personal fields of events past a venue's retention days are purged, counts kept.
+
+Contact tracing needs 21-28 days (POLICY.md §5); after that the subject hash, the masked name
+and the free-text note of each event are nulled (and the names and subject ids of visits that
+ended before then). Decisions, rules, readings and times stay, so daily reports still add up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from server.store import HubStore, iso, utcnow
+
+log = logging.getLogger(__name__)
+DEFAULT_RETENTION_DAYS = 28
+
+
+def retention_days(venue: dict[str, Any]) -> int:
+    """The venue's retention in days (its setting, else 28)."""
+    days = venue.get("retention_days")
+    return int(days) if days else DEFAULT_RETENTION_DAYS
+
+
+def purge(store: HubStore, now: dt.datetime | None = None) -> dict[str, int]:
+    """Null personal fields of every venue's events older than its retention; events purged per venue."""
+    now = now or utcnow()
+    purged: dict[str, int] = {}
+    for venue in store.venues():
+        before = now - dt.timedelta(days=retention_days(venue))
+        purged[venue["id"]] = store.purge_personal(venue["id"], iso(before))
+    total = sum(purged.values())
+    if total:
+        log.info("retention: personal fields of %d events purged", total)
+    return purged
+
+
+def purge_database(path: str) -> dict[str, int]:
+    """Open the hub's database, purge past-retention personal fields, close it (app start, CLI)."""
+    store = HubStore(path)
+    try:
+        return purge(store)
+    finally:
+        store.close()
