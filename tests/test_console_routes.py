@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from ulid import ULID
 
+from agent.venue_documents import parse_appointments, pick_appointment
 from protocols.certlogic import evaluate
 from protocols.events import GateEvent, RuleResult
 from server.app import create_app
@@ -271,6 +272,9 @@ def test_approving_a_visitor_publishes_the_appointments_the_visit_rule_reads(hub
     assert rule_passes(appointment, "V-PASS-0001", starts + dt.timedelta(minutes=30))
     assert not rule_passes(appointment, "V-PASS-0001", starts - dt.timedelta(minutes=30))
     assert not rule_passes(appointment, "V-PASS-0002", starts + dt.timedelta(minutes=30))
+    # The gate's own reader accepts the document and picks the holder's appointment from it.
+    parsed = parse_appointments(document["body"])
+    assert pick_appointment(parsed, "V-PASS-0001", starts) == appointment
     # Published through the distribution: the venue's current versions include it.
     assert hub.store.versions("school1")["appointments"] == str(document["version"])
     page = client.get("/console/visitors").get_data(as_text=True)

@@ -1,0 +1,210 @@
+"""Daily reports, zero reports, late filing, CSV, the overview's counts, venue settings and the
+retention purge (route, CLI, app start), on real SQLite through the console."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from server.app import create_app
+from server.cli import hub as hub_cli
+from server.reports import build_report, deadline, deadline_hour
+from server.retention import purge
+from tests.test_console_routes import TZ, Hub, gate_event, local, token
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Hub:
+    return Hub(tmp_path)
+
+
+def yesterday() -> dt.date:
+    return dt.datetime.now(TZ).date() - dt.timedelta(days=1)
+
+
+def a_day_of_events(hub: Hub, day: dt.date) -> None:
+    """School1's day: 3 entries (one a visitor), 1 exit, 2 denials, 1 referral, 1 fever; and noise."""
+    hub.store.ingest([
+        gate_event("school1", "north", local(day, 7, 50)),
+        gate_event("school1", "north", local(day, 7, 55), person_class="visitor"),
+        gate_event("school1", "south", local(day, 8, 5)),
+        gate_event("school1", "south", local(day, 9), direction="out", kind="exit", decision=None),
+        gate_event("school1", "north", local(day, 8), decision="deny", failed=("GATE-CODE-01",)),
+        gate_event("school1", "north", local(day, 8, 1), decision="deny", failed=("GATE-CODE-01", "GATE-TRIP-01")),
+        gate_event("school1", "north", local(day, 8, 2), decision="refer", failed=("GATE-MASK-01",)),
+        gate_event("school1", "north", local(day, 8, 30), decision="deny", kind="fever", failed=("GATE-TEMP-01",),
+                   celsius=38.2),
+        gate_event("school1", "north", local(day - dt.timedelta(days=1), 23, 59)),  # the day before
+        gate_event("school1", "north", local(day + dt.timedelta(days=1), 0, 0)),  # the day after
+        gate_event("factory1", "north", local(day, 8)),  # another venue
+    ])
+
+
+def test_the_report_counts_exactly_the_days_events(hub: Hub) -> None:
+    day = yesterday()
+    a_day_of_events(hub, day)
+    report = build_report(hub.store, hub.store.venue("school1"), day, TZ)
+    assert (report.entries, report.exits, report.admitted, report.denied, report.referred) == (3, 1, 3, 3, 1)
+    assert report.denials_by_rule == {"GATE-CODE-01": 2, "GATE-TEMP-01": 1, "GATE-TRIP-01": 1}
+    assert report.fevers == [{"at": "08:30:00", "celsius": 38.2}]
+    assert report.visitors_admitted == 1
+    # One was inside from the day before; then 3 came in before anyone left.
+    assert report.peak_occupancy == 4
+    assert not report.is_zero
+    page = hub.client("li").get(f"/console/reports?venue=school1&day={day}").get_data(as_text=True)
+    assert "GATE-TRIP-01" in page and "08:30:00" in page and "38.2" in page and "零报告 <span" not in page
+
+
+def test_peak_occupancy_without_exit_gates_counts_entries_within_the_dwell_time(hub: Hub) -> None:
+    hub.store.create_venue("canteen1", {"name": "食堂", "dwell_minutes": 30})
+    day = yesterday()
+    hub.store.ingest([gate_event("canteen1", "door", local(day, 11, m)) for m in (0, 10, 20, 35, 45)]
+                     + [gate_event("canteen1", "door", local(day, 12, 40))])
+    # 11:00, 11:10, 11:20 overlap (3); by 11:35 the 11:00 one has gone: at most 3 at once.
+    assert build_report(hub.store, hub.store.venue("canteen1"), day, TZ).peak_occupancy == 3
+
+
+def test_a_day_without_events_is_a_zero_report_and_can_be_filed(hub: Hub) -> None:
+    day = yesterday()
+    client = hub.client("li")
+    page = client.get(f"/console/reports?venue=school1&day={day}").get_data(as_text=True)
+    assert "零报告" in page and "填报零报告" in page
+    answer = client.post(f"/console/reports/school1/{day}/file", data={"csrf_token": token(client, "/console/reports")})
+    assert answer.status_code == 302
+    filed = hub.store.filed_report("school1", day.isoformat())
+    assert filed["filed_by"] == "li" and json.loads(filed["body"])["zero"] is True
+    assert ("li", "report.file", day.isoformat()) in [(a["username"], a["action"], a["target"]) for a in hub.audit()]
+
+
+def test_a_filed_report_never_changes(hub: Hub) -> None:
+    day = yesterday()
+    client = hub.client("li")
+    csrf = token(client, "/console/reports")
+    assert client.post(f"/console/reports/school1/{day}/file", data={"csrf_token": csrf}).status_code == 302
+    a_day_of_events(hub, day)  # events that arrive after filing (a gate that was offline)
+    assert client.post(f"/console/reports/school1/{day}/file", data={"csrf_token": csrf}).status_code == 409
+    rows = list(csv.reader(io.StringIO(client.get(f"/console/reports/school1/{day}.csv").get_data(as_text=True))))
+    assert rows[0][0].startswith("\ufeff项目")
+    values = {r[0]: r[1] for r in rows[1:]}
+    assert values["零报告 zero report"] == "是 yes" and values["进入人次 entries"] == "0"
+    assert values["填报人 filed by"] == "li"
+    # A day not filed is computed live.
+    other = yesterday() - dt.timedelta(days=3)  # clear of the first day's neighbours
+    a_day_of_events(hub, other)
+    values = {r[0]: r[1] for r in csv.reader(io.StringIO(
+        client.get(f"/console/reports/school1/{other}.csv").get_data(as_text=True)))}
+    assert values["进入人次 entries"] == "3" and values["拒绝规则 denied by rule GATE-CODE-01"] == "2"
+    assert values["发热 fever"] == "08:30:00 38.2"
+
+
+def test_late_filing_is_recorded_against_the_venues_deadline(hub: Hub) -> None:
+    client = hub.client("admin")
+    csrf = token(client, "/console/reports")
+    long_ago = yesterday() - dt.timedelta(days=5)
+    assert client.post(f"/console/reports/school1/{long_ago}/file", data={"csrf_token": csrf}).status_code == 302
+    assert hub.store.filed_report("school1", long_ago.isoformat())["late"] == 1
+    # Yesterday's report is due today at the deadline hour (set to 23 here).
+    hub.store.set_venue_console("factory1", "factory", 23, None)
+    due = deadline(hub.store.venue("factory1"), yesterday(), TZ)
+    assert due == local(yesterday() + dt.timedelta(days=1), 23)
+    assert client.post(f"/console/reports/factory1/{yesterday()}/file", data={"csrf_token": csrf}).status_code == 302
+    assert hub.store.filed_report("factory1", yesterday().isoformat())["late"] == int(dt.datetime.now(TZ) > due)
+    page = client.get("/console/reports?venue=school1").get_data(as_text=True)
+    assert long_ago.isoformat() in page and "late" in page
+    # Today is not over: it cannot be filed yet.
+    today = dt.datetime.now(TZ).date()
+    assert client.post(f"/console/reports/school1/{today}/file", data={"csrf_token": csrf}).status_code == 400
+    assert client.post("/console/reports/school1/not-a-day/file", data={"csrf_token": csrf}).status_code == 400
+
+
+def test_deadline_defaults_depend_on_the_venue_kind() -> None:
+    assert deadline_hour({"kind": "school"}) == 10
+    assert deadline_hour({"kind": "kindergarten"}) == 10
+    assert deadline_hour({"kind": "factory"}) == 14
+    assert deadline_hour({"kind": None}) == 14
+    assert deadline_hour({"kind": "school", "report_deadline_hour": 9}) == 9
+
+
+def test_admin_sets_a_venues_kind_deadline_and_retention(hub: Hub) -> None:
+    client = hub.client("admin")
+    csrf = token(client, "/console/venues")
+    answer = client.post("/console/venues/factory1", data={"kind": "kindergarten", "report_deadline_hour": "",
+                                                           "retention_days": "21", "csrf_token": csrf})
+    assert answer.status_code == 302
+    venue = hub.store.venue("factory1")
+    assert (venue["kind"], venue["report_deadline_hour"], venue["retention_days"]) == ("kindergarten", None, 21)
+    assert deadline_hour(venue) == 10
+    for bad in ({"kind": "castle"}, {"report_deadline_hour": "24"}, {"retention_days": "-1"}):
+        assert client.post("/console/venues/factory1", data={**bad, "csrf_token": csrf}).status_code == 400
+    supervisor = hub.client("li")
+    assert supervisor.post("/console/venues/factory1", data={"csrf_token": token(supervisor, "/console/")}).status_code == 403
+
+
+def test_the_overview_shows_occupancy_gates_versions_and_todays_counts(hub: Hub) -> None:
+    now = dt.datetime.now(TZ)
+    start = max(now - dt.timedelta(minutes=30), dt.datetime.combine(now.date(), dt.time(0), tzinfo=TZ))
+    hub.store.ingest([gate_event("school1", "north", start + dt.timedelta(seconds=i)) for i in range(2)]
+                     + [gate_event("school1", "north", start + dt.timedelta(seconds=5), decision="deny",
+                                   failed=("GATE-TEMP-01",))])
+    hub.store.put_document("school1", "bundle", b"{}", "application/json")
+    hub.store.put_document("school1", "bundle", b"{\"v\": 2}", "application/json")
+    hub.store.touch_gate("school1", "north", {"bundle": "1"})
+    hub.store.set_gate_status("school1", "south", "offline")
+    page = hub.client("wang").get("/console/").get_data(as_text=True)
+    assert "<b>2 / 100</b>" in page  # inside / cap
+    assert "● 在线" in page and "● 离线" in page
+    assert '<span class="deny">1 / 2</span>' in page  # north runs bundle 1 of 2
+    assert "GATE-TEMP-01" in page
+
+
+def old_and_new_events(hub: Hub) -> tuple[str, str]:
+    now = dt.datetime.now(TZ)
+    old = gate_event("school1", "north", now - dt.timedelta(days=40), decision="deny", failed=("GATE-TEMP-01",))
+    new = gate_event("school1", "north", now - dt.timedelta(days=5))
+    hub.store.ingest([old, new])
+    return old.id, new.id
+
+
+def test_purge_nulls_personal_fields_past_retention_and_keeps_counts(hub: Hub) -> None:
+    old, new = old_and_new_events(hub)
+    old_day = (dt.datetime.now(TZ) - dt.timedelta(days=40)).date()
+    before = build_report(hub.store, hub.store.venue("school1"), old_day, TZ)
+    assert purge(hub.store) == {"factory1": 0, "school1": 1}
+    assert hub.store.event_detail(old)["subject"] is None and hub.store.event_detail(old)["name"] is None
+    assert hub.store.event_detail(new)["name"] == "张*明"
+    assert build_report(hub.store, hub.store.venue("school1"), old_day, TZ) == before
+    # The detail page says so.
+    assert "已清除" in hub.client("admin").get(f"/console/denials/{old}").get_data(as_text=True)
+    # A venue keeping 3 days purges the 5-day-old one too; nothing twice.
+    hub.store.set_venue_console("school1", "school", None, 3)
+    assert purge(hub.store) == {"factory1": 0, "school1": 1}
+    assert purge(hub.store) == {"factory1": 0, "school1": 0}
+
+
+def test_purge_runs_from_the_cli_and_at_app_start(hub: Hub) -> None:
+    old, new = old_and_new_events(hub)
+    result = CliRunner().invoke(hub_cli, ["purge", "--db", str(hub.db)])
+    assert result.exit_code == 0, result.output
+    assert "purged personal fields of 1 events" in result.output
+    assert hub.store.event_detail(old)["subject"] is None
+    old2, _ = old_and_new_events(hub)
+    create_app({"DATABASE": str(hub.db), "TESTING": True})
+    assert hub.store.event_detail(old2)["subject"] is None and hub.store.event_detail(new)["subject"] is not None
+    result = CliRunner().invoke(hub_cli, ["purge", "--db", str(hub.db.parent / "missing.db")])
+    assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_add_user_binds_a_user_to_a_venue(hub: Hub) -> None:
+    result = CliRunner().invoke(hub_cli, ["add-user", "--db", str(hub.db), "--username", "zhao", "--role", "guard",
+                                          "--venue", "factory1", "--password", "pw-123456"])
+    assert result.exit_code == 0, result.output
+    assert hub.store.user("zhao") == {"username": "zhao", "role": "guard", "venue": "factory1"}
+    result = CliRunner().invoke(hub_cli, ["add-user", "--db", str(hub.db), "--username", "x", "--role", "guard",
+                                          "--venue", "nowhere"])
+    assert result.exit_code != 0 and "no venue" in result.output
