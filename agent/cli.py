@@ -86,12 +86,13 @@ def run(config_file: Path) -> None:
 @click.option("--secret", envvar=DEVICE_SECRET_ENV, show_envvar=True, help="The device's secret (prefer the env variable).")
 @click.option("--mqtt-host", help="The hub's MQTT broker (default: HTTP sync only).")
 @click.option("--mqtt-port", default=1883, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--kinds", default="", help="Only these kinds of people, comma-separated (e.g. green,red); default: every kind.")
 @click.option("--sync-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between HTTP syncs and lease renewals.")
 def simulate(people: int, venue_kind: str, config_file: Path | None, store_path: Path | None, kiosk_port: int,
              journal_dir: Path | None, pace: float, seed: int | None, voice: bool, venue: str | None,
              gate_id: str | None, hub_url: str | None, enroll_token: str | None, device_id: str | None,
-             secret: str | None, mqtt_host: str | None, mqtt_port: int, sync_interval: float) -> None:
+             secret: str | None, mqtt_host: str | None, mqtt_port: int, kinds: str, sync_interval: float) -> None:
     """Run the same agent with every device simulated and a stream of simulated people.
 
     Prints each decision as it happens. With --hub it syncs to the hub and admits within the
@@ -102,7 +103,14 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     import tempfile
 
     from agent.config import parse_config, read_toml
+    from agent.people import PeopleFactory
     from agent.simulation import Simulation
+
+    chosen = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    unknown = sorted(set(chosen) - set(PeopleFactory.KINDS))
+    if unknown:
+        raise click.BadParameter(f"unknown kinds {unknown}; choose from {sorted(set(PeopleFactory.KINDS))}",
+                                 param_hint="--kinds")
 
     os.environ.setdefault("CHECKPOINT_SUBJECT_KEY", "simulation-only-subject-key-not-for-venues")
     data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
@@ -136,7 +144,7 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     synced = f"   hub: {cfg.sync.hub_url} as {cfg.sync.device_id}" if cfg.sync is not None else ""
     click.echo(f"kiosk page: {sim.kiosk_url}   store: {cfg.store.path}{synced}")
     try:
-        summary = sim.run(people, pace)
+        summary = sim.run(people, pace, chosen)
     finally:
         sim.close()
         tmp.cleanup()

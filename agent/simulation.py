@@ -82,14 +82,15 @@ class Simulation:
         time.sleep(max(0.0, SHOW_CODE_S - 0.5))
         return events
 
-    def run(self, people: int, pace: float = 1.0) -> str:
-        """Send `people` people (0: until interrupted) and return a one-line summary."""
+    def run(self, people: int, pace: float = 1.0, kinds: tuple[str, ...] = ()) -> str:
+        """Send `people` people (0: until interrupted), of `kinds` only when given; return a one-line summary."""
         counts: collections.Counter[str] = collections.Counter()
         n = 0
         try:
             while people == 0 or n < people:
                 n += 1
-                for event in self.visit(self.factory.person()):
+                kind = self.factory.rng.choice(kinds) if kinds else None
+                for event in self.visit(self.factory.person(kind)):
                     counts[event.kind if event.kind != "decision" else event.decision or "?"] += 1
                 time.sleep(pace)
         except KeyboardInterrupt:
