@@ -568,8 +568,11 @@ class HubStore:
 
     def effect_before(self, venue: str, until: str) -> int:
         """The sum of entry/exit effects of a venue's events before a time (people inside then)."""
-        return self.conn.execute("SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND at < ? AND effect != 0",
-                                 [venue, until]).fetchone()[0]
+        # The counter row minus what came since: reads the days since `until`, not the venue's whole history.
+        counts = self.conn.execute("SELECT entries - exits FROM occupancy WHERE venue = ?", [venue]).fetchone()
+        since = self.conn.execute("SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND at >= ? AND effect != 0",
+                                  [venue, until]).fetchone()[0]
+        return (counts[0] if counts else 0) - since
 
     def file_report(self, venue: str, day: str, filed_by: str, deadline: str, late: bool, body: str) -> bool:
         """File a day's report once; False when it was already filed (filed reports never change)."""
