@@ -139,7 +139,7 @@ def main() -> None:
             print(f"| {name} | {timed(fn):.2f} |")
         for name, path in pages:
             assert client.get(path).status_code == 200, path
-            print(f"| {name} | {timed(lambda: client.get(path), 10):.2f} |")
+            print(f"| {name} | {timed(lambda path=path: client.get(path), 10):.2f} |")
         for v in range(5):
             store.set_venue_console(f"v{v}", None, None, 14)
         start = time.perf_counter()

@@ -222,6 +222,12 @@ def test_viewing_and_reviewing_a_denial_is_audited(hub: Hub) -> None:
     assert ("li", "denial.review", denial.id) in actions
     assert hub.client("admin").get("/console/audit").get_data(as_text=True).count("denial.view") == 3  # wang once, li twice
     assert hub.client("admin").get("/console/denials/" + "0" * 26).status_code == 404
+    # Another venue's denial is out of a bound user's scope, to read and to review.
+    elsewhere = gate_event("factory1", "north", dt.datetime.now(TZ), decision="deny", failed=("GATE-TEMP-01",))
+    hub.store.ingest([elsewhere])
+    assert guard.get(f"/console/denials/{elsewhere.id}").status_code == 403
+    assert supervisor.post(f"/console/denials/{elsewhere.id}/review", data={"note": "x", "csrf_token": csrf}).status_code == 403
+    assert hub.store.event_detail(elsewhere.id)["reviewer"] is None
 
 
 # ---- visitors and the appointments document --------------------------------------------------
@@ -254,6 +260,11 @@ def test_approving_a_visitor_publishes_the_appointments_the_visit_rule_reads(hub
     assert create_visit(client, "V-PASS-0002", starts, ends).status_code == 302
     assert create_visit(client, "V-PASS-0003", ends, starts).status_code == 400  # ends before it starts
     assert create_visit(client, "V-PASS-0004", starts, ends, venue="factory1").status_code == 403
+    other = hub.store.create_visit("factory1", "陈*", "V-F-1", "x", "y", "2026-01-01T00:00:00.000000Z",
+                                   "2026-01-01T01:00:00.000000Z", "admin")
+    assert client.post(f"/console/visitors/{other}/approve",
+                       data={"csrf_token": token(client, "/console/visitors")}).status_code == 403
+    assert "V-F-1" not in client.get("/console/visitors").get_data(as_text=True)
     visits = {v["subject"]: v for v in hub.store.visits("school1")}
     assert hub.store.document("school1", "appointments") is None  # nothing approved yet
     csrf = token(client, "/console/visitors")

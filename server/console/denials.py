@@ -7,7 +7,6 @@ from typing import get_args
 from flask import g, redirect, render_template, request, url_for
 
 from protocols.credential import PersonClass
-
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp
 from server.console.forms import positive_int, stored_time, text

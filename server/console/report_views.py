@@ -10,7 +10,13 @@ from server.console.access import allowed_venues, audit, check_venue, login_requ
 from server.console.blueprint import ConsoleError, bp, local_tz
 from server.console.forms import local_day, text
 from server.db import get_store
-from server.reports import DailyReport, build_report, deadline, report_csv, report_from_json
+from server.reports import (
+    DailyReport,
+    build_report,
+    deadline,
+    report_csv,
+    report_from_json,
+)
 from server.store import iso, utcnow
 
 
