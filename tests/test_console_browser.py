@@ -103,5 +103,8 @@ def test_a_supervisor_reviews_a_denial_approves_a_visitor_and_files_the_report(s
 
     page.click("header >> text=总览")
     page.screenshot(path="/tmp/console-overview.png", full_page=True)
+    page.set_viewport_size({"width": 800, "height": 1280})  # a tablet held upright
+    page.goto(base + "/console/denials")
+    page.screenshot(path="/tmp/console-tablet.png", full_page=True)
     assert {(a["action"]) for a in hub.audit()} >= {"login", "denials.list", "denial.view", "denial.review",
                                                     "visit.create", "visit.approve", "report.file"}
