@@ -106,6 +106,16 @@ def test_a_wrong_password_is_refused_and_audited(hub: Hub) -> None:
     assert hub.audit()[0]["action"] == "login.failed"
 
 
+def test_a_user_name_is_locked_after_five_failed_logins(hub: Hub) -> None:
+    client = hub.client()
+    for _ in range(5):
+        data = {"username": "li", "password": "guess", "csrf_token": token(client)}
+        assert client.post("/console/login", data=data).status_code == 401
+    data = {"username": "li", "password": PASSWORD, "csrf_token": token(client)}
+    assert client.post("/console/login", data=data).status_code == 429  # even the right password, for now
+    hub.client("wang")  # other user names are not affected
+
+
 def test_posts_without_the_csrf_token_are_refused(hub: Hub) -> None:
     client = hub.client()
     client.get("/console/login")
