@@ -80,6 +80,7 @@ def run(config_file: Path) -> None:
 @click.option("--voice/--no-voice", default=False, help="Speak each decision through espeak-ng.")
 @click.option("--venue", help="The venue id (default: the config's, else demo-venue).")
 @click.option("--gate", "gate_id", help="The gate id (default: the config's, else gate-1).")
+@click.option("--direction", type=click.Choice(["in", "out"]), help="An entry or an exit gate (default: the config's, else in).")
 @click.option("--hub", "hub_url", help="Sync to this hub (http://host:port), as `agent run` does with [sync].")
 @click.option("--enroll-token", help="Enroll at the hub with this one-time token (gives the device id, secret, venue, gate).")
 @click.option("--device-id", help="The device id the hub gave at enrollment (with --secret).")
@@ -91,7 +92,7 @@ def run(config_file: Path) -> None:
               help="Seconds between HTTP syncs and lease renewals.")
 def simulate(people: int, venue_kind: str, config_file: Path | None, store_path: Path | None, kiosk_port: int,
              journal_dir: Path | None, pace: float, seed: int | None, voice: bool, venue: str | None,
-             gate_id: str | None, hub_url: str | None, enroll_token: str | None, device_id: str | None,
+             gate_id: str | None, direction: str | None, hub_url: str | None, enroll_token: str | None, device_id: str | None,
              secret: str | None, mqtt_host: str | None, mqtt_port: int, kinds: str, sync_interval: float) -> None:
     """Run the same agent with every device simulated and a stream of simulated people.
 
@@ -114,7 +115,8 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
 
     os.environ.setdefault("CHECKPOINT_SUBJECT_KEY", "simulation-only-subject-key-not-for-venues")
     data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
-    data["gate"] = {**data["gate"], **({"venue": venue} if venue else {}), **({"gate": gate_id} if gate_id else {})}
+    data["gate"] = {**data["gate"], **({"venue": venue} if venue else {}), **({"gate": gate_id} if gate_id else {}),
+                    **({"direction": direction} if direction else {})}
     tmp = tempfile.TemporaryDirectory(prefix="checkpoint-sim-")
     env = dict(os.environ)
     if hub_url:

@@ -53,7 +53,8 @@ def _say_moved(port: int) -> int:
 
 
 @click.command()
-@click.option("--gates", "n_gates", default=3, show_default=True, help="How many simulated gates.")
+@click.option("--gates", "n_gates", default=3, show_default=True, help="How many simulated entry gates.")
+@click.option("--exits", "n_exits", default=1, show_default=True, help="How many simulated exit gates (they free places).")
 @click.option("--cap", default=10, show_default=True, help="The demo venue's cap.")
 @click.option("--port", default=8080, show_default=True, help="The hub's port (0: any free port).")
 @click.option("--pace", default=2.0, show_default=True, help="Seconds between people at each gate.")
@@ -61,7 +62,7 @@ def _say_moved(port: int) -> int:
 @click.option("--broker", "broker_kind", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto",
               show_default=True, help="auto: Mosquitto when installed, else amqtt.")
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the hub's files here (default: a temporary folder).")
-def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None, broker_kind: str,
+def demo(n_gates: int, n_exits: int, cap: int, port: int, pace: float, duration: float | None, broker_kind: str,
          workdir: Path | None) -> None:
     """Start a broker, the hub with a demo venue and simulated gates that sync to it; Ctrl-C stops all.
 
@@ -71,7 +72,9 @@ def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None,
     work = Path(workdir or tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o755)  # Mosquitto started as root drops to its own user and must read its files here
-    gates = [f"gate-{i + 1}" for i in range(n_gates)]
+    entries = [f"gate-{i + 1}" for i in range(n_gates)]
+    exits = [f"exit-{i + 1}" for i in range(n_exits)]
+    gates = entries + exits
     db, password, devices = _prepare_hub(work, gates, cap)
     procs = Processes()
     done = threading.Event()
@@ -93,9 +96,11 @@ def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None,
         hub_url = f"http://127.0.0.1:{port}"
         for i, gate in enumerate(gates):
             device_id, secret = devices[gate]
+            # Exits walk at half the pace of entries, so the venue fills, then frees places as people leave.
             cmd = [*CHECKPOINT, "agent", "simulate", "--venue", VENUE, "--gate", gate, "--hub", hub_url,
                    "--device-id", device_id, "--store", str(work / f"{gate}.sqlite"), "--people", "0",
-                   "--pace", str(pace), "--seed", str(i + 1)]
+                   "--pace", str(pace if gate in entries else 2 * pace), "--seed", str(i + 1),
+                   "--direction", "in" if gate in entries else "out"]
             if broker is not None:
                 cmd += ["--mqtt-host", broker.host, "--mqtt-port", str(broker.port)]
             # The secret goes by the environment: a command line is visible to every user of the machine.
@@ -123,7 +128,8 @@ def demo(n_gates: int, cap: int, port: int, pace: float, duration: float | None,
             broker.stop()
         store = HubStore(db)
         occ = store.occupancy(VENUE) or {}
-        click.echo(f"\n中心共收到 hub holds {store.event_count()} events; 场内 inside {occ.get('inside')}/{cap}")
+        click.echo(f"\n中心共收到 hub holds {store.event_count()} events; 场内 inside {occ.get('inside')}/{cap} "
+                   f"(进 entries {occ.get('entries')}, 出 exits {occ.get('exits')})")
         store.close()
         if tmp is not None:
             tmp.cleanup()
