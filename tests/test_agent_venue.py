@@ -199,3 +199,52 @@ def test_the_hub_roster_is_fetched_checked_and_read_by_the_gate(hub, tmp_path):
     answer = client.renew_lease(10)
     assert answer["grant"] == 4 and client.lease.remaining == 4
     assert client.store.lease_left() == (4, 4)
+
+
+# ---- the bundle and trust list the hub sent ------------------------------------------------------
+
+
+def test_with_sync_the_gate_decides_with_the_fetched_bundle_and_trust_list(tmp_path):
+    from agent.gate import load_decider, load_trust
+    from agent.people import PeopleFactory
+    from agent.sync_documents import DocumentCache
+    from protocols.bundle import build_bundle, sign_bundle
+    from protocols.keys import generate_private_key, save_public_key
+    from protocols.rules import load_pack
+
+    root, forger = generate_private_key("ES256"), generate_private_key("ES256")
+    save_public_key(root, tmp_path / "root.pub.pem")
+    first_issuer, new_issuer = PeopleFactory(seed=1), PeopleFactory(seed=2)
+    first_issuer.trust.save(tmp_path / "trust.json", root)
+    now = dt.datetime.now(dt.timezone.utc)
+    configured = build_bundle(load_pack("factory-gate"), issued_at=now - dt.timedelta(minutes=5))
+    (tmp_path / "bundle.json").write_text(json.dumps(sign_bundle(configured, root)))
+    docs = tmp_path / "docs"
+    cfg = gate_config(tmp_path, rules={"bundle": str(tmp_path / "bundle.json"), "trust_list": str(tmp_path / "trust.json"),
+                                       "root_public_key": str(tmp_path / "root.pub.pem")},
+                      sync={"hub_url": "http://127.0.0.1:9", "device_id": "d1", "documents_dir": str(docs)})
+    decider, trust = load_decider(cfg), load_trust(cfg)
+    assert decider.bundle.version == configured.version  # nothing fetched yet
+    cache = DocumentCache(docs, document_verifier(cfg))
+    closed = build_bundle(load_pack("factory-gate"), {"mode": "closed"}, issued_at=now)
+    assert cache.install("bundle", "2", '"e2"', json.dumps(sign_bundle(closed, root)).encode())
+    decider.refresh()
+    assert decider.bundle.version == closed.version
+    # Signed by someone else: refused before it replaces anything; garbage written behind its back: kept.
+    forged = build_bundle(load_pack("factory-gate"), {"mode": "open"}, issued_at=now)
+    assert not cache.install("bundle", "3", '"e3"', json.dumps(sign_bundle(forged, forger)).encode())
+    (docs / "bundle").write_text("{not json")
+    decider.refresh()
+    assert decider.bundle.version == closed.version
+    # The hub's trust list replaces the configured one: the new issuer's codes verify, the old one's no longer.
+    code_new, code_old = new_issuer.person("green").code, first_issuer.person("green").code
+    assert not verify_code(code_new, trust.current(), now).ok
+    body = tmp_path / "new-trust.json"
+    new_issuer.trust.save(body, root)
+    assert cache.install("trustlist", "2", '"t2"', body.read_bytes())
+    assert verify_code(code_new, trust.current(), now).ok and not verify_code(code_old, trust.current(), now).ok
+    # A restarted gate starts from the documents it holds.
+    assert verify_code(code_new, load_trust(cfg).current(), now).ok
+    assert load_decider(cfg).bundle.version == configured.version  # the fetched bundle file is broken
+    assert cache.install("bundle", "2", '"e2"', json.dumps(sign_bundle(closed, root)).encode())
+    assert load_decider(cfg).bundle.version == closed.version
