@@ -36,7 +36,7 @@ Verifier = Callable[[str, dt.datetime], Verification]
 Decoder = Callable[[Any], list[str]]
 MaskSensor = Callable[[], "bool | None"]
 # What the venue's documents say about one subject at one moment: (roster, appointment) for the rules.
-VenueFacts = Callable[[str, dt.datetime], "tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]"]
+VenueFacts = Callable[[str, dt.datetime], tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]]
 FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readings are still served
 PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
 

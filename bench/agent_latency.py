@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import os
-import queue
 import statistics
 import sys
 import tempfile
