@@ -14,7 +14,7 @@ from agent.gate import document_verifier
 from agent.loop import ManualRequest
 from agent.store import AgentStore
 from agent.sync import Lease, SyncClient, SyncSettings
-from agent.venue_documents import VenueDocumentError, VenueDocuments, parse_appointments, parse_roster
+from agent.venue_documents import VenueDocumentError, VenueDocuments, parse_appointments, parse_roster, pick_appointment
 from protocols.verify import verify_code
 from server.app import create_app
 from server.store import HubStore
@@ -248,3 +248,14 @@ def test_with_sync_the_gate_decides_with_the_fetched_bundle_and_trust_list(tmp_p
     assert load_decider(cfg).bundle.version == configured.version  # the fetched bundle file is broken
     assert cache.install("bundle", "2", '"e2"', json.dumps(sign_bundle(closed, root)).encode())
     assert load_decider(cfg).bundle.version == closed.version
+
+
+def test_the_consoles_appointments_document_is_what_the_gate_reads():
+    from server.console.appointments import appointments
+
+    body = json.dumps(appointments([{"subject": "V-1", "starts_at": "2026-11-29T08:00:00+08:00",
+                                     "ends_at": "2026-11-29T12:00:00+08:00", "decided_by": "supervisor-1",
+                                     "name": "王*华", "host": "李*", "id": 7}])).encode()
+    at = dt.datetime(2026, 11, 29, 1, 0, tzinfo=dt.timezone.utc)  # 09:00 in Beijing
+    picked = pick_appointment(parse_appointments(body), "V-1", at)
+    assert picked is not None and picked["approvedBy"] == "supervisor-1"
