@@ -20,21 +20,19 @@ from protocols.dcc_credential import to_credential
 from protocols.dcc_json import jsonable
 from protocols.dcc_schema import HealthCertificate, validate_hcert
 from protocols.envelope import inflate as envelope_inflate
+from protocols.envelope import strip_prefix as envelope_strip_prefix
 from protocols.envelope import unbase45
 from protocols.errors import (
     BadCbor,
     BadClaims,
     BadCose,
-    BadPrefix,
     BadSignature,
     CredentialError,
     Expired,
     KeyExpired,
     KeyNotAllowed,
     NotYetValid,
-    Oversized,
     Revoked,
-    Unreadable,
     UnknownKey,
 )
 from protocols.trustlist import TrustedKey, TrustList
@@ -66,15 +64,7 @@ class DccClaims:
 
 def strip_prefix(text: object) -> str:
     """The base45 body after `HC1:`, or raise Unreadable / Oversized / BadPrefix."""
-    if not isinstance(text, str) or not text.strip():
-        raise Unreadable("no text")
-    # QR readers may add a line end; spaces are base45 digits, so only CR/LF are stripped.
-    text = text.strip("\r\n")
-    if len(text) > MAX_TEXT_CHARS:
-        raise Oversized(f"code text is {len(text)} characters")
-    if not text.startswith(PREFIX):
-        raise BadPrefix(f"code does not start with {PREFIX}")
-    return text[len(PREFIX):]
+    return envelope_strip_prefix(text, PREFIX, MAX_TEXT_CHARS)
 
 
 def decode_base45(body: str) -> bytes:

@@ -10,7 +10,20 @@ import zlib
 
 import base45
 
-from protocols.errors import BadBase45, BadZlib, Oversized
+from protocols.errors import BadBase45, BadPrefix, BadZlib, Oversized, Unreadable
+
+
+def strip_prefix(text: object, prefix: str, max_chars: int) -> str:
+    """The base45 body after prefix, or raise Unreadable / Oversized / BadPrefix."""
+    if not isinstance(text, str) or not text.strip():
+        raise Unreadable("no text")
+    # QR readers may add a line end; spaces are base45 digits, so only CR/LF are stripped.
+    text = text.strip("\r\n")
+    if len(text) > max_chars:
+        raise Oversized(f"code text is {len(text)} characters")
+    if not text.startswith(prefix):
+        raise BadPrefix(f"code does not start with {prefix}")
+    return text[len(prefix):]
 
 
 def unbase45(body: str, max_bytes: int) -> bytes:

@@ -17,10 +17,9 @@ import cbor2
 
 from protocols.cose import EDDSA, ES256, PrivateKey, Sign1, decode_sign1, loads_cbor, sign1, verify_sign1
 from protocols.credential import Credential, Verification
-from protocols.envelope import inflate, unbase45
+from protocols.envelope import inflate, strip_prefix, unbase45
 from protocols.errors import (
     BadCose,
-    BadPrefix,
     BadSignature,
     CredentialError,
     Expired,
@@ -30,7 +29,6 @@ from protocols.errors import (
     NotYetValid,
     Oversized,
     Revoked,
-    Unreadable,
     UnknownKey,
 )
 from protocols.healthpass_claims import HealthPassClaims, claims_json, decode_claims, encode_claims
@@ -74,7 +72,7 @@ def verify_healthpass(
         max_age = dt.timedelta(seconds=float(max_age))
     step = "prefix"
     try:
-        body = _strip_prefix(text)
+        body = strip_prefix(text, PREFIX, MAX_TEXT_CHARS)
         result.steps[step] = True
         step = "base45"
         compressed = unbase45(body, MAX_COMPRESSED_BYTES)
@@ -133,18 +131,6 @@ def to_credential(claims: HealthPassClaims, kid: bytes) -> Credential:
 
 def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
-
-
-def _strip_prefix(text: object) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise Unreadable("no text")
-    # QR readers may add a line end; spaces are base45 digits, so only CR/LF are stripped.
-    text = text.strip("\r\n")
-    if len(text) > MAX_TEXT_CHARS:
-        raise Oversized(f"code text is {len(text)} characters")
-    if not text.startswith(PREFIX):
-        raise BadPrefix(f"code does not start with {PREFIX}")
-    return text[len(PREFIX):]
 
 
 def _decode_cose(data: bytes) -> Sign1:

@@ -17,7 +17,6 @@ from tests.conftest import free_port
 from tests.test_console_routes import PASSWORD, TZ, Hub, gate_event, local
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
 
 
 @pytest.fixture
