@@ -22,7 +22,8 @@ from typing import Any, Protocol
 from agent import messages
 from agent.decider import Decider, Situation, Verdict
 from agent.devices import Devices
-from agent.outcome import Presented, Screen, idle_screen, prompt_screen, result_screen
+from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
+from agent.outcome import Presented, Screen, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, mask_name, new_event_id, utcnow
 from hardware.retry import Backoff
@@ -38,6 +39,7 @@ MaskSensor = Callable[[], "bool | None"]
 # What the venue's documents say about one subject at one moment: (roster, appointment) for the rules.
 VenueFacts = Callable[[str, dt.datetime], tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]]
 FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readings are still served
+REMEASURE_HOLD_S = 15.0  # longest the amber rest screen stays before the prompt is back for others
 PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
 
 
@@ -200,6 +202,8 @@ class GateLoop:
     def _present(self, text: str, now: float) -> GateEvent | None:
         wall = utcnow()
         verification = self.verify(text, wall)
+        if self.s.direction == "out":
+            return self._exit(verification, now, wall, self.dedupe.digest(text))
         cred = verification.credential
         self.decider.refresh()
         if not verification.ok or cred is None:
@@ -220,6 +224,17 @@ class GateLoop:
         self._pending = p
         self._pending_deadline = now + self.s.wait_s
         return self._advance_pending(now)
+
+    def _exit(self, verification: Verification, now: float, wall: dt.datetime, digest: bytes) -> GateEvent:
+        """An exit runs no health rule and traps nobody: a verified code records who left, else the guard opens."""
+        leaver = identify_leaver(verification)
+        if leaver is None:
+            return self._finish(None, "refer", [UNREADABLE], fmt=verification.format,
+                                note=f"exit code: {verification.reason or 'unreadable'}")
+        p = Presented(started=now, subject=self.store.hash_subject(leaver.subject), name=mask_name(leaver.name),
+                      person_class=leaver.person_class, colour=leaver.colour,  # type: ignore[arg-type]
+                      credential_format=leaver.credential_format, credential=None, wall=wall, code_digest=digest)
+        return self._finish(p, "admit", [LEFT], kind="exit")
 
     # ---- measuring ------------------------------------------------------------------------
 
@@ -268,7 +283,11 @@ class GateLoop:
             return self._finish(p, "deny", verdict.reasons, celsius=celsius, bundle=verdict.bundle_version, kind="fever")
         if verdict.needs_remeasure and case is None:
             self.fever.first_abnormal(subject, celsius, now)
-        elif case is not None:
+            # Recorded as the refusal it is, but shown as what it means: rest, then measure once more.
+            only_temp = all(r.rule == "GATE-TEMP-01" for r in verdict.reasons if r.outcome == "FAIL")
+            return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version,
+                                rest_s=self.s.rest_s if only_temp else None)
+        if case is not None:
             self.fever.close(subject)
         return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version)
 
@@ -276,7 +295,7 @@ class GateLoop:
 
     def _finish(self, p: Presented | None, decision: str, reasons: list[RuleResult], *, celsius: float | None = None,
                 bundle: str | None = None, kind: str = "decision", fmt: str | None = None,
-                operator: str | None = None, note: str | None = None) -> GateEvent:
+                operator: str | None = None, note: str | None = None, rest_s: float | None = None) -> GateEvent:
         capped = (self.lease is not None and decision == "admit" and self.s.direction == "in"
                   and kind in ("decision", "manual"))
         # Held from take() until the admission is on disk: a lease renewal counts it exactly once.
@@ -298,8 +317,13 @@ class GateLoop:
         if decision == "admit":
             self.scan_to_relay_s = time.monotonic() - self.frame_at
             self.devices.open_barrier(self.s.open_s, event.id)
-        screen = result_screen(event, self.s.countdown_s)
-        self._show(screen, hold_s=self.s.countdown_s)
+        if rest_s is not None:
+            screen = remeasure_screen(event, rest_s)
+            # The countdown is the whole rest, but the prompt returns for the next person soon after.
+            self._show(screen, hold_s=min(rest_s, max(self.s.countdown_s, REMEASURE_HOLD_S)))
+        else:
+            screen = result_screen(event, self.s.countdown_s)
+            self._show(screen, hold_s=self.s.countdown_s)
         self.devices.announce(screen)
         self.decisions += 1
         log.info("%s %s %s %s", event.id, event.kind, event.decision, ",".join(r.rule for r in reasons))

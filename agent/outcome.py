@@ -74,18 +74,25 @@ def shown_reasons(reasons: list[RuleResult]) -> list[RuleResult]:
 def result_screen(event: GateEvent, countdown_s: float) -> Screen:
     """The green or red screen for a recorded decision, listing every failed rule."""
     if event.decision == "admit":
-        title = messages.MANUAL if event.kind == "manual" else messages.ADMIT
+        title = {"manual": messages.MANUAL, "exit": messages.GOODBYE}.get(event.kind, messages.ADMIT)
         state: ScreenState = "admit"
     elif event.kind == "fever":
-        title, state = messages.DENY, "fever"
+        title, state = messages.FEVER, "fever"
     elif event.decision == "refer":
-        title, state = messages.REFER, "refer"
+        title, state = (messages.EXIT_REFER if event.direction == "out" else messages.REFER), "refer"
     else:
         title = messages.MANUAL_DENY if event.kind == "manual" else messages.DENY
         state = "deny"
     reasons = tuple((r.message_zh or r.rule, r.message_en or r.rule) for r in shown_reasons(event.reasons))
     return Screen(state, title[0], title[1], reasons=reasons, name=event.name, celsius=event.celsius,
                   countdown_s=countdown_s, event_id=event.id)
+
+
+def remeasure_screen(event: GateEvent, rest_s: float) -> Screen:
+    """The amber screen after a first abnormal reading: rest, then measure again, with the reading and the rest."""
+    reasons = tuple((r.message_zh or r.rule, r.message_en or r.rule) for r in shown_reasons(event.reasons))
+    return Screen("remeasure", *messages.RETEST, reasons=reasons, name=event.name, celsius=event.celsius,
+                  countdown_s=rest_s, event_id=event.id)
 
 
 @dataclass(frozen=True)

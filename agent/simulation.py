@@ -13,6 +13,7 @@ from agent.decider import Decider
 from agent.gate import Gate, build_gate
 from agent.kiosk import KioskDisplay
 from agent.people import PeopleFactory, Person
+from hardware.display.base import Display
 from protocols.events import GateEvent
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class Simulation:
     """Drives simulated people through a gate: temperature on the thermometer, code in front of the camera."""
 
     def __init__(self, cfg: AgentConfig, seed: int | None = None,
-                 on_event: Callable[[GateEvent], None] | None = None):
+                 on_event: Callable[[GateEvent], None] | None = None, extra_displays: list[Display] | None = None):
         self.cfg = cfg
         self.factory = PeopleFactory(seed)
         self.on_event = on_event
@@ -33,7 +34,8 @@ class Simulation:
         self._current: Person | None = None
         decider = Decider.from_pack(cfg.gate.venue_kind, cfg.rules.params, self.factory.risk_areas)
         self.gate: Gate = build_gate(cfg, trust=self.factory.trust, decider=decider, on_event=self._event,
-                                     mask=lambda: self._current.mask if self._current else True)
+                                     mask=lambda: self._current.mask if self._current else True,
+                                     extra_displays=extra_displays)
         self.gate.start()
         self._thread = self.gate.run_in_thread()
 

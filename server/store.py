@@ -52,7 +52,8 @@ def sha256(text: str) -> str:
 
 def effect(event: GateEvent) -> int:
     """What an event does to the number inside: +1 an admitted entry, -1 an exit, 0 nothing."""
-    if event.kind == "exit" or (event.direction == "out" and event.decision != "deny"):
+    # A referral at an exit is not an exit yet: the guard's manual opening that follows is.
+    if event.kind == "exit" or (event.direction == "out" and event.decision == "admit"):
         return -1
     if event.direction == "in" and event.decision == "admit" and event.kind in ("decision", "manual"):
         return 1

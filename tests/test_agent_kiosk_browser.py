@@ -48,3 +48,21 @@ def test_the_page_shows_the_decision_in_both_languages_and_returns_to_the_prompt
         assert page.locator("#title-zh").text_content() == "人工放行"
     finally:
         sim.close()
+
+
+def test_a_first_high_reading_shows_the_amber_rest_screen_with_the_reading_and_a_countdown(tmp_path, page):
+    sim = start_simulation(tmp_path, measure={"rest_s": 8.0})
+    try:
+        page.goto(sim.kiosk_url)
+        page.wait_for_function("document.getElementById('title-zh').textContent === '请出示健康码'")
+        event = sim.present(sim.factory.person("fever"))
+        assert event.decision == "deny" and event.celsius == 38.2
+        page.wait_for_function("document.body.className === 'remeasure'", timeout=5000)
+        assert page.locator("#title-zh").text_content() == "请稍候复测"
+        assert page.locator("#title-en").text_content() == "Please rest, then measure again"
+        assert "38.2 °C" in page.locator("#who").text_content()
+        assert "秒" in page.locator("#countdown").text_content()
+        # Amber, not the refusal's red (after the page's short colour transition).
+        page.wait_for_function("getComputedStyle(document.body).backgroundColor === 'rgb(240, 162, 2)'", timeout=3000)
+    finally:
+        sim.close()
