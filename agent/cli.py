@@ -88,16 +88,23 @@ def run(config_file: Path) -> None:
 @click.option("--mqtt-host", help="The hub's MQTT broker (default: HTTP sync only).")
 @click.option("--mqtt-port", default=1883, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--kinds", default="", help="Only these kinds of people, comma-separated (e.g. green,red); default: every kind.")
+@click.option("--issuer-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sign the simulated people with this issuer's private key (PEM) instead of a fresh one.")
+@click.option("--root-pub", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Decide by the signed bundle and trust list (the hub's, with --hub) checked against this root key.")
 @click.option("--sync-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between HTTP syncs and lease renewals.")
 def simulate(people: int, venue_kind: str, config_file: Path | None, store_path: Path | None, kiosk_port: int,
              journal_dir: Path | None, pace: float, seed: int | None, voice: bool, venue: str | None,
              gate_id: str | None, direction: str | None, hub_url: str | None, enroll_token: str | None, device_id: str | None,
-             secret: str | None, mqtt_host: str | None, mqtt_port: int, kinds: str, sync_interval: float) -> None:
+             secret: str | None, mqtt_host: str | None, mqtt_port: int, kinds: str, issuer_key: Path | None,
+             root_pub: Path | None, sync_interval: float) -> None:
     """Run the same agent with every device simulated and a stream of simulated people.
 
     Prints each decision as it happens. With --hub it syncs to the hub and admits within the
-    venue's cap. Examples: checkpoint agent simulate --people 10;
+    venue's cap; with --root-pub as well it runs the hub's signed bundle and trust list, and
+    --issuer-key signs its people with the key that list trusts. Examples:
+    checkpoint agent simulate --people 10;
     checkpoint agent simulate --hub http://127.0.0.1:8080 --enroll-token TOKEN --mqtt-host 127.0.0.1
     """
     import os
@@ -113,6 +120,9 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         raise click.BadParameter(f"unknown kinds {unknown}; choose from {sorted(set(PeopleFactory.KINDS))}",
                                  param_hint="--kinds")
 
+    if root_pub and not issuer_key:
+        raise click.UsageError("--root-pub needs --issuer-key: the simulated people must be signed by a key "
+                               "the trust list trusts")
     os.environ.setdefault("CHECKPOINT_SUBJECT_KEY", "simulation-only-subject-key-not-for-venues")
     data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
     data["gate"] = {**data["gate"], **({"venue": venue} if venue else {}), **({"gate": gate_id} if gate_id else {}),
@@ -124,7 +134,9 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         env[DEVICE_SECRET_ENV] = secret
         data["sync"] = {**data.get("sync", {}), "hub_url": hub_url, "device_id": device_id,
                         "mqtt_host": mqtt_host, "mqtt_port": mqtt_port, "interval_s": sync_interval,
-                        "documents_dir": str((store_path.parent if store_path else Path(tmp.name)) / "documents")}
+                        # One folder per store: gates whose stores share a folder (the demo's) must not share documents.
+                        "documents_dir": str(store_path.parent / f"{store_path.stem}.documents" if store_path
+                                             else Path(tmp.name) / "documents")}
     data = {**data, "camera": {"type": "simulated", "fps": 30}, "thermometer": {"type": "simulated"},
             "barrier": {"type": "simulated", "journal": str(journal_dir / "relay.jsonl") if journal_dir else None},
             "speaker": {"type": "espeak" if voice else "recording"},
@@ -132,6 +144,8 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
                       "journal": str(journal_dir / "screens.jsonl") if journal_dir else None},
             "store": {"path": str(store_path or Path(tmp.name) / "agent.sqlite")}}
     data["gate"] = {**data["gate"], "venue_kind": venue_kind}
+    if root_pub:
+        data["rules"] = {**data.get("rules", {}), "root_public_key": str(root_pub)}
     data["measure"] = {"rest_s": 3.0, **data.get("measure", {})}
     try:
         cfg = parse_config(data, env)
@@ -142,7 +156,12 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    sim = Simulation(cfg, seed=seed, on_event=_print_event)
+    try:
+        sim = Simulation(cfg, seed=seed, on_event=_print_event,
+                         issuer_key=_issuer_key(issuer_key) if issuer_key else None)
+    except CheckpointError as exc:
+        tmp.cleanup()
+        raise click.ClickException(str(exc)) from exc
     synced = f"   hub: {cfg.sync.hub_url} as {cfg.sync.device_id}" if cfg.sync is not None else ""
     click.echo(f"kiosk page: {sim.kiosk_url}   store: {cfg.store.path}{synced}")
     try:
@@ -151,6 +170,16 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         sim.close()
         tmp.cleanup()
     click.echo(summary)
+
+
+def _issuer_key(path: Path):
+    """The simulation issuer's private key, or a clear error."""
+    from protocols.keys import load_private_key
+
+    try:
+        return load_private_key(path)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--issuer-key") from exc
 
 
 def _hub_device(hub_url: str, token: str | None, device_id: str | None, secret: str | None,
@@ -174,9 +203,13 @@ def _hub_device(hub_url: str, token: str | None, device_id: str | None, secret: 
 def _print_event(event: GateEvent) -> None:
     """One line per decision, as it happens."""
     mark = {"admit": "✔ 放行 ADMIT", "deny": "✘ 拒绝 DENY ", "refer": "? 转人工 REFER"}.get(event.decision or "", "-")
+    if event.kind == "exit":
+        mark = "← 离开 EXIT "
+    elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-TEMP-01"}:
+        mark = "… 复测 RETEST"  # recorded as a refusal; the person rests and measures again
     temp = f"{event.celsius:.1f}°C" if event.celsius is not None else "  -   "
     why = "; ".join(f"{r.message_zh} · {r.message_en}" for r in shown_reasons(event.reasons))
-    kind = "" if event.kind == "decision" else f"[{event.kind}] "
+    kind = "" if event.kind in ("decision", "exit") else f"[{event.kind}] "
     click.echo(f"{event.at.astimezone():%H:%M:%S} {mark} {kind}{event.name or '-':<4} {event.colour or '-':<6} {temp} {why}")
 
 

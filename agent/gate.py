@@ -128,6 +128,20 @@ def load_decider(cfg: AgentConfig) -> Decider:
     return decider
 
 
+def fetch_missing_documents(cfg: AgentConfig, sync: Any) -> None:
+    """A syncing gate with no bundle or trust list yet (none fetched, none configured) asks the hub for them first."""
+    missing = [kind for kind, configured in (("bundle", cfg.rules.bundle), ("trustlist", cfg.rules.trust_list))
+               if configured is None and not sync.documents.path(kind).exists()]
+    if not missing:
+        return
+    from agent.sync import SyncError
+
+    try:
+        sync.fetch(missing)
+    except SyncError as exc:
+        raise ConfigError(f"no {' or '.join(missing)} yet and the hub cannot be reached: {exc}") from exc
+
+
 def loop_settings(cfg: AgentConfig) -> LoopSettings:
     """The loop's timings from the config."""
     return LoopSettings(
@@ -182,19 +196,8 @@ class Gate:
 def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Decider | None = None,
                on_event: Callable[[GateEvent], None] | None = None, mask: MaskSensor | None = None,
                extra_displays: list[Display] | None = None) -> Gate:
-    """Assemble a gate; trust and decider default to the ones the config names."""
-    source = None if trust is not None else load_trust(cfg)
-    decider = decider or load_decider(cfg)
-    max_age = cfg.rules.max_code_age_s
+    """Assemble a gate; trust and decider default to the ones the hub sent (with [sync]) or the config names."""
     store = AgentStore(cfg.store.path, cfg.subject_key)
-    holder: dict[str, GateLoop] = {}
-
-    def verify(text: str, at: dt.datetime) -> Verification:
-        return verify_code(text, source.current() if source is not None else trust, at, max_age)
-
-    def on_guard(decision: str, reason: str, operator: str) -> None:
-        holder["loop"].manual_requests.put(ManualRequest(decision, reason, operator))
-
     sync = None
     if cfg.sync is not None:
         from agent.sync import SyncClient, SyncSettings
@@ -204,6 +207,23 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
             venue=cfg.gate.venue, gate=cfg.gate.gate, mqtt_host=cfg.sync.mqtt_host, mqtt_port=cfg.sync.mqtt_port,
             documents_dir=cfg.sync.documents_dir, interval=cfg.sync.interval_s, lease_want=cfg.sync.lease_want),
             document_verifier(cfg))
+    try:
+        if sync is not None and (trust is None or decider is None):
+            fetch_missing_documents(cfg, sync)
+        source = None if trust is not None else load_trust(cfg)
+        decider = decider or load_decider(cfg)
+    except ConfigError:
+        store.close()
+        raise
+    max_age = cfg.rules.max_code_age_s
+    holder: dict[str, GateLoop] = {}
+
+    def verify(text: str, at: dt.datetime) -> Verification:
+        return verify_code(text, source.current() if source is not None else trust, at, max_age)
+
+    def on_guard(decision: str, reason: str, operator: str) -> None:
+        holder["loop"].manual_requests.put(ManualRequest(decision, reason, operator))
+
     # With [sync], admissions spend the hub's lease (the venue's cap) and the rules see its roster and appointments.
     facts = VenueDocuments(cfg.sync.documents_dir).facts if cfg.sync is not None else None
     devices = build_devices(cfg, on_guard, extra_displays)

@@ -16,6 +16,7 @@ from protocols.bundle import RiskArea, RiskAreas
 from protocols.credential import NucleicAcidTest, Stay
 from protocols.healthpass import mint
 from protocols.healthpass_claims import HealthPassClaims
+from protocols.cose import PrivateKey
 from protocols.keys import generate_private_key, key_id
 from protocols.trustlist import TrustedKey, TrustList
 
@@ -23,6 +24,7 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
 RISK_REGION = "310115"  # the risk-area list the simulation uses names this district
 HOME_REGION = "330106"
+SIM_ISSUER = "sim-health-authority"
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,10 @@ class PeopleFactory:
              "risk_travel", "visitor_no_test", "visitor_tested", "courier", "fever", "fever_then_normal",
              "no_mask", "not_a_code")
 
-    def __init__(self, seed: int | None = None, issuer: str = "sim-health-authority"):
+    def __init__(self, seed: int | None = None, issuer: str = SIM_ISSUER, key: PrivateKey | None = None):
         self.rng = random.Random(seed)
-        self.key = generate_private_key("ES256")
+        # The demo hands every gate the issuer key its hub's trust list trusts; alone, a fresh one.
+        self.key = key or generate_private_key("ES256")
         self.forger = generate_private_key("ES256")
         self.issuer = issuer
         self.trust = TrustList([TrustedKey.from_public_key(self.key.public_key(), issuer)])

@@ -14,6 +14,7 @@ from agent.gate import Gate, build_gate
 from agent.kiosk import KioskDisplay
 from agent.people import PeopleFactory, Person
 from hardware.display.base import Display
+from protocols.cose import PrivateKey
 from protocols.events import GateEvent
 
 log = logging.getLogger(__name__)
@@ -26,14 +27,21 @@ class Simulation:
     """Drives simulated people through a gate: temperature on the thermometer, code in front of the camera."""
 
     def __init__(self, cfg: AgentConfig, seed: int | None = None,
-                 on_event: Callable[[GateEvent], None] | None = None, extra_displays: list[Display] | None = None):
+                 on_event: Callable[[GateEvent], None] | None = None, extra_displays: list[Display] | None = None,
+                 issuer_key: PrivateKey | None = None):
         self.cfg = cfg
-        self.factory = PeopleFactory(seed)
+        self.factory = PeopleFactory(seed, key=issuer_key)
         self.on_event = on_event
         self.events: queue.Queue[GateEvent] = queue.Queue()
         self._current: Person | None = None
-        decider = Decider.from_pack(cfg.gate.venue_kind, cfg.rules.params, self.factory.risk_areas)
-        self.gate: Gate = build_gate(cfg, trust=self.factory.trust, decider=decider, on_event=self._event,
+        if cfg.rules.root_public_key is not None:
+            # Signed mode: the rules and trust list are the hub's (or the config's), checked against the root
+            # key, as on a real gate; the people must then be signed by an issuer that list trusts.
+            trust, decider = None, None
+        else:
+            trust = self.factory.trust
+            decider = Decider.from_pack(cfg.gate.venue_kind, cfg.rules.params, self.factory.risk_areas)
+        self.gate: Gate = build_gate(cfg, trust=trust, decider=decider, on_event=self._event,
                                      mask=lambda: self._current.mask if self._current else True,
                                      extra_displays=extra_displays)
         self.gate.start()

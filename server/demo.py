@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from server.broker_files import write_broker_files
+from server.demo_documents import DemoKeys, publish_demo_documents
 from server.demo_processes import Broker, Processes, free_port, port_is_free, wait_for_port
 from server.store import HubStore
 
@@ -29,8 +30,8 @@ VENUE = "demo-venue"
 CHECKPOINT = [sys.executable, "-c", "from protocols.cli import main; main()"]
 
 
-def _prepare_hub(work: Path, gates: list[str], cap: int) -> tuple[Path, str, dict[str, tuple[str, str]]]:
-    """Create the database, the admin, the venue, its gates and one device per gate."""
+def _prepare_hub(work: Path, gates: list[str], cap: int) -> tuple[Path, str, dict[str, tuple[str, str]], DemoKeys]:
+    """Create the database, the admin, the venue, its gates, one device per gate and the signed documents."""
     db = work / "hub.db"
     store = HubStore(db)
     store.migrate()
@@ -42,8 +43,19 @@ def _prepare_hub(work: Path, gates: list[str], cap: int) -> tuple[Path, str, dic
         store.create_gate(VENUE, gate)
         device, secret = store.redeem_token(store.create_enroll_token(VENUE, gate))  # type: ignore[misc]
         devices[gate] = (device.id, secret)
+    keys, _ = publish_demo_documents(store, VENUE, work / "keys")
     store.close()
-    return db, password, devices
+    return db, password, devices, keys
+
+
+def _documents_line(store: HubStore) -> str:
+    """Each gate's running document versions against the hub's current ones, e.g. `gate-1 bundle 1/1`."""
+    current = store.versions(VENUE)
+    parts = []
+    for gate in store.gates(VENUE):
+        running = " ".join(f"{kind} {gate['running'].get(kind, '-')}/{version}" for kind, version in current.items())
+        parts.append(f"{gate['id']} {running}")
+    return "文件 documents (running/current): " + "; ".join(parts)
 
 
 def _say_moved(port: int) -> int:
@@ -75,7 +87,7 @@ def demo(n_gates: int, n_exits: int, cap: int, port: int, pace: float, duration:
     entries = [f"gate-{i + 1}" for i in range(n_gates)]
     exits = [f"exit-{i + 1}" for i in range(n_exits)]
     gates = entries + exits
-    db, password, devices = _prepare_hub(work, gates, cap)
+    db, password, devices, keys = _prepare_hub(work, gates, cap)
     procs = Processes()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -100,7 +112,9 @@ def demo(n_gates: int, n_exits: int, cap: int, port: int, pace: float, duration:
             cmd = [*CHECKPOINT, "agent", "simulate", "--venue", VENUE, "--gate", gate, "--hub", hub_url,
                    "--device-id", device_id, "--store", str(work / f"{gate}.sqlite"), "--people", "0",
                    "--pace", str(pace if gate in entries else 2 * pace), "--seed", str(i + 1),
-                   "--direction", "in" if gate in entries else "out"]
+                   "--direction", "in" if gate in entries else "out",
+                   # The gate runs the hub's signed bundle and trust list; its people carry the trusted issuer's codes.
+                   "--root-pub", str(keys.root_public), "--issuer-key", str(keys.issuer_private)]
             if broker is not None:
                 cmd += ["--mqtt-host", broker.host, "--mqtt-port", str(broker.port)]
             # The secret goes by the environment: a command line is visible to every user of the machine.
@@ -130,6 +144,7 @@ def demo(n_gates: int, n_exits: int, cap: int, port: int, pace: float, duration:
         occ = store.occupancy(VENUE) or {}
         click.echo(f"\n中心共收到 hub holds {store.event_count()} events; 场内 inside {occ.get('inside')}/{cap} "
                    f"(进 entries {occ.get('entries')}, 出 exits {occ.get('exits')})")
+        click.echo(_documents_line(store))
         store.close()
         if tmp is not None:
             tmp.cleanup()

@@ -19,6 +19,18 @@ def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
     held = int(re.search(r"hub holds (\d+) events", run.stdout).group(1))
     decisions = len(re.findall(r"^\[gate-\d\] \d\d:\d\d:\d\d ", run.stdout, flags=re.M))
     assert decisions > 0 and held >= decisions
+    # Every gate, the exit too, runs the bundle and trust list the hub distributes (signed by the demo's root key).
+    documents = re.search(r"^文件 documents \(running/current\): (.+)$", run.stdout, flags=re.M).group(1)
+    per_gate = dict(part.split(" ", 1) for part in documents.split("; "))
+    assert sorted(per_gate) == ["exit-1", "gate-1", "gate-2"]
+    for gate, versions in per_gate.items():
+        pairs = dict(zip(versions.split()[::2], versions.split()[1::2]))
+        assert set(pairs) == {"bundle", "trustlist"}, documents
+        assert all(running == current and current != "-" for running, current in
+                   (pair.split("/") for pair in pairs.values())), f"{gate} runs {versions}"
+    # An exit gate checks no health rule: whoever shows a signed code leaves.
+    exits = re.findall(r"^\[exit-1\] \d\d:\d\d:\d\d (.*)$", run.stdout, flags=re.M)
+    assert exits and all("EXIT" in line or "REFER" in line for line in exits), exits
 
 
 def test_the_demo_falls_back_to_amqtt() -> None:
