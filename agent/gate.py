@@ -19,11 +19,11 @@ from agent.loop import GateLoop, LoopSettings, ManualRequest, MaskSensor
 from agent.store import AgentStore
 from agent.venue_documents import VenueDocuments, parse_appointments, parse_roster
 from hardware.display.base import Display
-from protocols.credential import Verification
 from protocols.bundle import verify_bundle
+from protocols.credential import Verification
 from protocols.errors import BundleError, ConfigError, TrustListError
-from protocols.keys import load_public_key
 from protocols.events import GateEvent
+from protocols.keys import load_public_key
 from protocols.trustlist import TrustList
 from protocols.verify import verify_code
 

@@ -218,7 +218,7 @@ class GateLoop:
         if case is not None and now < case.rest_until:
             remaining = case.rest_until - now
             zh, en = messages.LOCAL_REASONS["rest_first"]
-            self._show(Screen("remeasure", *messages.REST, reasons=((zh, en),), name=p.name,
+            self._show(Screen("remeasure", *messages.RETEST, reasons=((zh, en),), name=p.name,
                               countdown_s=round(remaining)), hold_s=min(remaining, self.s.countdown_s))
             return None
         self._pending = p

@@ -13,10 +13,10 @@ import random
 from dataclasses import dataclass
 
 from protocols.bundle import RiskArea, RiskAreas
+from protocols.cose import PrivateKey
 from protocols.credential import NucleicAcidTest, Stay
 from protocols.healthpass import mint
 from protocols.healthpass_claims import HealthPassClaims
-from protocols.cose import PrivateKey
 from protocols.keys import generate_private_key, key_id
 from protocols.trustlist import TrustedKey, TrustList
 

@@ -107,7 +107,7 @@ def test_a_high_reading_with_another_refusal_is_a_plain_refusal(entry_gate):
 
 
 def test_the_hub_counts_a_refusal_or_a_referral_at_an_exit_as_nobody_leaving() -> None:
-    base = dict(id="0" * 26, venue="v", gate="exit-1", at=dt.datetime.now(dt.timezone.utc), direction="out")
+    base = {"id": "0" * 26, "venue": "v", "gate": "exit-1", "at": dt.datetime.now(dt.timezone.utc), "direction": "out"}
     assert effect(GateEvent(kind="decision", decision="refer", **base)) == 0
     assert effect(GateEvent(kind="decision", decision="deny", **base)) == 0
     assert effect(GateEvent(kind="exit", decision="admit", **base)) == -1
