@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from protocols.bundle import Bundle, BundleKeeper, RiskAreas, build_bundle
 from protocols.credential import Credential
-from protocols.decision import DecisionResult, GateContext, evaluate
+from agent.store import DecisionInputs
+from protocols.decision import DecisionResult, GateContext, decision_inputs, evaluate
 from protocols.errors import BundleError, ConfigError, RuleError
 from protocols.events import RuleResult
 from protocols.keys import load_public_key
@@ -39,6 +40,7 @@ class Verdict:
     """The engine's decision, with what the loop needs to know about it."""
 
     result: DecisionResult
+    inputs: DecisionInputs | None = None  # what the rules saw, subject hashed (when asked for)
 
     @property
     def decision(self) -> str:
@@ -133,9 +135,32 @@ class Decider:
         except (OSError, ValueError, BundleError) as exc:
             log.warning("new bundle file refused, keeping %s: %s", self.bundle.version, exc)
 
-    def decide(self, credential: Credential | None, situation: Situation, at: dt.datetime) -> Verdict:
-        """Run the bundle's rules over the credential (None: the code was refused) and the situation."""
+    def decide(self, credential: Credential | None, situation: Situation, at: dt.datetime,
+               hash_subject: Callable[[str], str] | None = None) -> Verdict:
+        """Run the bundle's rules over the credential (None: the code was refused) and the situation;
+        with hash_subject, also keep what the rules saw (subject hashed) for `checkpoint rules backtest`."""
         ctx = GateContext(at=at, celsius=situation.celsius, remeasure=situation.remeasure_celsius,
                           mask=situation.mask, inside=situation.inside, code_reason=situation.code_reason,
                           roster=situation.roster, appointment=situation.appointment)
-        return Verdict(evaluate(self.bundle, credential, ctx))
+        result = evaluate(self.bundle, credential, ctx)
+        if hash_subject is None:
+            return Verdict(result)
+        inputs = decision_inputs(self.bundle, credential, ctx, hash_subject=hash_subject)
+        _drop_dcc_identity(inputs, hash_subject)
+        return Verdict(result, DecisionInputs(result.decision, at, inputs))
+
+
+def _drop_dcc_identity(inputs: dict[str, Any], hash_subject: Callable[[str], str]) -> None:
+    """An EU DCC's hcert names its holder (nam, dob) and carries certificate ids (ci): the gate keeps
+    none of them (no shipped rule reads them); each ci becomes its keyed hash."""
+    payload = inputs.get("payload")
+    hcert = payload.get("hcert") if isinstance(payload, dict) else None
+    if not isinstance(hcert, Mapping):
+        return
+    kept: dict[str, Any] = {k: v for k, v in hcert.items() if k not in ("nam", "dob")}
+    for group in ("v", "t", "r"):
+        entries = kept.get(group)
+        if isinstance(entries, list):
+            kept[group] = [{**e, "ci": hash_subject(e["ci"])} if isinstance(e, Mapping) and isinstance(e.get("ci"), str)
+                           else e for e in entries]
+    payload["hcert"] = kept

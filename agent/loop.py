@@ -25,7 +25,7 @@ from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
 from agent.outcome import Presented, Screen, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
-from agent.store import AgentStore, mask_name, new_event_id, utcnow
+from agent.store import AgentStore, DecisionInputs, mask_name, new_event_id, utcnow
 from hardware.retry import Backoff
 from protocols.credential import Verification
 from protocols.errors import DeviceError
@@ -208,9 +208,11 @@ class GateLoop:
         self.decider.refresh()
         if not verification.ok or cred is None:
             # The rules word the refusal (GATE-CODE-*); the verifier's exact reason goes in the note.
-            verdict = self.decider.decide(None, Situation(code_reason=verification.reason or "unreadable"), wall)
+            verdict = self.decider.decide(None, Situation(code_reason=verification.reason or "unreadable"), wall,
+                                          hash_subject=self.store.hash_subject)
             return self._finish(None, verdict.decision, verdict.reasons, bundle=verdict.bundle_version,
-                                fmt=verification.format, note=f"code: {verification.reason or 'unreadable'}")
+                                fmt=verification.format, note=f"code: {verification.reason or 'unreadable'}",
+                                inputs=verdict.inputs)
         p = Presented(started=now, subject=self.store.hash_subject(cred.subject), name=mask_name(cred.name),
                       person_class=cred.person_class, colour=cred.colour, credential_format=cred.format,
                       credential=cred, wall=wall, code_digest=self.dedupe.digest(text))
@@ -277,25 +279,29 @@ class GateLoop:
             remeasure_celsius=celsius if case else None,
             mask=self.mask(), inside=inside, roster=roster, appointment=appointment,
         )
-        verdict: Verdict = self.decider.decide(p.credential, situation, p.wall)
+        # What the rules saw is kept beside the event (subject hashed) for `checkpoint rules backtest`.
+        verdict: Verdict = self.decider.decide(p.credential, situation, p.wall, hash_subject=self.store.hash_subject)
         if verdict.fever:
             self.fever.close(subject)
-            return self._finish(p, "deny", verdict.reasons, celsius=celsius, bundle=verdict.bundle_version, kind="fever")
+            return self._finish(p, "deny", verdict.reasons, celsius=celsius, bundle=verdict.bundle_version, kind="fever",
+                                inputs=verdict.inputs)
         if verdict.needs_remeasure and case is None:
             self.fever.first_abnormal(subject, celsius, now)
             # Recorded as the refusal it is, but shown as what it means: rest, then measure once more.
             only_temp = all(r.rule == "GATE-TEMP-01" for r in verdict.reasons if r.outcome == "FAIL")
             return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version,
-                                rest_s=self.s.rest_s if only_temp else None)
+                                rest_s=self.s.rest_s if only_temp else None, inputs=verdict.inputs)
         if case is not None:
             self.fever.close(subject)
-        return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version)
+        return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version,
+                            inputs=verdict.inputs)
 
     # ---- recording and actuating ----------------------------------------------------------
 
     def _finish(self, p: Presented | None, decision: str, reasons: list[RuleResult], *, celsius: float | None = None,
                 bundle: str | None = None, kind: str = "decision", fmt: str | None = None,
-                operator: str | None = None, note: str | None = None, rest_s: float | None = None) -> GateEvent:
+                operator: str | None = None, note: str | None = None, rest_s: float | None = None,
+                inputs: DecisionInputs | None = None) -> GateEvent:
         capped = (self.lease is not None and decision == "admit" and self.s.direction == "in"
                   and kind in ("decision", "manual"))
         # Held from take() until the admission is on disk: a lease renewal counts it exactly once.
@@ -313,7 +319,7 @@ class GateLoop:
             if p is not None and p.code_digest:
                 self.dedupe.touch(p.code_digest, time.monotonic())
             # Durable first: if the power goes now, the decision is on disk and nothing has moved yet.
-            self.store.record(event)
+            self.store.record(event, inputs)
         if decision == "admit":
             self.scan_to_relay_s = time.monotonic() - self.frame_at
             self.devices.open_barrier(self.s.open_s, event.id)

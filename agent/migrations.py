@@ -55,9 +55,24 @@ def _m002_lease(db: Database) -> None:
                        not_null={"grant", "saved_at"})
 
 
+def _m003_decision_inputs(db: Database) -> None:
+    # What the rules saw for each decision they made (protocols.decision.decision_inputs, subject
+    # hashed), so `checkpoint rules backtest` can replay real decisions under a new bundle. Local to
+    # the gate: never in the outbox nor the GateEvent the hub receives. `decision` is the rules' own
+    # (before the venue cap turned an admit into a denial); `at` the moment they decided.
+    db["decision_inputs"].create(
+        {"event_id": str, "at": str, "decision": str, "inputs": str},
+        pk="event_id",
+        not_null={"at", "decision", "inputs"},
+        foreign_keys=[("event_id", "events", "id")],
+    )
+    db["decision_inputs"].create_index(["at"], index_name="decision_inputs_at")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_events_and_outbox", _m001_events_and_outbox),
     ("002_lease", _m002_lease),
+    ("003_decision_inputs", _m003_decision_inputs),
 ]
 
 

@@ -1,8 +1,9 @@
 """The gate's local log: SQLite (WAL, synchronous=FULL) through sqlite-utils; all agent SQL lives here.
 
-A decision is committed durably, with its outbox row in the same transaction, before the
-barrier moves or the screen changes; a power cut after that cannot lose it. Rows hold a keyed
-hash of the subject id, a masked name, the colour and the reading: never a raw code or photo.
+A decision is committed durably, with its outbox row (and, when the rules decided it, what they
+saw) in the same transaction, before the barrier moves or the screen changes; a power cut after
+that cannot lose it. Rows hold a keyed hash of the subject id, a masked name, the colour and the
+reading: never a raw code or photo.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from sqlite_utils import Database
 from ulid import ULID
 
 from agent.migrations import migrate
+from protocols.errors import ConfigError
 from protocols.events import GateEvent, subject_hash
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,15 @@ class OutboxItem:
     attempts: int
 
 
+@dataclass(frozen=True)
+class DecisionInputs:
+    """What the rules saw for one decision (`protocols.decision.decision_inputs`, subject hashed), kept for backtests."""
+
+    decision: str  # the rules' own decision, before the venue cap may turn an admit into a denial
+    at: dt.datetime  # the moment the rules decided at
+    inputs: dict[str, Any]
+
+
 class AgentStore:
     """The gate's SQLite store: events, outbox, migrations, retention."""
 
@@ -90,8 +102,8 @@ class AgentStore:
         """The keyed hash this venue stores instead of the subject id."""
         return None if not subject else subject_hash(self._key, subject)
 
-    def record(self, event: GateEvent) -> None:
-        """Commit an event and its outbox row durably in one transaction (before anything moves)."""
+    def record(self, event: GateEvent, inputs: DecisionInputs | None = None) -> None:
+        """Commit an event, its outbox row and what the rules saw durably in one transaction (before anything moves)."""
         payload = event.model_dump_json()
         row = {
             "id": event.id,
@@ -112,6 +124,11 @@ class AgentStore:
             self.db["outbox"].insert(
                 {"event_id": event.id, "payload": payload, "created_at": _iso(utcnow()), "attempts": 0}
             )
+            if inputs is not None:
+                self.db["decision_inputs"].insert({
+                    "event_id": event.id, "at": _iso(inputs.at), "decision": inputs.decision,
+                    "inputs": json.dumps(inputs.inputs, ensure_ascii=False, separators=(",", ":")),
+                })
 
     def event(self, event_id: str) -> GateEvent | None:
         """One event by id, or None."""
@@ -213,6 +230,7 @@ class AgentStore:
                 "SELECT e.id FROM events e LEFT JOIN outbox o ON o.event_id = e.id "
                 "WHERE e.at < ? AND (o.event_id IS NULL OR o.sent_at IS NOT NULL)", [cutoff])]
             self.db.conn.executemany("DELETE FROM outbox WHERE event_id = ?", [(i,) for i in ids])
+            self.db.conn.executemany("DELETE FROM decision_inputs WHERE event_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
             kept = self.db.conn.execute("SELECT count(*) FROM events WHERE at < ?", [cutoff]).fetchone()[0]
         if kept:
@@ -221,3 +239,33 @@ class AgentStore:
         if ids:
             log.info("purged %d events older than %d days", len(ids), retention_days)
         return len(ids)
+
+
+def read_decisions(path: Path | str, since: dt.datetime | None = None,
+                   until: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
+    """Recorded decisions with their inputs, oldest first, as `checkpoint rules backtest` reads them:
+    {"id", "at", "decision", "inputs"}; since inclusive, until exclusive. Opens the file read-only,
+    so a running gate is not disturbed; a store older than migration 003 has none."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no agent store at {path}")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "decision_inputs" not in tables:
+            log.warning("%s records no decision inputs (a store from before migration 003)", path)
+            return
+        sql = "SELECT event_id, at, decision, inputs FROM decision_inputs WHERE 1 = 1"
+        params: list[str] = []
+        if since is not None:
+            sql += " AND at >= ?"
+            params.append(_iso(since))
+        if until is not None:
+            sql += " AND at < ?"
+            params.append(_iso(until))
+        for event_id, at, decision, inputs in conn.execute(sql + " ORDER BY event_id", params):
+            yield {"id": event_id, "at": at, "decision": decision, "inputs": json.loads(inputs)}
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path}: not a readable agent store: {exc}") from exc
+    finally:
+        conn.close()
