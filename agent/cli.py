@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -48,6 +49,38 @@ def validate_config(config_file: Path) -> None:
     """
     cfg = _load_or_exit(config_file)
     click.echo(f"{config_file}: ok (venue {cfg.gate.venue}, gate {cfg.gate.gate})")
+
+
+@agent.command("export-decisions")
+@click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The gate's SQLite store.")
+@click.option("--since", help="Only decisions at or after this ISO 8601 time (naive: UTC).")
+@click.option("--until", help="Only decisions before this ISO 8601 time (naive: UTC).")
+@click.option("--out", "out_file", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="Where to write the JSON lines (-: standard output).")
+def export_decisions(store_path: Path, since: str | None, until: str | None, out_file) -> None:
+    """Write the decisions the rules made at this gate, with what they saw, as JSON lines for
+    `checkpoint rules backtest`: {"id", "at", "decision", "inputs"}, one per line, oldest first.
+
+    The subject is the venue's keyed hash; no name, code or key id is stored. The decision is the
+    rules' own (a venue-cap denial of an admit is exported as admit). Example:
+    checkpoint agent export-decisions --store /var/lib/checkpoint/agent.sqlite --since 2026-11-01 --out decisions.jsonl;
+    checkpoint rules backtest --bundle new-bundle.json --events decisions.jsonl
+    """
+    from agent.store import read_decisions
+    from protocols.rules_cli import parse_time
+
+    start = parse_time(since, "--since") if since else None
+    end = parse_time(until, "--until") if until else None
+    count = 0
+    try:
+        for record in read_decisions(store_path, start, end):
+            out_file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            count += 1
+    except CheckpointError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out_file.flush()
+    click.echo(f"导出 exported {count} decisions from {store_path}", err=True)
 
 
 @agent.command("run")
