@@ -128,10 +128,11 @@ def stages(rounds: int) -> dict[str, list[float]]:
             now = dt.datetime.now(dt.timezone.utc)
             credential = verify_code(text, factory.trust, now).credential
             t3 = time.perf_counter()
-            verdict = decider.decide(credential, Situation(celsius=36.5), now)
+            # As the loop does: the rules' inputs kept (subject hashed) and committed with the event.
+            verdict = decider.decide(credential, Situation(celsius=36.5), now, hash_subject=store.hash_subject)
             t4 = time.perf_counter()
             store.record(GateEvent(id=new_event_id(), kind="decision", venue="bench", gate="g1", at=now,
-                                   decision=verdict.decision, reasons=verdict.reasons))
+                                   decision=verdict.decision, reasons=verdict.reasons), verdict.inputs)
             t5 = time.perf_counter()
             for key, start, end in zip(times, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5)):
                 times[key].append((end - start) * 1000)
