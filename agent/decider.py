@@ -146,21 +146,5 @@ class Decider:
         if hash_subject is None:
             return Verdict(result)
         inputs = decision_inputs(self.bundle, credential, ctx, hash_subject=hash_subject)
-        _drop_dcc_identity(inputs, hash_subject)
         return Verdict(result, DecisionInputs(result.decision, at, inputs))
 
-
-def _drop_dcc_identity(inputs: dict[str, Any], hash_subject: Callable[[str], str]) -> None:
-    """An EU DCC's hcert names its holder (nam, dob) and carries certificate ids (ci): the gate keeps
-    none of them (no shipped rule reads them); each ci becomes its keyed hash."""
-    payload = inputs.get("payload")
-    hcert = payload.get("hcert") if isinstance(payload, dict) else None
-    if not isinstance(hcert, Mapping):
-        return
-    kept: dict[str, Any] = {k: v for k, v in hcert.items() if k not in ("nam", "dob")}
-    for group in ("v", "t", "r"):
-        entries = kept.get(group)
-        if isinstance(entries, list):
-            kept[group] = [{**e, "ci": hash_subject(e["ci"])} if isinstance(e, Mapping) and isinstance(e.get("ci"), str)
-                           else e for e in entries]
-    payload["hcert"] = kept

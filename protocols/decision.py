@@ -131,7 +131,8 @@ def decision_inputs(
     bundle: Bundle, credential: Credential | None, ctx: GateContext, hash_subject: Callable[[str], str] | None = None
 ) -> dict[str, Any]:
     """What to record beside a decision so `replay` can re-run it: the rule data without the
-    bundle's own parts (params, risk areas) and without the name, key id and issuer; the subject
+    bundle's own parts (params, risk areas) and without the name, key id and issuer (nor a DCC's
+    nam and dob; its certificate ids hashed, or dropped without hash_subject); the subject
     (and the appointment's) replaced by hash_subject(subject) when given."""
     data = rule_data(bundle, credential, ctx)
     external = {k: v for k, v in data["external"].items() if k not in ("params", "riskAreas")}
@@ -143,7 +144,27 @@ def decision_inputs(
             if external["appointment"] and isinstance(external["appointment"].get("subject"), str):
                 external["appointment"] = {**external["appointment"], "subject": hash_subject(external["appointment"]["subject"])}
     external["venue"] = {**external["venue"], "modeFromGate": ctx.venue_mode is not None}
+    if payload is not None and isinstance(payload.get("hcert"), Mapping):
+        payload["hcert"] = _without_dcc_identity(payload["hcert"], hash_subject)
     return {"payload": payload, "external": external}
+
+
+def _without_dcc_identity(hcert: Mapping[str, Any], hash_subject: Callable[[str], str] | None) -> dict[str, Any]:
+    """An EU DCC names its holder (nam, dob) and carries certificate ids (ci): recorded inputs keep
+    none of them (no shipped rule reads them); each ci becomes its keyed hash, or goes."""
+    kept: dict[str, Any] = {k: v for k, v in hcert.items() if k not in ("nam", "dob")}
+    for group in ("v", "t", "r"):
+        entries = kept.get(group)
+        if isinstance(entries, list):
+            kept[group] = [_entry_without_ci(e, hash_subject) for e in entries]
+    return kept
+
+
+def _entry_without_ci(entry: Any, hash_subject: Callable[[str], str] | None) -> Any:
+    if not (isinstance(entry, Mapping) and isinstance(entry.get("ci"), str)):
+        return entry
+    rest = {k: v for k, v in entry.items() if k != "ci"}
+    return rest if hash_subject is None else {**rest, "ci": hash_subject(entry["ci"])}
 
 
 def replay(bundle: Bundle, inputs: Mapping[str, Any], at: dt.datetime) -> DecisionResult:
