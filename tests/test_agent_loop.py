@@ -8,7 +8,6 @@ import time
 import pytest
 import segno
 
-from agent.outcome import Screen
 from tests.agent_gate_helpers import start_simulation, wait_until
 
 
