@@ -1,4 +1,5 @@
-"""All of the hub's SQL: accounts, venues, gates, devices, events, occupancy, leases, documents.
+"""All of the hub's SQL: accounts, venues, gates, devices, events, occupancy, leases, documents
+(and, through the `ConsoleQueries` mixin in store_console.py, the console's).
 
 SQLite through sqlite-utils, WAL, one connection per request (or per process for the bridge).
 Write transactions start with BEGIN IMMEDIATE so that two writers queue on the busy timeout
@@ -26,23 +27,12 @@ from ulid import ULID
 
 from protocols.events import GateEvent
 from server.migrations import migrate
+from server.timefmt import iso, utcnow
+from server.store_console import ConsoleQueries
 from server.passwords import hash_password, mosquitto_hash, verify_password
 
 DOCUMENT_KINDS = ("bundle", "parameters", "risk_areas", "trustlist", "roster", "appointments")
 VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity")
-
-
-def utcnow() -> dt.datetime:
-    """The current time, aware, in UTC."""
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def iso(t: dt.datetime) -> str:
-    """A sortable ISO 8601 UTC timestamp with microseconds (how every time is stored)."""
-    if t.tzinfo is not None:
-        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    # isoformat, not strftime: the same text at a third of the cost (it runs once per ingested event).
-    return t.isoformat(timespec="microseconds") + "Z"
 
 
 def sha256(text: str) -> str:
@@ -97,8 +87,8 @@ def _event_row(e: GateEvent, eff: int, received: str) -> tuple:
     )
 
 
-class HubStore:
-    """The hub's SQLite database."""
+class HubStore(ConsoleQueries):
+    """The hub's SQLite database (the console's queries come from `server/store_console.py`)."""
 
     def __init__(self, path: Path | str, timeout: float = 30.0):
         self.path = Path(path)
@@ -461,190 +451,3 @@ class HubStore:
             r["failed"] = [x for x in r["failed"].split(",") if x]
             r["reasons"] = json.loads(r["reasons"])
         return rows
-
-    # ---- console: users, settings, audit ----------------------------------------------------
-
-    def user(self, username: str) -> dict[str, Any] | None:
-        """A console user's role and venue (None: every venue), or None."""
-        rows = self._rows("SELECT username, role, venue FROM users WHERE username = ?", [username])
-        return rows[0] if rows else None
-
-    def set_user_venue(self, username: str, venue: str | None) -> None:
-        """Bind a user to one venue (None: every venue)."""
-        with self.write() as c:
-            c.execute("UPDATE users SET venue = ? WHERE username = ?", [venue, username])
-
-    def setting(self, name: str, default: str) -> str:
-        """A hub-wide setting, created with `default` the first time it is asked for."""
-        with self.write() as c:
-            c.execute("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)", [name, default])
-            return c.execute("SELECT value FROM settings WHERE name = ?", [name]).fetchone()[0]
-
-    def set_venue_console(self, venue: str, kind: str | None, report_deadline_hour: int | None,
-                          retention_days: int | None) -> None:
-        """Set a venue's kind, daily-report deadline hour and retention days (None: the default)."""
-        with self.write() as c:
-            c.execute("UPDATE venues SET kind = ?, report_deadline_hour = ?, retention_days = ? WHERE id = ?",
-                      [kind, report_deadline_hour, retention_days, venue])
-
-    def add_audit(self, username: str, action: str, target: str, venue: str | None) -> None:
-        """Record that a person viewed or changed something (personal data views included)."""
-        with self.write() as c:
-            c.execute("INSERT INTO audit (at, username, action, target, venue) VALUES (?,?,?,?,?)",
-                      [iso(utcnow()), username, action, target, venue])
-
-    def failed_logins(self, username: str, since: str) -> int:
-        """How many failed console logins a user name had since a time (from the audit)."""
-        return self.conn.execute("SELECT count(*) FROM audit WHERE at >= ? AND action = 'login.failed' AND username = ?",
-                                 [since, username]).fetchone()[0]
-
-    def audit_log(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        """Audit rows, newest first."""
-        return self._rows("SELECT id, at, username, action, target, venue FROM audit ORDER BY id DESC LIMIT ? OFFSET ?",
-                          [limit, offset])
-
-    # ---- console: denials --------------------------------------------------------------------
-
-    def denials(self, *, venue: str | None = None, gate: str | None = None, since: str | None = None,
-                until: str | None = None, decisions: Sequence[str] = ("deny", "refer"), rule: str | None = None,
-                person_class: str | None = None, name: str | None = None, limit: int = 50,
-                offset: int = 0) -> list[dict[str, Any]]:
-        """Refused or referred events matching the filters (times as stored ISO text), newest first."""
-        where = ["e.decision IN (" + ",".join("?" * len(decisions)) + ")"]
-        params: list[Any] = list(decisions)
-        for column, value in (("e.venue", venue), ("e.gate", gate), ("e.person_class", person_class)):
-            if value:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if since:
-            where.append("e.at >= ?")
-            params.append(since)
-        if until:
-            where.append("e.at < ?")
-            params.append(until)
-        if rule:
-            where.append("instr(e.failed, ?) > 0")
-            params.append("," + rule + ",")
-        if name:
-            where.append("instr(e.name, ?) > 0")
-            params.append(name)
-        sql = (
-            "SELECT e.id, e.venue, e.gate, e.at, e.kind, e.direction, e.decision, e.failed, e.reasons, e.name,"
-            " e.person_class, e.colour, e.celsius, r.reviewer, r.reviewed_at FROM events e"
-            " LEFT JOIN denial_reviews r ON r.event_id = e.id WHERE " + " AND ".join(where)
-            + " ORDER BY e.at DESC, e.id DESC LIMIT ? OFFSET ?"
-        )
-        rows = self._rows(sql, params + [limit, offset])
-        for r in rows:
-            r["failed"] = [x for x in r["failed"].split(",") if x]
-            r["reasons"] = json.loads(r["reasons"])
-        return rows
-
-    def event_detail(self, event_id: str) -> dict[str, Any] | None:
-        """One event with its review (reviewer, note, when), or None."""
-        rows = self._rows(
-            "SELECT e.*, r.reviewer, r.note AS review_note, r.reviewed_at FROM events e"
-            " LEFT JOIN denial_reviews r ON r.event_id = e.id WHERE e.id = ?", [event_id])
-        if not rows:
-            return None
-        row = rows[0]
-        row["failed"] = [x for x in row["failed"].split(",") if x]
-        row["reasons"] = json.loads(row["reasons"])
-        return row
-
-    def review_denial(self, event_id: str, reviewer: str, note: str) -> None:
-        """Mark a denial reviewed with a note (a later review replaces the earlier one; the audit keeps both)."""
-        with self.write() as c:
-            c.execute(
-                "INSERT INTO denial_reviews (event_id, reviewer, note, reviewed_at) VALUES (?,?,?,?)"
-                " ON CONFLICT (event_id) DO UPDATE SET reviewer = excluded.reviewer, note = excluded.note,"
-                " reviewed_at = excluded.reviewed_at",
-                [event_id, reviewer, note, iso(utcnow())])
-
-    # ---- console: counts and the daily report -----------------------------------------------
-
-    def day_events(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
-        """A venue's events in [since, until), oldest first, without subject or name (for reports)."""
-        rows = self._rows(
-            "SELECT at, kind, direction, decision, effect, failed, person_class, celsius FROM events"
-            " WHERE venue = ? AND at >= ? AND at < ? ORDER BY at, id", [venue, since, until])
-        for r in rows:
-            r["failed"] = [x for x in r["failed"].split(",") if x]
-        return rows
-
-    def effect_before(self, venue: str, until: str) -> int:
-        """The sum of entry/exit effects of a venue's events before a time (people inside then)."""
-        # The counter row minus what came since: reads the days since `until`, not the venue's whole history.
-        counts = self.conn.execute("SELECT entries - exits FROM occupancy WHERE venue = ?", [venue]).fetchone()
-        since = self.conn.execute("SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND at >= ? AND effect != 0",
-                                  [venue, until]).fetchone()[0]
-        return (counts[0] if counts else 0) - since
-
-    def file_report(self, venue: str, day: str, filed_by: str, deadline: str, late: bool, body: str) -> bool:
-        """File a day's report once; False when it was already filed (filed reports never change)."""
-        with self.write() as c:
-            cur = c.execute(
-                "INSERT OR IGNORE INTO daily_reports (venue, day, filed_by, filed_at, deadline, late, body)"
-                " VALUES (?,?,?,?,?,?,?)", [venue, day, filed_by, iso(utcnow()), deadline, int(late), body])
-        return cur.rowcount == 1
-
-    def filed_reports(self, venue: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Filed reports (without their bodies), newest day first."""
-        sql = "SELECT venue, day, filed_by, filed_at, deadline, late FROM daily_reports"
-        params: list[Any] = []
-        if venue:
-            sql += " WHERE venue = ?"
-            params.append(venue)
-        return self._rows(sql + " ORDER BY day DESC, venue LIMIT ?", params + [limit])
-
-    def filed_report(self, venue: str, day: str) -> dict[str, Any] | None:
-        """One filed report with its body (JSON text), or None."""
-        rows = self._rows("SELECT * FROM daily_reports WHERE venue = ? AND day = ?", [venue, day])
-        return rows[0] if rows else None
-
-    # ---- console: visitors -------------------------------------------------------------------
-
-    def create_visit(self, venue: str, name: str, subject: str, host: str, purpose: str, starts_at: str,
-                     ends_at: str, created_by: str) -> int:
-        """Record a pending visit request; its id."""
-        with self.write() as c:
-            cur = c.execute(
-                "INSERT INTO visits (venue, name, subject, host, purpose, starts_at, ends_at, status, created_by,"
-                " created_at) VALUES (?,?,?,?,?,?,?,'pending',?,?)",
-                [venue, name, subject, host, purpose, starts_at, ends_at, created_by, iso(utcnow())])
-            return int(cur.lastrowid or 0)
-
-    def visits(self, venue: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        """Visit requests, latest window first."""
-        sql = "SELECT * FROM visits" + (" WHERE venue = ?" if venue else "") + " ORDER BY starts_at DESC, id DESC LIMIT ?"
-        return self._rows(sql, ([venue] if venue else []) + [limit])
-
-    def visit(self, visit_id: int) -> dict[str, Any] | None:
-        """One visit request, or None."""
-        rows = self._rows("SELECT * FROM visits WHERE id = ?", [visit_id])
-        return rows[0] if rows else None
-
-    def decide_visit(self, visit_id: int, status: str, decided_by: str) -> bool:
-        """Approve or refuse a pending visit; False when it is no longer pending."""
-        with self.write() as c:
-            cur = c.execute("UPDATE visits SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'",
-                            [status, decided_by, iso(utcnow()), visit_id])
-        return cur.rowcount == 1
-
-    def approved_visits(self, venue: str, ending_after: str) -> list[dict[str, Any]]:
-        """A venue's approved visits whose window has not ended, earliest first."""
-        return self._rows("SELECT * FROM visits WHERE venue = ? AND status = 'approved' AND ends_at > ?"
-                          " AND subject IS NOT NULL ORDER BY starts_at, id", [venue, ending_after])
-
-    # ---- console: retention ------------------------------------------------------------------
-
-    def purge_personal(self, venue: str, before: str) -> int:
-        """Null the subject hash, masked name and note of a venue's events before a time; rows purged."""
-        with self.write() as c:
-            cur = c.execute(
-                "UPDATE events SET subject = NULL, name = NULL, note = NULL WHERE venue = ? AND at < ?"
-                " AND (subject IS NOT NULL OR name IS NOT NULL OR note IS NOT NULL)", [venue, before])
-            events = cur.rowcount
-            c.execute("UPDATE visits SET subject = NULL, name = NULL WHERE venue = ? AND ends_at < ?"
-                      " AND (subject IS NOT NULL OR name IS NOT NULL)", [venue, before])
-        return events
