@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from protocols.cose import ES256, PS256, Sign1, decode_sign1, loads_cbor, verify_sign1
+from protocols.cose import ES256, PS256, Sign1, decode_sign1, loads_cbor
 from protocols.credential import Verification
 from protocols.dcc_credential import to_credential
 from protocols.dcc_json import jsonable
@@ -26,16 +26,14 @@ from protocols.errors import (
     BadCbor,
     BadClaims,
     BadCose,
-    BadSignature,
     CredentialError,
     Expired,
     KeyExpired,
     KeyNotAllowed,
     NotYetValid,
     Revoked,
-    UnknownKey,
 )
-from protocols.trustlist import TrustedKey, TrustList
+from protocols.trustlist import TrustedKey, TrustList, signing_key
 
 log = logging.getLogger(__name__)
 
@@ -129,18 +127,7 @@ def hcert_of(cwt: Mapping[Any, Any]) -> Any:
 
 def check_signature(msg: Sign1, trust: TrustList) -> TrustedKey:
     """The trusted key that signed msg (kid from the protected header first), or raise."""
-    if msg.kid is None:
-        raise UnknownKey("no kid in the COSE headers")
-    candidates = trust.lookup(msg.kid)
-    if not candidates:
-        raise UnknownKey(f"kid {msg.kid.hex()} is not on the trust list")
-    for candidate in candidates:
-        try:
-            verify_sign1(msg, candidate.public_key)
-        except BadSignature:
-            continue
-        return candidate
-    raise BadSignature("signature does not verify with any trusted key of that kid")
+    return signing_key(msg, trust)
 
 
 def check_key_usage(key: TrustedKey, kind: str) -> None:

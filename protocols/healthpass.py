@@ -15,12 +15,11 @@ import zlib
 import base45
 import cbor2
 
-from protocols.cose import EDDSA, ES256, PrivateKey, Sign1, decode_sign1, loads_cbor, sign1, verify_sign1
+from protocols.cose import EDDSA, ES256, PrivateKey, Sign1, decode_sign1, loads_cbor, sign1
 from protocols.credential import Credential, Verification
 from protocols.envelope import inflate, strip_prefix, unbase45
 from protocols.errors import (
     BadCose,
-    BadSignature,
     CredentialError,
     Expired,
     IssuedTooLongAgo,
@@ -29,11 +28,10 @@ from protocols.errors import (
     NotYetValid,
     Oversized,
     Revoked,
-    UnknownKey,
 )
 from protocols.healthpass_claims import HealthPassClaims, claims_json, decode_claims, encode_claims
 from protocols.keys import key_id
-from protocols.trustlist import TrustedKey, TrustList
+from protocols.trustlist import TrustedKey, TrustList, signing_key
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +89,7 @@ def verify_healthpass(
         result.claims = claims_json(claims)
         result.steps[step] = True
         step = "signature"
-        key = _check_signature(msg, trust)
+        key = signing_key(msg, trust)
         result.steps[step] = True
         step = "key_usage"
         _check_key(key, claims, trust, at)
@@ -142,19 +140,6 @@ def _decode_cose(data: bytes) -> Sign1:
     if len(msg.payload) > MAX_PAYLOAD_BYTES:
         raise Oversized("COSE payload too large")
     return msg
-
-
-def _check_signature(msg: Sign1, trust: TrustList) -> TrustedKey:
-    candidates = trust.lookup(msg.kid)
-    if not candidates:
-        raise UnknownKey(f"kid {msg.kid.hex() if msg.kid else None} is not on the trust list")
-    for candidate in candidates:
-        try:
-            verify_sign1(msg, candidate.public_key)
-        except BadSignature:
-            continue
-        return candidate
-    raise BadSignature("signature does not verify with any trusted key of that kid")
 
 
 def _check_key(key: TrustedKey, claims: HealthPassClaims, trust: TrustList, at: dt.datetime) -> None:

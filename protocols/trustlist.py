@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protocols.cose import PrivateKey, PublicKey
+from protocols.cose import PrivateKey, PublicKey, Sign1, verify_sign1
 from protocols.credential import iso
-from protocols.errors import ConfigError, TrustListError
+from protocols.errors import BadSignature, ConfigError, TrustListError, UnknownKey
 from protocols.keys import key_id, load_public_key, public_key_b64, public_key_from_b64
 from protocols.signed import sign_document, verify_document
 
@@ -239,6 +239,22 @@ class TrustList:
         trust = cls.from_document(doc, root_public_key)
         log.info("loaded trust list %s: %d keys, %d revoked", path, len(trust), len(trust.revoked_kids) + len(trust.revoked_subjects))
         return trust
+
+
+def signing_key(msg: Sign1, trust: TrustList) -> TrustedKey:
+    """The trusted key whose signature msg carries (several keys may share a kid), or raise."""
+    if msg.kid is None:
+        raise UnknownKey("no kid in the COSE headers")
+    candidates = trust.lookup(msg.kid)
+    if not candidates:
+        raise UnknownKey(f"kid {msg.kid.hex()} is not on the trust list")
+    for candidate in candidates:
+        try:
+            verify_sign1(msg, candidate.public_key)
+        except BadSignature:
+            continue
+        return candidate
+    raise BadSignature("signature does not verify with any trusted key of that kid")
 
 
 def _str(entry: Mapping, name: str) -> str:
