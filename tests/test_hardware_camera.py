@@ -154,3 +154,13 @@ def test_opencv_driver_gives_device_error_for_a_missing_source(tmp_path: Path):
     camera = OpenCVCamera(OpenCVCameraConfig(source=str(tmp_path / "none.avi"), open_attempts=2, retry_delay_s=0.01))
     with pytest.raises(DeviceError, match="2 attempts"):
         camera.open()
+
+
+def test_picamera2_off_a_pi_is_a_clear_device_error_not_an_import_crash():
+    from hardware.camera.picamera2_capture import PiCamera2Camera, PiCamera2Config
+    from protocols.errors import DeviceError
+
+    camera = PiCamera2Camera(PiCamera2Config(open_attempts=1, retry_delay_s=0.01))
+    with pytest.raises(DeviceError, match="picamera2 is not installed"):
+        camera.open()
+    camera.close()  # safe after a failed open

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from hardware.camera.base import Camera
-from hardware.camera.latest_frame import LatestFrame
-from hardware.retry import retry_open
+from hardware.camera.grabber import GrabberCamera
+from protocols.errors import DeviceError
 
 
 class PiCamera2Config(BaseModel):
@@ -26,19 +23,24 @@ class PiCamera2Config(BaseModel):
     retry_delay_s: float = Field(0.5, gt=0)
 
 
-class PiCamera2Camera(Camera):
+class PiCamera2Camera(GrabberCamera):
     """Frames from picamera2's main stream; "RGB888" is B,G,R in memory, as OpenCV expects."""
 
     def __init__(self, config: PiCamera2Config, name: str = "camera"):
         super().__init__(name)
         self.config = config
-        self._cam = None
-        self._latest = LatestFrame()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.open_attempts = config.open_attempts
+        self.retry_delay_s = config.retry_delay_s
 
-    def _start(self):
-        from picamera2 import Picamera2  # only on a Pi
+    def _describe(self) -> str:
+        return f"{self.name} picamera2 #{self.config.camera_num}"
+
+    def _acquire(self):
+        try:
+            from picamera2 import Picamera2  # only on a Pi
+        except ImportError as exc:
+            raise DeviceError("picamera2 is not installed: this driver runs on a Raspberry Pi "
+                              "(sudo apt-get install python3-picamera2)") from exc
 
         try:
             cam = Picamera2(self.config.camera_num)
@@ -50,39 +52,16 @@ class PiCamera2Camera(Camera):
         cam.start()
         return cam
 
-    def open(self) -> None:
-        """Start the camera (bounded retry) and the grabber thread."""
-        if self._thread is not None:
-            return
-        self._cam = retry_open(self._start, what=f"{self.name} picamera2 #{self.config.camera_num}",
-                               attempts=self.config.open_attempts, delay_s=self.config.retry_delay_s, log=self.log)
-        self._latest = LatestFrame()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._grab, name=f"{self.name}-grabber", daemon=True)
-        self._thread.start()
-
-    def _grab(self) -> None:
+    def _grab_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                frame = self._cam.capture_array("main")
+                frame = self._device.capture_array("main")
             except RuntimeError as exc:
                 self.log.warning("%s: capture failed: %s", self.name, exc)
                 self._latest.gone(f"picamera2 capture failed: {exc}")
                 return
             self._latest.put(frame)
 
-    def read(self, timeout_s: float = 0.0) -> np.ndarray | None:
-        """The newest frame not yet returned; None if none yet; DeviceError when the camera is gone."""
-        return self._latest.take(timeout_s, self.name)
-
-    def close(self) -> None:
-        """Stop the grabber and the camera; safe to call twice."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        if self._cam is not None:
-            self._cam.stop()
-            self._cam.close()
-            self._cam = None
-        self._latest.gone("camera closed")
+    def _release(self, device) -> None:
+        device.stop()
+        device.close()
