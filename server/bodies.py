@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,15 +39,32 @@ class SyncRequest(_Body):
 
     events: list[GateEvent] = Field(default_factory=list, max_length=MAX_BATCH)
     running: dict[str, str] | None = Field(default=None, max_length=16)
+    presence_after: int | None = Field(
+        default=None, ge=0, le=2**62,
+        description="the presence cursor of the last answer (0 the first time); absent: no presence changes wanted")
+    presence_window_s: int = Field(default=3600, ge=0, le=86400,
+                                   description="the gate's anti-passback window: older changes are not sent")
+
+
+class PresenceChange(_Body):
+    """An admitted entry or an exit at another gate of the venue (subject: the venue's keyed hash)."""
+
+    subject: str
+    direction: Literal["in", "out"]
+    at: dt.datetime
 
 
 class SyncResponse(_Body):
-    """Ids the hub now holds (the gate may forget them), how many were new, what to fetch next."""
+    """Ids the hub now holds (the gate may forget them), how many were new, what to fetch next;
+    with `presence_after` asked, the venue's presence changes at other gates since that cursor."""
 
     acked: list[str]
     new: int
     versions: dict[str, str]
     fetch: list[str]
+    presence: list[PresenceChange] | None = Field(default=None, max_length=1000)
+    presence_after: int | None = Field(default=None, description="the cursor to send next time")
+    presence_more: bool | None = Field(default=None, description="true: more changes wait, ask again at once")
 
 
 class LeaseRequest(_Body):

@@ -118,12 +118,45 @@ def _m005_console(db: Database) -> None:
     db["settings"].create({"name": str, "value": str}, pk="name")
 
 
+def _m006_presence(db: Database) -> None:
+    # Anti-passback across a venue's gates: every admitted entry and exit, in the order the hub
+    # received it. The AUTOINCREMENT id is the cursor a gate syncs from: ids are assigned inside
+    # the serialised write transactions, so they commit in order and a late event (old `at`) still
+    # gets a new id and is never skipped, and ids are never reused after old rows are purged.
+    # A trigger, not code in ingest: every path that inserts an event (HTTP, MQTT bridge) fills it,
+    # and INSERT OR IGNORE of a duplicate inserts nothing, so nothing is counted twice.
+    db.execute(
+        """CREATE TABLE presence (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, venue TEXT NOT NULL, gate TEXT NOT NULL,
+            subject TEXT NOT NULL, direction TEXT NOT NULL, at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX presence_venue_id ON presence (venue, id)")
+    db.execute("CREATE INDEX presence_at ON presence (at)")
+    db.execute(
+        """CREATE TRIGGER events_presence AFTER INSERT ON events
+           WHEN NEW.effect != 0 AND NEW.subject IS NOT NULL
+           BEGIN
+             INSERT INTO presence (venue, gate, subject, direction, at)
+             VALUES (NEW.venue, NEW.gate, NEW.subject, CASE WHEN NEW.effect > 0 THEN 'in' ELSE 'out' END, NEW.at);
+           END"""
+    )
+    # The last day of an existing hub, so gates know who is inside from the first sync after the upgrade.
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).replace(tzinfo=None).isoformat() + "Z"
+    db.execute(
+        "INSERT INTO presence (venue, gate, subject, direction, at)"
+        " SELECT venue, gate, subject, CASE WHEN effect > 0 THEN 'in' ELSE 'out' END, at FROM events"
+        " WHERE effect != 0 AND subject IS NOT NULL AND at >= ? ORDER BY received_at, id", [since]
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
     ("003_distribution", _m003_distribution),
     ("004_gate_status", _m004_gate_status),
     ("005_console", _m005_console),
+    ("006_presence", _m006_presence),
 ]
 
 

@@ -17,7 +17,7 @@ from server.store import DOCUMENT_KINDS
 
 VERSION = "1.0.0"
 OUT = Path(__file__).resolve().parent.parent / "protocols" / "openapi.json"
-MODELS = [bodies.EnrollRequest, bodies.EnrollResponse, bodies.SyncRequest, bodies.SyncResponse, bodies.LeaseRequest,
+MODELS = [bodies.EnrollRequest, bodies.EnrollResponse, bodies.SyncRequest, bodies.SyncResponse, bodies.PresenceChange, bodies.LeaseRequest,
           bodies.LeaseResponse, bodies.VenueCreate, bodies.VenueSettings, bodies.GateCreate,
           bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy, bodies.DocumentInfo, bodies.TokenResponse]
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
@@ -76,7 +76,8 @@ def build() -> dict[str, Any]:
         "/api/v1/enroll": {"post": _op("Spend a one-time enrollment token", {
             "201": _json(_ref("EnrollResponse"), "the device's credential, shown once"), **_errors(403, 415, 422)},
             security=None, body="EnrollRequest")},
-        "/api/v1/device/sync": {"post": _op("Send a batch of events (idempotent by id)", {
+        "/api/v1/device/sync": {"post": _op(
+            "Send a batch of events (idempotent by id); get the venue's presence changes at other gates", {
             "200": _json(_ref("SyncResponse")), **_errors(401, 403, 415, 422)}, security="device", body="SyncRequest")},
         "/api/v1/device/lease": {"post": _op("Renew or return the gate's quota lease", {
             "200": _json(_ref("LeaseResponse")), **_errors(401, 415, 422)}, security="device", body="LeaseRequest")},

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from server.store import HubStore, iso, utcnow
+from server.store import PRESENCE_KEEP, HubStore, iso, utcnow
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = 28
@@ -30,6 +30,8 @@ def purge(store: HubStore, now: dt.datetime | None = None) -> dict[str, int]:
     for venue in store.venues():
         before = now - dt.timedelta(days=retention_days(venue))
         purged[venue["id"]] = store.purge_personal(venue["id"], iso(before))
+    # Anti-passback presence changes serve a window of at most a day: they go sooner than retention.
+    store.purge_presence(now - PRESENCE_KEEP)
     total = sum(purged.values())
     if total:
         log.info("retention: personal fields of %d events purged", total)

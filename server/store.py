@@ -32,6 +32,8 @@ from server.store_console import ConsoleQueries
 from server.passwords import hash_password, mosquitto_hash, verify_password
 
 DOCUMENT_KINDS = ("bundle", "parameters", "risk_areas", "trustlist", "roster", "appointments")
+PRESENCE_MAX = 1000  # presence changes in one sync answer; a gate further behind gets the rest next time
+PRESENCE_KEEP = dt.timedelta(days=1)  # the longest anti-passback window a gate may configure
 VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity")
 
 
@@ -65,6 +67,15 @@ class IngestResult:
 
     acked: list[str]
     new: int
+
+
+@dataclass(frozen=True)
+class PresencePage:
+    """One page of a venue's presence changes at other gates, and the cursor to ask from next."""
+
+    changes: list[dict[str, Any]]
+    cursor: int
+    more: bool
 
 
 _INSERT_EVENT = (
@@ -312,6 +323,26 @@ class HubStore(ConsoleQueries):
         if venue:
             return self.conn.execute("SELECT count(*) FROM events WHERE venue = ?", [venue]).fetchone()[0]
         return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def presence_changes(self, venue: str, gate: str, after: int, since: dt.datetime,
+                         limit: int = PRESENCE_MAX) -> PresencePage:
+        """Admitted entries and exits at the venue's other gates received after cursor `after`, at or after `since`."""
+        top = self.conn.execute("SELECT coalesce(max(id), 0) FROM presence WHERE venue = ?", [venue]).fetchone()[0]
+        if after > top:
+            after = 0  # a cursor from another database (the hub was restored): start over
+        # Bounded by `top` read first: every id up to it is committed (writers commit in id order),
+        # so moving the cursor to `top` skips nothing that a later sync would have seen.
+        rows = self._rows(
+            "SELECT id, subject, direction, at FROM presence WHERE venue = ? AND id > ? AND id <= ?"
+            " AND gate != ? AND at >= ? ORDER BY id LIMIT ?", [venue, after, top, gate, iso(since), limit])
+        more = len(rows) == limit
+        changes = [{"subject": r["subject"], "direction": r["direction"], "at": r["at"]} for r in rows]
+        return PresencePage(changes, rows[-1]["id"] if more else top, more)
+
+    def purge_presence(self, before: dt.datetime) -> int:
+        """Delete presence changes older than `before` (they only serve the anti-passback window); rows deleted."""
+        with self.write() as c:
+            return c.execute("DELETE FROM presence WHERE at < ?", [iso(before)]).rowcount
 
     def _inside(self, c: sqlite3.Connection, venue: dict[str, Any], now: dt.datetime) -> int:
         if venue.get("dwell_minutes"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -12,6 +13,7 @@ from server.bodies import EnrollRequest, EnrollResponse, LeaseRequest, SyncReque
 from server.db import get_store
 from server.http_errors import ApiError
 from server.store import DOCUMENT_KINDS
+from server.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 bp = Blueprint("device", __name__, url_prefix="/api/v1")
@@ -40,7 +42,7 @@ def enroll():
 @bp.post("/device/sync")
 @device_required
 def sync():
-    """Store a batch once per event id; answer the ids held and the versions to fetch."""
+    """Store a batch once per event id; answer the ids held, the versions to fetch and other gates' presence changes."""
     body = SyncRequest.model_validate_json(_json_body())
     device = g.device
     for event in body.events:
@@ -51,7 +53,13 @@ def sync():
     versions = store.versions(device.venue)
     running = body.running or {}
     fetch = [kind for kind, version in versions.items() if running.get(kind) != version]
-    return jsonify({"acked": result.acked, "new": result.new, "versions": versions, "fetch": fetch})
+    answer = {"acked": result.acked, "new": result.new, "versions": versions, "fetch": fetch}
+    if body.presence_after is not None:
+        # Anti-passback across gates: who entered or left at the venue's other gates lately.
+        since = utcnow() - dt.timedelta(seconds=body.presence_window_s)
+        page = store.presence_changes(device.venue, device.gate, body.presence_after, since)
+        answer.update(presence=page.changes, presence_after=page.cursor, presence_more=page.more)
+    return jsonify(answer)
 
 
 @bp.post("/device/lease")
