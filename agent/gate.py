@@ -205,7 +205,8 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
         sync = SyncClient(store, SyncSettings(
             hub_url=cfg.sync.hub_url, device_id=cfg.sync.device_id, secret=cfg.device_secret or "",
             venue=cfg.gate.venue, gate=cfg.gate.gate, mqtt_host=cfg.sync.mqtt_host, mqtt_port=cfg.sync.mqtt_port,
-            documents_dir=cfg.sync.documents_dir, interval=cfg.sync.interval_s, lease_want=cfg.sync.lease_want),
+            documents_dir=cfg.sync.documents_dir, interval=cfg.sync.interval_s, lease_want=cfg.sync.lease_want,
+            presence_window_s=cfg.presentation.anti_passback_s),
             document_verifier(cfg))
     try:
         if sync is not None and (trust is None or decider is None):

@@ -269,8 +269,9 @@ class GateLoop:
     def _decide(self, p: Presented, celsius: float, now: float) -> GateEvent:
         subject = p.subject or ""
         case = self.fever.case(subject, now)
-        inside = bool(self.s.anti_passback_s > 0 and p.subject and self.store.last_admit(
-            p.subject, self.s.direction, passback_since(p.wall, self.s.anti_passback_s)))
+        # Anti-passback: an entry here or at another gate of the venue (as the hub last told) and no exit since.
+        inside = bool(self.s.anti_passback_s > 0 and p.subject and self.store.inside(
+            p.subject, passback_since(p.wall, self.s.anti_passback_s)))
         roster, appointment = (None, None)
         if self.venue_facts is not None and p.credential is not None:
             roster, appointment = self.venue_facts(p.credential.subject, p.wall)

@@ -69,10 +69,23 @@ def _m003_decision_inputs(db: Database) -> None:
     db["decision_inputs"].create_index(["at"], index_name="decision_inputs_at")
 
 
+def _m004_peer_presence(db: Database) -> None:
+    # Anti-passback across the venue's gates: admitted entries and exits at the OTHER gates, as the
+    # hub's sync answer lists them, kept so an offline gate still uses what it last heard; and the
+    # hub's cursor to ask from next (one row, id 1). Subject: the venue's keyed hash, as in events.
+    db["peer_presence"].create({"id": int, "subject": str, "direction": str, "at": str}, pk="id",
+                               not_null={"subject", "direction", "at"})
+    # The scan-to-decision check looks up one subject in the window: (subject, at) keeps it one seek.
+    db["peer_presence"].create_index(["subject", "at"], index_name="peer_presence_subject_at")
+    db["peer_presence"].create_index(["at"], index_name="peer_presence_at")
+    db["peer_cursor"].create({"id": int, "after": int, "saved_at": str}, pk="id", not_null={"after", "saved_at"})
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_events_and_outbox", _m001_events_and_outbox),
     ("002_lease", _m002_lease),
     ("003_decision_inputs", _m003_decision_inputs),
+    ("004_peer_presence", _m004_peer_presence),
 ]
 
 

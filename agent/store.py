@@ -26,6 +26,7 @@ from protocols.errors import ConfigError
 from protocols.events import GateEvent, subject_hash
 
 log = logging.getLogger(__name__)
+PEER_PRESENCE_KEEP = dt.timedelta(days=1)  # the longest anti-passback window a gate may configure
 
 
 def new_event_id() -> str:
@@ -170,6 +171,33 @@ class AgentStore:
         at = rows[0]["at"] if rows else None
         return dt.datetime.fromisoformat(at) if at else None
 
+    def inside(self, subject: str, since: dt.datetime) -> bool:
+        """Anti-passback: is this hashed subject inside? The newest admitted entry or exit after `since`,
+        at this gate or (as the hub last told) at the venue's other gates, is an entry."""
+        with self._lock:
+            newest = dict(self.db.conn.execute(
+                "SELECT direction, max(at) FROM ("
+                " SELECT direction, at FROM events WHERE subject = ? AND at >= ? AND decision = 'admit'"
+                " UNION ALL SELECT direction, at FROM peer_presence WHERE subject = ? AND at >= ?"
+                ") GROUP BY direction", [subject, _iso(since), subject, _iso(since)]).fetchall())
+        entered, left = newest.get("in"), newest.get("out")
+        return entered is not None and (left is None or left < entered)
+
+    def save_peer_presence(self, changes: list[dict[str, Any]], after: int) -> None:
+        """Keep the hub's presence changes at other gates ({subject, direction, at}) and the cursor to ask
+        from next, in one transaction (the cursor never moves past changes that were not kept)."""
+        rows = [(c["subject"], c["direction"], _iso(dt.datetime.fromisoformat(c["at"]))) for c in changes]
+        with self._lock, self.db.atomic():
+            self.db.conn.executemany("INSERT INTO peer_presence (subject, direction, at) VALUES (?,?,?)", rows)
+            self.db.conn.execute("INSERT OR REPLACE INTO peer_cursor (id, after, saved_at) VALUES (1, ?, ?)",
+                                 [after, _iso(utcnow())])
+
+    def peer_cursor(self) -> int:
+        """The hub's presence cursor from the last answer kept (0: never heard)."""
+        with self._lock:
+            row = self.db.conn.execute("SELECT after FROM peer_cursor WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
     def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
         """Events not yet delivered, oldest first."""
         with self._lock:
@@ -223,7 +251,8 @@ class AgentStore:
         return row[0], max(0, row[1] - used)
 
     def purge(self, retention_days: int, now: dt.datetime | None = None) -> int:
-        """Delete events older than the venue's retention that were delivered (or never queued)."""
+        """Delete events older than the venue's retention that were delivered (or never queued), and other
+        gates' presence changes older than that or a day, whichever is sooner."""
         cutoff = _iso((now or utcnow()) - dt.timedelta(days=retention_days))
         with self._lock, self.db.atomic():
             ids = [r[0] for r in self.db.conn.execute(
@@ -233,6 +262,9 @@ class AgentStore:
             self.db.conn.executemany("DELETE FROM decision_inputs WHERE event_id = ?", [(i,) for i in ids])
             self.db.conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
             kept = self.db.conn.execute("SELECT count(*) FROM events WHERE at < ?", [cutoff]).fetchone()[0]
+            # Other gates' presence changes serve the anti-passback window (at most a day): never kept longer.
+            peers_cutoff = max(cutoff, _iso((now or utcnow()) - PEER_PRESENCE_KEEP))
+            self.db.conn.execute("DELETE FROM peer_presence WHERE at < ?", [peers_cutoff])
         if kept:
             # Undelivered records past retention are kept: losing them would lose a decision.
             log.warning("%d events past retention are kept until the hub has them", kept)

@@ -1,4 +1,5 @@
-"""The gate's sync client: drains the outbox to the hub, fetches documents, keeps the quota lease.
+"""The gate's sync client: drains the outbox to the hub, fetches documents, keeps the quota lease,
+and keeps the venue's presence changes at other gates (anti-passback across gates).
 
 Events go by MQTT QoS 1 when a broker is configured (fast path) and by HTTP batches (fallback,
 and the bulk path after an outage). An event leaves the outbox only when the hub acknowledges it
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -51,6 +53,9 @@ class SyncSettings(BaseModel):
     resend_after: float = Field(default=10.0, gt=0, description="seconds before an unacked MQTT event goes by HTTP")
     interval: float = Field(default=5.0, gt=0, description="seconds between HTTP syncs")
     lease_want: int = Field(default=0, ge=0, le=10_000, description="places to hold for a capped venue (0: no lease)")
+    presence_window_s: float = Field(default=60.0, ge=0, le=86400,
+                                     description="anti-passback window: other gates' entries and exits this recent "
+                                                 "come with each sync (0: none)")
 
 
 def enroll(hub_url: str, token: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -160,7 +165,10 @@ class SyncClient:
                 items = items[: self.settings.batch]
             if not items and sent_any:
                 break
-            body = {"events": [i.payload for i in items], "running": self.documents.running()}
+            body: dict[str, Any] = {"events": [i.payload for i in items], "running": self.documents.running()}
+            if self.settings.presence_window_s > 0:
+                body["presence_after"] = self.store.peer_cursor()
+                body["presence_window_s"] = math.ceil(self.settings.presence_window_s)
             try:
                 answer = self._post("/device/sync", body)
             except SyncError as exc:
@@ -171,11 +179,23 @@ class SyncClient:
             for event_id in answer["acked"]:
                 self._in_flight.pop(event_id, None)
             acked_total += len(answer["acked"])
+            more_presence = self._keep_presence(answer)
             if answer.get("fetch"):
                 self.fetch(answer["fetch"])
-            if len(items) < self.settings.batch or only_stale:
+            if (len(items) < self.settings.batch or only_stale) and not more_presence:
                 break
         return acked_total
+
+    def _keep_presence(self, answer: dict[str, Any]) -> bool:
+        """Store the other gates' presence changes of a sync answer; True if the hub has more waiting."""
+        if answer.get("presence_after") is None:
+            return False  # not asked, or a hub from before presence sync
+        try:
+            self.store.save_peer_presence(answer.get("presence") or [], int(answer["presence_after"]))
+        except (KeyError, TypeError, ValueError) as exc:  # a malformed change: keep the cursor, ask again
+            log.warning("presence changes from the hub ignored: %s", exc)
+            return False
+        return bool(answer.get("presence_more"))
 
     def fetch(self, kinds: list[str]) -> None:
         """Fetch documents whose version differs from what the gate runs, and switch to them."""
