@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import sqlite3
 import threading
 import time
@@ -302,17 +303,19 @@ class SyncClient:
         self._thread.start()
 
     def _run(self) -> None:
-        last_http = 0.0
+        due = 0.0
         while not self._stop.is_set():
             try:
                 self.publish_pending()
             except sqlite3.Error as exc:
                 log.warning("publishing skipped, local store: %s", exc)
             now = time.monotonic()
-            if now - last_http >= self.settings.interval or self._fetch_wanted.is_set():
-                last_http = now
+            if now >= due or self._fetch_wanted.is_set():
+                # +-20% jitter: gates that come back together after an outage drift apart instead
+                # of hitting the hub in lockstep every interval (bench/fleet.py's burst case).
+                due = now + self.settings.interval * random.uniform(0.8, 1.2)
                 self.step()
-            self._stop.wait(0.05 if self.mqtt is not None else self.settings.interval)
+            self._stop.wait(0.05 if self.mqtt is not None else max(0.05, due - time.monotonic()))
 
     def stop(self) -> None:
         """Stop the loop; publish `stopped` and disconnect from the broker."""

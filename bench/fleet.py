@@ -5,7 +5,7 @@ several client processes (one Python process tops out near 1.1k req/s). Two patt
   steady: every gate syncs once per period at its own random phase (how a fleet behaves);
   burst:  every gate syncs at the same instant (after an outage, all gates come back together).
 
-Usage: .venv/bin/python bench/fleet.py [--gates 200] [--seconds 15] [--events 10] [--procs 4]
+Usage: .venv/bin/python bench/fleet.py [--gates 200] [--venues 10] [--seconds 15] [--events 10] [--procs 4]
 Prints a markdown table.
 """
 
@@ -33,43 +33,51 @@ from server.demo_processes import free_port, wait_for_port
 from server.store import HubStore
 
 
-def setup(db: Path, gates: int) -> list[tuple[str, str]]:
-    """A venue with `gates` gates, each with an enrolled device: [(gate, secret)]."""
+def setup(db: Path, gates: int, venues: int) -> list[tuple[str, str, str]]:
+    """`gates` gates spread over `venues` venues, each with an enrolled device: [(venue, gate, secret)]."""
     store = HubStore(db)
     store.migrate()
-    store.create_venue("fleet", {"cap": None})
+    for v in range(venues):
+        store.create_venue(f"fleet{v:02d}", {"cap": None})
     out = []
     for i in range(gates):
-        gate = f"g{i:03d}"
-        store.create_gate("fleet", gate)
-        _, secret = store.redeem_token(store.create_enroll_token("fleet", gate))  # type: ignore[misc]
-        out.append((gate, secret))
+        venue, gate = f"fleet{i % venues:02d}", f"g{i:03d}"
+        store.create_gate(venue, gate)
+        _, secret = store.redeem_token(store.create_enroll_token(venue, gate))  # type: ignore[misc]
+        out.append((venue, gate, secret))
     store.close()
     return out
 
 
-def _gate(url: str, gate: str, secret: str, start: float, seconds: float, period: float, phase: float,
-          events: int, out: list[float]) -> None:
+def _gate(url: str, venue: str, gate: str, secret: str, start: float, seconds: float, period: float,
+          phase: float, events: int, out: list[float]) -> None:
     # http.client, not requests: a lighter client leaves more of the 2 cores to the hub being measured.
     host, port = url.removeprefix("http://").split(":")
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     k = 0
+    cursor = 0  # the venue's presence changes at other gates, read as a real gate does
     while True:
         due = start + phase + k * period
         if due > start + seconds:
             return
         time.sleep(max(0.0, due - time.time()))
         now = dt.datetime.now(dt.timezone.utc).isoformat()
-        body = json.dumps({"events": [{"id": str(ULID()), "kind": "decision", "venue": "fleet", "gate": gate,
-                                       "at": now, "decision": "admit", "colour": "green", "celsius": 36.5}
-                                      for _ in range(events)], "running": {"bundle": "1"}}).encode()
+        # Each admitted person (a keyed-hash subject) goes in or out, so the hub records presence
+        # and every sync answers with the other gates' changes since this gate's cursor.
+        body = json.dumps({"events": [{"id": str(ULID()), "kind": "decision", "venue": venue, "gate": gate,
+                                       "at": now, "decision": "admit", "colour": "green", "celsius": 36.5,
+                                       "subject": os.urandom(16).hex(), "direction": "in" if n % 2 else "out"}
+                                      for n in range(events)], "running": {"bundle": "1"},
+                           "presence_after": cursor, "presence_window_s": 60}).encode()
         t0 = time.perf_counter()
         conn = http.client.HTTPConnection(host, int(port), timeout=30)
         try:
             conn.request("POST", "/api/v1/device/sync", body=body, headers=headers)
             answer = conn.getresponse()
-            answer.read()
+            payload = answer.read()
             ok = answer.status == 200
+            if ok:
+                cursor = json.loads(payload).get("presence_after", cursor)
         except OSError:
             ok = False
         finally:
@@ -78,16 +86,16 @@ def _gate(url: str, gate: str, secret: str, start: float, seconds: float, period
         k += 1
 
 
-def client_process(url: str, gates: list[tuple[str, str]], ready, go, start, seconds: float, period: float,
+def client_process(url: str, gates: list[tuple[str, str, str]], ready, go, start, seconds: float, period: float,
                    burst: bool, events: int, seed: int, results) -> None:
     """Run some gates as threads in this process, starting together with every other process."""
     rng = random.Random(seed)
     out: list[float] = []
     ready.wait()  # every process has imported and is ready
     go.wait()
-    threads = [threading.Thread(target=_gate, args=(url, g, s, start.value, seconds, period,
+    threads = [threading.Thread(target=_gate, args=(url, v, g, s, start.value, seconds, period,
                                                     0.0 if burst else rng.uniform(0, period), events, out))
-               for g, s in gates]
+               for v, g, s in gates]
     for t in threads:
         t.start()
     for t in threads:
@@ -95,7 +103,7 @@ def client_process(url: str, gates: list[tuple[str, str]], ready, go, start, sec
     results.put(out)
 
 
-def run(url: str, devices: list[tuple[str, str]], procs: int, seconds: float, period: float, burst: bool,
+def run(url: str, devices: list[tuple[str, str, str]], procs: int, seconds: float, period: float, burst: bool,
         events: int) -> list[float]:
     """All gates over `procs` client processes; every round trip."""
     ctx = mp.get_context("spawn")
@@ -130,10 +138,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10, help="events per sync")
     parser.add_argument("--period", type=float, default=1.0, help="seconds between a gate's syncs")
     parser.add_argument("--procs", type=int, default=4, help="client processes")
+    parser.add_argument("--venues", type=int, default=10, help="venues the gates are spread over")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         db = Path(d) / "hub.db"
-        devices = setup(db, args.gates)
+        devices = setup(db, args.gates, args.venues)
         port = free_port()
         hub = subprocess.Popen([sys.executable, "-c", "from protocols.cli import main; main()", "hub", "serve",
                                 "--db", str(db), "--port", str(port), "--workers", "2"],
@@ -146,7 +155,9 @@ def main() -> None:
         finally:
             os.killpg(hub.pid, signal.SIGINT)
             hub.wait(timeout=15)
-    print(f"gunicorn 2 sync workers, SQLite WAL; {args.events} events per sync; {args.procs} client processes "
+    print(f"gunicorn 2 sync workers, SQLite WAL; {args.gates} gates in {args.venues} venues; {args.events} events "
+          f"per sync, each with a subject, half entries and half exits; every sync reads the venue's presence "
+          f"changes since its cursor; {args.procs} client processes "
           f"on the same {os.cpu_count()}-core machine; {args.seconds:.0f} s per pattern\n")
     print("| pattern | gates | syncs | failed | syncs/s | events/s | p50 ms | p95 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")
