@@ -207,6 +207,8 @@ def verify_dcc(text: str, trust: TrustList, at: dt.datetime) -> Verification:
         credential = to_credential(claims, key.kid)
         if trust.is_subject_revoked(credential.subject):
             raise Revoked("the holder's certificates have been revoked")
+        if any(trust.is_subject_revoked(ci) for ci in certificate_ids(claims.hcert)):
+            raise Revoked("this certificate (its UVCI) has been revoked")
         # The code's own dates first: "expired" tells the holder more than "key expired".
         check_code_times(claims.issued_at, claims.expires_at, at)
         check_key_validity(key, claims.issued_at, at)
@@ -219,6 +221,12 @@ def verify_dcc(text: str, trust: TrustList, at: dt.datetime) -> Verification:
     result.ok = True
     result.credential = credential
     return result
+
+
+def certificate_ids(hcert: Mapping[str, Any]) -> list[str]:
+    """The unique certificate identifiers (UVCI, `ci`) of a DCC's entries: what revokes one certificate."""
+    return [e["ci"] for group in ("v", "t", "r") for e in hcert.get(group) or ()
+            if isinstance(e, Mapping) and isinstance(e.get("ci"), str)]
 
 
 def _epoch(cwt: Mapping[Any, Any], key: int, name: str) -> dt.datetime:

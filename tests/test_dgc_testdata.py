@@ -575,6 +575,23 @@ def test_revoked_signing_key_is_refused() -> None:
     assert (result.ok, result.reason, result.steps["signature"]) == (False, "revoked", True)
 
 
+def test_a_revoked_certificate_id_refuses_that_certificate_only() -> None:
+    """The hub revokes one certificate by the SHA-256 of its UVCI (`ci`), as the EU revocation lists do."""
+    from protocols.dcc import certificate_ids, verify_dcc
+    from protocols.trustlist import subject_revocation_hash
+
+    this = case("common/2DCode/raw/CO3.json")
+    valid = verify_dcc(this.prefix, TrustList([this.key]), this.clock)
+    assert valid.ok
+    ids = certificate_ids(valid.credential.extra["hcert"])
+    assert ids and all(":" in i for i in ids)  # URN:UVCI:... (some issuers drop the URN: part)
+    revoked = TrustList([this.key], revoked_subjects=[subject_revocation_hash(ids[0])])
+    result = verify_dcc(this.prefix, revoked, this.clock)
+    assert (result.ok, result.reason, result.steps["signature"], result.steps["expiry"]) == (False, "revoked", True, False)
+    other = TrustList([this.key], revoked_subjects=[subject_revocation_hash("URN:UVCI:01:XX:SOMEONE-ELSE")])
+    assert verify_dcc(this.prefix, other, this.clock).ok
+
+
 def test_unknown_signer_and_empty_trust_list() -> None:
     """A code whose kid is on no trust list is refused as unknown_key, after the schema passed."""
     from protocols.dcc import verify_dcc
