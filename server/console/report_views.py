@@ -51,15 +51,21 @@ def reports():
         filed_list=get_store().filed_reports(g.console_user["venue"]))
 
 
+
+def _parse_day(day: str) -> dt.date:
+    """A YYYY-MM-DD day from the URL, or a 400 the supervisor can read."""
+    try:
+        return dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise ConsoleError(400, "日期格式无效 / Not a date (YYYY-MM-DD)") from exc
+
+
 @bp.post("/reports/<venue_id>/<day>/file")
 @login_required("supervisor")
 def file_report(venue_id: str, day: str):
     """File a day's report once (who, when, late or not); it never changes afterwards."""
     venue = _venue(venue_id)
-    try:
-        the_day = dt.date.fromisoformat(day)
-    except ValueError as exc:
-        raise ConsoleError(400, "日期格式无效 / Not a date (YYYY-MM-DD)") from exc
+    the_day = _parse_day(day)
     now = utcnow()
     if the_day >= now.astimezone(local_tz()).date():
         raise ConsoleError(400, "当天尚未结束，不能填报 / The day is not over yet: it cannot be filed")
@@ -76,10 +82,7 @@ def file_report(venue_id: str, day: str):
 def report_download(venue_id: str, day: str):
     """The day's report as CSV (the filed one when filed)."""
     venue = _venue(venue_id)
-    try:
-        the_day = dt.date.fromisoformat(day)
-    except ValueError as exc:
-        raise ConsoleError(400, "日期格式无效 / Not a date (YYYY-MM-DD)") from exc
+    the_day = _parse_day(day)
     report, filed = _report(venue, the_day)
     return Response(report_csv(report, filed), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename=report-{venue['id']}-{day}.csv"})
