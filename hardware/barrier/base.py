@@ -8,13 +8,13 @@ A fire alarm forces the barrier open and keeps it open until the alarm clears.
 
 from __future__ import annotations
 
-import logging
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hardware.device import Device
 from protocols.errors import DeviceError
 
 BarrierState = Literal["open", "locked"]
@@ -28,13 +28,12 @@ class BarrierSettings(BaseModel):
     max_pulse_s: float = Field(30.0, gt=0)
 
 
-class Barrier(ABC):
+class Barrier(Device):
     """A barrier relay: pulse_open(), hold_open(), lock(), safe_state(), close()."""
 
     def __init__(self, settings: BarrierSettings, name: str = "barrier"):
+        super().__init__(name)
         self.settings = settings
-        self.name = name
-        self.log = logging.getLogger(f"{__name__}.{name}")
         self._lock = threading.RLock()
         self._state: BarrierState | None = None
         self._fire_alarm = False
@@ -163,10 +162,3 @@ class Barrier(ABC):
             self.safe_state("close")
             self._closed = True
             self._release_device()
-
-    def __enter__(self) -> "Barrier":
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 
 import numpy as np
 
+from hardware.device import Device
 
-class Camera(ABC):
+
+class Camera(Device):
     """A source of frames: BGR uint8 arrays of shape (height, width, 3)."""
 
     def __init__(self, name: str = "camera"):
-        self.name = name
-        self.log = logging.getLogger(f"{__name__}.{name}")
+        super().__init__(name)
 
     @abstractmethod
     def open(self) -> None:
@@ -26,10 +26,3 @@ class Camera(ABC):
     @abstractmethod
     def close(self) -> None:
         """Stop the camera and release it; safe to call twice."""
-
-    def __enter__(self) -> "Camera":
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Literal
+
+from hardware.device import Device
 
 BeepKind = Literal["admit", "deny", "remeasure", "alert"]
 
@@ -17,15 +18,11 @@ BEEP_PATTERNS: dict[str, tuple[float, float, int]] = {
 }
 
 
-class Speaker(ABC):
+class Speaker(Device):
     """Something that talks or beeps to the person at the gate."""
 
     def __init__(self, name: str = "speaker"):
-        self.name = name
-        self.log = logging.getLogger(f"{__name__}.{name}")
-
-    def open(self) -> None:
-        """Prepare the device (most need nothing)."""
+        super().__init__(name)
 
     @abstractmethod
     def say(self, text_zh: str, text_en: str) -> None:
@@ -34,13 +31,3 @@ class Speaker(ABC):
     @abstractmethod
     def beep(self, kind: BeepKind) -> None:
         """Sound the pattern for `kind`; returns at once."""
-
-    def close(self) -> None:
-        """Stop sounding and release the device; safe to call twice."""
-
-    def __enter__(self) -> "Speaker":
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

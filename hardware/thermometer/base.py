@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from hardware.device import Device
 
 # Below 30 C the sensor saw a sleeve, a wall or nothing; above 45 C is not a living person.
 PLAUSIBLE_MIN_C = 30.0
@@ -50,13 +51,12 @@ class Reading:
         return (time.monotonic() if now_monotonic is None else now_monotonic) - self.at_monotonic
 
 
-class Thermometer(ABC):
+class Thermometer(Device):
     """A thermometer: open it, ask for the latest fresh reading, close it."""
 
     def __init__(self, settings: ThermometerSettings, name: str):
+        super().__init__(name)
         self.settings = settings
-        self.name = name
-        self.log = logging.getLogger(f"{__name__}.{name}")
         self._lock = threading.Lock()
         self._last: Reading | None = None
         self._connected = False
@@ -117,10 +117,3 @@ class Thermometer(ABC):
         if connected != self._connected:
             self.log.info("%s: %s", self.name, "connected" if connected else "disconnected")
         self._connected = connected
-
-    def __enter__(self) -> "Thermometer":
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
