@@ -12,22 +12,15 @@ import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from hardware.barrier.gpio_relay import GpioBarrierConfig
 from hardware.barrier.simulated import SimulatedBarrierConfig
-from hardware.camera.opencv_capture import OpenCVCameraConfig
-from hardware.camera.picamera2_capture import PiCamera2Config
 from hardware.camera.simulated import SimulatedCameraConfig
-from hardware.speaker.buzzer import BuzzerSpeakerConfig
-from hardware.speaker.espeak import EspeakSpeakerConfig
-from hardware.speaker.simulated import RecordingSpeakerConfig
-from hardware.speaker.voice_and_buzzer import VoiceAndBuzzerConfig
-from hardware.thermometer.base import ThermometerSettings
-from hardware.thermometer.mqtt_topic import MqttThermometerConfig
-from hardware.thermometer.serial_line import SerialThermometerConfig
+from hardware.registry import BarrierConfig, CameraConfig, SpeakerConfig, ThermometerConfig
+from hardware.speaker.silent import SilentSpeakerConfig
+from hardware.thermometer.simulated_serial import SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -60,43 +53,12 @@ class StoreSection(_Section):
     path: Path = Path("var/agent.sqlite")
 
 
-# The drivers' own config models (frigate-style: each driver owns its config), chosen by `type`.
-CameraSection = Annotated[
-    Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCameraConfig], Field(discriminator="type")
-]
-
-
 class MeasureSection(_Section):
     """How the loop uses the thermometer: freshness, how long to wait, the rest before a re-measure."""
 
     max_age_s: float = Field(default=3.0, gt=0, le=30, description="a reading older than this is not used")
     wait_s: float = Field(default=8.0, gt=0, le=60, description="how long a person is asked to measure")
     rest_s: float = Field(default=20.0, ge=0, le=600, description="rest before the one re-measure after a high reading")
-
-
-class SimulatedThermometer(ThermometerSettings):
-    """A simulated serial thermometer writing real bytes into a pty, read by the real serial driver."""
-
-    type: Literal["simulated"] = "simulated"
-    wire_format: Literal["ascii", "binary"] = "ascii"
-    interval_s: float = Field(default=0.1, gt=0, le=5)
-    garbage_rate: float = Field(default=0.0, ge=0, le=1)
-    drop_rate: float = Field(default=0.0, ge=0, le=0.5)
-    link: Path | None = Field(default=None, description="where the pty's link goes; a temp dir by default")
-
-
-ThermometerSection = Annotated[
-    Union[SerialThermometerConfig, MqttThermometerConfig, SimulatedThermometer], Field(discriminator="type")
-]
-
-
-class SimulatedBarrier(SimulatedBarrierConfig):
-    """The simulated relay, optionally appending every change to a journal file (tests compare it)."""
-
-    journal: Path | None = Field(default=None, description="append every relay change to this file")
-
-
-BarrierSection = Annotated[Union[GpioBarrierConfig, SimulatedBarrier], Field(discriminator="type")]
 
 
 class KioskSection(_Section):
@@ -107,18 +69,6 @@ class KioskSection(_Section):
     port: int = Field(default=8088, ge=0, le=65535)
     countdown_s: float = Field(default=5.0, gt=0, le=60, description="seconds a result stays on screen")
     journal: Path | None = Field(default=None, description="append every screen shown to this file")
-
-
-class SpeakerOff(_Section):
-    """No voice and no buzzer."""
-
-    type: Literal["off"] = "off"
-
-
-SpeakerSection = Annotated[
-    Union[EspeakSpeakerConfig, BuzzerSpeakerConfig, VoiceAndBuzzerConfig, RecordingSpeakerConfig, SpeakerOff],
-    Field(discriminator="type"),
-]
 
 
 class RulesSection(_Section):
@@ -158,12 +108,13 @@ class AgentConfig(_Section):
 
     gate: GateSection
     store: StoreSection = Field(default_factory=StoreSection)
-    camera: CameraSection = Field(default_factory=SimulatedCameraConfig)
-    thermometer: ThermometerSection = Field(default_factory=SimulatedThermometer)
+    # Device sections: the drivers' own config models (hardware.registry), each chosen by `type`.
+    camera: CameraConfig = Field(default_factory=SimulatedCameraConfig)
+    thermometer: ThermometerConfig = Field(default_factory=SimulatedSerialThermometerConfig)
     measure: MeasureSection = Field(default_factory=MeasureSection)
-    barrier: BarrierSection = Field(default_factory=SimulatedBarrier)
+    barrier: BarrierConfig = Field(default_factory=SimulatedBarrierConfig)
     kiosk: KioskSection = Field(default_factory=KioskSection)
-    speaker: SpeakerSection = Field(default_factory=SpeakerOff)
+    speaker: SpeakerConfig = Field(default_factory=SilentSpeakerConfig)
     rules: RulesSection = Field(default_factory=RulesSection)
     presentation: PresentationSection = Field(default_factory=PresentationSection)
     sync: SyncSection | None = None
@@ -255,11 +206,11 @@ def load_config(path: Path | str, env: dict[str, str] | os._Environ | None = Non
         cfg.sync.documents_dir = _resolve(base, cfg.sync.documents_dir)
     if cfg.kiosk.journal is not None:
         cfg.kiosk.journal = _resolve(base, cfg.kiosk.journal)
-    if isinstance(cfg.barrier, SimulatedBarrier) and cfg.barrier.journal is not None:
+    if isinstance(cfg.barrier, SimulatedBarrierConfig) and cfg.barrier.journal is not None:
         cfg.barrier.journal = _resolve(base, cfg.barrier.journal)
     if isinstance(cfg.camera, SimulatedCameraConfig):
         cfg.camera.images = [_resolve(base, p) for p in cfg.camera.images]
-    if isinstance(cfg.thermometer, SimulatedThermometer) and cfg.thermometer.link is not None:
+    if isinstance(cfg.thermometer, SimulatedSerialThermometerConfig) and cfg.thermometer.link is not None:
         cfg.thermometer.link = _resolve(base, cfg.thermometer.link)
     return cfg
 

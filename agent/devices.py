@@ -1,82 +1,32 @@
 """The gate's devices built from the config, behind one facade the loop drives.
 
-Real drivers and simulators come from `hardware/`; this module only picks them by the config's
-`type`, wires the simulated thermometer's pty to the real serial driver, and adds the journals
-(relay changes, screens) that let a test compare what a person saw with what was recorded.
+Every driver, simulators and journals included, comes from `hardware/`; this module builds them
+from the config's device sections, adds the kiosk page (it hands guard decisions to the loop)
+and keeps the order that leaves the barrier safe.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from agent.config import AgentConfig, SimulatedBarrier as SimulatedBarrierSection, SimulatedThermometer, SpeakerOff
-from agent.kiosk import KioskDisplay, ScreenJournal
-from agent.outcome import Screen
-from hardware.barrier.base import Barrier, BarrierState
-from hardware.barrier.simulated import SimulatedBarrier
+from agent.config import AgentConfig
+from agent.outcome import idle_screen, speech
+from hardware.barrier.base import Barrier
 from hardware.camera.base import Camera
-from hardware.display.base import Display
+from hardware.display.base import Display, Screen
+from hardware.display.journal import JournalDisplay
+from hardware.display.kiosk import KioskDisplay
 from hardware.registry import build_device
 from hardware.retry import Backoff
 from hardware.speaker.base import Speaker
 from hardware.thermometer.base import Thermometer
-from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
-from hardware.thermometer.simulated_serial import PtyThermometerSimulator
+from hardware.thermometer.simulated_serial import PtyThermometerSimulator, SimulatedSerialThermometer
 from protocols.errors import DeviceError
 
 log = logging.getLogger(__name__)
-
-
-class JournalingBarrier(SimulatedBarrier):
-    """The simulated relay, also appending each change (time, state, reason) to a file as it happens."""
-
-    def __init__(self, config: SimulatedBarrierSection, journal: Path | None):
-        super().__init__(config)
-        self._journal = None
-        if journal is not None:
-            journal.parent.mkdir(parents=True, exist_ok=True)
-            self._journal = open(journal, "a", encoding="utf-8")
-        self._journal_lock = threading.Lock()
-
-    def _drive(self, energised: bool, state: BarrierState, reason: str) -> None:
-        changed = state != self.state
-        super()._drive(energised, state, reason)
-        if changed and self._journal is not None:
-            with self._journal_lock:
-                # Flushed at once: the line must outlive a kill -9 right after the relay moved.
-                self._journal.write(json.dumps({"t": time.time(), "state": state, "reason": reason}) + "\n")
-                self._journal.flush()
-
-    def _release_device(self) -> None:
-        super()._release_device()
-        if self._journal is not None:
-            with self._journal_lock:
-                self._journal.close()
-                self._journal = None
-
-
-class JournalDisplay(Display):
-    """A headless display that appends every screen to a journal file (simulations, the kill -9 test)."""
-
-    def __init__(self, journal: Path):
-        super().__init__("journal")
-        self._journal = ScreenJournal(journal)
-
-    def show(self, screen: Screen) -> None:  # type: ignore[override] - takes the agent's richer Screen
-        """Append the screen."""
-        self._journal.write(screen)
-
-    def close(self) -> None:
-        """Close the journal."""
-        self._journal.close()
 
 
 @dataclass
@@ -86,22 +36,17 @@ class Devices:
     camera: Camera
     thermometer: Thermometer
     barrier: Barrier
-    displays: list[Display] = field(default_factory=list)
-    speaker: Speaker | None = None
-    thermometer_simulator: PtyThermometerSimulator | None = None
-    _tmp: Any = None
+    displays: list[Display]
+    speaker: Speaker
     _opener: threading.Thread | None = None
     _closing: threading.Event = field(default_factory=threading.Event)
 
     def open(self) -> None:
         """Open every device; the barrier first, so it is locked before anything else happens."""
         self.barrier.open()
-        if self.thermometer_simulator is not None:
-            self.thermometer_simulator.start()
         for display in self.displays:
             display.open()
-        if self.speaker is not None:
-            self.speaker.open()
+        self.speaker.open()
         try:
             self.thermometer.open()
         except DeviceError as exc:
@@ -136,13 +81,7 @@ class Devices:
         self.barrier.close()
         for closer in (self.camera.close, self.thermometer.close, *[d.close for d in self.displays]):
             closer()
-        if self.speaker is not None:
-            self.speaker.close()
-        if self.thermometer_simulator is not None:
-            self.thermometer_simulator.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        self.speaker.close()
 
     def safe_state(self) -> None:
         """Drive the barrier to its safe state (on stop, on crash)."""
@@ -161,53 +100,31 @@ class Devices:
         self.barrier.pulse_open(seconds, reason=f"admit {event_id}")
 
     def show(self, screen: Screen) -> None:
-        """Show a screen on every display (the kiosk gets the full screen, others the interface's)."""
-        plain = None
+        """Show a screen on every display."""
         for display in self.displays:
-            if isinstance(display, (KioskDisplay, JournalDisplay)):
-                display.show(screen)
-            else:
-                plain = plain or screen.to_hardware()
-                display.show(plain)
+            display.show(screen)
 
     def announce(self, screen: Screen) -> None:
         """Beep the pattern for the screen and say it aloud (zh then en); never blocks."""
-        if self.speaker is None:
-            return
         beep = {"admit": "admit", "remeasure": "remeasure", "fever": "alert"}.get(screen.state, "deny")
         self.speaker.beep(beep)
-        self.speaker.say(*screen.speech)
+        self.speaker.say(*speech(screen))
+
+    @property
+    def thermometer_simulator(self) -> PtyThermometerSimulator | None:
+        """The pty simulator behind a simulated thermometer (set its temperature, unplug it), else None."""
+        return self.thermometer.simulator if isinstance(self.thermometer, SimulatedSerialThermometer) else None
 
 
 def build_devices(cfg: AgentConfig, on_guard: Callable[[str, str, str], None] | None = None,
                   extra_displays: list[Display] | None = None) -> Devices:
     """Build (not open) every device the config names."""
-    tmp = None
-    simulator = None
-    t = cfg.thermometer
-    if isinstance(t, SimulatedThermometer):
-        if t.link is None:
-            tmp = tempfile.TemporaryDirectory(prefix="checkpoint-thermo-")
-            link = Path(tmp.name) / "ttyTHERMO"
-        else:
-            link = t.link
-        # Real bytes through a real pty, read by the real serial driver.
-        simulator = PtyThermometerSimulator(link, wire_format=t.wire_format, interval_s=t.interval_s,
-                                            garbage_rate=t.garbage_rate, drop_rate=t.drop_rate)
-        thermometer: Thermometer = SerialThermometer(SerialThermometerConfig(
-            port=str(link), wire_format=t.wire_format, calibration_offset_c=t.calibration_offset_c,
-            plausible_min_c=t.plausible_min_c, plausible_max_c=t.plausible_max_c))
-    else:
-        thermometer = build_device(t)  # type: ignore[assignment]
-    b = cfg.barrier
-    if isinstance(b, SimulatedBarrierSection):
-        barrier: Barrier = JournalingBarrier(b, b.journal)
-    else:
-        barrier = build_device(b)  # type: ignore[assignment]
     displays: list[Display] = list(extra_displays or [])
     if cfg.kiosk.enabled:
-        displays.append(KioskDisplay(cfg.kiosk.host, cfg.kiosk.port, cfg.guard_pin, on_guard, cfg.kiosk.journal))
+        displays.append(KioskDisplay(cfg.kiosk.host, cfg.kiosk.port, cfg.guard_pin, on_guard, cfg.kiosk.journal,
+                                     initial=idle_screen()))
     elif cfg.kiosk.journal is not None:
         displays.append(JournalDisplay(cfg.kiosk.journal))
-    speaker = None if isinstance(cfg.speaker, SpeakerOff) else build_device(cfg.speaker)
-    return Devices(build_device(cfg.camera), thermometer, barrier, displays, speaker, simulator, tmp)  # type: ignore[arg-type]
+    camera, thermometer, barrier, speaker = (build_device(c) for c in (cfg.camera, cfg.thermometer, cfg.barrier,
+                                                                        cfg.speaker))
+    return Devices(camera, thermometer, barrier, displays, speaker)  # type: ignore[arg-type]

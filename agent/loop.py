@@ -23,9 +23,10 @@ from agent import messages
 from agent.decider import Decider, Situation, Verdict
 from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
-from agent.outcome import Presented, Screen, idle_screen, prompt_screen, remeasure_screen, result_screen
+from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, DecisionInputs, mask_name, new_event_id, utcnow
+from hardware.display.base import Screen
 from hardware.retry import Backoff
 from protocols.credential import Verification
 from protocols.errors import DeviceError

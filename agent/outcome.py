@@ -3,55 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agent import messages
-from hardware.display import base as display_base
+from hardware.display.base import Screen, ScreenState
 from protocols.events import GateEvent, RuleResult
 
-ScreenState = display_base.ScreenState
 
-
-@dataclass(frozen=True)
-class Screen:
-    """One screen of the kiosk: big colour, title and reasons in zh-CN and English, a countdown."""
-
-    state: ScreenState  # the display interface's states, so every display knows the colour
-    title_zh: str
-    title_en: str
-    reasons: tuple[tuple[str, str], ...] = ()
-    name: str | None = None
-    celsius: float | None = None
-    countdown_s: float | None = None
-    event_id: str | None = None
-    faults: tuple[tuple[str, str], ...] = field(default=())
-
-    def to_hardware(self) -> display_base.Screen:
-        """The interface's Screen (state, titles, reasons, countdown) for displays that take only that."""
-        return display_base.Screen(state=self.state, title_zh=self.title_zh, title_en=self.title_en,
-                                   reasons=list(self.reasons),
-                                   countdown_s=None if self.countdown_s is None else max(0, round(self.countdown_s)))
-
-    @property
-    def speech(self) -> tuple[str, str]:
-        """What to say aloud: the title, then the first reason, in each language."""
-        zh = self.title_zh + ("。" + self.reasons[0][0] if self.reasons else "")
-        en = self.title_en + (". " + self.reasons[0][1] if self.reasons else "")
-        return zh, en
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON the kiosk page renders."""
-        return {
-            "state": self.state,
-            "title": {"zh": self.title_zh, "en": self.title_en},
-            "reasons": [{"zh": zh, "en": en} for zh, en in self.reasons],
-            "name": self.name,
-            "celsius": self.celsius,
-            "countdown_s": self.countdown_s,
-            "event_id": self.event_id,
-            "faults": [{"zh": zh, "en": en} for zh, en in self.faults],
-        }
+def speech(screen: Screen) -> tuple[str, str]:
+    """What to say aloud for a screen: the title, then the first reason, in each language."""
+    zh = screen.title_zh + ("。" + screen.reasons[0][0] if screen.reasons else "")
+    en = screen.title_en + (". " + screen.reasons[0][1] if screen.reasons else "")
+    return zh, en
 
 
 def idle_screen(faults: tuple[tuple[str, str], ...] = ()) -> Screen:
@@ -62,6 +26,8 @@ def idle_screen(faults: tuple[tuple[str, str], ...] = ()) -> Screen:
 def prompt_screen(state: ScreenState, text: tuple[str, str], countdown_s: float | None = None,
                   name: str | None = None) -> Screen:
     """A screen that asks the person to do something (measure, measure again, rest)."""
+    # A reading can arrive a tick after the deadline: the countdown then shows zero, not less.
+    countdown_s = None if countdown_s is None else max(0, countdown_s)
     return Screen(state, text[0], text[1], name=name, countdown_s=countdown_s)
 
 

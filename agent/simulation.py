@@ -11,9 +11,9 @@ from collections.abc import Callable
 from agent.config import AgentConfig
 from agent.decider import Decider
 from agent.gate import Gate, build_gate
-from agent.kiosk import KioskDisplay
 from agent.people import PeopleFactory, Person
 from hardware.display.base import Display
+from hardware.display.kiosk import KioskDisplay
 from protocols.cose import PrivateKey
 from protocols.events import GateEvent
 

@@ -1,51 +1,50 @@
 """Build a device from its config model: each config class names its driver (frigate-style).
 
-The agent's config picks a driver per device with a `type` discriminator; these unions are
-ready to use as its field types. A subclass of a config here (e.g. one that adds a journal
-path) builds the same driver.
+The agent's config picks a driver per device with a `type` discriminator; these unions are its
+device sections' field types (declared here only). A subclass of a config here builds the same
+driver.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Union
 
 from pydantic import BaseModel, Field
 
-from hardware.barrier.base import Barrier
 from hardware.barrier.gpio_relay import GpioBarrier, GpioBarrierConfig
 from hardware.barrier.simulated import SimulatedBarrier, SimulatedBarrierConfig
-from hardware.camera.base import Camera
 from hardware.camera.opencv_capture import OpenCVCamera, OpenCVCameraConfig
 from hardware.camera.picamera2_capture import PiCamera2Camera, PiCamera2Config
 from hardware.camera.simulated import SimulatedCamera, SimulatedCameraConfig
-from hardware.display.base import Display
+from hardware.device import Device
 from hardware.display.simulated import RecordingDisplay, RecordingDisplayConfig
-from hardware.speaker.base import Speaker
 from hardware.speaker.buzzer import BuzzerSpeaker, BuzzerSpeakerConfig
 from hardware.speaker.espeak import EspeakSpeaker, EspeakSpeakerConfig
+from hardware.speaker.silent import SilentSpeaker, SilentSpeakerConfig
 from hardware.speaker.simulated import RecordingSpeaker, RecordingSpeakerConfig
 from hardware.speaker.voice_and_buzzer import VoiceAndBuzzer, VoiceAndBuzzerConfig
-from hardware.thermometer.base import Thermometer
 from hardware.thermometer.mqtt_topic import MqttThermometer, MqttThermometerConfig
 from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
+from hardware.thermometer.simulated_serial import SimulatedSerialThermometer, SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
 
 CameraConfig = Annotated[Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCameraConfig], Field(discriminator="type")]
-ThermometerConfig = Annotated[Union[SerialThermometerConfig, MqttThermometerConfig], Field(discriminator="type")]
+ThermometerConfig = Annotated[
+    Union[SerialThermometerConfig, MqttThermometerConfig, SimulatedSerialThermometerConfig], Field(discriminator="type")
+]
 BarrierConfig = Annotated[Union[GpioBarrierConfig, SimulatedBarrierConfig], Field(discriminator="type")]
 SpeakerConfig = Annotated[
-    Union[EspeakSpeakerConfig, BuzzerSpeakerConfig, VoiceAndBuzzerConfig, RecordingSpeakerConfig],
+    Union[EspeakSpeakerConfig, BuzzerSpeakerConfig, VoiceAndBuzzerConfig, RecordingSpeakerConfig, SilentSpeakerConfig],
     Field(discriminator="type"),
 ]
 
-Device = Camera | Thermometer | Barrier | Display | Speaker
-
-DRIVERS: dict[type[BaseModel], type[Any]] = {
+DRIVERS: dict[type[BaseModel], type[Device]] = {
     OpenCVCameraConfig: OpenCVCamera,
     PiCamera2Config: PiCamera2Camera,
     SimulatedCameraConfig: SimulatedCamera,
     SerialThermometerConfig: SerialThermometer,
     MqttThermometerConfig: MqttThermometer,
+    SimulatedSerialThermometerConfig: SimulatedSerialThermometer,
     GpioBarrierConfig: GpioBarrier,
     SimulatedBarrierConfig: SimulatedBarrier,
     RecordingDisplayConfig: RecordingDisplay,
@@ -53,10 +52,11 @@ DRIVERS: dict[type[BaseModel], type[Any]] = {
     BuzzerSpeakerConfig: BuzzerSpeaker,
     VoiceAndBuzzerConfig: VoiceAndBuzzer,
     RecordingSpeakerConfig: RecordingSpeaker,
+    SilentSpeakerConfig: SilentSpeaker,
 }
 
 
-def driver_for(config: BaseModel) -> type[Any]:
+def driver_for(config: BaseModel) -> type[Device]:
     """The driver class for a config model (or for the nearest registered base of its class)."""
     for cls in type(config).__mro__:
         if cls in DRIVERS:

@@ -9,7 +9,9 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from agent.cli import agent
-from agent.config import SimulatedBarrier, SimulatedThermometer, error_lines, load_config
+from agent.config import error_lines, load_config
+from hardware.barrier.simulated import SimulatedBarrierConfig
+from hardware.thermometer.simulated_serial import SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
 
 ENV = {"CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_GUARD_PIN": "2468",
@@ -33,9 +35,9 @@ def test_example_config_loads_and_resolves_paths_against_its_folder():
 
 def test_minimal_config_gets_simulated_devices_by_default(tmp_path):
     cfg = load_config(write(tmp_path, '[gate]\nvenue = "v"\ngate = "g"\n'), ENV)
-    assert isinstance(cfg.barrier, SimulatedBarrier)
+    assert isinstance(cfg.barrier, SimulatedBarrierConfig)
     assert cfg.barrier.fail_mode == "secure"  # fail-secure unless configured otherwise
-    assert isinstance(cfg.thermometer, SimulatedThermometer)
+    assert isinstance(cfg.thermometer, SimulatedSerialThermometerConfig)
     assert cfg.store.path == tmp_path / "var" / "agent.sqlite"
 
 

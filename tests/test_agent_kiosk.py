@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from agent import kiosk as kiosk_module
+from hardware.display import kiosk as kiosk_module
 from tests.agent_gate_helpers import start_simulation, wait_until
 
 
@@ -77,7 +77,7 @@ def test_guard_mode_locks_after_repeated_wrong_pins(sim, monkeypatch):
 
 
 def test_without_a_pin_guard_mode_is_off(tmp_path, monkeypatch):
-    from agent.kiosk import KioskDisplay
+    from hardware.display.kiosk import KioskDisplay
 
     kiosk = KioskDisplay(port=0, guard_pin=None, on_guard=lambda *a: None)
     kiosk.open()

@@ -1,8 +1,9 @@
 """The kiosk page a Pi opens full-screen: the current screen pushed by Server-Sent Events, and guard mode.
 
 Served by the standard library's threading HTTP server on a named thread, so a gate needs no
-Flask. The guard posts a manual decision with a PIN; it goes to the loop's queue (the loop alone
-records and actuates). Wrong PINs lock guard mode for a while, so a PIN cannot be guessed.
+Flask. The page's files are in `kiosk/` beside this module. The guard posts a manual decision
+with a PIN; it is handed to `on_guard` (the agent's loop queues it and alone records and
+actuates). Wrong PINs lock guard mode for a while, so a PIN cannot be guessed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from agent.outcome import Screen, idle_screen
-from hardware.display.base import Display
+from hardware.display.base import Display, Screen
+from hardware.display.journal import ScreenJournal
 from protocols.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -35,39 +36,23 @@ SSE_KEEPALIVE_S = 15.0
 GuardCallback = Callable[[str, str, str], None]  # decision, reason, operator
 
 
-class ScreenJournal:
-    """Appends every screen shown to a file, one JSON line each (what the person saw, for audits and tests)."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "a", encoding="utf-8")
-        self._lock = threading.Lock()
-
-    def write(self, screen: Screen) -> None:
-        """Append one screen; flushed so it outlives a kill -9 of this process."""
-        line = json.dumps({"t": time.time(), **screen.to_json()}, ensure_ascii=False)
-        with self._lock:
-            self._fh.write(line + "\n")
-            self._fh.flush()
-
-    def close(self) -> None:
-        """Close the file."""
-        with self._lock:
-            self._fh.close()
-
-
 class KioskDisplay(Display):
-    """The display on the kiosk page: show(screen) pushes it to every open page."""
+    """The display on the kiosk page: show(screen) pushes it to every open page.
+
+    `initial` is what the page shows until the gate shows its first screen (the agent passes its
+    prompt); without one the page starts on a bare idle screen.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8088, guard_pin: str | None = None,
-                 on_guard: GuardCallback | None = None, journal: Path | None = None):
-        super().__init__("kiosk")
+                 on_guard: GuardCallback | None = None, journal: Path | None = None,
+                 initial: Screen | None = None, name: str = "kiosk"):
+        super().__init__(name)
         self.host = host
         self.port = port
         self.guard_pin = guard_pin
         self.on_guard = on_guard
         self.journal = ScreenJournal(journal) if journal else None
-        self._screen = idle_screen()
+        self._screen = initial or Screen("idle", "", "")
         self._version = 0
         self._changed = threading.Condition()
         self._failures = 0
@@ -104,7 +89,7 @@ class KioskDisplay(Display):
         if self.journal:
             self.journal.close()
 
-    def show(self, screen: Screen) -> None:  # type: ignore[override] - takes the agent's richer Screen
+    def show(self, screen: Screen) -> None:
         """Make this the current screen and push it to every open page."""
         if self.journal:
             self.journal.write(screen)

@@ -1,4 +1,4 @@
-"""A display that records every screen it was asked to show, with the time."""
+"""A display that records every screen it was asked to show, as it would draw it, with the time."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class RecordingDisplayConfig(BaseModel):
 
 
 class RecordingDisplay(Display):
-    """Keeps (monotonic time, Screen) for every show(); `current` is the last one."""
+    """Keeps (monotonic time, Screen) for every show(), countdown in whole seconds; `current` is the last one."""
 
     def __init__(self, config: RecordingDisplayConfig | None = None, name: str = "display"):
         super().__init__(name)
@@ -28,10 +28,10 @@ class RecordingDisplay(Display):
         self._lock = threading.Lock()
 
     def show(self, screen: Screen) -> None:
-        """Record the screen."""
+        """Record the screen as drawn (whole-second countdown)."""
         self.log.debug("%s: %s %s / %s", self.name, screen.state, screen.title_zh, screen.title_en)
         with self._lock:
-            self.shown.append((time.monotonic(), screen))
+            self.shown.append((time.monotonic(), screen.whole_seconds()))
 
     @property
     def current(self) -> Screen | None:

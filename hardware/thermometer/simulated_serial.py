@@ -4,6 +4,9 @@ The driver opens `link`, a symlink to the pty's slave side (the way udev gives a
 adapter a stable /dev/serial/by-id name). `unplug()` closes the pty and removes the link, so the
 driver's next read fails exactly as when a cable is pulled; `replug()` makes a new pty behind
 the same link. Noise: random garbage bytes between messages and bytes dropped on the way.
+
+`SimulatedSerialThermometer` (config `type = "simulated"`) is the real serial driver reading a
+simulator of its own: what `checkpoint agent simulate` runs.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import tempfile
 import threading
 import time
 import tty
@@ -18,6 +22,10 @@ from collections import deque
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
+
+from hardware.thermometer.base import ThermometerSettings
+from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
 from protocols.thermometer_wire import DEFAULT_ASCII_TEMPLATE, encode_ascii_line, encode_frame
 
 log = logging.getLogger(__name__)
@@ -168,3 +176,43 @@ class PtyThermometerSimulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SimulatedSerialThermometerConfig(ThermometerSettings):
+    """A simulated serial thermometer writing real bytes into a pty, read by the real serial driver."""
+
+    type: Literal["simulated"] = "simulated"
+    wire_format: Literal["ascii", "binary"] = "ascii"
+    interval_s: float = Field(default=0.1, gt=0, le=5)
+    garbage_rate: float = Field(default=0.0, ge=0, le=1)
+    drop_rate: float = Field(default=0.0, ge=0, le=0.5)
+    link: Path | None = Field(default=None, description="where the pty's link goes; a temp dir by default")
+
+
+class SimulatedSerialThermometer(SerialThermometer):
+    """The real serial driver on the pty of its own `simulator` (set_temperature(), unplug(), replug())."""
+
+    def __init__(self, config: SimulatedSerialThermometerConfig | None = None, name: str = "thermometer"):
+        config = config or SimulatedSerialThermometerConfig()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        link = config.link
+        if link is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="checkpoint-thermo-")
+            link = Path(self._tmp.name) / "ttyTHERMO"
+        self.simulator = PtyThermometerSimulator(link, wire_format=config.wire_format, interval_s=config.interval_s,
+                                                 garbage_rate=config.garbage_rate, drop_rate=config.drop_rate)
+        shared = config.model_dump(include=set(ThermometerSettings.model_fields))
+        super().__init__(SerialThermometerConfig(port=str(link), wire_format=config.wire_format, **shared), name)
+
+    def open(self) -> None:
+        """Plug the simulator in (once), then open its port like any serial thermometer."""
+        self.simulator.start()
+        super().open()
+
+    def close(self) -> None:
+        """Close the port, unplug the simulator and remove its temp dir; safe to call twice."""
+        super().close()
+        self.simulator.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
