@@ -143,7 +143,7 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     import os
     import tempfile
 
-    from agent.config import parse_config, read_toml
+    from agent.config import parse_config, read_toml, resolve_paths
     from agent.people import PeopleFactory
     from agent.simulation import Simulation
 
@@ -157,6 +157,9 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         raise click.UsageError("--root-pub needs --issuer-key: the simulated people must be signed by a key "
                                "the trust list trusts")
     os.environ.setdefault("CHECKPOINT_SUBJECT_KEY", "simulation-only-subject-key-not-for-venues")
+    # Paths given here are the shell's (absolute from now on); relative ones in --config resolve against
+    # its folder, as `agent run` reads it.
+    store_path, journal_dir, root_pub = (p.absolute() if p else None for p in (store_path, journal_dir, root_pub))
     data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
     data["gate"] = {**data["gate"], **({"venue": venue} if venue else {}), **({"gate": gate_id} if gate_id else {}),
                     **({"direction": direction} if direction else {})}
@@ -182,6 +185,8 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     data["measure"] = {"rest_s": 3.0, **data.get("measure", {})}
     try:
         cfg = parse_config(data, env)
+        if config_file:
+            resolve_paths(cfg, config_file.resolve().parent)
     except ValidationError as exc:
         for line in error_lines(exc):
             click.echo(line, err=True)
