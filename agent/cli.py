@@ -104,7 +104,8 @@ def run(config_file: Path) -> None:
 @agent.command("simulate")
 @click.option("--people", default=20, show_default=True, help="How many simulated people come to the gate (0: forever).")
 @click.option("--venue-kind", type=click.Choice(sorted(PACK_FOR_VENUE)), default="factory", show_default=True)
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="Start from this TOML (devices are simulated anyway).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="Start from this TOML (devices are simulated anyway; its relative paths resolve against its folder).")
 @click.option("--store", "store_path", type=click.Path(path_type=Path), help="SQLite file (default: a temporary one).")
 @click.option("--kiosk-port", default=0, show_default=True, help="Port of the kiosk page (0: any free port).")
 @click.option("--journal-dir", type=click.Path(path_type=Path), help="Append relay changes and screens here.")

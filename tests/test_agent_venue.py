@@ -246,7 +246,8 @@ def test_with_sync_the_gate_decides_with_the_fetched_bundle_and_trust_list(tmp_p
     assert verify_code(code_new, trust.current(), now).ok and not verify_code(code_old, trust.current(), now).ok
     # A restarted gate starts from the documents it holds.
     assert verify_code(code_new, GateDocuments(cfg.rules, docs).trust().current(), now).ok
-    assert Decider(GateDocuments(cfg.rules, docs).bundle()).bundle.version == configured.version  # the fetched bundle file is broken
+    # The fetched bundle file is broken.
+    assert Decider(GateDocuments(cfg.rules, docs).bundle()).bundle.version == configured.version
     assert cache.install("bundle", "2", '"e2"', json.dumps(sign_bundle(closed, root)).encode())
     assert Decider(GateDocuments(cfg.rules, docs).bundle()).bundle.version == closed.version
 
