@@ -104,7 +104,8 @@ def run(config_file: Path) -> None:
 @agent.command("simulate")
 @click.option("--people", default=20, show_default=True, help="How many simulated people come to the gate (0: forever).")
 @click.option("--venue-kind", type=click.Choice(sorted(PACK_FOR_VENUE)), default="factory", show_default=True)
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="Start from this TOML (devices are simulated anyway).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="Start from this TOML (devices are simulated anyway; its relative paths resolve against its folder).")
 @click.option("--store", "store_path", type=click.Path(path_type=Path), help="SQLite file (default: a temporary one).")
 @click.option("--kiosk-port", default=0, show_default=True, help="Port of the kiosk page (0: any free port).")
 @click.option("--journal-dir", type=click.Path(path_type=Path), help="Append relay changes and screens here.")
@@ -143,7 +144,7 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     import os
     import tempfile
 
-    from agent.config import parse_config, read_toml
+    from agent.config import parse_config, read_toml, resolve_paths
     from agent.people import PeopleFactory
     from agent.simulation import Simulation
 
@@ -157,6 +158,9 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         raise click.UsageError("--root-pub needs --issuer-key: the simulated people must be signed by a key "
                                "the trust list trusts")
     os.environ.setdefault("CHECKPOINT_SUBJECT_KEY", "simulation-only-subject-key-not-for-venues")
+    # Paths given here are the shell's (absolute from now on); relative ones in --config resolve against
+    # its folder, as `agent run` reads it.
+    store_path, journal_dir, root_pub = (p.absolute() if p else None for p in (store_path, journal_dir, root_pub))
     data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
     data["gate"] = {**data["gate"], **({"venue": venue} if venue else {}), **({"gate": gate_id} if gate_id else {}),
                     **({"direction": direction} if direction else {})}
@@ -182,6 +186,8 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     data["measure"] = {"rest_s": 3.0, **data.get("measure", {})}
     try:
         cfg = parse_config(data, env)
+        if config_file:
+            resolve_paths(cfg, config_file.resolve().parent)
     except ValidationError as exc:
         for line in error_lines(exc):
             click.echo(line, err=True)

@@ -101,6 +101,9 @@ class SyncSection(_Section):
     interval_s: float = Field(default=5.0, gt=0, le=3600)
     lease_want: int = Field(default=10, ge=1, le=10_000,
                             description="places of a capped venue this gate asks the hub to lend it at a time")
+    batch: int = Field(default=500, ge=1, le=1000, description="events per HTTP sync call")
+    http_timeout: float = Field(default=5.0, gt=0, description="seconds an HTTP call to the hub may take")
+    resend_after: float = Field(default=10.0, gt=0, description="seconds before an unacked MQTT event goes by HTTP")
 
 
 class AgentConfig(_Section):
@@ -196,23 +199,20 @@ def load_config(path: Path | str, env: dict[str, str] | os._Environ | None = Non
     """Load and validate the agent's TOML config; relative paths in it resolve against its folder."""
     path = Path(path)
     cfg = parse_config(read_toml(path), env)
-    base = path.resolve().parent
-    cfg.store.path = _resolve(base, cfg.store.path)
-    for name in ("bundle", "trust_list", "root_public_key"):
-        value = getattr(cfg.rules, name)
-        if value is not None:
-            setattr(cfg.rules, name, _resolve(base, value))
-    if cfg.sync is not None:
-        cfg.sync.documents_dir = _resolve(base, cfg.sync.documents_dir)
-    if cfg.kiosk.journal is not None:
-        cfg.kiosk.journal = _resolve(base, cfg.kiosk.journal)
-    if isinstance(cfg.barrier, SimulatedBarrierConfig) and cfg.barrier.journal is not None:
-        cfg.barrier.journal = _resolve(base, cfg.barrier.journal)
-    if isinstance(cfg.camera, SimulatedCameraConfig):
-        cfg.camera.images = [_resolve(base, p) for p in cfg.camera.images]
-    if isinstance(cfg.thermometer, SimulatedSerialThermometerConfig) and cfg.thermometer.link is not None:
-        cfg.thermometer.link = _resolve(base, cfg.thermometer.link)
+    resolve_paths(cfg, path.resolve().parent)
     return cfg
+
+
+def resolve_paths(model: BaseModel, base: Path) -> None:
+    """Make every relative `Path` in the model tree (lists of them too) relative to `base`, in place."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            resolve_paths(value, base)
+        elif isinstance(value, Path):
+            setattr(model, name, _resolve(base, value))
+        elif isinstance(value, list) and any(isinstance(v, Path) for v in value):
+            setattr(model, name, [_resolve(base, v) if isinstance(v, Path) else v for v in value])
 
 
 def _resolve(base: Path, p: Path) -> Path:

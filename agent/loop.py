@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent import messages
-from agent.decider import Decider, Situation, Verdict
+from agent.config import AgentConfig
+from agent.decider import Decider, Verdict
 from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
@@ -29,6 +30,7 @@ from agent.store import AgentStore, DecisionInputs, mask_name, new_event_id, utc
 from hardware.display.base import Screen
 from hardware.retry import Backoff
 from protocols.credential import Verification
+from protocols.decision import GateContext
 from protocols.errors import DeviceError
 from protocols.events import GateEvent, RuleResult
 
@@ -42,24 +44,6 @@ VenueFacts = Callable[[str, dt.datetime], tuple[Mapping[str, Any] | None, Mappin
 FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readings are still served
 REMEASURE_HOLD_S = 15.0  # longest the amber rest screen stays before the prompt is back for others
 PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """The loop's timings, from the config's measure/presentation/kiosk sections."""
-
-    venue: str
-    gate: str
-    direction: str = "in"
-    dedupe_s: float = 5.0
-    anti_passback_s: float = 60.0
-    max_age_s: float = 3.0
-    wait_s: float = 8.0
-    rest_s: float = 20.0
-    countdown_s: float = 5.0
-    open_s: float = 3.0
-    decode_every_n_frames: int = 1
-    retention_days: int = 28
 
 
 class PlaceLease(Protocol):
@@ -84,11 +68,12 @@ class ManualRequest:
 class GateLoop:
     """Runs one gate: owns the devices while it runs and the order decide -> record -> actuate."""
 
-    def __init__(self, settings: LoopSettings, devices: Devices, store: AgentStore, verify: Verifier,
+    def __init__(self, cfg: AgentConfig, devices: Devices, store: AgentStore, verify: Verifier,
                  decide: Decider, decode: Decoder, on_event: Callable[[GateEvent], None] | None = None,
                  mask: MaskSensor = lambda: True, lease: PlaceLease | None = None,
                  venue_facts: VenueFacts | None = None):
-        self.s = settings
+        # The config's own sections: who the gate is, and the timings of a presentation, a measurement, a screen.
+        self.gate, self.presentation, self.measure, self.kiosk = cfg.gate, cfg.presentation, cfg.measure, cfg.kiosk
         self.devices = devices
         self.store = store
         self.verify = verify
@@ -99,8 +84,8 @@ class GateLoop:
         self.mask = mask
         self.lease = lease  # None: no [sync], no cap
         self.venue_facts = venue_facts  # None: no roster or appointments loaded
-        self.dedupe = Dedupe(settings.dedupe_s)
-        self.fever = FeverWatch(settings.rest_s)
+        self.dedupe = Dedupe(cfg.presentation.dedupe_s)
+        self.fever = FeverWatch(cfg.measure.rest_s)
         self.manual_requests: queue.Queue[ManualRequest] = queue.Queue()
         self.stop_event = threading.Event()
         self.frames = 0
@@ -146,12 +131,12 @@ class GateLoop:
                 events.append(event)
         elif frame is not None:
             self.frames += 1
-            if self.frames % self.s.decode_every_n_frames == 0:
+            if self.frames % self.presentation.decode_every_n_frames == 0:
                 events.extend(self._scan(frame, now))
         self._refresh_screen(time.monotonic())
         if self._pending is None and time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + PURGE_EVERY_S
-            self.store.purge(self.s.retention_days)
+            self.store.purge(self.gate.retention_days)
         return events
 
     # ---- camera ---------------------------------------------------------------------------
@@ -203,14 +188,14 @@ class GateLoop:
     def _present(self, text: str, now: float) -> GateEvent | None:
         wall = utcnow()
         verification = self.verify(text, wall)
-        if self.s.direction == "out":
+        if self.gate.direction == "out":
             return self._exit(verification, now, wall, self.dedupe.digest(text))
         cred = verification.credential
         self.decider.refresh()
         if not verification.ok or cred is None:
             # The rules word the refusal (GATE-CODE-*); the verifier's exact reason goes in the note.
-            verdict = self.decider.decide(None, Situation(code_reason=verification.reason or "unreadable"), wall,
-                                          hash_subject=self.store.hash_subject)
+            refused = GateContext(at=wall, mask=True, inside=False, code_reason=verification.reason or "unreadable")
+            verdict = self.decider.decide(None, refused, hash_subject=self.store.hash_subject)
             return self._finish(None, verdict.decision, verdict.reasons, bundle=verdict.bundle_version,
                                 fmt=verification.format, note=f"code: {verification.reason or 'unreadable'}",
                                 inputs=verdict.inputs)
@@ -222,10 +207,10 @@ class GateLoop:
             remaining = case.rest_until - now
             zh, en = messages.LOCAL_REASONS["rest_first"]
             self._show(Screen("remeasure", *messages.RETEST, reasons=((zh, en),), name=p.name,
-                              countdown_s=round(remaining)), hold_s=min(remaining, self.s.countdown_s))
+                              countdown_s=round(remaining)), hold_s=min(remaining, self.kiosk.countdown_s))
             return None
         self._pending = p
-        self._pending_deadline = now + self.s.wait_s
+        self._pending_deadline = now + self.measure.wait_s
         return self._advance_pending(now)
 
     def _exit(self, verification: Verification, now: float, wall: dt.datetime, digest: bytes) -> GateEvent:
@@ -250,7 +235,7 @@ class GateLoop:
             return self._finish(p, "refer", [messages.local_reason("thermometer_unavailable")])
         case = self.fever.case(p.subject or "", now)
         not_before = max(self._used_reading_at, case.rest_until if case else float("-inf"))
-        reading = thermo.latest(self.s.max_age_s)
+        reading = thermo.latest(self.measure.max_age_s)
         if reading is not None and reading.at_monotonic > not_before:
             self._used_reading_at = reading.at_monotonic
             if reading.out_of_range:
@@ -271,18 +256,17 @@ class GateLoop:
         subject = p.subject or ""
         case = self.fever.case(subject, now)
         # Anti-passback: an entry here or at another gate of the venue (as the hub last told) and no exit since.
-        inside = bool(self.s.anti_passback_s > 0 and p.subject and self.store.inside(
-            p.subject, passback_since(p.wall, self.s.anti_passback_s)))
+        inside = bool(self.presentation.anti_passback_s > 0 and p.subject and self.store.inside(
+            p.subject, passback_since(p.wall, self.presentation.anti_passback_s)))
         roster, appointment = (None, None)
         if self.venue_facts is not None and p.credential is not None:
             roster, appointment = self.venue_facts(p.credential.subject, p.wall)
-        situation = Situation(
-            celsius=case.first_celsius if case else celsius,
-            remeasure_celsius=celsius if case else None,
+        ctx = GateContext(
+            at=p.wall, celsius=case.first_celsius if case else celsius, remeasure=celsius if case else None,
             mask=self.mask(), inside=inside, roster=roster, appointment=appointment,
         )
         # What the rules saw is kept beside the event (subject hashed) for `checkpoint rules backtest`.
-        verdict: Verdict = self.decider.decide(p.credential, situation, p.wall, hash_subject=self.store.hash_subject)
+        verdict: Verdict = self.decider.decide(p.credential, ctx, hash_subject=self.store.hash_subject)
         if verdict.fever:
             self.fever.close(subject)
             return self._finish(p, "deny", verdict.reasons, celsius=celsius, bundle=verdict.bundle_version, kind="fever",
@@ -292,7 +276,7 @@ class GateLoop:
             # Recorded as the refusal it is, but shown as what it means: rest, then measure once more.
             only_temp = all(r.rule == "GATE-TEMP-01" for r in verdict.reasons if r.outcome == "FAIL")
             return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version,
-                                rest_s=self.s.rest_s if only_temp else None, inputs=verdict.inputs)
+                                rest_s=self.measure.rest_s if only_temp else None, inputs=verdict.inputs)
         if case is not None:
             self.fever.close(subject)
         return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version,
@@ -304,15 +288,15 @@ class GateLoop:
                 bundle: str | None = None, kind: str = "decision", fmt: str | None = None,
                 operator: str | None = None, note: str | None = None, rest_s: float | None = None,
                 inputs: DecisionInputs | None = None) -> GateEvent:
-        capped = (self.lease is not None and decision == "admit" and self.s.direction == "in"
+        capped = (self.lease is not None and decision == "admit" and self.gate.direction == "in"
                   and kind in ("decision", "manual"))
         # Held from take() until the admission is on disk: a lease renewal counts it exactly once.
         with self.lease.counting if capped else contextlib.nullcontext():  # type: ignore[union-attr]
             if capped and not self.lease.take():  # type: ignore[union-attr]
                 decision, reasons = "deny", [*reasons, messages.VENUE_FULL]
             event = GateEvent(
-                id=new_event_id(), kind=kind, venue=self.s.venue, gate=self.s.gate, at=utcnow(),
-                direction=self.s.direction, decision=decision, reasons=reasons,
+                id=new_event_id(), kind=kind, venue=self.gate.venue, gate=self.gate.gate, at=utcnow(),
+                direction=self.gate.direction, decision=decision, reasons=reasons,
                 subject=p.subject if p else None, name=p.name if p else None,
                 person_class=p.person_class if p else None, colour=p.colour if p else None, celsius=celsius,
                 bundle_version=bundle, credential_format=(p.credential_format if p else fmt),
@@ -324,14 +308,14 @@ class GateLoop:
             self.store.record(event, inputs)
         if decision == "admit":
             self.scan_to_relay_s = time.monotonic() - self.frame_at
-            self.devices.open_barrier(self.s.open_s, event.id)
+            self.devices.open_barrier(self.gate.open_s, event.id)
         if rest_s is not None:
             screen = remeasure_screen(event, rest_s)
             # The countdown is the whole rest, but the prompt returns for the next person soon after.
-            self._show(screen, hold_s=min(rest_s, max(self.s.countdown_s, REMEASURE_HOLD_S)))
+            self._show(screen, hold_s=min(rest_s, max(self.kiosk.countdown_s, REMEASURE_HOLD_S)))
         else:
-            screen = result_screen(event, self.s.countdown_s)
-            self._show(screen, hold_s=self.s.countdown_s)
+            screen = result_screen(event, self.kiosk.countdown_s)
+            self._show(screen, hold_s=self.kiosk.countdown_s)
         self.devices.announce(screen)
         self.decisions += 1
         log.info("%s %s %s %s", event.id, event.kind, event.decision, ",".join(r.rule for r in reasons))

@@ -16,14 +16,12 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
 
-from agent.sync_documents import DocumentCache
+from agent.config import SyncSection
+from agent.documents import DocumentCache
 from agent.sync_mqtt import MqttLink
 from agent.store import AgentStore
 from protocols.errors import CheckpointError
@@ -35,28 +33,6 @@ class SyncError(CheckpointError):
     """The hub could not be reached or refused a sync call."""
 
     reason = "sync_failed"
-
-
-class SyncSettings(BaseModel):
-    """Where the hub is and how to reach it; `secret` comes from the environment, never a file in git."""
-
-    model_config = ConfigDict(extra="forbid")
-    hub_url: str = Field(pattern=r"^https?://")
-    device_id: str
-    secret: str = Field(min_length=16)
-    venue: str
-    gate: str
-    mqtt_host: str | None = None
-    mqtt_port: int = 1883
-    documents_dir: Path
-    batch: int = Field(default=500, ge=1, le=1000)
-    http_timeout: float = Field(default=5.0, gt=0)
-    resend_after: float = Field(default=10.0, gt=0, description="seconds before an unacked MQTT event goes by HTTP")
-    interval: float = Field(default=5.0, gt=0, description="seconds between HTTP syncs")
-    lease_want: int = Field(default=0, ge=0, le=10_000, description="places to hold for a capped venue (0: no lease)")
-    presence_window_s: float = Field(default=60.0, ge=0, le=86400,
-                                     description="anti-passback window: other gates' entries and exits this recent "
-                                                 "come with each sync (0: none)")
 
 
 def enroll(hub_url: str, token: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -119,13 +95,18 @@ class Lease:
 class SyncClient:
     """Drains one gate's outbox to the hub and keeps its documents and lease current."""
 
-    def __init__(self, store: AgentStore, settings: SyncSettings,
-                 verify: Callable[[str, bytes], None] | None = None):
+    def __init__(self, store: AgentStore, settings: SyncSection, *, venue: str, gate: str, secret: str,
+                 presence_window_s: float = 60.0, documents: DocumentCache | None = None):
+        """settings: the config's [sync]; the gate's ids and its secret (from the environment, never a file);
+        presence_window_s: the anti-passback window, other gates' entries and exits this recent come with
+        each sync (0: none); documents: the installer that checks what is fetched (default: unchecked)."""
         self.store = store
         self.settings = settings
+        self.venue, self.gate, self.secret = venue, gate, secret
+        self.presence_window_s = presence_window_s
         self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {settings.secret}"
-        self.documents = DocumentCache(settings.documents_dir, verify)
+        self.http.headers["Authorization"] = f"Bearer {secret}"
+        self.documents = documents if documents is not None else DocumentCache(settings.documents_dir)
         self.lease = Lease()
         kept = store.lease_left()
         if kept is not None:
@@ -167,9 +148,9 @@ class SyncClient:
             if not items and sent_any:
                 break
             body: dict[str, Any] = {"events": [i.payload for i in items], "running": self.documents.running()}
-            if self.settings.presence_window_s > 0:
+            if self.presence_window_s > 0:
                 body["presence_after"] = self.store.peer_cursor()
-                body["presence_window_s"] = math.ceil(self.settings.presence_window_s)
+                body["presence_window_s"] = math.ceil(self.presence_window_s)
             try:
                 answer = self._post("/device/sync", body)
             except SyncError as exc:
@@ -248,7 +229,7 @@ class SyncClient:
         s = self.settings
         if not s.mqtt_host:
             return
-        self.mqtt = MqttLink(s.mqtt_host, s.mqtt_port, s.venue, s.gate, s.device_id, s.secret,
+        self.mqtt = MqttLink(s.mqtt_host, s.mqtt_port, self.venue, self.gate, s.device_id, self.secret,
                              on_ack=self._on_ack, on_notice=self._on_notice)
         self.mqtt.start()
 
@@ -299,7 +280,7 @@ class SyncClient:
     def start(self) -> None:
         """Run the loop in a named background thread."""
         self.start_mqtt()
-        self._thread = threading.Thread(target=self._run, name=f"sync-{self.settings.gate}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"sync-{self.gate}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -313,7 +294,7 @@ class SyncClient:
             if now >= due or self._fetch_wanted.is_set():
                 # +-20% jitter: gates that come back together after an outage drift apart instead
                 # of hitting the hub in lockstep every interval (bench/fleet.py's burst case).
-                due = now + self.settings.interval * random.uniform(0.8, 1.2)
+                due = now + self.settings.interval_s * random.uniform(0.8, 1.2)
                 self.step()
             self._stop.wait(0.05 if self.mqtt is not None else max(0.05, due - time.monotonic()))
 

@@ -1,23 +1,18 @@
-"""The venue's roster and appointments as the hub distributes them, read into what the rules see.
+"""The venue's roster and appointments as the hub distributes them: their shapes, parsed into what the rules see.
 
-The sync client writes each document to `documents_dir/{roster,appointments}` (atomically, after
-`parse_roster` / `parse_appointments` accepted it); the loop asks `VenueDocuments.facts(subject, at)`
-for one person. A file that changed is read again; one that no longer parses keeps the last good one.
+`agent.documents` checks a fetched copy with `parse_roster` / `parse_appointments` before it is
+installed and reads the installed file with them again (`VenueDocuments.facts`); `pick_appointment`
+chooses the one appointment of a holder the rules see.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from protocols.errors import CheckpointError
-
-log = logging.getLogger(__name__)
 
 Roster = dict[str, dict[str, Any]]
 
@@ -82,43 +77,3 @@ def _instant(text: str) -> dt.datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo is not None else None
-
-
-class _WatchedDocument:
-    """One document file, parsed again when its mtime changes; the last good parse is kept."""
-
-    def __init__(self, path: Path, parse):
-        self.path = path
-        self.parse = parse
-        self.value: Any = None
-        self._mtime: float | None = None
-
-    def current(self) -> Any:
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            return self.value  # never fetched (or not published): the rules see "not loaded"
-        if mtime != self._mtime:
-            self._mtime = mtime
-            try:
-                self.value = self.parse(self.path.read_bytes())
-                log.info("loaded %s", self.path)
-            except (OSError, VenueDocumentError) as exc:
-                log.warning("%s refused, keeping the last good one: %s", self.path, exc)
-        return self.value
-
-
-class VenueDocuments:
-    """The roster and appointments the sync client fetched into `folder`, for the loop's decisions."""
-
-    def __init__(self, folder: Path):
-        self._lock = threading.Lock()
-        self._roster = _WatchedDocument(Path(folder) / "roster", parse_roster)
-        self._appointments = _WatchedDocument(Path(folder) / "appointments", parse_appointments)
-
-    def facts(self, subject: str, at: dt.datetime) -> tuple[Roster | None, dict[str, Any] | None]:
-        """(roster, this holder's appointment) for GateContext; None where no document is loaded."""
-        with self._lock:
-            roster = self._roster.current()
-            appointments = self._appointments.current()
-        return roster, (pick_appointment(appointments, subject, at) if appointments else None)

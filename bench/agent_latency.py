@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.config import parse_config  # noqa: E402
 from agent.simulation import Simulation  # noqa: E402
 from agent.sync import Lease  # noqa: E402
-from agent.venue_documents import VenueDocuments  # noqa: E402
+from agent.documents import VenueDocuments  # noqa: E402
 
 
 def thread_cpu_s(thread_ident: int) -> float:
@@ -103,11 +103,12 @@ def stages(rounds: int) -> dict[str, list[float]]:
     """Milliseconds of each step of one admission, run one after the other on this thread."""
     import datetime as dt
 
-    from agent.decider import Decider, Situation
+    from agent.decider import Decider
     from agent.decode import decode_frame
     from agent.people import PeopleFactory
     from agent.store import AgentStore, new_event_id
     from hardware.camera.simulated import SimulatedCamera, SimulatedCameraConfig
+    from protocols.decision import GateContext
     from protocols.events import GateEvent
     from protocols.verify import verify_code
 
@@ -129,7 +130,8 @@ def stages(rounds: int) -> dict[str, list[float]]:
             credential = verify_code(text, factory.trust, now).credential
             t3 = time.perf_counter()
             # As the loop does: the rules' inputs kept (subject hashed) and committed with the event.
-            verdict = decider.decide(credential, Situation(celsius=36.5), now, hash_subject=store.hash_subject)
+            verdict = decider.decide(credential, GateContext(at=now, celsius=36.5, mask=True, inside=False),
+                                     hash_subject=store.hash_subject)
             t4 = time.perf_counter()
             store.record(GateEvent(id=new_event_id(), kind="decision", venue="bench", gate="g1", at=now,
                                    decision=verdict.decision, reasons=verdict.reasons), verdict.inputs)

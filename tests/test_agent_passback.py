@@ -9,7 +9,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from agent.store import AgentStore, new_event_id
-from agent.sync import SyncClient, SyncSettings
+from agent.config import SyncSection
+from agent.sync import SyncClient
 from protocols.events import GateEvent
 from server.app import create_app
 from server.store import HubStore
@@ -101,9 +102,9 @@ def hub(tmp_path):
 
 def client(tmp_path, url: str, secrets: dict, gate: str) -> SyncClient:
     device_id, secret = secrets[gate]
-    return SyncClient(AgentStore(tmp_path / f"{gate}.sqlite", KEY), SyncSettings(
-        hub_url=url, device_id=device_id, secret=secret, venue=VENUE, gate=gate, documents_dir=tmp_path / gate,
-        presence_window_s=600, http_timeout=2))
+    return SyncClient(AgentStore(tmp_path / f"{gate}.sqlite", KEY), SyncSection(
+        hub_url=url, device_id=device_id, documents_dir=tmp_path / gate, http_timeout=2),
+        venue=VENUE, gate=gate, secret=secret, presence_window_s=600)
 
 
 def test_sync_brings_other_gates_entries_and_exits_and_offline_the_gate_uses_what_it_heard(hub, tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.decider import Decider
+from agent.documents import read_root_key, watch_bundle
 from agent.people import PeopleFactory
 from protocols.bundle import build_bundle, sign_bundle
 from protocols.errors import ConfigError
@@ -111,7 +112,7 @@ def test_a_bad_new_bundle_file_is_refused_and_the_last_good_one_kept(tmp_path):
     factory = PeopleFactory(seed=4)
     root = generate_private_key("ES256")
     write_gate(tmp_path, [], factory, root)
-    decider = Decider.from_signed_file(tmp_path / "bundle.json", tmp_path / "root.pub.pem")
+    decider = Decider(watch_bundle(tmp_path / "bundle.json", read_root_key(tmp_path / "root.pub.pem")))
     good = decider.bundle.version
     forged = sign_bundle(build_bundle(load_pack("factory-gate"), {"feverDeci": 450}), generate_private_key("ES256"))
     (tmp_path / "bundle.json").write_text(json.dumps(forged))
@@ -127,7 +128,7 @@ def test_a_bad_new_bundle_file_is_refused_and_the_last_good_one_kept(tmp_path):
 
 def test_a_missing_bundle_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="nope"):
-        Decider.from_signed_file(tmp_path / "nope.json", tmp_path / "nope.pem")
+        Decider(watch_bundle(tmp_path / "nope.json", read_root_key(tmp_path / "nope.pem")))
 
 
 def test_with_the_hub_unreachable_the_gate_decides_and_the_outbox_keeps_every_event(tmp_path):

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from agent.gate import document_verifier
 from agent.loop import ManualRequest
 from agent.store import AgentStore
-from agent.sync import Lease, SyncClient, SyncSettings
-from agent.venue_documents import VenueDocumentError, VenueDocuments, parse_appointments, parse_roster, pick_appointment
+from agent.config import SyncSection
+from agent.documents import GateDocuments, VenueDocuments
+from agent.sync import Lease, SyncClient
+from agent.venue_documents import VenueDocumentError, parse_appointments, parse_roster, pick_appointment
 from protocols.verify import verify_code
 from server.app import create_app
 from server.store import HubStore
@@ -184,9 +185,9 @@ def hub(tmp_path: Path):
 def test_the_hub_roster_is_fetched_checked_and_read_by_the_gate(hub, tmp_path):
     store, url, device, secret = hub
     cfg = gate_config(tmp_path, sync={"hub_url": url, "device_id": device.id, "documents_dir": str(tmp_path / "docs")})
-    client = SyncClient(AgentStore(tmp_path / "gate.sqlite", b"k" * 32), SyncSettings(
-        hub_url=url, device_id=device.id, secret=secret, venue="factory-1", gate="north-1",
-        documents_dir=tmp_path / "docs", lease_want=10), document_verifier(cfg))
+    client = SyncClient(AgentStore(tmp_path / "gate.sqlite", b"k" * 32), SyncSection(
+        hub_url=url, device_id=device.id, documents_dir=tmp_path / "docs", lease_want=10),
+        venue="factory-1", gate="north-1", secret=secret, documents=GateDocuments(cfg.rules, tmp_path / "docs").cache)
     facts = VenueDocuments(tmp_path / "docs").facts
     now = dt.datetime.now(dt.timezone.utc)
     store.put_document("factory-1", "roster", b'{"S-1": {"highRiskPosition": true}}', "application/json")
@@ -205,9 +206,8 @@ def test_the_hub_roster_is_fetched_checked_and_read_by_the_gate(hub, tmp_path):
 
 
 def test_with_sync_the_gate_decides_with_the_fetched_bundle_and_trust_list(tmp_path):
-    from agent.gate import load_decider, load_trust
+    from agent.decider import Decider
     from agent.people import PeopleFactory
-    from agent.sync_documents import DocumentCache
     from protocols.bundle import build_bundle, sign_bundle
     from protocols.keys import generate_private_key, save_public_key
     from protocols.rules import load_pack
@@ -223,9 +223,10 @@ def test_with_sync_the_gate_decides_with_the_fetched_bundle_and_trust_list(tmp_p
     cfg = gate_config(tmp_path, rules={"bundle": str(tmp_path / "bundle.json"), "trust_list": str(tmp_path / "trust.json"),
                                        "root_public_key": str(tmp_path / "root.pub.pem")},
                       sync={"hub_url": "http://127.0.0.1:9", "device_id": "d1", "documents_dir": str(docs)})
-    decider, trust = load_decider(cfg), load_trust(cfg)
+    documents = GateDocuments(cfg.rules, docs)
+    decider, trust = Decider(documents.bundle()), documents.trust()
     assert decider.bundle.version == configured.version  # nothing fetched yet
-    cache = DocumentCache(docs, document_verifier(cfg))
+    cache = documents.cache
     closed = build_bundle(load_pack("factory-gate"), {"mode": "closed"}, issued_at=now)
     assert cache.install("bundle", "2", '"e2"', json.dumps(sign_bundle(closed, root)).encode())
     decider.refresh()
@@ -244,10 +245,11 @@ def test_with_sync_the_gate_decides_with_the_fetched_bundle_and_trust_list(tmp_p
     assert cache.install("trustlist", "2", '"t2"', body.read_bytes())
     assert verify_code(code_new, trust.current(), now).ok and not verify_code(code_old, trust.current(), now).ok
     # A restarted gate starts from the documents it holds.
-    assert verify_code(code_new, load_trust(cfg).current(), now).ok
-    assert load_decider(cfg).bundle.version == configured.version  # the fetched bundle file is broken
+    assert verify_code(code_new, GateDocuments(cfg.rules, docs).trust().current(), now).ok
+    # The fetched bundle file is broken.
+    assert Decider(GateDocuments(cfg.rules, docs).bundle()).bundle.version == configured.version
     assert cache.install("bundle", "2", '"e2"', json.dumps(sign_bundle(closed, root)).encode())
-    assert load_decider(cfg).bundle.version == closed.version
+    assert Decider(GateDocuments(cfg.rules, docs).bundle()).bundle.version == closed.version
 
 
 def test_the_consoles_appointments_document_is_what_the_gate_reads():

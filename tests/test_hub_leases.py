@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
 from agent.store import AgentStore, new_event_id
-from agent.sync import SyncClient, SyncError, SyncSettings
+from agent.config import SyncSection
+from agent.sync import SyncClient, SyncError
 from protocols.events import GateEvent
 from server.app import create_app
 from server.leases import grant
@@ -58,8 +59,8 @@ def test_sixteen_gates_at_the_cap_some_cut_off_never_overfill(tmp_path: Path) ->
     def gate(g: str) -> None:
         rng = random.Random(g)
         local = AgentStore(tmp_path / f"{g}.db", b"k" * 32)
-        client = SyncClient(local, SyncSettings(hub_url=url, device_id=g, secret=secrets[g], venue="fair", gate=g,
-                                                documents_dir=tmp_path / f"{g}-docs", http_timeout=2))
+        client = SyncClient(local, SyncSection(hub_url=url, device_id=g, documents_dir=tmp_path / f"{g}-docs",
+                                               http_timeout=2), venue="fair", gate=g, secret=secrets[g])
         mine = 0  # people this gate let in who are still inside
         while not stop.is_set():
             cut = g in CUT_OFF and partition.is_set() and client.lease.known

@@ -9,7 +9,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from agent.store import AgentStore
-from agent.sync import SyncClient, SyncSettings
+from agent.config import SyncSection
+from agent.documents import DocumentCache
+from agent.sync import SyncClient
 from protocols.errors import BundleError
 from server.app import create_app
 from server.store import HubStore
@@ -33,9 +35,9 @@ def hub(tmp_path: Path):
 
 
 def _client(tmp: Path, url: str, device, secret: str, verify=None, **kw) -> SyncClient:
-    settings = SyncSettings(hub_url=url, device_id=device.id, secret=secret, venue="acme", gate="g0",
-                            documents_dir=tmp / "docs", **kw)
-    return SyncClient(AgentStore(tmp / "gate.db", b"k" * 32), settings, verify)
+    settings = SyncSection(hub_url=url, device_id=device.id, documents_dir=tmp / "docs", **kw)
+    return SyncClient(AgentStore(tmp / "gate.db", b"k" * 32), settings, venue="acme", gate="g0", secret=secret,
+                      documents=DocumentCache(tmp / "docs", verify))
 
 
 def test_documents_switch_atomically_and_bad_ones_are_refused(hub, tmp_path: Path) -> None:

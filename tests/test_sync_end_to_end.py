@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.store import AgentStore, new_event_id
-from agent.sync import SyncClient, SyncSettings, enroll
+from agent.config import SyncSection
+from agent.sync import SyncClient, enroll
 from protocols import topics
 from protocols.events import GateEvent
 from server.cli import hub
@@ -75,10 +76,9 @@ def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path:
     stores = {g: AgentStore(tmp_path / f"{g}.db", b"k" * 32) for g in GATES}
     clients = {}
     for g in GATES:
-        settings = SyncSettings(hub_url=url, device_id=creds[g]["device_id"], secret=creds[g]["secret"], venue="acme",
-                                gate=g, mqtt_host="127.0.0.1", mqtt_port=broker.port,
-                                documents_dir=tmp_path / f"{g}-docs", interval=0.3, resend_after=1.5, http_timeout=2)
-        clients[g] = SyncClient(stores[g], settings)
+        settings = SyncSection(hub_url=url, device_id=creds[g]["device_id"], mqtt_host="127.0.0.1", mqtt_port=broker.port,
+                               documents_dir=tmp_path / f"{g}-docs", interval_s=0.3, resend_after=1.5, http_timeout=2)
+        clients[g] = SyncClient(stores[g], settings, venue="acme", gate=g, secret=creds[g]["secret"])
         clients[g].start()
 
     recording = threading.Event()
@@ -164,10 +164,10 @@ def test_events_drain_by_mqtt_alone_and_the_gate_status_is_retained(tmp_path: Pa
     bridge.start()
     store = AgentStore(tmp_path / "g0.db", b"k" * 32)
     # No hub HTTP server at all: an HTTP sync would fail; only MQTT acks can empty the outbox.
-    settings = SyncSettings(hub_url="http://127.0.0.1:9", device_id=device.id, secret=secret, venue="acme", gate="g0",
-                            mqtt_host="127.0.0.1", mqtt_port=broker.port, documents_dir=tmp_path / "docs",
-                            interval=600, resend_after=600, http_timeout=0.5)
-    client = SyncClient(store, settings)
+    settings = SyncSection(hub_url="http://127.0.0.1:9", device_id=device.id, mqtt_host="127.0.0.1",
+                           mqtt_port=broker.port, documents_dir=tmp_path / "docs",
+                           interval_s=600, resend_after=600, http_timeout=0.5)
+    client = SyncClient(store, settings, venue="acme", gate="g0", secret=secret)
     client.start()
     try:
         for _ in range(200):
