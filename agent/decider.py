@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols.bundle import Bundle, BundleKeeper, RiskAreas, build_bundle
+from protocols.clock import utc_now
 from protocols.credential import Credential
 from agent.store import DecisionInputs
 from protocols.decision import DecisionResult, GateContext, decision_inputs, evaluate
@@ -105,7 +106,7 @@ class Decider:
         try:
             keeper = BundleKeeper(load_public_key(root_public_key),
                                   None if max_age_h is None else dt.timedelta(hours=max_age_h))
-            bundle = keeper.offer(json.loads(path.read_text(encoding="utf-8")), dt.datetime.now(dt.timezone.utc))
+            bundle = keeper.offer(json.loads(path.read_text(encoding="utf-8")), utc_now())
         except (OSError, ValueError, BundleError) as exc:
             raise ConfigError(f"rule bundle {path}: {exc}") from exc
         log.info("deciding with bundle %s", bundle.version)
@@ -130,7 +131,7 @@ class Decider:
                 return
             self._mtime = mtime
             self.bundle = self._keeper.offer(json.loads(self._path.read_text(encoding="utf-8")),
-                                             dt.datetime.now(dt.timezone.utc))
+                                             utc_now())
             log.info("now deciding with bundle %s", self.bundle.version)
         except (OSError, ValueError, BundleError) as exc:
             log.warning("new bundle file refused, keeping %s: %s", self.bundle.version, exc)

@@ -20,6 +20,7 @@ from agent.store import AgentStore
 from agent.venue_documents import VenueDocuments, parse_appointments, parse_roster
 from hardware.display.base import Display
 from protocols.bundle import verify_bundle
+from protocols.clock import utc_now
 from protocols.credential import Verification
 from protocols.errors import BundleError, ConfigError, TrustListError
 from protocols.events import GateEvent
@@ -100,7 +101,7 @@ def document_verifier(cfg: AgentConfig) -> Callable[[str, bytes], None]:
             raise BundleError(f"{kind} is not JSON: {exc}") from exc
         if kind == "bundle":
             max_age = None if cfg.rules.bundle_max_age_h is None else dt.timedelta(hours=cfg.rules.bundle_max_age_h)
-            verify_bundle(doc, root, dt.datetime.now(dt.timezone.utc), max_age)
+            verify_bundle(doc, root, utc_now(), max_age)
         else:
             TrustList.from_document(doc, root)
 

@@ -13,7 +13,8 @@ import json
 import logging
 from typing import Any
 
-from server.store import HubStore, iso, utcnow
+from protocols.clock import utc_now, utc_text
+from server.store import HubStore
 
 log = logging.getLogger(__name__)
 KIND = "appointments"
@@ -35,7 +36,7 @@ def appointments(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def publish_appointments(store: HubStore, venue: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """Regenerate and publish the venue's appointments (the same store call as PUT .../documents/appointments)."""
-    body = json.dumps(appointments(store.approved_visits(venue, iso(now or utcnow()))), ensure_ascii=False,
+    body = json.dumps(appointments(store.approved_visits(venue, utc_text(now or utc_now()))), ensure_ascii=False,
                       sort_keys=True).encode("utf-8")
     published = store.put_document(venue, KIND, body, "application/json")
     log.info("appointments of %s published as version %s", venue, published["version"])
