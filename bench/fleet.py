@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ulid import ULID
 
+from protocols.contract import DEVICE_SYNC, path
 from server.demo_processes import free_port, wait_for_port
 from server.store import HubStore
 
@@ -72,7 +73,7 @@ def _gate(url: str, venue: str, gate: str, secret: str, start: float, seconds: f
         t0 = time.perf_counter()
         conn = http.client.HTTPConnection(host, int(port), timeout=30)
         try:
-            conn.request("POST", "/api/v1/device/sync", body=body, headers=headers)
+            conn.request("POST", path(DEVICE_SYNC), body=body, headers=headers)
             answer = conn.getresponse()
             payload = answer.read()
             ok = answer.status == 200
