@@ -32,6 +32,8 @@ _TAKES_PLACE: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("direction", ("in",)),
     ("kind", DECIDED_KINDS),
 )
+
+
 def _sql_in(column: str, values: tuple[str, ...]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)  # constants of this module, never input
     return f"{column} IN ({quoted})"
