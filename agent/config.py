@@ -22,6 +22,7 @@ from hardware.registry import BarrierConfig, CameraConfig, SpeakerConfig, Thermo
 from hardware.speaker.silent import SilentSpeakerConfig
 from hardware.thermometer.simulated_serial import SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
+from protocols.events import PRESENCE_WINDOW_MAX
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class PresentationSection(_Section):
     """When a code seen again is the same presentation, and anti-passback per subject."""
 
     dedupe_s: float = Field(default=5.0, ge=0, le=120)
-    anti_passback_s: float = Field(default=60.0, ge=0, le=86400)
+    anti_passback_s: float = Field(default=60.0, ge=0, le=PRESENCE_WINDOW_MAX.total_seconds())
     decode_every_n_frames: int = Field(default=1, ge=1, le=30)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from protocols.bundle import DEFAULT_MAX_AGE, verify_bundle
+from protocols.clock import utc_now
 from protocols.decision import GateContext, evaluate
 from protocols.errors import BundleError, ConfigError, TrustListError
 from protocols.keys import load_public_key
@@ -46,7 +47,7 @@ def read_appointment(path: Path, subject: str | None) -> dict[str, Any] | None:
 
 def _parse_at(value: str | None) -> dt.datetime:
     if value is None:
-        return dt.datetime.now(dt.timezone.utc)
+        return utc_now()
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:

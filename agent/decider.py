@@ -8,7 +8,6 @@ decision is the pure engine's.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from agent.config import RulesSection
 from agent.venue_documents import Roster, parse_appointments, parse_roster, pick_appointment
 from protocols.bundle import Bundle, BundleKeeper, verify_bundle
+from protocols.clock import utc_now
 from protocols.contract import DocumentKind
 from protocols.errors import BundleError, CheckpointError, ConfigError
 from protocols.keys import PublicKey, load_public_key
@@ -83,7 +84,7 @@ def watch_bundle(path: Path, root: PublicKey, max_age_h: float | None = 24.0,
 
     def load(p: Path) -> Bundle:
         # The keeper also refuses a bundle issued before the one running.
-        return keeper.offer(json.loads(p.read_text(encoding="utf-8")), dt.datetime.now(dt.timezone.utc))
+        return keeper.offer(json.loads(p.read_text(encoding="utf-8")), utc_now())
 
     try:
         watcher = Watcher.start(path, load, follow)
@@ -216,7 +217,7 @@ class GateDocuments:
         except ValueError as exc:
             raise BundleError(f"{kind} is not JSON: {exc}") from exc
         if kind == DocumentKind.BUNDLE:
-            verify_bundle(doc, self.root, dt.datetime.now(dt.timezone.utc), self._max_age())
+            verify_bundle(doc, self.root, utc_now(), self._max_age())
         else:
             TrustList.from_document(doc, self.root)
 

@@ -26,13 +26,14 @@ from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
-from agent.store import AgentStore, DecisionInputs, mask_name, new_event_id, utcnow
+from agent.store import AgentStore, DecisionInputs
 from hardware.display.base import Screen
 from hardware.retry import Backoff
+from protocols.clock import utc_now
 from protocols.credential import Verification
 from protocols.decision import GateContext
 from protocols.errors import DeviceError
-from protocols.events import GateEvent, RuleResult
+from protocols.events import GateEvent, RuleResult, mask_name, new_event_id, takes_place
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class GateLoop:
         return []
 
     def _present(self, text: str, now: float) -> GateEvent | None:
-        wall = utcnow()
+        wall = utc_now()
         verification = self.verify(text, wall)
         if self.gate.direction == "out":
             return self._exit(verification, now, wall, self.dedupe.digest(text))
@@ -288,14 +289,13 @@ class GateLoop:
                 bundle: str | None = None, kind: str = "decision", fmt: str | None = None,
                 operator: str | None = None, note: str | None = None, rest_s: float | None = None,
                 inputs: DecisionInputs | None = None) -> GateEvent:
-        capped = (self.lease is not None and decision == "admit" and self.gate.direction == "in"
-                  and kind in ("decision", "manual"))
+        capped = self.lease is not None and takes_place(kind, self.gate.direction, decision)
         # Held from take() until the admission is on disk: a lease renewal counts it exactly once.
         with self.lease.counting if capped else contextlib.nullcontext():  # type: ignore[union-attr]
             if capped and not self.lease.take():  # type: ignore[union-attr]
                 decision, reasons = "deny", [*reasons, messages.VENUE_FULL]
             event = GateEvent(
-                id=new_event_id(), kind=kind, venue=self.gate.venue, gate=self.gate.gate, at=utcnow(),
+                id=new_event_id(), kind=kind, venue=self.gate.venue, gate=self.gate.gate, at=utc_now(),
                 direction=self.gate.direction, decision=decision, reasons=reasons,
                 subject=p.subject if p else None, name=p.name if p else None,
                 person_class=p.person_class if p else None, colour=p.colour if p else None, celsius=celsius,

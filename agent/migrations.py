@@ -6,11 +6,12 @@ MIGRATIONS, never an edit of an old one (a gate in the field already ran the old
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 
 from sqlite_utils import Database
+
+from protocols.clock import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def migrate(db: Database) -> list[str]:
             continue
         with db.atomic():
             step(db)
-            db["_migrations"].insert({"name": name, "applied_at": dt.datetime.now(dt.timezone.utc).isoformat()})
+            db["_migrations"].insert({"name": name, "applied_at": utc_now().isoformat()})
         log.info("applied migration %s", name)
         applied.append(name)
     return applied

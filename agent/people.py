@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 
 from protocols.bundle import RiskArea, RiskAreas
+from protocols.clock import utc_now
 from protocols.cose import PrivateKey
 from protocols.credential import NucleicAcidTest, Stay
 from protocols.healthpass import mint
@@ -75,7 +76,7 @@ class PeopleFactory:
 
     def person(self, kind: str | None = None, now: dt.datetime | None = None) -> Person:
         """One person of `kind` (random when None)."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or utc_now()
         kind = kind or self.rng.choice(self.KINDS)
         normal = round(self.rng.uniform(36.1, 37.0), 1)
         negative = NucleicAcidTest(at=now - dt.timedelta(hours=20), result="negative")

@@ -19,40 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
-from ulid import ULID
 
 from agent.migrations import migrate
+from protocols.clock import GATE_STORE_ZONE, utc_now, utc_text
 from protocols.errors import ConfigError
-from protocols.events import GateEvent, subject_hash
+from protocols.events import PRESENCE_WINDOW_MAX, TAKES_PLACE_SQL, GateEvent, subject_hash
 
 log = logging.getLogger(__name__)
-PEER_PRESENCE_KEEP = dt.timedelta(days=1)  # the longest anti-passback window a gate may configure
-
-
-def new_event_id() -> str:
-    """A fresh ULID string: sorts by time, never changes once minted."""
-    return str(ULID())
-
-
-def utcnow() -> dt.datetime:
-    """The current time, aware, in UTC."""
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def mask_name(name: str | None) -> str | None:
-    """Mask a name to its first and last characters (张三丰 -> 张*丰, 李四 -> 李*); idempotent."""
-    if not name:
-        return None
-    name = name.strip()
-    if len(name) <= 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" + name[-1]
 
 
 def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    # The store's own text form since its first migration (protocols.clock says why it keeps +00:00).
+    return utc_text(t, zone=GATE_STORE_ZONE)
 
 
 @dataclass(frozen=True)
@@ -123,7 +101,7 @@ class AgentStore:
         with self._lock, self.db.atomic():
             self.db["events"].insert(row)
             self.db["outbox"].insert(
-                {"event_id": event.id, "payload": payload, "created_at": _iso(utcnow()), "attempts": 0}
+                {"event_id": event.id, "payload": payload, "created_at": _iso(utc_now()), "attempts": 0}
             )
             if inputs is not None:
                 self.db["decision_inputs"].insert({
@@ -190,7 +168,7 @@ class AgentStore:
         with self._lock, self.db.atomic():
             self.db.conn.executemany("INSERT INTO peer_presence (subject, direction, at) VALUES (?,?,?)", rows)
             self.db.conn.execute("INSERT OR REPLACE INTO peer_cursor (id, after, saved_at) VALUES (1, ?, ?)",
-                                 [after, _iso(utcnow())])
+                                 [after, _iso(utc_now())])
 
     def peer_cursor(self) -> int:
         """The hub's presence cursor from the last answer kept (0: never heard)."""
@@ -212,7 +190,7 @@ class AgentStore:
 
     def mark_sent(self, event_ids: list[str], at: dt.datetime | None = None) -> None:
         """Mark outbox rows delivered (the hub acknowledged them)."""
-        stamp = _iso(at or utcnow())
+        stamp = _iso(at or utc_now())
         with self._lock, self.db.atomic():
             self.db.conn.executemany(
                 "UPDATE outbox SET sent_at = ?, last_error = NULL WHERE event_id = ?",
@@ -236,7 +214,7 @@ class AgentStore:
         """Keep the hub's last lease answer: `grant` places from the admissions after `after_event` on."""
         with self._lock, self.db.atomic():
             self.db["lease"].upsert({"id": 1, "cap": cap, "grant": grant, "after_event": after_event or "",
-                                     "saved_at": _iso(utcnow())}, pk="id")
+                                     "saved_at": _iso(utc_now())}, pk="id")
 
     def lease_left(self) -> tuple[int | None, int] | None:
         """(cap, places left) from the last lease answer kept, or None if the hub never answered."""
@@ -244,16 +222,15 @@ class AgentStore:
             row = self.db.conn.execute('SELECT cap, "grant", after_event FROM lease WHERE id = 1').fetchone()
             if row is None:
                 return None
-            # The same test as agent.sync.is_admission: an admitted entry spends a place.
+            # An event that takes a place spends one of the lease (protocols.events.takes_place).
             used = self.db.conn.execute(
-                "SELECT count(*) FROM events WHERE id > ? AND decision = 'admit' AND direction = 'in' "
-                "AND kind IN ('decision', 'manual')", [row[2]]).fetchone()[0]
+                f"SELECT count(*) FROM events WHERE id > ? AND {TAKES_PLACE_SQL}", [row[2]]).fetchone()[0]
         return row[0], max(0, row[1] - used)
 
     def purge(self, retention_days: int, now: dt.datetime | None = None) -> int:
         """Delete events older than the venue's retention that were delivered (or never queued), and other
         gates' presence changes older than that or a day, whichever is sooner."""
-        cutoff = _iso((now or utcnow()) - dt.timedelta(days=retention_days))
+        cutoff = _iso((now or utc_now()) - dt.timedelta(days=retention_days))
         with self._lock, self.db.atomic():
             ids = [r[0] for r in self.db.conn.execute(
                 "SELECT e.id FROM events e LEFT JOIN outbox o ON o.event_id = e.id "
@@ -263,7 +240,7 @@ class AgentStore:
             self.db.conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
             kept = self.db.conn.execute("SELECT count(*) FROM events WHERE at < ?", [cutoff]).fetchone()[0]
             # Other gates' presence changes serve the anti-passback window (at most a day): never kept longer.
-            peers_cutoff = max(cutoff, _iso((now or utcnow()) - PEER_PRESENCE_KEEP))
+            peers_cutoff = max(cutoff, _iso((now or utc_now()) - PRESENCE_WINDOW_MAX))
             self.db.conn.execute("DELETE FROM peer_presence WHERE at < ?", [peers_cutoff])
         if kept:
             # Undelivered records past retention are kept: losing them would lose a decision.

@@ -16,17 +16,23 @@ import random
 import sqlite3
 import threading
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+from pydantic import BaseModel, ValidationError
 
 from agent.config import SyncSection
 from agent.documents import DocumentCache
 from agent.sync_mqtt import MqttLink
-from agent.store import AgentStore
+from agent.store import AgentStore, OutboxItem
+from protocols import contract
+from protocols.contract import (EnrollRequest, EnrollResponse, LeaseRequest, LeaseResponse, SyncRequest,
+                                SyncResponse, wire)
 from protocols.errors import CheckpointError
+from protocols.events import takes_place
 
 log = logging.getLogger(__name__)
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class SyncError(CheckpointError):
@@ -35,21 +41,24 @@ class SyncError(CheckpointError):
     reason = "sync_failed"
 
 
-def enroll(hub_url: str, token: str, timeout: float = 10.0) -> dict[str, Any]:
-    """Spend a one-time enrollment token: the device's id, secret, venue and gate."""
+def _parse(answer: requests.Response, model: type[Answer], route: str) -> Answer:
+    """The hub's answer as the contract's model; anything else (not JSON, not that shape) is a SyncError."""
     try:
-        answer = requests.post(f"{hub_url.rstrip('/')}/api/v1/enroll", json={"token": token}, timeout=timeout)
+        return model.model_validate_json(answer.content)
+    except ValidationError as exc:  # a proxy's error page, a truncated or foreign answer
+        raise SyncError(f"hub answered {route} with something that is not a {model.__name__}") from exc
+
+
+def enroll(hub_url: str, token: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Spend a one-time enrollment token: the device's id, secret, venue and gate (an EnrollResponse's fields)."""
+    try:
+        answer = requests.post(hub_url.rstrip("/") + contract.path(contract.ENROLL),
+                               json=wire(EnrollRequest(token=token)), timeout=timeout)
     except requests.RequestException as exc:
         raise SyncError(f"hub unreachable: {exc}") from exc
     if answer.status_code != 201:
         raise SyncError(f"enrollment refused: {answer.status_code} {answer.text[:200]}")
-    return answer.json()
-
-
-def is_admission(payload: dict[str, Any]) -> bool:
-    """True for an event that takes a place inside (what a lease is spent on)."""
-    return (payload.get("decision") == "admit" and payload.get("direction", "in") == "in"
-            and payload.get("kind") in ("decision", "manual"))
+    return wire(_parse(answer, EnrollResponse, contract.ENROLL))
 
 
 class Lease:
@@ -117,21 +126,18 @@ class SyncClient:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _url(self, path: str) -> str:
-        return f"{self.settings.hub_url.rstrip('/')}/api/v1{path}"
+    def _url(self, route: str, **values: str) -> str:
+        return self.settings.hub_url.rstrip("/") + contract.path(route, **values)
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, route: str, body: BaseModel, model: type[Answer]) -> Answer:
         try:
-            answer = self.http.post(self._url(path), data=json.dumps(body, ensure_ascii=False).encode(),
+            answer = self.http.post(self._url(route), data=json.dumps(wire(body), ensure_ascii=False).encode(),
                                     headers={"Content-Type": "application/json"}, timeout=self.settings.http_timeout)
         except requests.RequestException as exc:
             raise SyncError(f"hub unreachable: {exc}") from exc
         if answer.status_code != 200:
-            raise SyncError(f"hub refused {path}: {answer.status_code} {answer.text[:200]}")
-        try:
-            return answer.json()
-        except ValueError as exc:  # a proxy's error page, a truncated answer
-            raise SyncError(f"hub answered {path} with something that is not JSON") from exc
+            raise SyncError(f"hub refused {route}: {answer.status_code} {answer.text[:200]}")
+        return _parse(answer, model, route)
 
     # ---- HTTP ----------------------------------------------------------------------------------
 
@@ -147,43 +153,46 @@ class SyncClient:
                 items = items[: self.settings.batch]
             if not items and sent_any:
                 break
-            body: dict[str, Any] = {"events": [i.payload for i in items], "running": self.documents.running()}
-            if self.presence_window_s > 0:
-                body["presence_after"] = self.store.peer_cursor()
-                body["presence_window_s"] = math.ceil(self.presence_window_s)
             try:
-                answer = self._post("/device/sync", body)
+                answer = self._post(contract.DEVICE_SYNC, self._sync_request(items), SyncResponse)
             except SyncError as exc:
                 self.store.mark_failed([i.event_id for i in items], str(exc))
                 raise
             sent_any = True
-            self.store.mark_sent(answer["acked"])
-            for event_id in answer["acked"]:
+            self.store.mark_sent(answer.acked)
+            for event_id in answer.acked:
                 self._in_flight.pop(event_id, None)
-            acked_total += len(answer["acked"])
+            acked_total += len(answer.acked)
             more_presence = self._keep_presence(answer)
-            if answer.get("fetch"):
-                self.fetch(answer["fetch"])
+            if answer.fetch:
+                self.fetch(answer.fetch)
             if (len(items) < self.settings.batch or only_stale) and not more_presence:
                 break
         return acked_total
 
-    def _keep_presence(self, answer: dict[str, Any]) -> bool:
-        """Store the other gates' presence changes of a sync answer; True if the hub has more waiting."""
-        if answer.get("presence_after") is None:
-            return False  # not asked, or a hub from before presence sync
+    def _sync_request(self, items: list[OutboxItem]) -> SyncRequest:
+        """A batch of outbox events, the versions running and (with a window) the presence cursor."""
+        presence: dict[str, Any] = {}
+        if self.presence_window_s > 0:
+            presence = {"presence_after": self.store.peer_cursor(),
+                        "presence_window_s": math.ceil(self.presence_window_s)}
         try:
-            self.store.save_peer_presence(answer.get("presence") or [], int(answer["presence_after"]))
-        except (KeyError, TypeError, ValueError) as exc:  # a malformed change: keep the cursor, ask again
-            log.warning("presence changes from the hub ignored: %s", exc)
-            return False
-        return bool(answer.get("presence_more"))
+            return SyncRequest(events=[i.payload for i in items], running=self.documents.running(), **presence)
+        except ValidationError as exc:  # what the hub would refuse: counted as a failed attempt
+            raise SyncError(f"outbox batch does not fit the contract: {exc}") from exc
+
+    def _keep_presence(self, answer: SyncResponse) -> bool:
+        """Store the other gates' presence changes of a sync answer; True if the hub has more waiting."""
+        if answer.presence_after is None:
+            return False  # not asked, or a hub from before presence sync
+        self.store.save_peer_presence([wire(c) for c in answer.presence or []], answer.presence_after)
+        return bool(answer.presence_more)
 
     def fetch(self, kinds: list[str]) -> None:
         """Fetch documents whose version differs from what the gate runs, and switch to them."""
         for kind in kinds:
             try:
-                answer = self.http.get(self._url(f"/device/documents/{kind}"), timeout=self.settings.http_timeout,
+                answer = self.http.get(self._url(contract.DEVICE_DOCUMENT, kind=kind), timeout=self.settings.http_timeout,
                                        headers=self.documents.conditional_headers(kind))
             except requests.RequestException as exc:
                 raise SyncError(f"hub unreachable: {exc}") from exc
@@ -196,16 +205,17 @@ class SyncClient:
                                    answer.headers.get("ETag", ""), answer.content)
 
     def renew_lease(self, want: int = 10) -> dict[str, Any]:
-        """Renew the lease, telling the hub how many admissions it has not seen yet."""
+        """Renew the lease, telling the hub how many admissions it has not seen yet; the answer's fields."""
         with self.lease.counting:  # no admission is half-recorded while we count
             taken_before = self.lease.taken
             after_event = self.store.last_event_id()
             pending = self.store.outbox_pending(limit=100_000)
-        unsynced = sum(1 for i in pending if is_admission(i.payload))
-        answer = self._post("/device/lease", {"want": want, "unsynced": unsynced})
+        unsynced = sum(1 for i in pending
+                       if takes_place(i.payload.get("kind"), i.payload.get("direction", "in"), i.payload.get("decision")))
+        answer = wire(self._post(contract.DEVICE_LEASE, LeaseRequest(want=want, unsynced=unsynced), LeaseResponse))
         self.lease.set(answer, taken_before)
         # A restart offline goes on from here: the grant less the admissions recorded since.
-        self.store.save_lease(answer.get("cap"), int(answer["grant"]), after_event)
+        self.store.save_lease(answer["cap"], answer["grant"], after_event)
         return answer
 
     def drain(self, return_lease: bool = True) -> bool:

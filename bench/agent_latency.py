@@ -106,10 +106,10 @@ def stages(rounds: int) -> dict[str, list[float]]:
     from agent.decider import Decider
     from agent.decode import decode_frame
     from agent.people import PeopleFactory
-    from agent.store import AgentStore, new_event_id
+    from agent.store import AgentStore
     from hardware.camera.simulated import SimulatedCamera, SimulatedCameraConfig
     from protocols.decision import GateContext
-    from protocols.events import GateEvent
+    from protocols.events import GateEvent, new_event_id
     from protocols.verify import verify_code
 
     factory = PeopleFactory(1)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ulid import ULID
 
+from protocols.contract import DEVICE_SYNC, DocumentKind, path
 from server.demo_processes import free_port, wait_for_port
 from server.store import HubStore
 
@@ -67,12 +68,12 @@ def _gate(url: str, venue: str, gate: str, secret: str, start: float, seconds: f
         body = json.dumps({"events": [{"id": str(ULID()), "kind": "decision", "venue": venue, "gate": gate,
                                        "at": now, "decision": "admit", "colour": "green", "celsius": 36.5,
                                        "subject": os.urandom(16).hex(), "direction": "in" if n % 2 else "out"}
-                                      for n in range(events)], "running": {"bundle": "1"},
+                                      for n in range(events)], "running": {DocumentKind.BUNDLE: "1"},
                            "presence_after": cursor, "presence_window_s": 60}).encode()
         t0 = time.perf_counter()
         conn = http.client.HTTPConnection(host, int(port), timeout=30)
         try:
-            conn.request("POST", "/api/v1/device/sync", body=body, headers=headers)
+            conn.request("POST", path(DEVICE_SYNC), body=body, headers=headers)
             answer = conn.getresponse()
             payload = answer.read()
             ok = answer.status == 200

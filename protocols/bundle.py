@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from protocols.clock import utc_now, utc_seconds
 from protocols.cose import PrivateKey, PublicKey
-from protocols.credential import iso
 from protocols.errors import BundleError, RuleError
 from protocols.rules import Pack, RuleSet, parse_pack
 from protocols.signed import canonical_json, sign_document, verify_document
@@ -100,8 +100,8 @@ class Bundle:
         return {
             "type": DOCUMENT_TYPE,
             "version": self.version,
-            "issued_at": iso(self.issued_at),
-            "valid_from": iso(self.valid_from),
+            "issued_at": utc_seconds(self.issued_at),
+            "valid_from": utc_seconds(self.valid_from),
             "pack": self.pack.model_dump(mode="json"),
             "params": self.params,
             "risk_areas": self.risk_areas.model_dump(mode="json"),
@@ -116,12 +116,12 @@ def build_bundle(
     issued_at: dt.datetime | None = None,
 ) -> Bundle:
     """Assemble a bundle; parameters and rules are checked now (RuleError), not at the gate."""
-    issued = (issued_at or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    issued = (issued_at or utc_now()).replace(microsecond=0)
     valid = (valid_from or issued).replace(microsecond=0)
     overrides = dict(params or {})
     areas = risk_areas or RiskAreas()
     pack.resolve_params(overrides)
-    content = {"pack": pack.model_dump(mode="json"), "params": overrides, "risk_areas": areas.model_dump(mode="json"), "valid_from": iso(valid)}
+    content = {"pack": pack.model_dump(mode="json"), "params": overrides, "risk_areas": areas.model_dump(mode="json"), "valid_from": utc_seconds(valid)}
     digest = hashlib.sha256(canonical_json(content)).hexdigest()[:8]
     version = f"{pack.name}-{pack.version}-{issued:%Y%m%dT%H%M%SZ}-{digest}"
     bundle = Bundle(pack, overrides, areas, valid, issued, version)
@@ -144,7 +144,7 @@ def verify_bundle(
     body = verify_document(doc, root_public_key, error=BundleError)
     bundle = bundle_from_body(body)
     if at < bundle.valid_from:
-        raise BundleError(f"bundle {bundle.version} is valid only from {iso(bundle.valid_from)}")
+        raise BundleError(f"bundle {bundle.version} is valid only from {utc_seconds(bundle.valid_from)}")
     if max_age is not None and at - bundle.issued_at > max_age:
         raise BundleError(f"bundle {bundle.version} was issued {at - bundle.issued_at} ago, more than {max_age}: too old")
     return bundle

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import segno
 
+from protocols.clock import utc_now
 from protocols.credential import NucleicAcidTest, Stay, Verification
 from protocols.errors import CheckpointError, ConfigError
 from protocols.healthpass import mint as mint_pass
@@ -147,7 +148,7 @@ def mint(
         raise click.UsageError("--no-test cannot be combined with --test-at or --test-hours-ago")
     if test_at and test_hours_ago is not None:
         raise click.UsageError("give --test-at or --test-hours-ago, not both")
-    issued = parse_time(issued_at, "--issued-at") if issued_at else dt.datetime.now(dt.timezone.utc)
+    issued = parse_time(issued_at, "--issued-at") if issued_at else utc_now()
     issued = issued.replace(microsecond=0)
     try:
         test = None
@@ -209,7 +210,7 @@ def inspect(
         raise click.UsageError("give either CODE or --image FILE")
     if (trust_path is None) == (dsc_path is None):
         raise click.UsageError("give either --trust TRUSTLIST or --dsc CERT")
-    at = parse_time(at_text, "--at") if at_text else dt.datetime.now(dt.timezone.utc)
+    at = parse_time(at_text, "--at") if at_text else utc_now()
     trust = _dsc_trust(dsc_path) if dsc_path is not None else _load_trust(trust_path, root_path)  # type: ignore[arg-type]
     if image_path is not None:
         texts = _decode_image(image_path)

@@ -1,12 +1,21 @@
-"""The gate-hub HTTP contract, used by both sides: URL paths and document kinds.
+"""The gate-hub HTTP contract, used by both sides: URL paths, document kinds and the bodies.
 
 Like `protocols/topics.py` for MQTT: the hub's routes, the gate's sync client, the OpenAPI
 generator and the benchmarks all take paths and kinds from here, never from string literals.
+The hub answers with these models and the gate parses its answers into them; the OpenAPI
+document's device schemas come from them too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from protocols.clock import utc_text
+from protocols.events import PRESENCE_WINDOW_MAX, GateEvent
 
 API_PREFIX = "/api/v1"
 
@@ -37,3 +46,87 @@ def path(route: str, **values: str) -> str:
     for name, value in values.items():
         full = full.replace(f"<{name}>", value)
     return full
+
+
+MAX_BATCH = 1000  # events in one sync request
+PRESENCE_PAGE = 1000  # presence changes in one sync answer; a gate further behind gets the rest next time
+
+# A time in an answer as the hub stores it (microseconds, Z), not pydantic's shorter form.
+WireTime = Annotated[dt.datetime, PlainSerializer(utc_text, return_type=str, when_used="json")]
+
+
+class Body(BaseModel):
+    """A request or response body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnrollRequest(Body):
+    """A device spends its one-time token."""
+
+    token: str = Field(min_length=8, max_length=200)
+
+
+class EnrollResponse(Body):
+    """The device's own credential: shown once, the hub keeps only hashes."""
+
+    device_id: str
+    secret: str
+    venue: str
+    gate: str
+    mqtt_username: str
+    topic_filter: str
+
+
+class SyncRequest(Body):
+    """A batch from a gate's outbox, and the document versions the gate runs."""
+
+    events: list[GateEvent] = Field(default_factory=list, max_length=MAX_BATCH)
+    running: dict[str, str] | None = Field(default=None, max_length=16)
+    presence_after: int | None = Field(
+        default=None, ge=0, le=2**62,
+        description="the presence cursor of the last answer (0 the first time); absent: no presence changes wanted")
+    presence_window_s: int = Field(default=3600, ge=0, le=int(PRESENCE_WINDOW_MAX.total_seconds()),
+                                   description="the gate's anti-passback window: older changes are not sent")
+
+
+class PresenceChange(Body):
+    """An admitted entry or an exit at another gate of the venue (subject: the venue's keyed hash)."""
+
+    subject: str
+    direction: Literal["in", "out"]
+    at: WireTime
+
+
+class SyncResponse(Body):
+    """Ids the hub now holds (the gate may forget them), how many were new, what to fetch next;
+    with `presence_after` asked, the venue's presence changes at other gates since that cursor."""
+
+    acked: list[str]
+    new: int
+    versions: dict[str, str]
+    fetch: list[str]
+    presence: list[PresenceChange] | None = Field(default=None, max_length=PRESENCE_PAGE)
+    presence_after: int | None = Field(default=None, description="the cursor to send next time")
+    presence_more: bool | None = Field(default=None, description="true: more changes wait, ask again at once")
+
+
+class LeaseRequest(Body):
+    """Renew (want > 0) or return (want = 0) a gate's lease of places."""
+
+    want: int = Field(ge=0, le=10_000)
+    unsynced: int = Field(default=0, ge=0, le=100_000, description="admissions not yet acknowledged by the hub")
+
+
+class LeaseResponse(Body):
+    """How many more the gate may admit without asking, and what the hub holds for it."""
+
+    grant: int
+    held: int
+    cap: int | None
+    inside: int
+
+
+def wire(body: BaseModel) -> dict[str, Any]:
+    """A body as sent: its JSON form without the fields left unset (an answer's optional parts not asked for)."""
+    return body.model_dump(mode="json", exclude_unset=True)

@@ -12,18 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocols.clock import utc_seconds
+
 Colour = Literal["green", "yellow", "red"]
 PersonClass = Literal["staff", "student", "visitor", "courier", "parent", "teacher", "vendor", "customer"]
 
 # The pipeline's steps, in order; each maps to True, False, or None when not reached.
 STEPS = ("prefix", "base45", "zlib", "cose", "cbor", "schema", "signature", "key_usage", "expiry")
-
-
-def iso(t: dt.datetime | None) -> str | None:
-    """Format an aware datetime as ISO 8601 in UTC with a Z, or None."""
-    if t is None:
-        return None
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class NucleicAcidTest(BaseModel):
@@ -70,15 +65,15 @@ class Credential(BaseModel):
             "format": self.format,
             "iss": self.issuer,
             "kid": self.kid,
-            "iat": iso(self.issued_at),
-            "exp": iso(self.expires_at),
-            "nbf": iso(self.not_before),
+            "iat": utc_seconds(self.issued_at),
+            "exp": utc_seconds(self.expires_at),
+            "nbf": utc_seconds(self.not_before),
             "sub": self.subject,
             "name": self.name,
             "class": self.person_class,
             "colour": self.colour,
-            "colourSince": iso(self.colour_since),
-            "test": None if self.test is None else {"at": iso(self.test.at), "result": self.test.result},
+            "colourSince": utc_seconds(self.colour_since),
+            "test": None if self.test is None else {"at": utc_seconds(self.test.at), "result": self.test.result},
             "doses": self.doses,
             "stays": [{"region": s.region, "start": s.start.isoformat(), "end": s.end.isoformat()} for s in self.stays],
             **({"hcert": self.extra["hcert"]} if "hcert" in self.extra else {}),

@@ -14,7 +14,7 @@ from typing import Any
 
 import cbor2
 
-from protocols.credential import iso
+from protocols.clock import utc_seconds
 
 # A DCC nests four levels deep; a hostile one that nests deeper is cut off rather than recursed.
 MAX_DEPTH = 32
@@ -29,7 +29,7 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dt.datetime):
-        return iso(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
+        return utc_seconds(value)  # naive: UTC
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray)):

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.bundle import Bundle
-from protocols.credential import Credential, iso
+from protocols.clock import utc_seconds
+from protocols.credential import Credential
 from protocols.events import Decision, Outcome, RuleResult
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def rule_data(bundle: Bundle, credential: Credential | None, ctx: GateContext) -
     return {
         "payload": payload,
         "external": {
-            "validationClock": iso(ctx.at),
+            "validationClock": utc_seconds(ctx.at),
             "code": {
                 "ok": credential is not None,
                 "reason": None if credential is not None else (ctx.code_reason or "unreadable"),

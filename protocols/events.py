@@ -2,7 +2,9 @@
 
 An event carries the least the rules and the supervisors need: a keyed hash of the holder's
 subject id, the masked name, the colour, the reading. Never the raw code, never a photo.
-Event ids are ULIDs: they sort by time and never change once minted at the gate.
+Event ids are ULIDs: they sort by time and never change once minted at the gate. The rules
+about events that both sides apply (which takes a place, how long presence is kept, how a
+name is masked) are defined here once.
 """
 
 from __future__ import annotations
@@ -13,10 +15,55 @@ import hmac
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from ulid import ULID
 
 EventKind = Literal["decision", "manual", "fever", "exit", "alarm"]
 Decision = Literal["admit", "deny", "refer"]
 Outcome = Literal["PASS", "FAIL", "OPEN"]
+
+DECIDED_KINDS = ("decision", "manual")  # events that carry a decision taken at the gate, by the rules or a guard
+# The longest anti-passback window a gate may configure: presence changes are never kept or sent longer.
+PRESENCE_WINDOW_MAX = dt.timedelta(days=1)
+
+# "This event takes a place inside" (what a lease is spent on, what the hub counts +1): an entry
+# admitted by the rules or a guard. One definition, read by `takes_place` and `TAKES_PLACE_SQL`.
+_TAKES_PLACE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("decision", ("admit",)),
+    ("direction", ("in",)),
+    ("kind", DECIDED_KINDS),
+)
+
+
+def _sql_in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)  # constants of this module, never input
+    return f"{column} IN ({quoted})"
+
+
+# The same test as a WHERE condition over a table with the event's columns (the gate's `events`).
+TAKES_PLACE_SQL = " AND ".join(_sql_in(column, values) for column, values in _TAKES_PLACE)
+
+
+def takes_place(kind: str | None, direction: str | None, decision: str | None) -> bool:
+    """True for an event that takes a place inside: an entry admitted by the rules or a guard."""
+    fields = {"kind": kind, "direction": direction, "decision": decision}
+    return all(fields[column] in values for column, values in _TAKES_PLACE)
+
+
+def new_event_id() -> str:
+    """A fresh ULID string: sorts by time, never changes once minted."""
+    return str(ULID())
+
+
+def mask_name(name: str | None) -> str | None:
+    """Mask a name to its first and last characters (张三丰 -> 张*丰, 李四 -> 李*); idempotent."""
+    if not name:
+        return None
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" + name[-1]
 
 
 def subject_hash(key: bytes, subject: str) -> str:

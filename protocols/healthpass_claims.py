@@ -13,7 +13,8 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from protocols.credential import Colour, NucleicAcidTest, PersonClass, Stay, iso
+from protocols.clock import utc_seconds
+from protocols.credential import Colour, NucleicAcidTest, PersonClass, Stay
 from protocols.errors import BadClaims
 
 # CWT claim keys (RFC 8392) and our private claim: a negative key in the private-use range.
@@ -137,17 +138,17 @@ def decode_claims(raw: Any) -> HealthPassClaims:
 
 def claims_json(c: HealthPassClaims) -> dict[str, Any]:
     """The code's own claims as JSON (what `inspect` prints): present claims only, times in UTC."""
-    out: dict[str, Any] = {"iss": c.issuer, "sub": c.subject, "iat": iso(c.issued_at)}
+    out: dict[str, Any] = {"iss": c.issuer, "sub": c.subject, "iat": utc_seconds(c.issued_at)}
     if c.not_before is not None:
-        out["nbf"] = iso(c.not_before)
-    out["exp"] = iso(c.expires_at)
+        out["nbf"] = utc_seconds(c.not_before)
+    out["exp"] = utc_seconds(c.expires_at)
     out["name"] = c.name
     out["class"] = c.person_class
     out["colour"] = c.colour
     if c.colour_since is not None:
-        out["colourSince"] = iso(c.colour_since)
+        out["colourSince"] = utc_seconds(c.colour_since)
     if c.test is not None:
-        out["test"] = {"at": iso(c.test.at), "result": c.test.result}
+        out["test"] = {"at": utc_seconds(c.test.at), "result": c.test.result}
     out["doses"] = c.doses
     out["stays"] = [{"region": s.region, "start": s.start.isoformat(), "end": s.end.isoformat()} for s in c.stays]
     return out

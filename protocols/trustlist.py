@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocols.clock import utc_now, utc_seconds
 from protocols.cose import PrivateKey, PublicKey, Sign1, verify_sign1
-from protocols.credential import iso
 from protocols.errors import BadSignature, ConfigError, TrustListError, UnknownKey
 from protocols.keys import key_id, load_public_key, public_key_b64, public_key_from_b64
 from protocols.signed import sign_document, verify_document
@@ -87,8 +87,8 @@ class TrustedKey:
             "kid": base64.b64encode(self.kid).decode("ascii"),
             "issuer": self.issuer,
             "public_key": public_key_b64(self.public_key),
-            "not_before": iso(self.not_before),
-            "not_after": iso(self.not_after),
+            "not_before": utc_seconds(self.not_before),
+            "not_after": utc_seconds(self.not_after),
             "may_sign": sorted(self.may_sign),
         }
 
@@ -158,13 +158,13 @@ class TrustList:
 
     def to_body(self, issued_at: dt.datetime | None = None) -> dict[str, Any]:
         """The unsigned body of this list."""
-        issued = issued_at or self.issued_at or dt.datetime.now(dt.timezone.utc)
+        issued = issued_at or self.issued_at or utc_now()
         revoked = [{"kid": base64.b64encode(k).decode("ascii")} for k in sorted(self.revoked_kids)]
         revoked += [{"subject_sha256": h} for h in sorted(self.revoked_subjects)]
         return {
             "type": DOCUMENT_TYPE,
             "version": 1,
-            "issued_at": iso(issued),
+            "issued_at": utc_seconds(issued),
             "keys": [k.to_json() for k in self.keys],
             "revoked": revoked,
         }

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
 
+from protocols.contract import wire
 from server import db, http_errors, retention
 from server.blueprints import access_log, device, documents, meta, venues
 from server.console import init_app as init_console
@@ -16,9 +19,21 @@ from server.console import init_app as init_console
 log = logging.getLogger(__name__)
 
 
+class Hub(Flask):
+    """Flask whose views may answer with a contract body (alone or with a status): sent as its JSON."""
+
+    def make_response(self, rv: ResponseReturnValue) -> Any:
+        """Turn a body model into the JSON of `protocols.contract.wire`, then answer as Flask does."""
+        if isinstance(rv, BaseModel):
+            rv = wire(rv)
+        elif isinstance(rv, tuple) and rv and isinstance(rv[0], BaseModel):
+            rv = (wire(rv[0]), *rv[1:])  # type: ignore[assignment]
+        return super().make_response(rv)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the hub: DATABASE from test_config, else $CHECKPOINT_HUB_DB, else ./hub.db."""
-    app = Flask(__name__)
+    app = Hub(__name__)
     app.config.from_mapping(
         DATABASE=os.environ.get("CHECKPOINT_HUB_DB", str(Path.cwd() / "hub.db")),
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,

@@ -157,6 +157,29 @@ def mosquitto_config(db_path: Path, out: Path) -> None:
     click.echo(f"# the hub bridge logs in as {files.hub_user!r} with the password in {files.hub_secret_file}")
 
 
+@hub.command("openapi")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the OpenAPI document here (else it is printed).")
+@click.option("--schemas", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write each MQTT payload's JSON Schema into this folder (mqtt-*.json).")
+def openapi(out: Path | None, schemas: Path | None) -> None:
+    """Write the OpenAPI document of the hub's API, built from the contract's and the hub's bodies.
+
+    Example: checkpoint hub openapi --out protocols/openapi.json --schemas protocols/schemas
+    """
+    from server.openapi import message_schemas, render
+
+    if out is None:
+        click.echo(render(), nl=False)
+    else:
+        out.write_text(render(), encoding="utf-8")
+        click.echo(f"wrote {out}")
+    if schemas is not None:
+        schemas.mkdir(parents=True, exist_ok=True)
+        for name, text in message_schemas().items():
+            (schemas / name).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {schemas}/mqtt-*.json")
+
 @hub.command()
 @DB_OPTION
 @click.option("--mqtt-host", required=True)

@@ -7,11 +7,13 @@ lazily: lazy creation under concurrent requests gave "database is locked".
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 
 from sqlite_utils import Database
+
+from protocols.clock import utc_now, utc_text
+from protocols.events import PRESENCE_WINDOW_MAX
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,7 @@ def _m006_presence(db: Database) -> None:
            END"""
     )
     # The last day of an existing hub, so gates know who is inside from the first sync after the upgrade.
-    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).replace(tzinfo=None).isoformat() + "Z"
+    since = utc_text(utc_now() - PRESENCE_WINDOW_MAX)
     db.execute(
         "INSERT INTO presence (venue, gate, subject, direction, at)"
         " SELECT venue, gate, subject, CASE WHEN effect > 0 THEN 'in' ELSE 'out' END, at FROM events"
@@ -172,7 +174,7 @@ def migrate(db: Database) -> list[str]:
             step(db)
             db.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
-                [name, dt.datetime.now(dt.timezone.utc).isoformat()],
+                [name, utc_now().isoformat()],
             )
         log.info("hub migration %s applied", name)
         applied.append(name)

@@ -1,29 +1,36 @@
-"""Builds the OpenAPI 3.1 document of the hub's API from the pydantic bodies; kept in protocols/openapi.json.
+"""Builds the OpenAPI 3.1 document of the hub's API from the pydantic bodies (the device contract's
+and the hub's own), and the JSON Schema of each MQTT payload.
 
-Also the JSON Schema of each MQTT payload (protocols/schemas/mqtt-*.json). `python -m server.openapi`
-rewrites them all; a test fails when the files and this builder disagree.
+`checkpoint hub openapi --out protocols/openapi.json --schemas protocols/schemas` writes them; a
+test fails when the checked-in files and this builder disagree. Nothing writes them at import.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import re
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from protocols import contract
+from protocols.contract import API_PREFIX, DOCUMENT_KINDS
 from server import bodies
-from server.store import DOCUMENT_KINDS
 
 VERSION = "1.0.0"
-OUT = Path(__file__).resolve().parent.parent / "protocols" / "openapi.json"
-MODELS = [bodies.EnrollRequest, bodies.EnrollResponse, bodies.SyncRequest, bodies.SyncResponse, bodies.PresenceChange, bodies.LeaseRequest,
-          bodies.LeaseResponse, bodies.VenueCreate, bodies.VenueSettings, bodies.GateCreate,
-          bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy, bodies.DocumentInfo, bodies.TokenResponse]
+MODELS = [contract.EnrollRequest, contract.EnrollResponse, contract.SyncRequest, contract.SyncResponse,
+          contract.PresenceChange, contract.LeaseRequest, contract.LeaseResponse, bodies.VenueCreate,
+          bodies.VenueSettings, bodies.GateCreate, bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy,
+          bodies.DocumentInfo, bodies.TokenResponse]
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["reason", "message"],
     "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}}}}}
 ID_PARAM = {"type": "string", "pattern": bodies.ID[1:-1].join("^$")}
+
+
+def _template(route: str) -> str:
+    """A contract route as an OpenAPI path template: /device/documents/<kind> -> /api/v1/device/documents/{kind}."""
+    return re.sub(r"<(\w+)>", r"{\1}", contract.path(route))
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -73,59 +80,59 @@ def build() -> dict[str, Any]:
     obj = {"type": "object"}
     time_q = {"type": "string", "format": "date-time"}
     paths = {
-        "/api/v1/enroll": {"post": _op("Spend a one-time enrollment token", {
+        _template(contract.ENROLL): {"post": _op("Spend a one-time enrollment token", {
             "201": _json(_ref("EnrollResponse"), "the device's credential, shown once"), **_errors(403, 415, 422)},
             security=None, body="EnrollRequest")},
-        "/api/v1/device/sync": {"post": _op(
+        _template(contract.DEVICE_SYNC): {"post": _op(
             "Send a batch of events (idempotent by id); get the venue's presence changes at other gates", {
             "200": _json(_ref("SyncResponse")), **_errors(401, 403, 415, 422)}, security="device", body="SyncRequest")},
-        "/api/v1/device/lease": {"post": _op("Renew or return the gate's quota lease", {
+        _template(contract.DEVICE_LEASE): {"post": _op("Renew or return the gate's quota lease", {
             "200": _json(_ref("LeaseResponse")), **_errors(401, 415, 422)}, security="device", body="LeaseRequest")},
-        "/api/v1/device/documents/{kind}": {"get": _op("Fetch the current version of a document (ETag)", {
+        _template(contract.DEVICE_DOCUMENT): {"get": _op("Fetch the current version of a document (ETag)", {
             "200": {"description": "the document's bytes", "headers": {
                 "ETag": {"schema": {"type": "string"}}, "X-Document-Version": {"schema": {"type": "string"}}},
                 "content": {"application/json": {"schema": obj},
                             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
             "304": {"description": "unchanged"}, **_errors(401, 404)}, security="device", params=[kind])},
-        "/api/v1/venues": {
+        API_PREFIX + "/venues": {
             "get": _op("List venues", {"200": _json({"type": "array", "items": obj}), **_errors(401, 403)},
                        security="person"),
             "post": _op("Create a venue", {"201": _json(obj), **_errors(401, 403, 409, 415, 422)},
                         security="person", body="VenueCreate")},
-        "/api/v1/venues/{venue_id}": {
+        API_PREFIX + "/venues/{venue_id}": {
             "get": _op("A venue's settings", {"200": _json(obj), **_errors(401, 403, 404)}, security="person",
                        params=[venue]),
             "patch": _op("Change a venue's settings", {"200": _json(obj), **_errors(401, 403, 404, 415, 422)},
                          security="person", body="VenueSettings", params=[venue])},
-        "/api/v1/venues/{venue_id}/occupancy": {"get": _op("How many are inside; cap, leased, free", {
+        API_PREFIX + "/venues/{venue_id}/occupancy": {"get": _op("How many are inside; cap, leased, free", {
             "200": _json(_ref("Occupancy")), **_errors(401, 403, 404)}, security="person", params=[venue])},
-        "/api/v1/venues/{venue_id}/gates": {
+        API_PREFIX + "/venues/{venue_id}/gates": {
             "get": _op("A venue's gates: running versions, last seen, lease", {
                 "200": _json({"type": "array", "items": obj}), **_errors(401, 403, 404)}, security="person",
                 params=[venue]),
             "post": _op("Add a gate", {"201": _json(obj), **_errors(401, 403, 404, 415, 422)}, security="person",
                         body="GateCreate", params=[venue])},
-        "/api/v1/venues/{venue_id}/gates/{gate_id}/enroll-token": {"post": _op("A one-time enrollment token", {
+        API_PREFIX + "/venues/{venue_id}/gates/{gate_id}/enroll-token": {"post": _op("A one-time enrollment token", {
             "201": _json(_ref("TokenResponse")), **_errors(401, 403, 404)}, security="person", params=[venue, gate])},
-        "/api/v1/venues/{venue_id}/devices": {"get": _op("A venue's enrolled devices", {
+        API_PREFIX + "/venues/{venue_id}/devices": {"get": _op("A venue's enrolled devices", {
             "200": _json({"type": "array", "items": obj}), **_errors(401, 403, 404)}, security="person",
             params=[venue])},
-        "/api/v1/venues/{venue_id}/devices/{device_id}": {"delete": _op("Revoke a device's credential", {
+        API_PREFIX + "/venues/{venue_id}/devices/{device_id}": {"delete": _op("Revoke a device's credential", {
             "204": {"description": "revoked"}, **_errors(401, 403, 404)}, security="person",
             params=[venue, _path("device_id", {"type": "string", "maxLength": 64})])},
-        "/api/v1/venues/{venue_id}/reservations": {
+        API_PREFIX + "/venues/{venue_id}/reservations": {
             "get": _op("Bookings per slot", {"200": _json({"type": "array", "items": obj}), **_errors(401, 403, 404)},
                        security="person", params=[venue]),
             "post": _op("Book a staggered time slot", {"201": _json(_ref("Reservation")),
                                                        **_errors(401, 403, 404, 409, 415, 422)},
                         security="person", body="ReservationRequest", params=[venue])},
-        "/api/v1/venues/{venue_id}/documents": {"get": _op("Current document versions", {
+        API_PREFIX + "/venues/{venue_id}/documents": {"get": _op("Current document versions", {
             "200": _json({"type": "object", "additionalProperties": {"type": "string"}}), **_errors(401, 403, 404)},
             security="person", params=[venue])},
-        "/api/v1/venues/{venue_id}/documents/{kind}": {"put": _op("Publish a new version of a document", {
+        API_PREFIX + "/venues/{venue_id}/documents/{kind}": {"put": _op("Publish a new version of a document", {
             "201": _json(_ref("DocumentInfo")), **_errors(401, 403, 404, 422)}, security="person",
             params=[venue, kind], raw_body=True)},
-        "/api/v1/events": {"get": _op("The access log, newest first (JSON or CSV)", {
+        API_PREFIX + "/events": {"get": _op("The access log, newest first (JSON or CSV)", {
             "200": {"description": "events", "content": {"application/json": {"schema": {"type": "array", "items": obj}},
                                                          "text/csv": {"schema": {"type": "string"}}}},
             **_errors(400, 401, 403)}, security="person", params=[
@@ -156,9 +163,6 @@ def render() -> str:
     return json.dumps(build(), ensure_ascii=False, indent=1, sort_keys=False) + "\n"
 
 
-SCHEMAS = OUT.parent / "schemas"
-
-
 def message_schemas() -> dict[str, str]:
     """JSON Schema text of each MQTT payload, by file name under protocols/schemas/."""
     from protocols.topics import MESSAGES
@@ -166,10 +170,3 @@ def message_schemas() -> dict[str, str]:
     return {f"mqtt-{channel.value}.json": json.dumps(model.model_json_schema(), ensure_ascii=False, indent=1) + "\n"
             for channel, model in MESSAGES.items()}
 
-
-if __name__ == "__main__":
-    OUT.write_text(render(), encoding="utf-8")
-    SCHEMAS.mkdir(exist_ok=True)
-    for name, text in message_schemas().items():
-        (SCHEMAS / name).write_text(text, encoding="utf-8")
-    print(f"wrote {OUT} and {SCHEMAS}/mqtt-*.json")

@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server.store import HubStore, iso
+from protocols.clock import utc_text
+from protocols.events import DECIDED_KINDS
+from server.store import HubStore
 
 EARLY_DEADLINE_KINDS = ("school", "kindergarten")
 VENUE_KINDS = ("factory", "school", "kindergarten", "market", "canteen", "office", "village")
@@ -75,7 +77,7 @@ def _parse(at: str) -> dt.datetime:
 def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneInfo) -> DailyReport:
     """Count a venue's day: entries, exits, denials by rule, fevers, visitors admitted, peak occupancy."""
     start, end = day_bounds(day, tz)
-    rows = store.day_events(venue["id"], iso(start), iso(end))
+    rows = store.day_events(venue["id"], utc_text(start), utc_text(end))
     report = DailyReport(venue=venue["id"], day=day.isoformat(), events=len(rows))
     by_rule: Counter[str] = Counter()
     for r in rows:
@@ -84,7 +86,7 @@ def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneI
             report.visitors_admitted += r["person_class"] == "visitor"
         elif r["effect"] == -1:
             report.exits += 1
-        if r["decision"] == "admit" and r["kind"] in ("decision", "manual"):
+        if r["decision"] == "admit" and r["kind"] in DECIDED_KINDS:
             report.admitted += 1
         elif r["decision"] == "deny":
             report.denied += 1
@@ -103,14 +105,14 @@ def _peak(store: HubStore, venue: dict[str, Any], start: dt.datetime, end: dt.da
     """The most people inside at once during [start, end)."""
     dwell = venue.get("dwell_minutes")
     if not dwell:
-        inside = peak = max(0, store.effect_before(venue["id"], iso(start)))
+        inside = peak = max(0, store.effect_before(venue["id"], utc_text(start)))
         for r in rows:
             inside = max(0, inside + r["effect"])
             peak = max(peak, inside)
         return peak
     # No exit gates: each entry counts as inside for `dwell` minutes (as the hub's occupancy does).
     span = dt.timedelta(minutes=dwell)
-    earlier = store.day_events(venue["id"], iso(start - span), iso(start))
+    earlier = store.day_events(venue["id"], utc_text(start - span), utc_text(start))
     changes: list[tuple[dt.datetime, int]] = []
     for r in earlier + rows:
         if r["effect"] == 1:

@@ -11,7 +11,9 @@ import datetime as dt
 import logging
 from typing import Any
 
-from server.store import PRESENCE_KEEP, HubStore, iso, utcnow
+from protocols.clock import utc_now, utc_text
+from protocols.events import PRESENCE_WINDOW_MAX
+from server.store import HubStore
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = 28
@@ -25,13 +27,13 @@ def retention_days(venue: dict[str, Any]) -> int:
 
 def purge(store: HubStore, now: dt.datetime | None = None) -> dict[str, int]:
     """Null personal fields of every venue's events older than its retention; events purged per venue."""
-    now = now or utcnow()
+    now = now or utc_now()
     purged: dict[str, int] = {}
     for venue in store.venues():
         before = now - dt.timedelta(days=retention_days(venue))
-        purged[venue["id"]] = store.purge_personal(venue["id"], iso(before))
+        purged[venue["id"]] = store.purge_personal(venue["id"], utc_text(before))
     # Anti-passback presence changes serve a window of at most a day: they go sooner than retention.
-    store.purge_presence(now - PRESENCE_KEEP)
+    store.purge_presence(now - PRESENCE_WINDOW_MAX)
     total = sum(purged.values())
     if total:
         log.info("retention: personal fields of %d events purged", total)

@@ -25,15 +25,13 @@ from typing import Any
 from sqlite_utils import Database
 from ulid import ULID
 
-from protocols.events import GateEvent
+from protocols.clock import utc_now, utc_text
+from protocols.contract import PRESENCE_PAGE
+from protocols.events import GateEvent, takes_place
 from server.migrations import migrate
-from server.timefmt import iso, utcnow
 from server.store_console import ConsoleQueries
 from server.passwords import hash_password, mosquitto_hash, verify_password
 
-DOCUMENT_KINDS = ("bundle", "parameters", "risk_areas", "trustlist", "roster", "appointments")
-PRESENCE_MAX = 1000  # presence changes in one sync answer; a gate further behind gets the rest next time
-PRESENCE_KEEP = dt.timedelta(days=1)  # the longest anti-passback window a gate may configure
 VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity")
 
 
@@ -47,7 +45,7 @@ def effect(event: GateEvent) -> int:
     # A referral at an exit is not an exit yet: the guard's manual opening that follows is.
     if event.kind == "exit" or (event.direction == "out" and event.decision == "admit"):
         return -1
-    if event.direction == "in" and event.decision == "admit" and event.kind in ("decision", "manual"):
+    if takes_place(event.kind, event.direction, event.decision):
         return 1
     return 0
 
@@ -92,7 +90,7 @@ def _event_row(e: GateEvent, eff: int, received: str) -> tuple:
     else:
         failed, reasons = ",,", "[]"
     return (
-        e.id, e.venue, e.gate, iso(e.at), e.kind, e.direction, e.decision, eff, failed, reasons,
+        e.id, e.venue, e.gate, utc_text(e.at), e.kind, e.direction, e.decision, eff, failed, reasons,
         e.subject, e.name, e.person_class, e.colour, e.celsius, e.bundle_version, e.credential_format,
         e.operator, e.note, received,
     )
@@ -152,7 +150,7 @@ class HubStore(ConsoleQueries):
         with self.write() as c:
             c.execute(
                 "INSERT OR REPLACE INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
-                [username, hash_password(password), role, iso(utcnow())],
+                [username, hash_password(password), role, utc_text(utc_now())],
             )
 
     def check_user(self, username: str, password: str) -> str | None:
@@ -171,7 +169,7 @@ class HubStore(ConsoleQueries):
             c.execute(
                 "INSERT INTO venues (id, " + ", ".join(VENUE_FIELDS) + ", created_at) VALUES (?"
                 + ",?" * len(VENUE_FIELDS) + ",?)",
-                [venue_id, *row.values(), iso(utcnow())],
+                [venue_id, *row.values(), utc_text(utc_now())],
             )
             c.execute("INSERT INTO occupancy (venue, inside, entries, exits) VALUES (?,0,0,0)", [venue_id])
         return self.venue(venue_id) or {}
@@ -222,15 +220,15 @@ class HubStore(ConsoleQueries):
         """Record a gate's availability (from its retained MQTT status)."""
         with self.write() as c:
             c.execute("UPDATE gates SET status = ?, status_at = ? WHERE venue = ? AND id = ?",
-                      [status, iso(utcnow()), venue, gate])
+                      [status, utc_text(utc_now()), venue, gate])
 
     @staticmethod
     def _touch(c: sqlite3.Connection, venue: str, gate: str, running: dict[str, str] | None) -> None:
         if running is None:
-            c.execute("UPDATE gates SET last_seen = ? WHERE venue = ? AND id = ?", [iso(utcnow()), venue, gate])
+            c.execute("UPDATE gates SET last_seen = ? WHERE venue = ? AND id = ?", [utc_text(utc_now()), venue, gate])
         else:
             c.execute("UPDATE gates SET last_seen = ?, running = ? WHERE venue = ? AND id = ?",
-                      [iso(utcnow()), json.dumps(running, sort_keys=True), venue, gate])
+                      [utc_text(utc_now()), json.dumps(running, sort_keys=True), venue, gate])
 
     # ---- enrollment and devices --------------------------------------------------------------
 
@@ -240,7 +238,7 @@ class HubStore(ConsoleQueries):
         with self.write() as c:
             c.execute(
                 "INSERT INTO enroll_tokens (token_sha256, venue, gate, expires_at) VALUES (?,?,?,?)",
-                [sha256(token), venue, gate, iso(utcnow() + ttl)],
+                [sha256(token), venue, gate, utc_text(utc_now() + ttl)],
             )
         return token
 
@@ -248,7 +246,7 @@ class HubStore(ConsoleQueries):
         """Spend a token once: a new device and its secret (shown once, only hashes kept), or None."""
         secret = secrets.token_urlsafe(32)
         device_id = "dev-" + str(ULID()).lower()
-        now = iso(utcnow())
+        now = utc_text(utc_now())
         with self.write() as c:
             cur = c.execute(
                 "UPDATE enroll_tokens SET used_at = ? WHERE token_sha256 = ? AND used_at IS NULL AND expires_at > ?",
@@ -280,7 +278,7 @@ class HubStore(ConsoleQueries):
         """Revoke a device's credential at once (HTTP); the broker after the next mosquitto-config."""
         with self.write() as c:
             cur = c.execute("UPDATE devices SET revoked_at = ? WHERE id = ? AND venue = ? AND revoked_at IS NULL",
-                            [iso(utcnow()), device_id, venue])
+                            [utc_text(utc_now()), device_id, venue])
         return cur.rowcount == 1
 
     def mqtt_accounts(self) -> list[dict[str, Any]]:
@@ -295,7 +293,7 @@ class HubStore(ConsoleQueries):
 
         `gate_running` (venue, gate, versions) also records that the gate called in, in the same transaction.
         """
-        received = iso(received_at or utcnow())
+        received = utc_text(received_at or utc_now())
         groups: dict[tuple[str, str, int], list[tuple]] = defaultdict(list)
         for e in events:
             eff = effect(e)
@@ -325,7 +323,7 @@ class HubStore(ConsoleQueries):
         return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
     def presence_changes(self, venue: str, gate: str, after: int, since: dt.datetime,
-                         limit: int = PRESENCE_MAX) -> PresencePage:
+                         limit: int = PRESENCE_PAGE) -> PresencePage:
         """Admitted entries and exits at the venue's other gates received after cursor `after`, at or after `since`."""
         top = self.conn.execute("SELECT coalesce(max(id), 0) FROM presence WHERE venue = ?", [venue]).fetchone()[0]
         if after > top:
@@ -334,7 +332,7 @@ class HubStore(ConsoleQueries):
         # so moving the cursor to `top` skips nothing that a later sync would have seen.
         rows = self._rows(
             "SELECT id, subject, direction, at FROM presence WHERE venue = ? AND id > ? AND id <= ?"
-            " AND gate != ? AND at >= ? ORDER BY id LIMIT ?", [venue, after, top, gate, iso(since), limit])
+            " AND gate != ? AND at >= ? ORDER BY id LIMIT ?", [venue, after, top, gate, utc_text(since), limit])
         more = len(rows) == limit
         changes = [{"subject": r["subject"], "direction": r["direction"], "at": r["at"]} for r in rows]
         return PresencePage(changes, rows[-1]["id"] if more else top, more)
@@ -342,12 +340,12 @@ class HubStore(ConsoleQueries):
     def purge_presence(self, before: dt.datetime) -> int:
         """Delete presence changes older than `before` (they only serve the anti-passback window); rows deleted."""
         with self.write() as c:
-            return c.execute("DELETE FROM presence WHERE at < ?", [iso(before)]).rowcount
+            return c.execute("DELETE FROM presence WHERE at < ?", [utc_text(before)]).rowcount
 
     def _inside(self, c: sqlite3.Connection, venue: dict[str, Any], now: dt.datetime) -> int:
         if venue.get("dwell_minutes"):
             # No exit gates: an entry counts as inside until the dwell time has passed.
-            cutoff = iso(now - dt.timedelta(minutes=venue["dwell_minutes"]))
+            cutoff = utc_text(now - dt.timedelta(minutes=venue["dwell_minutes"]))
             row = c.execute(
                 "SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND at > ? AND effect != 0",
                 [venue["id"], cutoff],
@@ -361,7 +359,7 @@ class HubStore(ConsoleQueries):
         venue = self.venue(venue_id)
         if venue is None:
             return None
-        inside = self._inside(self.conn, venue, now or utcnow())
+        inside = self._inside(self.conn, venue, now or utc_now())
         counts = self.conn.execute("SELECT entries, exits FROM occupancy WHERE venue = ?", [venue_id]).fetchone()
         leased = self.conn.execute(
             "SELECT coalesce(sum(held), 0) FROM leases WHERE venue = ?", [venue_id]
@@ -378,7 +376,7 @@ class HubStore(ConsoleQueries):
 
         with self.write() as c:
             venue = self.venue(venue_id) or {}
-            inside = self._inside(c, venue, now or utcnow())
+            inside = self._inside(c, venue, now or utc_now())
             rows = c.execute("SELECT gate, held FROM leases WHERE venue = ?", [venue_id]).fetchall()
             held = dict(rows)
             n_gates = c.execute("SELECT count(*) FROM gates WHERE venue = ?", [venue_id]).fetchone()[0]
@@ -388,7 +386,7 @@ class HubStore(ConsoleQueries):
             c.execute(
                 "INSERT INTO leases (venue, gate, held, updated_at) VALUES (?,?,?,?)"
                 " ON CONFLICT (venue, gate) DO UPDATE SET held = excluded.held, updated_at = excluded.updated_at",
-                [venue_id, gate, new_held, iso(utcnow())],
+                [venue_id, gate, new_held, utc_text(utc_now())],
             )
         return {"grant": granted, "held": new_held, "cap": venue.get("cap"), "inside": inside}
 
@@ -405,7 +403,7 @@ class HubStore(ConsoleQueries):
             c.execute(
                 "INSERT OR REPLACE INTO documents (venue, kind, version, etag, content_type, body, created_at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                [venue, kind, version, etag, content_type, body, iso(utcnow())],
+                [venue, kind, version, etag, content_type, body, utc_text(utc_now())],
             )
         return {"kind": kind, "version": version, "etag": etag}
 
@@ -444,7 +442,7 @@ class HubStore(ConsoleQueries):
             if taken >= capacity:
                 return None
             cur = c.execute("INSERT INTO reservations (venue, slot, subject, created_at) VALUES (?,?,?,?)",
-                            [venue, slot, subject, iso(utcnow())])
+                            [venue, slot, subject, utc_text(utc_now())])
             return cur.lastrowid
 
     def slots(self, venue: str) -> list[dict[str, Any]]:
@@ -465,10 +463,10 @@ class HubStore(ConsoleQueries):
                 params.append(value)
         if since is not None:
             where.append("at >= ?")
-            params.append(iso(since))
+            params.append(utc_text(since))
         if until is not None:
             where.append("at < ?")
-            params.append(iso(until))
+            params.append(utc_text(until))
         if rule is not None:
             where.append("instr(failed, ?) > 0")
             params.append("," + rule + ",")

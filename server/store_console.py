@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from server.timefmt import iso, utcnow
+from protocols.clock import utc_now, utc_text
 
 
 class ConsoleQueries:
@@ -57,7 +57,7 @@ class ConsoleQueries:
         """Record that a person viewed or changed something (personal data views included)."""
         with self.write() as c:
             c.execute("INSERT INTO audit (at, username, action, target, venue) VALUES (?,?,?,?,?)",
-                      [iso(utcnow()), username, action, target, venue])
+                      [utc_text(utc_now()), username, action, target, venue])
 
     def failed_logins(self, username: str, since: str) -> int:
         """How many failed console logins a user name had since a time (from the audit)."""
@@ -125,7 +125,7 @@ class ConsoleQueries:
                 "INSERT INTO denial_reviews (event_id, reviewer, note, reviewed_at) VALUES (?,?,?,?)"
                 " ON CONFLICT (event_id) DO UPDATE SET reviewer = excluded.reviewer, note = excluded.note,"
                 " reviewed_at = excluded.reviewed_at",
-                [event_id, reviewer, note, iso(utcnow())])
+                [event_id, reviewer, note, utc_text(utc_now())])
 
     # ---- console: counts and the daily report -----------------------------------------------
 
@@ -151,7 +151,7 @@ class ConsoleQueries:
         with self.write() as c:
             cur = c.execute(
                 "INSERT OR IGNORE INTO daily_reports (venue, day, filed_by, filed_at, deadline, late, body)"
-                " VALUES (?,?,?,?,?,?,?)", [venue, day, filed_by, iso(utcnow()), deadline, int(late), body])
+                " VALUES (?,?,?,?,?,?,?)", [venue, day, filed_by, utc_text(utc_now()), deadline, int(late), body])
         return cur.rowcount == 1
 
     def filed_reports(self, venue: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -177,7 +177,7 @@ class ConsoleQueries:
             cur = c.execute(
                 "INSERT INTO visits (venue, name, subject, host, purpose, starts_at, ends_at, status, created_by,"
                 " created_at) VALUES (?,?,?,?,?,?,?,'pending',?,?)",
-                [venue, name, subject, host, purpose, starts_at, ends_at, created_by, iso(utcnow())])
+                [venue, name, subject, host, purpose, starts_at, ends_at, created_by, utc_text(utc_now())])
             return int(cur.lastrowid or 0)
 
     def visits(self, venue: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
@@ -194,7 +194,7 @@ class ConsoleQueries:
         """Approve or refuse a pending visit; False when it is no longer pending."""
         with self.write() as c:
             cur = c.execute("UPDATE visits SET status = ?, decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'",
-                            [status, decided_by, iso(utcnow()), visit_id])
+                            [status, decided_by, utc_text(utc_now()), visit_id])
         return cur.rowcount == 1
 
     def approved_visits(self, venue: str, ending_after: str) -> list[dict[str, Any]]:

@@ -8,10 +8,10 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from agent.store import AgentStore, new_event_id
+from agent.store import AgentStore
 from agent.config import SyncSection
 from agent.sync import SyncClient
-from protocols.events import GateEvent
+from protocols.events import GateEvent, new_event_id
 from server.app import create_app
 from server.store import HubStore
 from tests.conftest import free_port

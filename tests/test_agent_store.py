@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from agent.store import AgentStore, mask_name, new_event_id
-from protocols.events import GateEvent
+from agent.store import AgentStore
+from protocols.events import GateEvent, mask_name, new_event_id
 
 KEY = bytes(range(32))
 NOW = dt.datetime(2026, 11, 1, 8, 0, tzinfo=dt.timezone.utc)

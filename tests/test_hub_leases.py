@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
-from agent.store import AgentStore, new_event_id
+from agent.store import AgentStore
 from agent.config import SyncSection
 from agent.sync import SyncClient, SyncError
-from protocols.events import GateEvent
+from protocols.events import GateEvent, new_event_id
 from server.app import create_app
 from server.leases import grant
 from server.store import HubStore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,15 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from server.app import create_app
-from server.openapi import OUT, render
+from server.blueprints.meta import openapi_text
+from server.openapi import message_schemas, render
 from server.store import HubStore
 
 ADMIN = "Basic " + base64.b64encode(b"admin:pw").decode()
 
 
 def test_the_stored_document_is_what_the_builder_makes() -> None:
-    assert OUT.read_text(encoding="utf-8") == render(), "run: .venv/bin/python -m server.openapi"
+    assert openapi_text() == render(), "run: checkpoint hub openapi --out protocols/openapi.json"
 
 
 def _app(tmp: Path):
@@ -59,7 +61,7 @@ def test_no_credential_is_refused_not_crashed(path: str) -> None:
 
 
 def test_the_stored_message_schemas_are_what_the_builder_makes() -> None:
-    from server.openapi import SCHEMAS, message_schemas
-
+    schemas = resources.files("protocols").joinpath("schemas")
     for name, text in message_schemas().items():
-        assert (SCHEMAS / name).read_text(encoding="utf-8") == text, "run: .venv/bin/python -m server.openapi"
+        assert schemas.joinpath(name).read_text(encoding="utf-8") == text, \
+            "run: checkpoint hub openapi --schemas protocols/schemas"

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from agent.store import new_event_id
-from protocols.events import GateEvent
+from protocols.events import GateEvent, new_event_id
 from server.app import create_app
 from server.retention import purge
 from server.store import HubStore

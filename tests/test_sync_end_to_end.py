@@ -18,11 +18,11 @@ import requests
 from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.store import AgentStore, new_event_id
+from agent.store import AgentStore
 from agent.config import SyncSection
 from agent.sync import SyncClient, enroll
 from protocols import topics
-from protocols.events import GateEvent
+from protocols.events import GateEvent, new_event_id
 from server.cli import hub
 from server.store import HubStore
 from tests.conftest import free_port, start_mosquitto, wait_for_port

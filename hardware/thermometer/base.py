@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from hardware.device import Device
+from protocols.clock import utc_now
 
 # Below 30 C the sensor saw a sleeve, a wall or nothing; above 45 C is not a living person.
 PLAUSIBLE_MIN_C = 30.0
@@ -100,7 +101,7 @@ class Thermometer(Device):
         reading = Reading(
             celsius=celsius,
             at_monotonic=time.monotonic() if at_monotonic is None else at_monotonic,
-            at_wallclock=at_wallclock or dt.datetime.now(dt.timezone.utc),
+            at_wallclock=at_wallclock or utc_now(),
             raw=raw,
             plausible=plausible,
         )

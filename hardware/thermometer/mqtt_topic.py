@@ -7,7 +7,6 @@ a retained message without a time is of unknown age and is ignored.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 import time
@@ -17,6 +16,7 @@ from pydantic import Field
 
 from hardware.retry import retry_open
 from hardware.thermometer.base import Thermometer, ThermometerSettings
+from protocols.clock import utc_now
 from protocols.errors import BadReading, DeviceError
 from protocols.thermometer_wire import parse_mqtt_payload
 
@@ -102,7 +102,7 @@ class MqttThermometer(Thermometer):
             self.bad_messages += 1
             self.log.warning("%s: ignored a message on %s: %s", self.name, message.topic, exc.args[0])
             return
-        now_mono, now_wall = time.monotonic(), dt.datetime.now(dt.timezone.utc)
+        now_mono, now_wall = time.monotonic(), utc_now()
         if wire.at is None:
             if message.retain:
                 self.log.info("%s: ignored a retained reading with no time: its age is unknown", self.name)

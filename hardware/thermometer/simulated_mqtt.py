@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from typing import Literal
 
+from protocols.clock import utc_now
 from protocols.thermometer_wire import encode_mqtt_payload
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class MqttThermometerSimulator:
         """The payload of one reading."""
         if self.payload == "number":
             return f"{celsius:.2f}".encode()
-        return encode_mqtt_payload(celsius, dt.datetime.now(dt.timezone.utc))
+        return encode_mqtt_payload(celsius, utc_now())
 
     def _run(self) -> None:
         while not self._stop.is_set():

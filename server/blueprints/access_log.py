@@ -8,11 +8,12 @@ import io
 
 from flask import Blueprint, Response, jsonify, request
 
+from protocols.contract import API_PREFIX
 from server.auth import role_required
 from server.db import get_store
 from server.http_errors import ApiError
 
-bp = Blueprint("access_log", __name__, url_prefix="/api/v1/events")
+bp = Blueprint("access_log", __name__, url_prefix=f"{API_PREFIX}/events")
 CSV_COLUMNS = [
     ("id", "编号"), ("at", "时间"), ("venue", "场所"), ("gate", "闸机"), ("kind", "类型"), ("direction", "方向"),
     ("decision", "结果"), ("failed", "未通过规则"), ("name", "姓名"), ("person_class", "人员类别"),

@@ -5,18 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, request
 
-from protocols import topics
+from protocols import contract, topics
+from protocols.clock import utc_now
+from protocols.contract import (DOCUMENT_KINDS, EnrollRequest, EnrollResponse, LeaseRequest, LeaseResponse,
+                                SyncRequest, SyncResponse)
 from server.auth import device_required
-from server.bodies import EnrollRequest, EnrollResponse, LeaseRequest, SyncRequest
 from server.db import get_store
 from server.http_errors import ApiError
-from server.store import DOCUMENT_KINDS
-from server.timefmt import utcnow
 
 log = logging.getLogger(__name__)
-bp = Blueprint("device", __name__, url_prefix="/api/v1")
+bp = Blueprint("device", __name__, url_prefix=contract.API_PREFIX)
 
 
 def _json_body() -> bytes:
@@ -25,8 +25,8 @@ def _json_body() -> bytes:
     return request.get_data(cache=False)
 
 
-@bp.post("/enroll")
-def enroll():
+@bp.post(contract.ENROLL)
+def enroll() -> tuple[EnrollResponse, int]:
     """Spend a one-time token; answer the device's own credential (once)."""
     body = EnrollRequest.model_validate_json(_json_body())
     spent = get_store().redeem_token(body.token)
@@ -36,12 +36,12 @@ def enroll():
     log.info("device %s enrolled for %s/%s", device.id, device.venue, device.gate)
     answer = EnrollResponse(device_id=device.id, secret=secret, venue=device.venue, gate=device.gate,
                             mqtt_username=device.id, topic_filter=topics.gate_filter(device.venue, device.gate))
-    return jsonify(answer.model_dump()), 201
+    return answer, 201
 
 
-@bp.post("/device/sync")
+@bp.post(contract.DEVICE_SYNC)
 @device_required
-def sync():
+def sync() -> SyncResponse:
     """Store a batch once per event id; answer the ids held, the versions to fetch and other gates' presence changes."""
     body = SyncRequest.model_validate_json(_json_body())
     device = g.device
@@ -53,27 +53,26 @@ def sync():
     versions = store.versions(device.venue)
     running = body.running or {}
     fetch = [kind for kind, version in versions.items() if running.get(kind) != version]
-    answer = {"acked": result.acked, "new": result.new, "versions": versions, "fetch": fetch}
-    if body.presence_after is not None:
-        # Anti-passback across gates: who entered or left at the venue's other gates lately.
-        since = utcnow() - dt.timedelta(seconds=body.presence_window_s)
-        page = store.presence_changes(device.venue, device.gate, body.presence_after, since)
-        answer.update(presence=page.changes, presence_after=page.cursor, presence_more=page.more)
-    return jsonify(answer)
+    if body.presence_after is None:
+        return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch)
+    # Anti-passback across gates: who entered or left at the venue's other gates lately.
+    since = utc_now() - dt.timedelta(seconds=body.presence_window_s)
+    page = store.presence_changes(device.venue, device.gate, body.presence_after, since)
+    return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch,
+                        presence=page.changes, presence_after=page.cursor, presence_more=page.more)
 
 
-@bp.post("/device/lease")
+@bp.post(contract.DEVICE_LEASE)
 @device_required
-def lease():
+def lease() -> LeaseResponse:
     """Renew or return this gate's lease of places."""
     body = LeaseRequest.model_validate_json(_json_body())
-    answer = get_store().lease(g.device.venue, g.device.gate, body.want, body.unsynced)
-    return jsonify(answer)
+    return LeaseResponse(**get_store().lease(g.device.venue, g.device.gate, body.want, body.unsynced))
 
 
-@bp.get("/device/documents/<kind>")
+@bp.get(contract.DEVICE_DOCUMENT)
 @device_required
-def document(kind: str):
+def document(kind: str) -> Response:
     """The current version of one of this venue's documents, with an ETag (304 when unchanged)."""
     if kind not in DOCUMENT_KINDS:
         raise ApiError(404, "no_such_document", "没有这种文件 / unknown document kind")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from protocols.contract import API_PREFIX, DOCUMENT_KINDS
 from server.auth import role_required
 from server.db import get_store
 from server.http_errors import ApiError
-from server.store import DOCUMENT_KINDS
 
-bp = Blueprint("documents", __name__, url_prefix="/api/v1/venues/<venue_id>/documents")
+bp = Blueprint("documents", __name__, url_prefix=f"{API_PREFIX}/venues/<venue_id>/documents")
 MAX_DOCUMENT = 8 * 1024 * 1024
 
 

@@ -7,14 +7,15 @@ import sqlite3
 
 from flask import Blueprint, jsonify, request
 
+from protocols.clock import utc_text
+from protocols.contract import API_PREFIX
 from server.auth import role_required
 from server.bodies import GateCreate, ReservationRequest, VenueCreate, VenueSettings
 from server.db import get_store
 from server.gatherings import check, tier
 from server.http_errors import ApiError
-from server.store import iso
 
-bp = Blueprint("venues", __name__, url_prefix="/api/v1/venues")
+bp = Blueprint("venues", __name__, url_prefix=f"{API_PREFIX}/venues")
 
 
 def _body() -> bytes:
@@ -124,7 +125,7 @@ def reserve(venue_id: str):
     at = body.at if body.at.tzinfo else body.at.replace(tzinfo=dt.timezone.utc)
     at = at.astimezone(dt.timezone.utc)
     minutes = (at.hour * 60 + at.minute) // venue["slot_minutes"] * venue["slot_minutes"]
-    slot = iso(at.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(minutes=minutes))
+    slot = utc_text(at.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(minutes=minutes))
     booking = get_store().reserve(venue_id, slot, body.subject, venue["slot_capacity"])
     if booking is None:
         raise ApiError(409, "slot_full", "该时段已约满 / this time slot is full")

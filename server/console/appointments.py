@@ -13,21 +13,22 @@ import json
 import logging
 from typing import Any
 
-from server.store import HubStore, iso, utcnow
+from protocols.clock import utc_now, utc_seconds, utc_text
+from protocols.contract import DocumentKind
+from server.store import HubStore
 
 log = logging.getLogger(__name__)
-KIND = "appointments"
 
 
-def _utc_text(stored: str) -> str:
-    t = dt.datetime.fromisoformat(stored.replace("Z", "+00:00"))
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _rule_time(stored: str) -> str | None:
+    """A stored time as the rules read times (whole seconds, Z)."""
+    return utc_seconds(dt.datetime.fromisoformat(stored))
 
 
 def appointments(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Approved visits as the appointment objects the visitor-window rule reads."""
     return [
-        {"subject": v["subject"], "from": _utc_text(v["starts_at"]), "to": _utc_text(v["ends_at"]),
+        {"subject": v["subject"], "from": _rule_time(v["starts_at"]), "to": _rule_time(v["ends_at"]),
          "approvedBy": v["decided_by"], "name": v["name"], "host": v["host"], "visit": v["id"]}
         for v in visits
     ]
@@ -35,8 +36,8 @@ def appointments(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def publish_appointments(store: HubStore, venue: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """Regenerate and publish the venue's appointments (the same store call as PUT .../documents/appointments)."""
-    body = json.dumps(appointments(store.approved_visits(venue, iso(now or utcnow()))), ensure_ascii=False,
+    body = json.dumps(appointments(store.approved_visits(venue, utc_text(now or utc_now()))), ensure_ascii=False,
                       sort_keys=True).encode("utf-8")
-    published = store.put_document(venue, KIND, body, "application/json")
+    published = store.put_document(venue, DocumentKind.APPOINTMENTS, body, "application/json")
     log.info("appointments of %s published as version %s", venue, published["version"])
     return published

@@ -6,8 +6,8 @@ import datetime as dt
 
 from flask import request
 
+from protocols.clock import utc_text
 from server.console.blueprint import ConsoleError, local_tz
-from server.store import iso
 
 
 def text(name: str, max_len: int = 64, required: bool = False, source: str = "values") -> str | None:
@@ -37,7 +37,7 @@ def local_datetime(name: str, required: bool = False, source: str = "values") ->
 def stored_time(name: str) -> str | None:
     """A local time field as the hub stores times (ISO UTC text), or None."""
     t = local_datetime(name)
-    return iso(t) if t else None
+    return utc_text(t) if t else None
 
 
 def positive_int(name: str, default: int, top: int) -> int:

@@ -7,10 +7,10 @@ import logging
 
 from flask import redirect, render_template, request, session, url_for
 
+from protocols.clock import utc_now, utc_text
 from server.console.access import csrf_token
 from server.console.blueprint import ConsoleError, bp
 from server.db import get_store
-from server.store import iso, utcnow
 
 log = logging.getLogger(__name__)
 MAX_FAILURES = 5  # failed logins per user name within FAILURE_WINDOW before it is locked for the rest of it
@@ -32,7 +32,7 @@ def login():
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         store = get_store()
-        if store.failed_logins(username[:64], iso(utcnow() - FAILURE_WINDOW)) >= MAX_FAILURES:
+        if store.failed_logins(username[:64], utc_text(utc_now() - FAILURE_WINDOW)) >= MAX_FAILURES:
             raise ConsoleError(429, "登录失败次数过多，请 10 分钟后再试 / Too many failed logins: try again in 10 minutes")
         if username and password and store.check_user(username, password):
             session.clear()  # no session fixation: a new session, a new token

@@ -7,11 +7,11 @@ from typing import Any
 
 from flask import render_template
 
+from protocols.clock import utc_now
 from server.console.access import allowed_venues, login_required
 from server.console.blueprint import bp, local_tz
 from server.db import get_store
 from server.reports import build_report
-from server.store import utcnow
 
 SEEN_RECENTLY = dt.timedelta(minutes=5)  # a gate without an MQTT status is online if it synced this recently
 
@@ -32,7 +32,7 @@ def gate_state(gate: dict[str, Any], current: dict[str, str], now: dt.datetime) 
 def overview():
     """Every venue the user may see, at a glance."""
     store = get_store()
-    now = utcnow()
+    now = utc_now()
     today = now.astimezone(local_tz()).date()
     cards = []
     for venue in allowed_venues():

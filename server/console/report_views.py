@@ -6,6 +6,7 @@ import datetime as dt
 
 from flask import Response, g, redirect, render_template, url_for
 
+from protocols.clock import utc_now, utc_text
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp, local_tz
 from server.console.forms import local_day, text
@@ -17,7 +18,6 @@ from server.reports import (
     report_csv,
     report_from_json,
 )
-from server.store import iso, utcnow
 
 
 def _venue(venue_id: str | None) -> dict:
@@ -41,13 +41,13 @@ def _report(venue: dict, day: dt.date) -> tuple[DailyReport, dict | None]:
 def reports():
     """One venue's report for a day (yesterday by default), whether it is due or late, and the filed list."""
     venue = _venue(text("venue"))
-    today = utcnow().astimezone(local_tz()).date()
+    today = utc_now().astimezone(local_tz()).date()
     day = local_day("day", today - dt.timedelta(days=1))
     report, filed = _report(venue, day)
     due = deadline(venue, day, local_tz())
     return render_template(
         "console/reports.html", venue=venue, venues=allowed_venues(), day=day, report=report, filed=filed,
-        due=due, late_now=utcnow() > due, can_file=filed is None and day < today,
+        due=due, late_now=utc_now() > due, can_file=filed is None and day < today,
         filed_list=get_store().filed_reports(g.console_user["venue"]))
 
 
@@ -66,12 +66,12 @@ def file_report(venue_id: str, day: str):
     """File a day's report once (who, when, late or not); it never changes afterwards."""
     venue = _venue(venue_id)
     the_day = _parse_day(day)
-    now = utcnow()
+    now = utc_now()
     if the_day >= now.astimezone(local_tz()).date():
         raise ConsoleError(400, "当天尚未结束，不能填报 / The day is not over yet: it cannot be filed")
     report = build_report(get_store(), venue, the_day, local_tz())
     due = deadline(venue, the_day, local_tz())
-    if not get_store().file_report(venue["id"], day, g.console_user["username"], iso(due), now > due, report.to_json()):
+    if not get_store().file_report(venue["id"], day, g.console_user["username"], utc_text(due), now > due, report.to_json()):
         raise ConsoleError(409, "该日报告已填报，不可修改 / This day's report is already filed and cannot change")
     audit("report.file", day, venue["id"])
     return redirect(url_for("console.reports", venue=venue["id"], day=day))

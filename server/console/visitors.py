@@ -7,12 +7,12 @@ import datetime as dt
 
 from flask import g, redirect, render_template, url_for
 
+from protocols.clock import utc_text
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.appointments import publish_appointments
 from server.console.blueprint import ConsoleError, bp
 from server.console.forms import local_datetime, text
 from server.db import get_store
-from server.store import iso
 
 LONGEST_VISIT = dt.timedelta(days=7)
 
@@ -41,7 +41,7 @@ def create_visit():
         raise ConsoleError(400, "时段须在开始之后、7 天以内结束 / The window must end after it starts, within 7 days")
     visit_id = get_store().create_visit(
         venue or "", text("name", 32, True, "form") or "", text("subject", 64, True, "form") or "",
-        text("host", 64, True, "form") or "", text("purpose", 200, True, "form") or "", iso(starts), iso(ends),
+        text("host", 64, True, "form") or "", text("purpose", 200, True, "form") or "", utc_text(starts), utc_text(ends),
         g.console_user["username"])
     audit("visit.create", str(visit_id), venue)
     return redirect(url_for("console.visitors"))
