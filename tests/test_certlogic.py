@@ -18,10 +18,10 @@ from protocols.errors import RuleError
 
 
 def corpora() -> Path:
-    """The shared corpora folder: beside the repository, or $CHECKPOINT_CORPORA."""
+    """The vendored corpora folder (tests/corpora)."""
     suite = corpus_dir("certlogic")
     if not (suite / "testSuite").is_dir():
-        pytest.fail(f"CertLogic corpus missing at {suite}; set CHECKPOINT_CORPORA")
+        pytest.fail(f"CertLogic corpus missing at {suite}")
     return suite.parent
 
 

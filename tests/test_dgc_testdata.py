@@ -80,7 +80,7 @@ NO_EXPECTATIONS = "NO_EXPECTEDRESULTS"
 
 
 def find_corpus() -> Path | None:
-    """The dgc-testdata folder beside the repository (here and in CI), or under $CHECKPOINT_CORPORA."""
+    """The vendored dgc-testdata folder (tests/corpora), when it holds the corpus."""
     candidates = [corpus_dir("dgc-testdata")]
     return next((c for c in candidates if (c / "README.md").is_file() and any(c.rglob("*.json"))), None)
 
@@ -391,8 +391,7 @@ def test_step_succeeds_as_expected(rel: str | None, key: str | None) -> None:
     """The step a key names succeeds exactly when the file says it should."""
     if rel is None:
         pytest.fail(
-            "dgc-testdata corpus not found: expected shared/corpora/dgc-testdata beside the repository "
-            "(the repository's parent directory) or $CHECKPOINT_CORPORA pointing at it"
+            "dgc-testdata corpus not found: expected it vendored in tests/corpora/dgc-testdata"
         )
     this = case(rel)
     assert key in CHECKS, f"{rel}: unknown expectation key {key}"
