@@ -13,7 +13,8 @@ from agent.simulation import Simulation
 from hardware.display.simulated import RecordingDisplay
 from protocols.events import GateEvent
 from server.store import effect
-from tests.agent_gate_helpers import gate_config, wait_until
+from tests.agent_gate_helpers import gate_config
+from tests.conftest import wait_until
 
 
 @pytest.fixture

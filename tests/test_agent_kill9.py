@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-CLI = [sys.executable, "-c", "from protocols.cli import main; main()"]
+CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 ENV = {**os.environ, "CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_LOG": "WARNING"}
 
 

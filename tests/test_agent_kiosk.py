@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from agent import kiosk as kiosk_module
-from tests.agent_gate_helpers import start_simulation, wait_until
+from tests.agent_gate_helpers import start_simulation
+from tests.conftest import wait_until
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import time
 import pytest
 import segno
 
-from tests.agent_gate_helpers import start_simulation, wait_until
+from tests.agent_gate_helpers import start_simulation
+from tests.conftest import wait_until
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import time
 
 from hardware.thermometer.simulated_mqtt import MqttThermometerSimulator
 from protocols import topics
-from tests.agent_gate_helpers import start_simulation, wait_until
+from tests.agent_gate_helpers import start_simulation
+from tests.conftest import wait_until
 
 
 def test_a_reading_published_on_the_gates_topic_decides_and_garbage_does_not(tmp_path, mosquitto):

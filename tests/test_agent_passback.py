@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from agent.store import AgentStore, new_event_id
 from agent.sync import SyncClient, SyncSettings
 from protocols.events import GateEvent
-from server.app import create_app
-from server.store import HubStore
-from tests.conftest import free_port
 
 KEY = b"venue-key-shared-by-every-gate!!"
 VENUE = "school-3"
@@ -81,22 +76,11 @@ def test_peer_presence_goes_with_retention_and_never_outlives_a_day(store):
 
 
 @pytest.fixture
-def hub(tmp_path):
-    db = tmp_path / "hub.db"
-    hub_store = HubStore(db)
-    hub_store.migrate()
-    hub_store.create_venue(VENUE, {})
-    secrets = {}
-    for gate in ("gate-1", "gate-2", "exit-1"):
-        hub_store.create_gate(VENUE, gate)
-        device, secret = hub_store.redeem_token(hub_store.create_enroll_token(VENUE, gate))
-        secrets[gate] = (device.id, secret)
-    hub_store.close()
-    server = make_server("127.0.0.1", free_port(), create_app({"DATABASE": str(db)}), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", secrets, server
-    server.shutdown()
+def hub(hub_factory):
+    gates = ("gate-1", "gate-2", "exit-1")
+    built = hub_factory(venues={VENUE: {}}, gates={VENUE: gates}, enroll=[(VENUE, g) for g in gates], serve=True)
+    secrets = {gate: (device.id, secret) for gate, (device, secret) in built.devices.items()}
+    return built.url, secrets, built.server
 
 
 def client(tmp_path, url: str, secrets: dict, gate: str) -> SyncClient:

@@ -18,9 +18,9 @@ from protocols.keys import generate_private_key, save_private_key, save_public_k
 from protocols.rules import load_pack
 from protocols.trustlist import TrustedKey, TrustList
 from tests.agent_gate_helpers import gate_config
-from tests.conftest import free_port
+from demo.processes import free_port
 
-CLI = [sys.executable, "-c", "from protocols.cli import main; main()"]
+CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 
 
 def signed_documents(tmp_path: Path):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from agent.gate import document_verifier
 from agent.loop import ManualRequest
@@ -16,10 +13,8 @@ from agent.store import AgentStore
 from agent.sync import Lease, SyncClient, SyncSettings
 from agent.venue_documents import VenueDocumentError, VenueDocuments, parse_appointments, parse_roster, pick_appointment
 from protocols.verify import verify_code
-from server.app import create_app
-from server.store import HubStore
 from tests.agent_gate_helpers import gate_config, start_simulation
-from tests.conftest import free_port
+from demo.processes import free_port
 
 
 def failed(event) -> set[str]:
@@ -168,17 +163,10 @@ def test_roster_and_appointments_reach_the_closed_management_and_visitor_rules(t
 
 
 @pytest.fixture
-def hub(tmp_path: Path):
-    db = tmp_path / "hub.db"
-    store = HubStore(db)
-    store.migrate()
-    store.create_venue("factory-1", {"cap": 4})
-    store.create_gate("factory-1", "north-1")
-    device, secret = store.redeem_token(store.create_enroll_token("factory-1", "north-1"))
-    server = make_server("127.0.0.1", free_port(), create_app({"DATABASE": str(db)}), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield store, f"http://127.0.0.1:{server.server_port}", device, secret
-    server.shutdown()
+def hub(hub_factory):
+    built = hub_factory(venues={"factory-1": {"cap": 4}}, gates={"factory-1": ["north-1"]},
+                     enroll=[("factory-1", "north-1")], serve=True)
+    return built.store, built.url, *built.devices["north-1"]
 
 
 def test_the_hub_roster_is_fetched_checked_and_read_by_the_gate(hub, tmp_path):

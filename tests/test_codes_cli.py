@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from protocols.cli import main
+from checkpoint.cli import main
 from protocols.trustlist import TrustList
 from tests.corpora import corpus_dir
 from tests.helpers_codes import make_issuer, mint_pass, write_keydir

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from protocols.cli import main
+from checkpoint.cli import main
 
 AT = "2026-11-29T08:10:00Z"
 ISSUED = "2026-11-29T08:00:00Z"

@@ -10,12 +10,11 @@ import cv2
 import numpy as np
 from click.testing import CliRunner
 from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
 
 from hardware.cli import hardware
 from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
 from hardware.thermometer.simulated_serial import PtyThermometerSimulator
-from protocols.cli import main
+from checkpoint.cli import main
 
 
 def test_thermometer_check_prints_readings_from_a_real_pty(tmp_path: Path):
@@ -58,17 +57,11 @@ def test_simulate_thermometer_feeds_a_real_driver(tmp_path: Path):
     assert seen[0].exit_code == 0 and "sent " in seen[0].output
 
 
-def test_relay_check_pulses_then_leaves_the_relay_safe():
-    previous = Device.pin_factory
-    Device.pin_factory = MockFactory()
-    try:
-        result = CliRunner().invoke(hardware, ["relay", "17", "--seconds", "0.1"])
-        assert result.exit_code == 0, result.output
-        assert "relay coil on" in result.output and "locked (relay coil off)" in result.output
-        assert [s.state for s in Device.pin_factory.pin(17).states][-1] is False
-    finally:
-        Device.pin_factory.reset()
-        Device.pin_factory = previous
+def test_relay_check_pulses_then_leaves_the_relay_safe(pins):
+    result = CliRunner().invoke(hardware, ["relay", "17", "--seconds", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "relay coil on" in result.output and "locked (relay coil off)" in result.output
+    assert [s.state for s in Device.pin_factory.pin(17).states][-1] is False
 
 
 def test_say_renders_both_languages_to_wav(tmp_path: Path):

@@ -14,19 +14,10 @@ from hardware.thermometer.simulated_mqtt import MqttThermometerSimulator
 from protocols import topics
 from protocols.errors import DeviceError
 from protocols.thermometer_wire import encode_mqtt_payload
-from tests.conftest import free_port
+from demo.processes import free_port
+from tests.conftest import wait_until
 
 TOPIC = topics.thermometer("venue-1", "gate-east")
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll until predicate() is true; False if it never became true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 @pytest.fixture

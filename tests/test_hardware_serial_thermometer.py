@@ -14,16 +14,7 @@ from hardware.thermometer.base import Reading
 from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
 from hardware.thermometer.simulated_serial import PtyThermometerSimulator
 from protocols.errors import DeviceError
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll until predicate() is true; False if it never became true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
+from tests.conftest import wait_until
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from protocols import topics
 from server.cli import hub
 from server.mqtt_bridge import MqttBridge
 from server.store import HubStore
-from tests.conftest import start_mosquitto
+from demo.processes import start_mosquitto
 
 
 def _event(venue: str, gate: str) -> str:

@@ -18,7 +18,7 @@ from protocols.events import GateEvent
 from server.app import create_app
 from server.leases import grant
 from server.store import HubStore
-from tests.conftest import free_port
+from demo.processes import free_port
 
 CAP = 40
 GATES = [f"g{i:02d}" for i in range(16)]

@@ -13,7 +13,7 @@ import pytest
 import segno
 from click.testing import CliRunner
 
-from protocols.cli import main
+from checkpoint.cli import main
 
 CHECKPOINT = Path(sys.executable).parent / "checkpoint"
 

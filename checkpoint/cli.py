@@ -1,7 +1,7 @@
-"""The `checkpoint` command: a root group whose sub-groups live in the packages that own them.
+"""The `checkpoint` command: a root group whose sub-groups live in the parts that own them.
 
-Sub-groups are imported lazily by dotted name so that `protocols/` imports none of the other
-packages, and a gate without Flask (or a hub without a camera) still runs its own commands.
+Sub-groups are imported lazily by dotted name, so no part imports another for the command line,
+and a gate without Flask (or a hub without a camera) still runs its own commands.
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ SUBCOMMANDS = {
     "decide": "agent.decide_cli:decide",
     "agent": "agent.cli:agent",
     "hub": "server.cli:hub",
-    "demo": "server.demo:demo",
+    "demo": "demo.cli:demo",
     "hardware": "hardware.cli:hardware",
+}
+# Commands one part adds to another's group, where installed: reading a code from an image is the agent's.
+ADDED = {
+    "codes": ("agent.scan_cli:inspect",),
 }
 
 
@@ -39,18 +43,25 @@ class LazyGroup(click.Group):
     @staticmethod
     def _load(name: str) -> click.Command | None:
         target = SUBCOMMANDS.get(name)
-        if target is None:
+        command = _import(target) if target else None
+        if isinstance(command, click.Group):
+            for added in filter(None, map(_import, ADDED.get(name, ()))):
+                command.add_command(added)  # same name: the fuller command replaces the part's own
+        return command
+
+
+def _import(target: str) -> click.Command | None:
+    """The command at "module:attribute", or None when its module (or its extra) is not installed."""
+    module_name, attr = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Only a missing module of ours (or its extra) hides the command; other errors show.
+        if exc.name and (exc.name == module_name or not exc.name.startswith(module_name.split(".")[0])):
+            logging.getLogger(__name__).debug("command %s unavailable: %s", target, exc)
             return None
-        module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # Only a missing module of ours (or its extra) hides the command; other errors show.
-            if exc.name and (exc.name == module_name or not exc.name.startswith(module_name.split(".")[0])):
-                logging.getLogger(__name__).debug("command %s unavailable: %s", name, exc)
-                return None
-            raise
-        return getattr(module, attr)
+        raise
+    return getattr(module, attr)
 
 
 @click.group(cls=LazyGroup)
