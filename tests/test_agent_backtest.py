@@ -18,6 +18,8 @@ from protocols.keys import generate_private_key, save_private_key
 from protocols.verify import verify_code
 from tests.agent_gate_helpers import ENV, start_simulation
 
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
+
 # (kind, first reading, reading after the rest or None, the gate's decisions, which of them a 37.0 °C threshold changes)
 VISITS = [
     ("green", 37.1, None, ["admit"], [True]),

@@ -90,6 +90,7 @@ def client(tmp_path, url: str, secrets: dict, gate: str) -> SyncClient:
         presence_window_s=600, http_timeout=2))
 
 
+@pytest.mark.slow
 def test_sync_brings_other_gates_entries_and_exits_and_offline_the_gate_uses_what_it_heard(hub, tmp_path):
     url, secrets, server = hub
     gate1, gate2, exit1 = (client(tmp_path, url, secrets, g) for g in ("gate-1", "gate-2", "exit-1"))

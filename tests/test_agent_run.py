@@ -65,6 +65,7 @@ anti_passback_s = 0
     return config
 
 
+@pytest.mark.slow
 def test_run_decides_by_the_signed_bundle_and_sigterm_leaves_the_barrier_locked(tmp_path):
     factory = PeopleFactory(seed=2)
     codes = [factory.person("green").code, factory.person("red").code]
@@ -97,6 +98,7 @@ def test_run_decides_by_the_signed_bundle_and_sigterm_leaves_the_barrier_locked(
     assert "放行 ADMIT" in out
 
 
+@pytest.mark.slow
 def test_run_refuses_a_bundle_not_signed_by_the_root_key(tmp_path):
     factory = PeopleFactory(seed=3)
     config = write_gate(tmp_path, [], factory)
@@ -130,6 +132,7 @@ def test_a_missing_bundle_is_a_config_error(tmp_path):
         Decider.from_signed_file(tmp_path / "nope.json", tmp_path / "nope.pem")
 
 
+@pytest.mark.slow
 def test_with_the_hub_unreachable_the_gate_decides_and_the_outbox_keeps_every_event(tmp_path):
     from demo.processes import free_port
 

@@ -36,6 +36,7 @@ def signed_documents(tmp_path: Path):
     return issuer, bundle.version
 
 
+@pytest.mark.slow
 def test_a_signed_simulation_decides_by_the_signed_bundle_with_the_issuers_people(tmp_path):
     issuer, version = signed_documents(tmp_path)
     cfg = gate_config(tmp_path, rules={"bundle": str(tmp_path / "bundle.json"), "root_public_key":
@@ -53,6 +54,7 @@ def test_a_signed_simulation_decides_by_the_signed_bundle_with_the_issuers_peopl
         sim.close()
 
 
+@pytest.mark.slow
 def test_root_pub_without_an_issuer_key_is_refused_with_a_clear_message(tmp_path):
     signed_documents(tmp_path)
     run = subprocess.run([*CLI, "agent", "simulate", "--people", "1", "--root-pub", str(tmp_path / "root-pub.pem")],

@@ -34,6 +34,7 @@ def subject_of(sim, person) -> str:
 # ---- the lease ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_admission_without_a_place_is_a_recorded_cap_denial_and_the_barrier_stays_shut(tmp_path):
     sim = start_simulation(tmp_path)
     try:
@@ -56,6 +57,7 @@ def test_an_admission_without_a_place_is_a_recorded_cap_denial_and_the_barrier_s
         sim.close()
 
 
+@pytest.mark.slow
 def test_a_guard_cannot_admit_past_the_cap(tmp_path):
     sim = start_simulation(tmp_path)
     try:
@@ -68,6 +70,7 @@ def test_a_guard_cannot_admit_past_the_cap(tmp_path):
         sim.close()
 
 
+@pytest.mark.slow
 def test_an_exit_gate_needs_no_place(tmp_path):
     sim = start_simulation(tmp_path, gate={"direction": "out"})
     try:
@@ -94,6 +97,7 @@ def test_places_taken_while_a_renewal_was_asked_come_off_the_new_grant():
     assert lease.remaining == 1
 
 
+@pytest.mark.slow
 def test_the_lease_kept_in_the_store_survives_a_restart(tmp_path):
     store = AgentStore(tmp_path / "agent.sqlite", b"k" * 32)  # the store the simulation below opens
     assert store.lease_left() is None
@@ -129,6 +133,7 @@ def test_document_shapes_are_checked():
             parse_appointments(bad)
 
 
+@pytest.mark.slow
 def test_roster_and_appointments_reach_the_closed_management_and_visitor_rules(tmp_path):
     docs = tmp_path / "documents"
     docs.mkdir()
@@ -169,6 +174,7 @@ def hub(hub_factory):
     return built.store, built.url, *built.devices["north-1"]
 
 
+@pytest.mark.slow
 def test_the_hub_roster_is_fetched_checked_and_read_by_the_gate(hub, tmp_path):
     store, url, device, secret = hub
     cfg = gate_config(tmp_path, sync={"hub_url": url, "device_id": device.id, "documents_dir": str(tmp_path / "docs")})

@@ -206,6 +206,7 @@ _EXPRS = st.recursive(
 _DATA = st.recursive(_LEAVES, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["x", "a", "0", "current"]), c, max_size=3), max_leaves=8)
 
 
+@pytest.mark.slow
 @given(_EXPRS, _DATA)
 def test_any_json_expression_either_evaluates_or_raises_rule_error(expr, data):
     try:

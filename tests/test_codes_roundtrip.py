@@ -39,6 +39,7 @@ def keydir(request, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "options"), COMBINATIONS, ids=[c[0] for c in COMBINATIONS])
 def test_minted_png_scans_back_to_the_same_code_and_verifies_with_the_same_claims(keydir, tmp_path, name, options):
     png = tmp_path / "pass.png"

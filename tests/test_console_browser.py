@@ -12,6 +12,8 @@ import pytest
 
 from tests.test_console_routes import PASSWORD, TZ, Hub, gate_event, local
 
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
+
 CHROMIUM = "/usr/bin/chromium"
 
 

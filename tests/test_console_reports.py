@@ -130,6 +130,7 @@ def test_deadline_defaults_depend_on_the_venue_kind() -> None:
     assert deadline_hour({"kind": "school", "report_deadline_hour": 9}) == 9
 
 
+@pytest.mark.slow
 def test_admin_sets_a_venues_kind_deadline_and_retention(hub: Hub) -> None:
     client = hub.client("admin")
     csrf = token(client, "/console/venues")

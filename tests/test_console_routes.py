@@ -125,6 +125,7 @@ def test_posts_without_the_csrf_token_are_refused(hub: Hub) -> None:
                                               "csrf_token": token(client, "/console/")}).status_code == 400
 
 
+@pytest.mark.slow
 def test_roles_decide_what_each_user_may_open(hub: Hub) -> None:
     guard, supervisor, admin = hub.client("wang"), hub.client("li"), hub.client("admin")
     assert guard.get("/console/denials").status_code == 200
@@ -143,6 +144,7 @@ def test_roles_decide_what_each_user_may_open(hub: Hub) -> None:
     assert "一号工厂" in admin.get("/console/").get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_logout_ends_the_session(hub: Hub) -> None:
     client = hub.client("li")
     assert client.post("/console/logout", data={"csrf_token": token(client, "/console/")}).status_code == 302

@@ -667,6 +667,7 @@ def test_any_text_gives_a_reason_never_an_exception(text: str) -> None:
     assert not result.ok and result.reason in REASONS
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=400) | st.recursive(st.none() | st.integers() | st.text(max_size=8) | st.binary(max_size=8), lambda c: st.lists(c, max_size=4) | st.dictionaries(st.integers(-300, 10) | st.text(max_size=3), c, max_size=4), max_leaves=20).map(cbor2.dumps))
 def test_any_compressed_payload_gives_a_reason(body: bytes) -> None:

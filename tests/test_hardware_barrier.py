@@ -143,6 +143,7 @@ def test_an_alarm_already_sounding_at_start_opens_at_once():
 OPS = st.sampled_from(["pulse", "hold", "lock", "safe_state", "alarm_on", "alarm_off"])
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(["secure", "safe"]), st.lists(OPS, max_size=25))
 def test_any_command_sequence_keeps_the_coil_consistent_and_close_leaves_it_safe(fail_mode, ops):

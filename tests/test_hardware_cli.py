@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from click.testing import CliRunner
 from gpiozero import Device
+import pytest
 
 from hardware.cli import hardware
 from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
@@ -17,6 +18,7 @@ from hardware.thermometer.simulated_serial import PtyThermometerSimulator
 from checkpoint.cli import main
 
 
+@pytest.mark.slow
 def test_thermometer_check_prints_readings_from_a_real_pty(tmp_path: Path):
     link = tmp_path / "ttyIR"
     with PtyThermometerSimulator(link, wire_format="binary", celsius=37.4, interval_s=0.05):
@@ -27,6 +29,7 @@ def test_thermometer_check_prints_readings_from_a_real_pty(tmp_path: Path):
     assert "bad_checksums=0" in result.output
 
 
+@pytest.mark.slow
 def test_thermometer_check_fails_clearly_on_a_missing_port(tmp_path: Path):
     result = CliRunner().invoke(hardware, ["thermometer", str(tmp_path / "none"), "--seconds", "0.1"])
     assert result.exit_code == 1
@@ -40,6 +43,7 @@ def test_thermometer_check_with_the_wrong_format_says_no_reading(tmp_path: Path)
     assert result.exit_code == 1 and "--wire-format" in result.output
 
 
+@pytest.mark.slow
 def test_simulate_thermometer_feeds_a_real_driver(tmp_path: Path):
     link = tmp_path / "ttySIM"
     seen = []
@@ -82,6 +86,7 @@ def test_camera_check_reads_a_video_file_and_saves_a_snapshot(tmp_path: Path):
     assert "320x240" in result.output and cv2.imread(str(snap)).shape == (240, 320, 3)
 
 
+@pytest.mark.slow
 def test_camera_check_fails_clearly_without_a_source(tmp_path: Path):
     result = CliRunner().invoke(hardware, ["camera", str(tmp_path / "none.avi"), "--seconds", "0.2"])
     assert result.exit_code == 1 and "device_error" in result.output

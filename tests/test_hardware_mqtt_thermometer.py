@@ -30,6 +30,7 @@ def thermo(mosquitto):
     device.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("payload", ["json", "number"])
 def test_readings_arrive_through_a_real_broker(mosquitto, thermo, payload):
     with MqttThermometerSimulator(mosquitto.host, mosquitto.port, TOPIC, celsius=36.7, interval_s=0.05,
@@ -65,6 +66,7 @@ def test_garbage_messages_are_counted_and_ignored(mosquitto, thermo):
         sim.stop()
 
 
+@pytest.mark.slow
 def test_old_and_timeless_retained_readings_are_never_fresh(mosquitto):
     config = MqttThermometerConfig(host=mosquitto.host, port=mosquitto.port, topic=TOPIC)
     pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
@@ -94,6 +96,7 @@ def test_old_and_timeless_retained_readings_are_never_fresh(mosquitto):
         pub.disconnect()
 
 
+@pytest.mark.slow
 def test_broker_loss_shows_disconnected_and_reconnects(mosquitto, thermo):
     assert thermo.connected
     mosquitto.stop()

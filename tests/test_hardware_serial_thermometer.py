@@ -49,6 +49,7 @@ def test_readings_travel_through_a_real_pty(rig, wire_format, expected_raw):
     assert reading.at_wallclock.tzinfo is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wire_format", ["ascii", "binary"])
 def test_garbage_and_dropped_bytes_never_yield_a_wrong_plausible_reading(rig, wire_format):
     sim, thermo = rig(wire_format, {"garbage_rate": 0.5, "drop_rate": 0.03, "celsius": 36.4})
@@ -86,6 +87,7 @@ def test_a_silent_thermometer_reading_goes_stale_while_still_connected(rig):
     assert thermo.connected and thermo.last_reading().celsius == 36.8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("celsius, plausible", [(28.0, False), (29.9, False), (30.0, True), (36.5, True),
                                                 (45.0, True), (45.2, False), (-3.0, False)])
 def test_readings_outside_30_to_45_are_flagged(rig, celsius, plausible):

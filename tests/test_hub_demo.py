@@ -6,6 +6,10 @@ import re
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
+
 
 def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
     run = subprocess.run(

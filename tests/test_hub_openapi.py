@@ -50,6 +50,7 @@ def fuzzed(tmp_path_factory):
 schema = schemathesis.openapi.from_path(OUT)
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_a_server_error(case, fuzzed) -> None:

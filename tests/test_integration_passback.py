@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.config import parse_config
 from agent.presentation import passback_since
 from agent.simulation import SHOW_CODE_S, Simulation
@@ -21,6 +23,8 @@ from protocols.keys import generate_private_key
 from server.store import HubStore
 from tests.conftest import wait_until
 from demo.processes import Processes, free_port, wait_for_port
+
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
 
 CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 VENUE = "campus-2"

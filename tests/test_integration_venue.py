@@ -14,12 +14,15 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 
 from agent.store import AgentStore
 from server.broker_files import write_broker_files
 from server.store import HubStore
 from demo.processes import Processes, free_port, start_mosquitto, wait_for_port
+
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
 
 CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 VENUE, CAP, PEOPLE = "plant-7", 5, 4

@@ -23,6 +23,7 @@ def _client(tmp: Path, url: str, device, secret: str, verify=None, **kw) -> Sync
     return SyncClient(AgentStore(tmp / "gate.db", b"k" * 32), settings, verify)
 
 
+@pytest.mark.slow
 def test_documents_switch_atomically_and_bad_ones_are_refused(hub, tmp_path: Path) -> None:
     store, url, device, secret = hub
 
@@ -49,6 +50,7 @@ def test_documents_switch_atomically_and_bad_ones_are_refused(hub, tmp_path: Pat
     assert not list((tmp_path / "docs").glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_the_sync_loop_keeps_a_lease_within_the_cap(hub, tmp_path: Path) -> None:
     store, url, device, secret = hub
     client = _client(tmp_path, url, device, secret, lease_want=8)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 import requests
 from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,6 +26,8 @@ from protocols.events import GateEvent
 from server.cli import hub
 from server.store import HubStore
 from demo.processes import free_port, start_mosquitto, wait_for_port
+
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
 
 GATES = ["g0", "g1", "g2", "g3"]
 
