@@ -1,4 +1,4 @@
-"""`checkpoint scan`: read the QR codes in image files, one JSON line per file."""
+"""`checkpoint scan`: read the QR codes in image files, one JSON line per file; `codes inspect --image` reads one too."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import click
 
 from agent.decode import DecoderChain, decode_image_file
 from agent.decode_stages import DEFAULT_STAGES, STAGES
+from protocols.codes_cli import report_code, verify_options
 from protocols.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -55,3 +56,25 @@ def scan(images: tuple[Path, ...], stages: str) -> None:
     if failed:
         log.info("%d of %d files could not be read", failed, len(images))
         click.get_current_context().exit(1)
+
+
+@click.command()
+@click.argument("code", required=False)
+@click.option("--image", "image_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the code from an image.")
+@verify_options
+def inspect(code: str | None, image_path: Path | None, **options) -> None:
+    """Verify one code, given or read from an image, and print a JSON report; exit 0 verified, 1 refused, 2 usage error.
+
+    Example: checkpoint codes inspect --image pass.png --trust keys/trust-list.json --max-age 10
+    """
+    if (code is None) == (image_path is None):
+        raise click.UsageError("give either CODE or --image FILE")
+    if image_path is not None:
+        try:
+            texts = decode_image_file(image_path)
+        except (CheckpointError, OSError, ValueError) as exc:
+            raise click.UsageError(f"--image {image_path}: {exc}") from exc
+        if len(texts) > 1:
+            log.warning("%s holds %d codes; inspecting the first", image_path, len(texts))
+        code = texts[0] if texts else None
+    report_code(code, **options)

@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import re
 import statistics
 import sys
@@ -41,13 +40,11 @@ ALG_NAMES = {ES256: "ES256", PS256: "PS256"}
 
 
 def corpus() -> Path:
-    """The dgc-testdata folder beside the repository, or $CHECKPOINT_CORPORA."""
-    here = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "dgc-testdata"
-    env = os.environ.get("CHECKPOINT_CORPORA")
-    for candidate in (here, Path(env) / "dgc-testdata" if env else None, Path(env) if env else None):
-        if candidate is not None and (candidate / "README.md").is_file():
-            return candidate
-    sys.exit("dgc-testdata corpus not found: expected shared/corpora/dgc-testdata beside the repository")
+    """The dgc-testdata folder vendored with the tests."""
+    here = Path(__file__).resolve().parents[1] / "tests" / "corpora" / "dgc-testdata"
+    if not (here / "README.md").is_file():
+        sys.exit(f"dgc-testdata corpus not found at {here}")
+    return here
 
 
 def clock(text: str) -> dt.datetime:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from ulid import ULID
 
+from demo.processes import free_port, wait_for_port
 from protocols.contract import DEVICE_SYNC, DocumentKind, path
-from server.demo_processes import free_port, wait_for_port
 from server.store import HubStore
 
 
@@ -145,7 +145,7 @@ def main() -> None:
         db = Path(d) / "hub.db"
         devices = setup(db, args.gates, args.venues)
         port = free_port()
-        hub = subprocess.Popen([sys.executable, "-c", "from protocols.cli import main; main()", "hub", "serve",
+        hub = subprocess.Popen([sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve",
                                 "--db", str(db), "--port", str(port), "--workers", "2"],
                                start_new_session=True, stdout=subprocess.DEVNULL)
         try:

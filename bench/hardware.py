@@ -33,7 +33,7 @@ from protocols.thermometer_wire import (  # noqa: E402
     encode_ascii_line,
     encode_frame,
 )
-from tests.conftest import start_mosquitto  # noqa: E402
+from demo.processes import start_mosquitto  # noqa: E402
 
 BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 

@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 import segno  # noqa: E402
 
+from demo.samples import NOW, make_claims  # noqa: E402
 from protocols.healthpass import mint, verify_healthpass  # noqa: E402
 from protocols.keys import generate_private_key  # noqa: E402
 from protocols.trustlist import TrustedKey, TrustList  # noqa: E402
 from protocols.verify import verify_code  # noqa: E402
-from tests.helpers_codes import NOW, make_claims  # noqa: E402
 
 
 def median_us(fn: Callable[[], object], rounds: int) -> float:

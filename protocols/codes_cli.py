@@ -185,45 +185,51 @@ def write_png(text: str, path: Path) -> None:
     qr.save(str(path), kind="png", scale=max(4, PNG_TARGET_PX // modules), border=PNG_BORDER)
 
 
-@codes.command()
-@click.argument("code", required=False)
-@click.option("--image", "image_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the code from an image.")
-@click.option("--trust", "trust_path", type=click.Path(dir_okay=False, path_type=Path), help="Signed trust list (JSON).")
-@click.option("--root", "root_path", type=click.Path(dir_okay=False, path_type=Path), help="Root public key (default: root-pub.pem beside the list).")
-@click.option("--at", "at_text", help="Check as of this ISO 8601 time (default: now).")
-@click.option("--max-age", type=click.FloatRange(0, 60 * 24 * 366 * 10), help="Refuse passes issued more than this many minutes ago.")
-@click.option("--dsc", "dsc_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Trust this one signing certificate (DER, PEM or base64 DER) instead of a list.")
-def inspect(
+def verify_options(command):
+    """The options every command that verifies a code takes: the trust to check against, the time, the age limit."""
+    options = [
+        click.option("--trust", "trust_path", type=click.Path(dir_okay=False, path_type=Path), help="Signed trust list (JSON)."),
+        click.option("--root", "root_path", type=click.Path(dir_okay=False, path_type=Path), help="Root public key (default: root-pub.pem beside the list)."),
+        click.option("--at", "at_text", help="Check as of this ISO 8601 time (default: now)."),
+        click.option("--max-age", type=click.FloatRange(0, 60 * 24 * 366 * 10), help="Refuse passes issued more than this many minutes ago."),
+        click.option("--dsc", "dsc_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Trust this one signing certificate (DER, PEM or base64 DER) instead of a list."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def report_code(
     code: str | None,
-    image_path: Path | None,
     trust_path: Path | None,
     root_path: Path | None,
     at_text: str | None,
     max_age: float | None,
     dsc_path: Path | None,
 ) -> None:
-    """Verify one code and print a JSON report; exit 0 verified, 1 refused, 2 usage error.
-
-    Example: checkpoint codes inspect "HP1:..." --trust keys/trust-list.json --max-age 10
-    """
-    if (code is None) == (image_path is None):
-        raise click.UsageError("give either CODE or --image FILE")
+    """Verify one code (None: nothing could be read) and print its JSON report; exit 0 verified, 1 refused."""
     if (trust_path is None) == (dsc_path is None):
         raise click.UsageError("give either --trust TRUSTLIST or --dsc CERT")
     at = parse_time(at_text, "--at") if at_text else utc_now()
     trust = _dsc_trust(dsc_path) if dsc_path is not None else _load_trust(trust_path, root_path)  # type: ignore[arg-type]
-    if image_path is not None:
-        texts = _decode_image(image_path)
-        if not texts:
-            result = Verification(reason="unreadable")
-            result.steps["prefix"] = False
-            _emit(result)
-            return
-        code = texts[0]
-        if len(texts) > 1:
-            log.warning("%s holds %d codes; inspecting the first", image_path, len(texts))
+    if code is None:
+        result = Verification(reason="unreadable")
+        result.steps["prefix"] = False
+        _emit(result)
+        return
     result = verify_code(code, trust, at, None if max_age is None else dt.timedelta(minutes=max_age))
     _emit(result)
+
+
+@codes.command()
+@click.argument("code")
+@verify_options
+def inspect(code: str, **options) -> None:
+    """Verify one code and print a JSON report; exit 0 verified, 1 refused, 2 usage error.
+
+    Example: checkpoint codes inspect "HP1:..." --trust keys/trust-list.json --max-age 10
+    """
+    report_code(code, **options)
 
 
 @codes.command()
@@ -322,14 +328,3 @@ def _dsc_trust(dsc_path: Path) -> TrustList:
         return TrustList.single(from_dsc(dsc_path.read_bytes()))
     except (CheckpointError, ValueError) as exc:
         raise click.UsageError(f"--dsc {dsc_path}: {exc}") from exc
-
-
-def _decode_image(image_path: Path) -> list[str]:
-    try:
-        decode = importlib.import_module("agent.decode")
-    except ImportError as exc:
-        raise click.UsageError(f"--image needs the agent extras (pip install 'venue-checkpoint[agent]'): {exc}") from exc
-    try:
-        return list(decode.decode_image_file(image_path))
-    except (CheckpointError, OSError, ValueError) as exc:
-        raise click.UsageError(f"--image {image_path}: {exc}") from exc

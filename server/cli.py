@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -97,6 +98,24 @@ def add_user(db_path: Path, username: str, role: str, venue: str | None, passwor
     click.echo(f"user {username!r}: {role}, venue {venue or 'all'}")
     if generated:
         click.echo(f"password: {password}")
+
+
+@hub.command()
+@DB_OPTION
+@click.option("--venue", required=True)
+def status(db_path: Path, venue: str) -> None:
+    """Print a venue's events held, occupancy, current document versions and what each gate runs, as JSON.
+
+    Example: checkpoint hub status --db hub.db --venue acme
+    """
+    store = _store(db_path)
+    occupancy = store.occupancy(venue)
+    if occupancy is None:
+        raise click.ClickException(f"no venue {venue!r}")
+    answer = {"venue": venue, "events": store.event_count(venue), "occupancy": occupancy,
+              "versions": store.versions(venue), "running": {g["id"]: g["running"] for g in store.gates(venue)}}
+    store.close()
+    click.echo(json.dumps(answer, ensure_ascii=False, default=str))
 
 
 @hub.command()
@@ -226,7 +245,7 @@ def serve(db_path: Path, host: str, port: int, workers: int, mqtt_host: str | No
     store.close()
     bridge_proc = None
     if mqtt_host:
-        cmd = [sys.executable, "-c", "from protocols.cli import main; main()", "hub", "bridge", "--db", str(db_path),
+        cmd = [sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "bridge", "--db", str(db_path),
                "--mqtt-host", mqtt_host, "--mqtt-port", str(mqtt_port)]
         if mqtt_password_file:
             cmd += ["--password-file", str(mqtt_password_file)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,6 @@ def gate_config(tmp_path: Path, **sections: dict[str, Any]):
         same_type = values.get("type", data.get(name, {}).get("type")) == data.get(name, {}).get("type")
         data[name] = {**data.get(name, {}), **values} if same_type else dict(values)
     return parse_config(data, ENV)
-
-
-def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll until predicate() is true or fail with what."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_simulation(tmp_path: Path, seed: int = 1, **sections: dict[str, Any]) -> Simulation:

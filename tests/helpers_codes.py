@@ -10,15 +10,11 @@ from typing import Any
 import base45
 import cbor2
 
+from demo.samples import ISSUER, make_claims
 from protocols.cose import PrivateKey, sign1
 from protocols.healthpass import PREFIX, mint
-from protocols.healthpass_claims import HealthPassClaims
 from protocols.keys import generate_private_key, key_id, save_private_key, save_public_key
 from protocols.trustlist import TrustedKey, TrustList
-
-ISSUER = "CN-VENUE"
-# A fixed "now" so codes and checks agree without reading the clock.
-NOW = dt.datetime(2026, 11, 29, 8, 0, 0, tzinfo=dt.timezone.utc)
 
 
 def make_issuer(
@@ -36,26 +32,6 @@ def make_issuer(
 def make_trust(*keys: TrustedKey, revoked_kids: tuple[bytes, ...] = (), revoked_subjects: tuple[str, ...] = ()) -> TrustList:
     """A trust list of these keys and revocations."""
     return TrustList(keys, revoked_kids, revoked_subjects)
-
-
-def make_claims(**overrides: Any) -> HealthPassClaims:
-    """A valid green staff pass issued at NOW for an hour, negative test 12 h before; override any field."""
-    issued = overrides.pop("issued_at", NOW)
-    fields: dict[str, Any] = {
-        "issuer": ISSUER,
-        "subject": "sub-0001",
-        "issued_at": issued,
-        "expires_at": issued + dt.timedelta(hours=1),
-        "name": "张*明",
-        "person_class": "staff",
-        "colour": "green",
-        "colour_since": issued - dt.timedelta(days=30),
-        "test": {"at": issued - dt.timedelta(hours=12), "result": "negative"},
-        "doses": 3,
-        "stays": (),
-    }
-    fields.update(overrides)
-    return HealthPassClaims(**fields)
 
 
 def mint_pass(key: PrivateKey, kid: bytes | None = None, **overrides: Any) -> str:

@@ -13,10 +13,12 @@ from click.testing import CliRunner
 
 from agent.store import AgentStore
 from protocols.bundle import sign_bundle
-from protocols.cli import main as checkpoint
+from checkpoint.cli import main as checkpoint
 from protocols.keys import generate_private_key, save_private_key
 from protocols.verify import verify_code
 from tests.agent_gate_helpers import ENV, start_simulation
+
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
 
 # (kind, first reading, reading after the rest or None, the gate's decisions, which of them a 37.0 °C threshold changes)
 VISITS = [

@@ -13,7 +13,8 @@ from agent.simulation import Simulation
 from hardware.display.simulated import RecordingDisplay
 from protocols.events import GateEvent
 from server.store import effect
-from tests.agent_gate_helpers import gate_config, wait_until
+from tests.agent_gate_helpers import gate_config
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def entry_gate(tmp_path):
     sim.close()
 
 
+@pytest.mark.slow
 def test_an_exit_lets_out_people_an_entry_would_refuse_and_records_who_left(exit_gate):
     sim, display = exit_gate
     barrier = sim.gate.devices.barrier
@@ -53,6 +55,7 @@ def test_an_exit_lets_out_people_an_entry_would_refuse_and_records_who_left(exit
     assert all(e.kind == "exit" for e in sim.gate.store.events())
 
 
+@pytest.mark.slow
 def test_an_unreadable_code_at_an_exit_calls_the_guard_who_opens(exit_gate):
     sim, display = exit_gate
     barrier = sim.gate.devices.barrier
@@ -71,6 +74,7 @@ def test_an_unreadable_code_at_an_exit_calls_the_guard_who_opens(exit_gate):
     wait_until(lambda: "open" in barrier.states(), what="the guard's opening")
 
 
+@pytest.mark.slow
 def test_a_first_high_reading_is_an_amber_remeasure_and_the_second_the_fever_screen(entry_gate, tmp_path):
     sim, display = entry_gate
     person = sim.factory.person("fever")
@@ -99,6 +103,7 @@ def test_a_first_high_reading_is_an_amber_remeasure_and_the_second_the_fever_scr
     assert sim.gate.devices.barrier.states() == ["locked"]
 
 
+@pytest.mark.slow
 def test_a_high_reading_with_another_refusal_is_a_plain_refusal(entry_gate):
     sim, display = entry_gate
     event = sim.present(sim.factory.person("red"), 38.4)

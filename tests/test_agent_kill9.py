@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-CLI = [sys.executable, "-c", "from protocols.cli import main; main()"]
+import pytest
+
+CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 ENV = {**os.environ, "CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_LOG": "WARNING"}
 
 
@@ -54,6 +56,7 @@ def stored_ids(store: Path) -> tuple[set[str], set[str]]:
     return events, outbox
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_loses_no_decision_that_was_shown_or_opened_the_barrier(tmp_path):
     store, journal = tmp_path / "agent.sqlite", tmp_path / "journal"
     proc = simulate(store, journal, people=0, pace=0.0)

@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from hardware.display import kiosk as kiosk_module
-from tests.agent_gate_helpers import start_simulation, wait_until
+from tests.agent_gate_helpers import start_simulation
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -22,6 +23,7 @@ def post_guard(url: str, **body):
     return requests.post(url + "guard", data=json.dumps(body), headers={"Content-Type": "application/json"}, timeout=5)
 
 
+@pytest.mark.slow
 def test_the_page_and_its_assets_are_served_and_nothing_else(sim):
     url = sim.kiosk_url
     page = requests.get(url, timeout=5)
@@ -32,6 +34,7 @@ def test_the_page_and_its_assets_are_served_and_nothing_else(sim):
         assert requests.get(url + bad, timeout=5).status_code == 404
 
 
+@pytest.mark.slow
 def test_state_and_the_event_stream_show_the_decision(sim):
     url = sim.kiosk_url
     stream = requests.get(url + "events", stream=True, timeout=10)
@@ -51,6 +54,7 @@ def test_state_and_the_event_stream_show_the_decision(sim):
     wait_until(lambda: requests.get(url + "state", timeout=5).json()["state"] == "idle", what="the countdown back to idle")
 
 
+@pytest.mark.slow
 def test_guard_records_a_manual_decision_with_a_pin(sim):
     url = sim.kiosk_url
     answer = post_guard(url, pin="0000", decision="admit", reason="无手机的老人 elderly, no phone", operator="G7")
@@ -67,6 +71,7 @@ def test_guard_records_a_manual_decision_with_a_pin(sim):
     assert requests.post(url + "guard", data=b"[1,2", timeout=5).status_code == 400
 
 
+@pytest.mark.slow
 def test_guard_mode_locks_after_repeated_wrong_pins(sim, monkeypatch):
     url = sim.kiosk_url
     for _ in range(kiosk_module.MAX_PIN_FAILURES):
@@ -76,6 +81,7 @@ def test_guard_mode_locks_after_repeated_wrong_pins(sim, monkeypatch):
     assert sim.gate.store.count() == 0
 
 
+@pytest.mark.slow
 def test_without_a_pin_guard_mode_is_off(tmp_path, monkeypatch):
     from hardware.display.kiosk import KioskDisplay
 

@@ -10,6 +10,8 @@ from playwright.sync_api import sync_playwright
 
 from tests.agent_gate_helpers import start_simulation
 
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

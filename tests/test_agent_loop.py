@@ -8,7 +8,8 @@ import time
 import pytest
 import segno
 
-from tests.agent_gate_helpers import start_simulation, wait_until
+from tests.agent_gate_helpers import start_simulation
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -22,6 +23,7 @@ def failed_rules(event):
     return {r.rule for r in event.reasons if r.outcome == "FAIL"}
 
 
+@pytest.mark.slow
 def test_code_image_is_admitted_recorded_and_the_relay_pulsed(sim, tmp_path):
     person = sim.factory.person("green")
     png = tmp_path / "phone.png"
@@ -44,6 +46,7 @@ def test_code_image_is_admitted_recorded_and_the_relay_pulsed(sim, tmp_path):
     assert spoken and spoken[-1][1].startswith("请通行") and spoken[-1][2].startswith("Please enter")
 
 
+@pytest.mark.slow
 def test_refused_people_are_denied_with_every_reason_and_the_barrier_stays_shut(sim):
     expected = {
         "red": "GATE-COLOUR-01", "yellow": "GATE-COLOUR-02", "forged": "GATE-CODE-01",
@@ -60,6 +63,7 @@ def test_refused_people_are_denied_with_every_reason_and_the_barrier_stays_shut(
     assert forged.note == "code: bad_signature" and forged.subject is None
 
 
+@pytest.mark.slow
 def test_fever_is_denied_then_after_one_rest_and_remeasure_it_is_a_fever_event(sim):
     person = sim.factory.person("fever")
     events = sim.visit(person)
@@ -71,12 +75,14 @@ def test_fever_is_denied_then_after_one_rest_and_remeasure_it_is_a_fever_event(s
     assert "fever" in screens
 
 
+@pytest.mark.slow
 def test_a_normal_reading_after_the_rest_admits(sim):
     events = sim.visit(sim.factory.person("fever_then_normal"))
     assert [(e.kind, e.decision) for e in events] == [("decision", "deny"), ("decision", "admit")]
     assert events[1].celsius == 36.8
 
 
+@pytest.mark.slow
 def test_the_same_code_again_inside_the_window_is_one_presentation_and_later_anti_passback(sim):
     person = sim.factory.person("green")
     first = sim.present(person)
@@ -89,6 +95,7 @@ def test_the_same_code_again_inside_the_window_is_one_presentation_and_later_ant
     assert again.decision == "deny" and "GATE-APB-01" in failed_rules(again)
 
 
+@pytest.mark.slow
 def test_an_out_of_range_reading_asks_for_a_remeasure_and_never_decides(sim):
     thermo = sim.gate.devices.thermometer_simulator
     person = sim.factory.person("green")
@@ -103,6 +110,7 @@ def test_an_out_of_range_reading_asks_for_a_remeasure_and_never_decides(sim):
     assert event.decision == "admit" and event.celsius == 36.5
 
 
+@pytest.mark.slow
 def test_a_stale_reading_is_not_used(tmp_path):
     # One reading at start, then the thermometer says nothing: it is stale before anyone shows a code.
     sim = start_simulation(tmp_path, thermometer={"interval_s": 5.0}, measure={"max_age_s": 0.3, "wait_s": 0.8})
@@ -117,6 +125,7 @@ def test_a_stale_reading_is_not_used(tmp_path):
         sim.close()
 
 
+@pytest.mark.slow
 def test_thermometer_unplugged_mid_run_shows_why_and_admits_nobody(sim):
     assert sim.present(sim.factory.person("green")).decision == "admit"
     thermo_sim, thermometer = sim.gate.devices.thermometer_simulator, sim.gate.devices.thermometer
@@ -133,6 +142,7 @@ def test_thermometer_unplugged_mid_run_shows_why_and_admits_nobody(sim):
     assert sim.present(sim.factory.person("green")).decision == "admit"
 
 
+@pytest.mark.slow
 def test_camera_gone_is_reconnected_with_backoff(sim):
     camera = sim.gate.devices.camera
     camera.disconnect()
@@ -146,6 +156,7 @@ def test_camera_gone_is_reconnected_with_backoff(sim):
     assert sim.present(sim.factory.person("green")).decision == "admit"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wire, garbage, drop", [("ascii", 0.6, 0.0), ("binary", 0.6, 0.05)])
 def test_garbage_on_the_serial_line_does_not_stop_the_gate(tmp_path, wire, garbage, drop):
     sim = start_simulation(tmp_path, thermometer={"wire_format": wire, "garbage_rate": garbage, "drop_rate": drop})
@@ -166,6 +177,7 @@ def test_garbage_on_the_serial_line_does_not_stop_the_gate(tmp_path, wire, garba
         sim.close()
 
 
+@pytest.mark.slow
 def test_stop_leaves_the_barrier_locked_even_mid_pulse(tmp_path):
     sim = start_simulation(tmp_path, gate={"open_s": 20})
     assert sim.present(sim.factory.person("green")).decision == "admit"
@@ -175,6 +187,7 @@ def test_stop_leaves_the_barrier_locked_even_mid_pulse(tmp_path):
     assert sim.gate.devices.barrier.energised is False
 
 
+@pytest.mark.slow
 def test_fire_alarm_holds_the_barrier_open_and_says_so(sim):
     barrier = sim.gate.devices.barrier
     barrier.set_fire_alarm(True)
@@ -187,6 +200,7 @@ def test_fire_alarm_holds_the_barrier_open_and_says_so(sim):
     assert barrier.state == "locked"
 
 
+@pytest.mark.slow
 def test_a_thermometer_plugged_in_after_start_is_picked_up(tmp_path):
     from hardware.thermometer.simulated_serial import PtyThermometerSimulator
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from hardware.thermometer.simulated_mqtt import MqttThermometerSimulator
 from protocols import topics
-from tests.agent_gate_helpers import start_simulation, wait_until
+from tests.agent_gate_helpers import start_simulation
+from tests.conftest import wait_until
 
 
+@pytest.mark.slow
 def test_a_reading_published_on_the_gates_topic_decides_and_garbage_does_not(tmp_path, mosquitto):
     topic = topics.thermometer("factory-1", "north-1")
     device = MqttThermometerSimulator(mosquitto.host, mosquitto.port, topic, celsius=36.3, interval_s=0.05).start()

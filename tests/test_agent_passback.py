@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
-from agent.store import AgentStore
 from agent.config import SyncSection
+from agent.store import AgentStore
 from agent.sync import SyncClient
 from protocols.events import GateEvent, new_event_id
-from server.app import create_app
-from server.store import HubStore
-from tests.conftest import free_port
 
 KEY = b"venue-key-shared-by-every-gate!!"
 VENUE = "school-3"
@@ -82,22 +77,11 @@ def test_peer_presence_goes_with_retention_and_never_outlives_a_day(store):
 
 
 @pytest.fixture
-def hub(tmp_path):
-    db = tmp_path / "hub.db"
-    hub_store = HubStore(db)
-    hub_store.migrate()
-    hub_store.create_venue(VENUE, {})
-    secrets = {}
-    for gate in ("gate-1", "gate-2", "exit-1"):
-        hub_store.create_gate(VENUE, gate)
-        device, secret = hub_store.redeem_token(hub_store.create_enroll_token(VENUE, gate))
-        secrets[gate] = (device.id, secret)
-    hub_store.close()
-    server = make_server("127.0.0.1", free_port(), create_app({"DATABASE": str(db)}), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", secrets, server
-    server.shutdown()
+def hub(hub_factory):
+    gates = ("gate-1", "gate-2", "exit-1")
+    built = hub_factory(venues={VENUE: {}}, gates={VENUE: gates}, enroll=[(VENUE, g) for g in gates], serve=True)
+    secrets = {gate: (device.id, secret) for gate, (device, secret) in built.devices.items()}
+    return built.url, secrets, built.server
 
 
 def client(tmp_path, url: str, secrets: dict, gate: str) -> SyncClient:
@@ -107,6 +91,7 @@ def client(tmp_path, url: str, secrets: dict, gate: str) -> SyncClient:
         venue=VENUE, gate=gate, secret=secret, presence_window_s=600)
 
 
+@pytest.mark.slow
 def test_sync_brings_other_gates_entries_and_exits_and_offline_the_gate_uses_what_it_heard(hub, tmp_path):
     url, secrets, server = hub
     gate1, gate2, exit1 = (client(tmp_path, url, secrets, g) for g in ("gate-1", "gate-2", "exit-1"))

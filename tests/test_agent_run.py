@@ -21,7 +21,7 @@ from protocols.errors import ConfigError
 from protocols.keys import generate_private_key, save_public_key
 from protocols.rules import load_pack
 
-CLI = [sys.executable, "-c", "from protocols.cli import main; main()"]
+CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 ENV = {**os.environ, "CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_LOG": "WARNING"}
 
 
@@ -66,6 +66,7 @@ anti_passback_s = 0
     return config
 
 
+@pytest.mark.slow
 def test_run_decides_by_the_signed_bundle_and_sigterm_leaves_the_barrier_locked(tmp_path):
     factory = PeopleFactory(seed=2)
     codes = [factory.person("green").code, factory.person("red").code]
@@ -98,6 +99,7 @@ def test_run_decides_by_the_signed_bundle_and_sigterm_leaves_the_barrier_locked(
     assert "放行 ADMIT" in out
 
 
+@pytest.mark.slow
 def test_run_refuses_a_bundle_not_signed_by_the_root_key(tmp_path):
     factory = PeopleFactory(seed=3)
     config = write_gate(tmp_path, [], factory)
@@ -131,10 +133,12 @@ def test_a_missing_bundle_is_a_config_error(tmp_path):
         Decider(watch_bundle(tmp_path / "nope.json", read_root_key(tmp_path / "nope.pem")))
 
 
+@pytest.mark.slow
 def test_with_the_hub_unreachable_the_gate_decides_and_the_outbox_keeps_every_event(tmp_path):
-    from tests.conftest import free_port
+    from demo.processes import free_port
 
-    from tests.agent_gate_helpers import start_simulation, wait_until
+    from tests.agent_gate_helpers import start_simulation
+    from tests.conftest import wait_until
 
     sim = start_simulation(tmp_path, sync={"hub_url": f"http://127.0.0.1:{free_port()}", "device_id": "d1",
                                            "interval_s": 0.2})

@@ -18,9 +18,9 @@ from protocols.keys import generate_private_key, save_private_key, save_public_k
 from protocols.rules import load_pack
 from protocols.trustlist import TrustedKey, TrustList
 from tests.agent_gate_helpers import gate_config
-from tests.conftest import free_port
+from demo.processes import free_port
 
-CLI = [sys.executable, "-c", "from protocols.cli import main; main()"]
+CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 
 
 def signed_documents(tmp_path: Path):
@@ -36,6 +36,7 @@ def signed_documents(tmp_path: Path):
     return issuer, bundle.version
 
 
+@pytest.mark.slow
 def test_a_signed_simulation_decides_by_the_signed_bundle_with_the_issuers_people(tmp_path):
     issuer, version = signed_documents(tmp_path)
     cfg = gate_config(tmp_path, rules={"bundle": str(tmp_path / "bundle.json"), "root_public_key":
@@ -53,6 +54,7 @@ def test_a_signed_simulation_decides_by_the_signed_bundle_with_the_issuers_peopl
         sim.close()
 
 
+@pytest.mark.slow
 def test_root_pub_without_an_issuer_key_is_refused_with_a_clear_message(tmp_path):
     signed_documents(tmp_path)
     run = subprocess.run([*CLI, "agent", "simulate", "--people", "1", "--root-pub", str(tmp_path / "root-pub.pem")],

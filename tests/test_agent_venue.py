@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from agent.loop import ManualRequest
 from agent.store import AgentStore
@@ -17,10 +14,8 @@ from agent.documents import GateDocuments, VenueDocuments
 from agent.sync import Lease, SyncClient
 from agent.venue_documents import VenueDocumentError, parse_appointments, parse_roster, pick_appointment
 from protocols.verify import verify_code
-from server.app import create_app
-from server.store import HubStore
 from tests.agent_gate_helpers import gate_config, start_simulation
-from tests.conftest import free_port
+from demo.processes import free_port
 
 
 def failed(event) -> set[str]:
@@ -40,6 +35,7 @@ def subject_of(sim, person) -> str:
 # ---- the lease ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_admission_without_a_place_is_a_recorded_cap_denial_and_the_barrier_stays_shut(tmp_path):
     sim = start_simulation(tmp_path)
     try:
@@ -62,6 +58,7 @@ def test_an_admission_without_a_place_is_a_recorded_cap_denial_and_the_barrier_s
         sim.close()
 
 
+@pytest.mark.slow
 def test_a_guard_cannot_admit_past_the_cap(tmp_path):
     sim = start_simulation(tmp_path)
     try:
@@ -74,6 +71,7 @@ def test_a_guard_cannot_admit_past_the_cap(tmp_path):
         sim.close()
 
 
+@pytest.mark.slow
 def test_an_exit_gate_needs_no_place(tmp_path):
     sim = start_simulation(tmp_path, gate={"direction": "out"})
     try:
@@ -100,6 +98,7 @@ def test_places_taken_while_a_renewal_was_asked_come_off_the_new_grant():
     assert lease.remaining == 1
 
 
+@pytest.mark.slow
 def test_the_lease_kept_in_the_store_survives_a_restart(tmp_path):
     store = AgentStore(tmp_path / "agent.sqlite", b"k" * 32)  # the store the simulation below opens
     assert store.lease_left() is None
@@ -135,6 +134,7 @@ def test_document_shapes_are_checked():
             parse_appointments(bad)
 
 
+@pytest.mark.slow
 def test_roster_and_appointments_reach_the_closed_management_and_visitor_rules(tmp_path):
     docs = tmp_path / "documents"
     docs.mkdir()
@@ -169,19 +169,13 @@ def test_roster_and_appointments_reach_the_closed_management_and_visitor_rules(t
 
 
 @pytest.fixture
-def hub(tmp_path: Path):
-    db = tmp_path / "hub.db"
-    store = HubStore(db)
-    store.migrate()
-    store.create_venue("factory-1", {"cap": 4})
-    store.create_gate("factory-1", "north-1")
-    device, secret = store.redeem_token(store.create_enroll_token("factory-1", "north-1"))
-    server = make_server("127.0.0.1", free_port(), create_app({"DATABASE": str(db)}), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield store, f"http://127.0.0.1:{server.server_port}", device, secret
-    server.shutdown()
+def hub(hub_factory):
+    built = hub_factory(venues={"factory-1": {"cap": 4}}, gates={"factory-1": ["north-1"]},
+                     enroll=[("factory-1", "north-1")], serve=True)
+    return built.store, built.url, *built.devices["north-1"]
 
 
+@pytest.mark.slow
 def test_the_hub_roster_is_fetched_checked_and_read_by_the_gate(hub, tmp_path):
     store, url, device, secret = hub
     cfg = gate_config(tmp_path, sync={"hub_url": url, "device_id": device.id, "documents_dir": str(tmp_path / "docs")})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from protocols.cli import main
+from checkpoint.cli import main
 from protocols.trustlist import TrustList
 from tests.corpora import corpus_dir
 from tests.helpers_codes import make_issuer, mint_pass, write_keydir
@@ -178,6 +178,7 @@ def test_inspect_with_a_dsc_verifies_an_eu_test_certificate(tmp_path):
     assert status == 1 and report["verification"]["ok"] is False
 
 
+@pytest.mark.slow
 def test_a_real_checkpoint_process_mints_and_inspects(tmp_path):
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
 
@@ -206,6 +207,7 @@ def test_inspect_reads_base64_kid_as_in_the_trust_list(keydir):
     assert base64.b64encode(trust.keys[0].kid).decode() == json.loads((keydir / "trust-list.json").read_text())["body"]["keys"][0]["kid"]
 
 
+@pytest.mark.slow
 def test_mint_png_scan_inspect_round_trip_through_real_processes(tmp_path):
     write_keydir(tmp_path)
     png = tmp_path / "pass.png"

@@ -10,12 +10,14 @@ import base45
 import cbor2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from protocols import errors
 from protocols.healthpass import PREFIX, verify_healthpass
 from protocols.healthpass_claims import encode_claims
 from protocols.verify import verify_code
-from tests.helpers_codes import NOW, make_claims, make_issuer, make_trust, mint_pass, sign_payload, wrap_compressed, wrap_cose
+from demo.samples import NOW, make_claims
+from tests.helpers_codes import make_issuer, make_trust, mint_pass, sign_payload, wrap_compressed, wrap_cose
 
 KEY, TRUSTED = make_issuer("EdDSA")
 TRUST = make_trust(TRUSTED)
@@ -80,12 +82,14 @@ _cbor = st.recursive(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(_cbor)
 def test_any_signed_cbor_payload_is_refused(payload):
     assert_refused_cleanly(sign_payload(payload, KEY))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.data())
 def test_a_valid_claims_map_with_one_value_replaced_never_crashes(data):

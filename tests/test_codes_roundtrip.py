@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from protocols.cli import main
+from checkpoint.cli import main
 
 AT = "2026-11-29T08:10:00Z"
 ISSUED = "2026-11-29T08:00:00Z"
@@ -39,6 +39,7 @@ def keydir(request, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "options"), COMBINATIONS, ids=[c[0] for c in COMBINATIONS])
 def test_minted_png_scans_back_to_the_same_code_and_verifies_with_the_same_claims(keydir, tmp_path, name, options):
     png = tmp_path / "pass.png"

@@ -1,33 +1,26 @@
 """The console in a real browser (Debian's Chromium via Playwright) against the hub served on a
 free port: log in, filter denials by rule, open one, mark it reviewed, approve a visitor, file
-the daily report. Screenshots go to /tmp/console-*.png."""
+the daily report. Screenshots go to the test's own tmp folder (console-*.png)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from tests.conftest import free_port
 from tests.test_console_routes import PASSWORD, TZ, Hub, gate_event, local
+
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
 
 CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Hub, str]]:
-    hub = Hub(tmp_path)
-    server = make_server("127.0.0.1", free_port(), hub.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="console-test-server", daemon=True)
-    thread.start()
-    yield hub, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+def served(hub_factory) -> tuple[Hub, str]:
+    hub = Hub(hub_factory, serve=True)
+    return hub, hub.url
 
 
 @pytest.fixture
@@ -46,7 +39,7 @@ def page():
         assert external == []  # nothing loads from anywhere else
 
 
-def test_a_supervisor_reviews_a_denial_approves_a_visitor_and_files_the_report(served, page) -> None:
+def test_a_supervisor_reviews_a_denial_approves_a_visitor_and_files_the_report(served, page, tmp_path: Path) -> None:
     hub, base = served
     day = dt.datetime.now(TZ).date() - dt.timedelta(days=1)
     hub.store.ingest([
@@ -66,7 +59,7 @@ def test_a_supervisor_reviews_a_denial_approves_a_visitor_and_files_the_report(s
     page.wait_for_url("**rule=GATE-TEMP-01**")
     rows = page.locator("table tr:has(td a)")
     assert rows.count() == 1 and "李*强" in rows.first.inner_text() and "陈*" not in page.content()
-    page.screenshot(path="/tmp/console-denials.png", full_page=True)
+    page.screenshot(path=tmp_path / "console-denials.png", full_page=True)
 
     rows.first.locator("a").click()
     page.wait_for_url("**/console/denials/*")
@@ -74,7 +67,7 @@ def test_a_supervisor_reviews_a_denial_approves_a_visitor_and_files_the_report(s
     page.fill("textarea[name=note]", "复测 36.8，已通知家长")
     page.click("text=标记为已复核")
     page.wait_for_selector("text=已由 li")
-    page.screenshot(path="/tmp/console-denial.png", full_page=True)
+    page.screenshot(path=tmp_path / "console-denial.png", full_page=True)
 
     page.click("header >> text=访客")
     starts = dt.datetime.now(TZ).replace(second=0, microsecond=0) + dt.timedelta(hours=1)
@@ -88,7 +81,7 @@ def test_a_supervisor_reviews_a_denial_approves_a_visitor_and_files_the_report(s
     page.wait_for_selector("text=待审批")
     page.click("button:has-text('批准')")
     page.wait_for_selector("text=已批准")
-    page.screenshot(path="/tmp/console-visitors.png", full_page=True)
+    page.screenshot(path=tmp_path / "console-visitors.png", full_page=True)
     appointments = json.loads(hub.store.document("school1", "appointments")["body"])
     assert [(a["subject"], a["approvedBy"]) for a in appointments] == [("V-PASS-0042", "li")]
 
@@ -97,13 +90,13 @@ def test_a_supervisor_reviews_a_denial_approves_a_visitor_and_files_the_report(s
     assert page.locator(".stat:has-text('进入') b").inner_text() == "1"
     page.click("button:has-text('填报日报告')")
     page.wait_for_selector("text=已填报")
-    page.screenshot(path="/tmp/console-report.png", full_page=True)
+    page.screenshot(path=tmp_path / "console-report.png", full_page=True)
     assert hub.store.filed_report("school1", day.isoformat())["filed_by"] == "li"
 
     page.click("header >> text=总览")
-    page.screenshot(path="/tmp/console-overview.png", full_page=True)
+    page.screenshot(path=tmp_path / "console-overview.png", full_page=True)
     page.set_viewport_size({"width": 800, "height": 1280})  # a tablet held upright
     page.goto(base + "/console/denials")
-    page.screenshot(path="/tmp/console-tablet.png", full_page=True)
+    page.screenshot(path=tmp_path / "console-tablet.png", full_page=True)
     assert {(a["action"]) for a in hub.audit()} >= {"login", "denials.list", "denial.view", "denial.review",
                                                     "visit.create", "visit.approve", "report.file"}

@@ -7,7 +7,6 @@ import csv
 import datetime as dt
 import io
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -20,8 +19,8 @@ from tests.test_console_routes import TZ, Hub, gate_event, local, token
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Hub:
-    return Hub(tmp_path)
+def hub(hub_factory) -> Hub:
+    return Hub(hub_factory)
 
 
 def yesterday() -> dt.date:
@@ -131,6 +130,7 @@ def test_deadline_defaults_depend_on_the_venue_kind() -> None:
     assert deadline_hour({"kind": "school", "report_deadline_hour": 9}) == 9
 
 
+@pytest.mark.slow
 def test_admin_sets_a_venues_kind_deadline_and_retention(hub: Hub) -> None:
     client = hub.client("admin")
     csrf = token(client, "/console/venues")

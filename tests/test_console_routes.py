@@ -15,8 +15,6 @@ from ulid import ULID
 from agent.venue_documents import parse_appointments, pick_appointment
 from protocols.certlogic import evaluate
 from protocols.events import GateEvent, RuleResult
-from server.app import create_app
-from server.store import HubStore
 
 TZ = ZoneInfo("Asia/Shanghai")
 PASSWORD = "pass-word-1"
@@ -40,18 +38,14 @@ def gate_event(venue: str, gate: str, at: dt.datetime, *, decision: str = "admit
 
 
 class Hub:
-    """A hub app on a temporary database with venues, gates and one user per role."""
+    """The console's hub: two venues with two gates each and one user per role, on the shared hub factory."""
 
-    def __init__(self, tmp: Path):
-        self.db = tmp / "hub.db"
-        self.app = create_app({"DATABASE": str(self.db), "TESTING": True})
-        self.store = HubStore(self.db)
-        self.store.create_venue("school1", {"name": "第一小学", "cap": 100})
-        self.store.create_venue("factory1", {"name": "一号工厂", "cap": 50})
+    def __init__(self, hub_factory, serve: bool = False):
+        built = hub_factory(venues={"school1": {"name": "第一小学", "cap": 100}, "factory1": {"name": "一号工厂", "cap": 50}},
+                            gates={"school1": ["north", "south"], "factory1": ["north", "south"]}, serve=serve,
+                            testing=True)
+        self.db, self.app, self.store, self.url = built.db, built.app, built.store, built.url
         self.store.set_venue_console("school1", "school", None, None)
-        for venue in ("school1", "factory1"):
-            self.store.create_gate(venue, "north")
-            self.store.create_gate(venue, "south")
         for user, role, venue in (("admin", "admin", None), ("li", "supervisor", "school1"),
                                   ("wang", "guard", "school1")):
             self.store.create_user(user, PASSWORD, role)
@@ -78,8 +72,8 @@ def token(client, path: str = "/console/login") -> str:
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Hub:
-    return Hub(tmp_path)
+def hub(hub_factory) -> Hub:
+    return Hub(hub_factory)
 
 
 def ids(page: str) -> set[str]:
@@ -131,6 +125,7 @@ def test_posts_without_the_csrf_token_are_refused(hub: Hub) -> None:
                                               "csrf_token": token(client, "/console/")}).status_code == 400
 
 
+@pytest.mark.slow
 def test_roles_decide_what_each_user_may_open(hub: Hub) -> None:
     guard, supervisor, admin = hub.client("wang"), hub.client("li"), hub.client("admin")
     assert guard.get("/console/denials").status_code == 200
@@ -149,6 +144,7 @@ def test_roles_decide_what_each_user_may_open(hub: Hub) -> None:
     assert "一号工厂" in admin.get("/console/").get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_logout_ends_the_session(hub: Hub) -> None:
     client = hub.client("li")
     assert client.post("/console/logout", data={"csrf_token": token(client, "/console/")}).status_code == 302

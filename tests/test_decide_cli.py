@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from protocols.bundle import build_bundle, parse_risk_areas
-from protocols.cli import main
+from checkpoint.cli import main
 from protocols.credential import Credential
 from protocols.decision import GateContext, decision_inputs, evaluate
 from protocols.rules import load_pack

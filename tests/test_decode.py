@@ -43,6 +43,7 @@ def code_image(text: str, scale: int, angle: float = 0.0, inverted: bool = False
     return 255 - image if inverted else image
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 3, 5, 8])
 @pytest.mark.parametrize("angle", [0, 15, 45, 90, 160])
 def test_segno_code_reads_back_at_any_size_and_rotation(scale: int, angle: float) -> None:
@@ -91,6 +92,7 @@ def _corpus_cases() -> list[tuple[str, str, bool]]:
 CORPUS_CASES = _corpus_cases()
 
 
+@pytest.mark.slow
 def test_dgc_testdata_pictures_decode_to_their_prefix_text_as_expected() -> None:
     """EXPECTEDPICTUREDECODE: the base64 PNG in 2DCODE decodes to the PREFIX text (or must not)."""
     assert CORPUS_CASES, f"dgc-testdata corpus missing at {CORPUS}"
@@ -137,6 +139,7 @@ def test_synthetic_empty_frames_with_phones_and_signs_give_no_texts() -> None:
         assert decode_frame(frame.image) == []
 
 
+@pytest.mark.slow
 def test_textured_region_locator_finds_codes_zxing_could_not_read() -> None:
     zxing_only = DecoderChain(("zxing",))
     missed = [f for f in generate(10, variants=("blur1.5", "small")) if not zxing_only.decode(f.image)]
@@ -172,6 +175,7 @@ def test_garbage_frames_raise_bad_frame(garbage: object) -> None:
     assert info.value.reason == "bad_frame"
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     hnp.arrays(
@@ -186,6 +190,7 @@ def test_any_array_gives_texts_or_bad_frame_never_a_crash(array: np.ndarray) -> 
         pass
 
 
+@pytest.mark.slow
 def test_enhancement_reads_synthetic_frames_that_zxing_alone_misses_without_wrong_reads() -> None:
     zxing_only, default = DecoderChain(("zxing",)), DecoderChain()
     frames = list(generate(8, variants=("blur1.5", "small")))
@@ -248,6 +253,7 @@ def test_unreadable_image_files_raise_unreadable(tmp_path: Path, kind: str) -> N
     assert info.value.reason == "unreadable" and str(path) in str(info.value)
 
 
+@pytest.mark.slow
 def test_synthetic_frames_are_deterministic_and_show_their_text() -> None:
     a, b = synthetic_frame("perspective", 3), synthetic_frame("perspective", 3)
     assert np.array_equal(a.image, b.image) and a.text == b.text

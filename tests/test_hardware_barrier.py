@@ -6,34 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from gpiozero import Device
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from gpiozero.pins.mock import MockFactory
 
 from hardware.barrier.gpio_relay import GpioBarrier, GpioBarrierConfig
 from hardware.barrier.simulated import SimulatedBarrier, SimulatedBarrierConfig
 from protocols.errors import DeviceError
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll until predicate() is true; False if it never became true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
-
-
-@pytest.fixture
-def pins():
-    """gpiozero's mock pin factory for the duration of one test."""
-    previous = Device.pin_factory
-    Device.pin_factory = MockFactory()
-    yield Device.pin_factory
-    Device.pin_factory.reset()
-    Device.pin_factory = previous
+from tests.conftest import wait_until
 
 
 def test_fail_secure_is_locked_when_de_energised_and_a_pulse_relocks():
@@ -164,6 +143,7 @@ def test_an_alarm_already_sounding_at_start_opens_at_once():
 OPS = st.sampled_from(["pulse", "hold", "lock", "safe_state", "alarm_on", "alarm_off"])
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(["secure", "safe"]), st.lists(OPS, max_size=25))
 def test_any_command_sequence_keeps_the_coil_consistent_and_close_leaves_it_safe(fail_mode, ops):

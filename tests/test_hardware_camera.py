@@ -53,6 +53,7 @@ def test_simulated_frames_are_640x480_bgr_and_empty_until_a_code_is_shown(cam):
     assert len({f.tobytes() for f in frames}) == len(frames)  # sensor noise: no two frames alike
 
 
+@pytest.mark.slow
 def test_a_presented_code_is_decodable_by_zxing_then_goes_away(cam):
     cam.present(CODE, seconds=0.5)
     shown = frames_for(cam, 0.5)
@@ -67,6 +68,7 @@ def test_frames_are_paced_not_queued(cam):
     assert cam.read(timeout_s=0.0) is None  # the next frame is 50 ms away: none yet
 
 
+@pytest.mark.slow
 def test_an_image_file_held_up_is_served(cam, tmp_path: Path):
     png = tmp_path / "code.png"
     segno.make_qr("HP1:IMAGE-FILE-CODE").save(png, scale=6, border=4)
@@ -74,6 +76,7 @@ def test_an_image_file_held_up_is_served(cam, tmp_path: Path):
     assert any(decoded(f) == ["HP1:IMAGE-FILE-CODE"] for f in frames_for(cam, 0.4))
 
 
+@pytest.mark.slow
 def test_scripted_codes_from_config_come_round_in_turn():
     camera = SimulatedCamera(SimulatedCameraConfig(fps=20, codes=["HP1:FIRST", "HP1:SECOND"],
                                                    present_every_s=0.4, present_for_s=0.3, seed=1))
@@ -110,6 +113,7 @@ def test_disconnect_raises_device_error_until_reconnected_and_reopened(cam):
     assert cam.read(timeout_s=1.0) is not None
 
 
+@pytest.mark.slow
 def test_opencv_driver_reads_a_video_file_written_with_videowriter(tmp_path: Path):
     path = tmp_path / "gate.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (640, 480))
@@ -138,6 +142,7 @@ def test_opencv_driver_reads_a_video_file_written_with_videowriter(tmp_path: Pat
     assert sum(decoded(f) == [CODE] for f in got) >= len(got) // 2
 
 
+@pytest.mark.slow
 def test_opencv_driver_loops_a_video_file_when_asked(tmp_path: Path):
     path = tmp_path / "short.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 50.0, (320, 240))

@@ -10,14 +10,15 @@ import cv2
 import numpy as np
 from click.testing import CliRunner
 from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
+import pytest
 
 from hardware.cli import hardware
 from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
 from hardware.thermometer.simulated_serial import PtyThermometerSimulator
-from protocols.cli import main
+from checkpoint.cli import main
 
 
+@pytest.mark.slow
 def test_thermometer_check_prints_readings_from_a_real_pty(tmp_path: Path):
     link = tmp_path / "ttyIR"
     with PtyThermometerSimulator(link, wire_format="binary", celsius=37.4, interval_s=0.05):
@@ -28,6 +29,7 @@ def test_thermometer_check_prints_readings_from_a_real_pty(tmp_path: Path):
     assert "bad_checksums=0" in result.output
 
 
+@pytest.mark.slow
 def test_thermometer_check_fails_clearly_on_a_missing_port(tmp_path: Path):
     result = CliRunner().invoke(hardware, ["thermometer", str(tmp_path / "none"), "--seconds", "0.1"])
     assert result.exit_code == 1
@@ -41,6 +43,7 @@ def test_thermometer_check_with_the_wrong_format_says_no_reading(tmp_path: Path)
     assert result.exit_code == 1 and "--wire-format" in result.output
 
 
+@pytest.mark.slow
 def test_simulate_thermometer_feeds_a_real_driver(tmp_path: Path):
     link = tmp_path / "ttySIM"
     seen = []
@@ -58,17 +61,11 @@ def test_simulate_thermometer_feeds_a_real_driver(tmp_path: Path):
     assert seen[0].exit_code == 0 and "sent " in seen[0].output
 
 
-def test_relay_check_pulses_then_leaves_the_relay_safe():
-    previous = Device.pin_factory
-    Device.pin_factory = MockFactory()
-    try:
-        result = CliRunner().invoke(hardware, ["relay", "17", "--seconds", "0.1"])
-        assert result.exit_code == 0, result.output
-        assert "relay coil on" in result.output and "locked (relay coil off)" in result.output
-        assert [s.state for s in Device.pin_factory.pin(17).states][-1] is False
-    finally:
-        Device.pin_factory.reset()
-        Device.pin_factory = previous
+def test_relay_check_pulses_then_leaves_the_relay_safe(pins):
+    result = CliRunner().invoke(hardware, ["relay", "17", "--seconds", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "relay coil on" in result.output and "locked (relay coil off)" in result.output
+    assert [s.state for s in Device.pin_factory.pin(17).states][-1] is False
 
 
 def test_say_renders_both_languages_to_wav(tmp_path: Path):
@@ -89,6 +86,7 @@ def test_camera_check_reads_a_video_file_and_saves_a_snapshot(tmp_path: Path):
     assert "320x240" in result.output and cv2.imread(str(snap)).shape == (240, 320, 3)
 
 
+@pytest.mark.slow
 def test_camera_check_fails_clearly_without_a_source(tmp_path: Path):
     result = CliRunner().invoke(hardware, ["camera", str(tmp_path / "none.avi"), "--seconds", "0.2"])
     assert result.exit_code == 1 and "device_error" in result.output

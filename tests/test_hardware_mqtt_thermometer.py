@@ -14,19 +14,10 @@ from hardware.thermometer.simulated_mqtt import MqttThermometerSimulator
 from protocols import topics
 from protocols.errors import DeviceError
 from protocols.thermometer_wire import encode_mqtt_payload
-from tests.conftest import free_port
+from demo.processes import free_port
+from tests.conftest import wait_until
 
 TOPIC = topics.thermometer("venue-1", "gate-east")
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll until predicate() is true; False if it never became true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 @pytest.fixture
@@ -39,6 +30,7 @@ def thermo(mosquitto):
     device.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("payload", ["json", "number"])
 def test_readings_arrive_through_a_real_broker(mosquitto, thermo, payload):
     with MqttThermometerSimulator(mosquitto.host, mosquitto.port, TOPIC, celsius=36.7, interval_s=0.05,
@@ -74,6 +66,7 @@ def test_garbage_messages_are_counted_and_ignored(mosquitto, thermo):
         sim.stop()
 
 
+@pytest.mark.slow
 def test_old_and_timeless_retained_readings_are_never_fresh(mosquitto):
     config = MqttThermometerConfig(host=mosquitto.host, port=mosquitto.port, topic=TOPIC)
     pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
@@ -103,6 +96,7 @@ def test_old_and_timeless_retained_readings_are_never_fresh(mosquitto):
         pub.disconnect()
 
 
+@pytest.mark.slow
 def test_broker_loss_shows_disconnected_and_reconnects(mosquitto, thermo):
     assert thermo.connected
     mosquitto.stop()

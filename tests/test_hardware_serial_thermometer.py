@@ -14,16 +14,7 @@ from hardware.thermometer.base import Reading
 from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
 from hardware.thermometer.simulated_serial import PtyThermometerSimulator
 from protocols.errors import DeviceError
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll until predicate() is true; False if it never became true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -58,6 +49,7 @@ def test_readings_travel_through_a_real_pty(rig, wire_format, expected_raw):
     assert reading.at_wallclock.tzinfo is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wire_format", ["ascii", "binary"])
 def test_garbage_and_dropped_bytes_never_yield_a_wrong_plausible_reading(rig, wire_format):
     sim, thermo = rig(wire_format, {"garbage_rate": 0.5, "drop_rate": 0.03, "celsius": 36.4})
@@ -95,6 +87,7 @@ def test_a_silent_thermometer_reading_goes_stale_while_still_connected(rig):
     assert thermo.connected and thermo.last_reading().celsius == 36.8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("celsius, plausible", [(28.0, False), (29.9, False), (30.0, True), (36.5, True),
                                                 (45.0, True), (45.2, False), (-3.0, False)])
 def test_readings_outside_30_to_45_are_flagged(rig, celsius, plausible):

@@ -4,13 +4,11 @@ model and the recording display, and building every device from its config by `t
 from __future__ import annotations
 
 import logging
-import time
 import wave
 from pathlib import Path
 
 import pytest
 from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
 from pydantic import TypeAdapter, ValidationError
 
 from hardware.barrier.simulated import SimulatedBarrier, SimulatedBarrierConfig
@@ -31,19 +29,10 @@ from hardware.speaker.simulated import RecordingSpeaker
 from hardware.thermometer.mqtt_topic import MqttThermometer
 from hardware.thermometer.serial_line import SerialThermometer
 from protocols.errors import ConfigError
+from tests.conftest import wait_until
 
 DENY = Screen(state="deny", title_zh="禁止通行", title_en="Entry refused",
               reasons=[("健康码为黄码", "Health code is yellow"), ("体温异常", "Temperature too high")], countdown_s=5)
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    """Poll until predicate() is true; False if it never became true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 @pytest.mark.parametrize("voice, text", [("cmn", "请出示健康码"), ("en", "Please show your health code")])
@@ -76,21 +65,15 @@ def test_missing_espeak_logs_once_and_stays_silent(caplog):
     speaker.close()
 
 
-def test_buzzer_beeps_the_pattern_on_the_pin():
-    previous = Device.pin_factory
-    Device.pin_factory = MockFactory()
-    try:
-        buzzer = BuzzerSpeaker(BuzzerSpeakerConfig(pin=18))
-        buzzer.open()
-        pin = Device.pin_factory.pin(18)
-        pin.clear_states()
-        buzzer.beep("deny")  # two short beeps
-        assert wait_until(lambda: [s.state for s in pin.states] == [False, True, False, True, False], timeout=3)
-        buzzer.close()
-        buzzer.close()
-    finally:
-        Device.pin_factory.reset()
-        Device.pin_factory = previous
+def test_buzzer_beeps_the_pattern_on_the_pin(pins):
+    buzzer = BuzzerSpeaker(BuzzerSpeakerConfig(pin=18))
+    buzzer.open()
+    pin = Device.pin_factory.pin(18)
+    pin.clear_states()
+    buzzer.beep("deny")  # two short beeps
+    assert wait_until(lambda: [s.state for s in pin.states] == [False, True, False, True, False], timeout=3)
+    buzzer.close()
+    buzzer.close()
 
 
 def test_recording_speaker_keeps_messages_and_refuses_unknown_beeps():

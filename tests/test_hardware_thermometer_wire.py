@@ -77,6 +77,7 @@ def test_ascii_decoder_drops_an_endless_line_and_recovers():
     assert decoder.feed(b"still the same line\nT=36.9\n")[0].celsius == 36.9
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400), st.integers(min_value=1, max_value=17))
 def test_random_bytes_never_crash_the_stream_decoders(data, chunk):
@@ -86,6 +87,7 @@ def test_random_bytes_never_crash_the_stream_decoders(data, chunk):
                 assert isinstance(reading.celsius, float)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(centi, centi), min_size=1, max_size=20), st.integers(min_value=1, max_value=FRAME_SIZE * 3))
 def test_binary_frames_round_trip_in_any_chunking(values, chunk):
@@ -98,6 +100,7 @@ def test_binary_frames_round_trip_in_any_chunking(values, chunk):
     assert decoder.stats.garbage_bytes == 0
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(min_value=-999, max_value=9999), min_size=1, max_size=20),
        st.lists(st.binary(max_size=8).filter(lambda b: b"\n" not in b and b"T" not in b), min_size=1, max_size=5))

@@ -16,10 +16,8 @@ from protocols.healthpass import MAX_TEXT_CHARS, PREFIX, mint, verify_healthpass
 from protocols.healthpass_claims import CLASSES, COLOURS, HealthPassClaims, encode_claims
 from protocols.keys import key_id
 from protocols.trustlist import subject_revocation_hash
+from demo.samples import ISSUER, NOW, make_claims
 from tests.helpers_codes import (
-    ISSUER,
-    NOW,
-    make_claims,
     make_issuer,
     make_trust,
     mint_pass,
@@ -89,6 +87,7 @@ def claims_strategy(draw) -> HealthPassClaims:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(claims=claims_strategy(), use_ed=st.booleans())
 def test_any_valid_claims_round_trip(claims, use_ed):

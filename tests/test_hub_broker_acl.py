@@ -18,7 +18,7 @@ from protocols import topics
 from server.cli import hub
 from server.mqtt_bridge import MqttBridge
 from server.store import HubStore
-from tests.conftest import start_mosquitto
+from demo.processes import start_mosquitto
 
 
 def _event(venue: str, gate: str) -> str:
@@ -71,6 +71,7 @@ def broker_and_devices(tmp_path: Path):
     broker.stop()
 
 
+@pytest.mark.slow
 def test_wrong_or_missing_passwords_are_refused(broker_and_devices) -> None:
     _, broker, devices, _ = broker_and_devices
     device_id, _secret = devices["g0"]
@@ -80,6 +81,7 @@ def test_wrong_or_missing_passwords_are_refused(broker_and_devices) -> None:
         peer.close()
 
 
+@pytest.mark.slow
 def test_a_device_cannot_publish_or_read_as_another_gate(broker_and_devices) -> None:
     db, broker, devices, hub_secret = broker_and_devices
     bridge = MqttBridge(db, "127.0.0.1", broker.port, "hub", hub_secret)

@@ -6,10 +6,14 @@ import re
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
+
 
 def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
     run = subprocess.run(
-        [sys.executable, "-c", "from protocols.cli import main; main()", "demo", "--gates", "2", "--port", "0",
+        [sys.executable, "-c", "from checkpoint.cli import main; main()", "demo", "--gates", "2", "--port", "0",
          "--pace", "0.3", "--duration", "6"],
         capture_output=True, text=True, timeout=120,
     )
@@ -35,7 +39,7 @@ def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
 
 def test_the_demo_falls_back_to_amqtt() -> None:
     run = subprocess.run(
-        [sys.executable, "-c", "from protocols.cli import main; main()", "demo", "--gates", "1", "--port", "0",
+        [sys.executable, "-c", "from checkpoint.cli import main; main()", "demo", "--gates", "1", "--port", "0",
          "--pace", "0.3", "--duration", "4", "--broker", "amqtt"],
         capture_output=True, text=True, timeout=120,
     )

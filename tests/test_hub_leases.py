@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
+import pytest
 from werkzeug.serving import make_server
 
 from agent.store import AgentStore
@@ -19,7 +20,7 @@ from protocols.events import GateEvent, new_event_id
 from server.app import create_app
 from server.leases import grant
 from server.store import HubStore
-from tests.conftest import free_port
+from demo.processes import free_port
 
 CAP = 40
 GATES = [f"g{i:02d}" for i in range(16)]
@@ -36,6 +37,7 @@ def test_a_grant_never_lends_more_than_is_free(cap, inside, held, gate, want, un
         assert inside + others + unsynced + g <= cap
 
 
+@pytest.mark.slow
 def test_sixteen_gates_at_the_cap_some_cut_off_never_overfill(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     app = create_app({"DATABASE": str(db)})

@@ -8,9 +8,7 @@ import json
 import pytest
 
 from protocols.events import GateEvent, new_event_id
-from server.app import create_app
 from server.retention import purge
-from server.store import HubStore
 
 VENUE = "plant-9"
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -23,18 +21,11 @@ def event(gate: str, subject: str | None, *, kind: str = "decision", direction: 
 
 
 @pytest.fixture
-def hub(tmp_path):
-    db = tmp_path / "hub.db"
-    store = HubStore(db)
-    store.migrate()
-    store.create_venue(VENUE, {})
-    secrets = {}
-    for gate in ("gate-1", "gate-2", "exit-1"):
-        store.create_gate(VENUE, gate)
-        secrets[gate] = store.redeem_token(store.create_enroll_token(VENUE, gate))[1]
-    client = create_app({"DATABASE": str(db)}).test_client()
-    yield store, client, secrets
-    store.close()
+def hub(hub_factory):
+    gates = ("gate-1", "gate-2", "exit-1")
+    built = hub_factory(venues={VENUE: {}}, gates={VENUE: gates}, enroll=[(VENUE, g) for g in gates])
+    yield built.store, built.app.test_client(), {gate: secret for gate, (_, secret) in built.devices.items()}
+    built.store.close()
 
 
 def sync(client, secret: str, **body) -> dict:

@@ -14,16 +14,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.config import parse_config
 from agent.presentation import passback_since
 from agent.simulation import SHOW_CODE_S, Simulation
 from protocols.keys import generate_private_key
-from server.demo_processes import Processes
 from server.store import HubStore
-from tests.agent_gate_helpers import wait_until
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import wait_until
+from demo.processes import Processes, free_port, wait_for_port
 
-CLI = [sys.executable, "-c", "from protocols.cli import main; main()"]
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
+
+CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 VENUE = "campus-2"
 GATES = {"gate-1": "in", "gate-2": "in", "exit-1": "out"}
 SUBJECT_KEY = "00112233445566778899aabbccddeeff"  # one key for every gate of the venue: their hashes agree

@@ -14,15 +14,17 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 
 from agent.store import AgentStore
 from server.broker_files import write_broker_files
-from server.demo_processes import Processes
 from server.store import HubStore
-from tests.conftest import free_port, start_mosquitto, wait_for_port
+from demo.processes import Processes, free_port, start_mosquitto, wait_for_port
 
-CLI = [sys.executable, "-c", "from protocols.cli import main; main()"]
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
+
+CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 VENUE, CAP, PEOPLE = "plant-7", 5, 4
 GATES = ["east", "west", "south"]
 

@@ -191,6 +191,7 @@ _APPOINTMENTS = st.none() | st.dictionaries(st.sampled_from(["subject", "from", 
 _GOODS = st.none() | st.fixed_dictionaries({"coldChain": _JUNK, "trace": st.dictionaries(st.sampled_from(["name", "maker"]), _JUNK) | _JUNK})
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     pack=st.sampled_from(pack_names()),

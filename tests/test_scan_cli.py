@@ -13,7 +13,7 @@ import pytest
 import segno
 from click.testing import CliRunner
 
-from protocols.cli import main
+from checkpoint.cli import main
 
 CHECKPOINT = Path(sys.executable).parent / "checkpoint"
 
@@ -67,6 +67,7 @@ def test_scan_without_images_is_a_usage_error() -> None:
     assert result.exit_code == 2 and "IMAGES" in result.output
 
 
+@pytest.mark.slow
 def test_checkpoint_scan_runs_as_a_real_process(images: dict[str, Path]) -> None:
     proc = subprocess.run(
         [str(CHECKPOINT), "scan", str(images["code"]), str(images["missing"])],

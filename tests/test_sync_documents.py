@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from agent.store import AgentStore
 from agent.config import SyncSection
 from agent.documents import DocumentCache
 from agent.sync import SyncClient
 from protocols.errors import BundleError
-from server.app import create_app
-from server.store import HubStore
-from tests.conftest import free_port
 
 
 @pytest.fixture
-def hub(tmp_path: Path):
-    db = tmp_path / "hub.db"
-    app = create_app({"DATABASE": str(db)})
-    store = HubStore(db)
-    store.create_venue("acme", {"cap": 12})
-    store.create_gate("acme", "g0")
-    store.create_gate("acme", "g1")
-    device, secret = store.redeem_token(store.create_enroll_token("acme", "g0"))
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield store, f"http://127.0.0.1:{port}", device, secret
-    server.shutdown()
+def hub(hub_factory):
+    built = hub_factory(venues={"acme": {"cap": 12}}, gates={"acme": ["g0", "g1"]}, enroll=[("acme", "g0")], serve=True)
+    return built.store, built.url, *built.devices["g0"]
 
 
 def _client(tmp: Path, url: str, device, secret: str, verify=None, **kw) -> SyncClient:
@@ -40,6 +25,7 @@ def _client(tmp: Path, url: str, device, secret: str, verify=None, **kw) -> Sync
                       documents=DocumentCache(tmp / "docs", verify))
 
 
+@pytest.mark.slow
 def test_documents_switch_atomically_and_bad_ones_are_refused(hub, tmp_path: Path) -> None:
     store, url, device, secret = hub
 
@@ -66,6 +52,7 @@ def test_documents_switch_atomically_and_bad_ones_are_refused(hub, tmp_path: Pat
     assert not list((tmp_path / "docs").glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_the_sync_loop_keeps_a_lease_within_the_cap(hub, tmp_path: Path) -> None:
     store, url, device, secret = hub
     client = _client(tmp_path, url, device, secret, lease_want=8)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 import requests
 from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,7 +26,9 @@ from protocols import topics
 from protocols.events import GateEvent, new_event_id
 from server.cli import hub
 from server.store import HubStore
-from tests.conftest import free_port, start_mosquitto, wait_for_port
+from demo.processes import free_port, start_mosquitto, wait_for_port
+
+pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
 
 GATES = ["g0", "g1", "g2", "g3"]
 
@@ -33,7 +36,7 @@ GATES = ["g0", "g1", "g2", "g3"]
 def start_hub(db: Path, port: int, broker_port: int, secret_file: Path) -> subprocess.Popen:
     """`checkpoint hub serve` with its MQTT bridge, in its own process group."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from protocols.cli import main; main()", "hub", "serve", "--db", str(db),
+        [sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve", "--db", str(db),
          "--port", str(port), "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker_port),
          "--mqtt-password-file", str(secret_file)],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -61,7 +64,7 @@ def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path:
     port = free_port()
     # The hub writes the broker's files after the devices enrolled; enroll through the HTTP API first.
     broker_dir = tmp_path / "broker"
-    proc = subprocess.Popen([sys.executable, "-c", "from protocols.cli import main; main()", "hub", "serve",
+    proc = subprocess.Popen([sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve",
                              "--db", str(db), "--port", str(port)], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port, 20)

@@ -9,6 +9,7 @@ import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+import pytest
 
 from protocols import topics
 
@@ -22,6 +23,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_a_killed_gate_is_announced_offline_by_its_last_will(mosquitto) -> None:
     seen: list[bytes] = []
     changed = threading.Condition()

@@ -25,7 +25,8 @@ from protocols.keys import (
 )
 from protocols.signed import canonical_json, sign_document, verify_document
 from protocols.trustlist import TrustedKey, TrustList, subject_revocation_hash
-from tests.helpers_codes import NOW, make_issuer
+from demo.samples import NOW
+from tests.helpers_codes import make_issuer
 
 
 @pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
