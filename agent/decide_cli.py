@@ -13,6 +13,7 @@ import click
 
 from protocols.bundle import DEFAULT_MAX_AGE, verify_bundle
 from protocols.clock import utc_now
+from protocols.contract import DocumentKind
 from protocols.decision import GateContext, evaluate
 from protocols.errors import BundleError, ConfigError, TrustListError
 from protocols.keys import load_public_key
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def read_roster(path: Path) -> dict[str, dict[str, Any]]:
     """A roster file: a list of subject ids, {"subjects": [...]}, or {subject: {attributes}}."""
-    data = read_json(path, "roster")
+    data = read_json(path, DocumentKind.ROSTER)
     if isinstance(data, dict) and isinstance(data.get("subjects"), list):
         data = data["subjects"]
     if isinstance(data, list) and all(isinstance(s, str) for s in data):
@@ -104,7 +105,7 @@ def decide(
     try:
         anchor = load_public_key(root_pub or trust_path.parent / ROOT_PUB_FILENAME)
         trust = TrustList.load(trust_path, anchor)
-        bundle = verify_bundle(read_json(bundle_path, "bundle"), anchor, at, dt.timedelta(hours=max_bundle_age_hours))
+        bundle = verify_bundle(read_json(bundle_path, DocumentKind.BUNDLE), anchor, at, dt.timedelta(hours=max_bundle_age_hours))
     except (ConfigError, TrustListError, BundleError) as exc:
         raise click.ClickException(str(exc)) from exc
     roster = read_roster(roster_path) if roster_path else None

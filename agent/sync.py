@@ -185,7 +185,11 @@ class SyncClient:
         """Store the other gates' presence changes of a sync answer; True if the hub has more waiting."""
         if answer.presence_after is None:
             return False  # not asked, or a hub from before presence sync
-        self.store.save_peer_presence([wire(c) for c in answer.presence or []], answer.presence_after)
+        try:
+            self.store.save_peer_presence([wire(c) for c in answer.presence or []], answer.presence_after)
+        except ValueError as exc:  # a time of the right shape that is no date: keep the cursor, ask again
+            log.warning("presence changes from the hub ignored: %s", exc)
+            return False
         return bool(answer.presence_more)
 
     def fetch(self, kinds: list[str]) -> None:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from protocols.contract import DocumentKind
 from protocols.errors import CheckpointError
 
 Roster = dict[str, dict[str, Any]]
@@ -25,7 +26,7 @@ class VenueDocumentError(CheckpointError):
 
 def parse_roster(body: bytes) -> Roster:
     """A roster: a list of subject ids, {"subjects": [...]}, or {subject: {attributes}}."""
-    data = _json(body, "roster")
+    data = _json(body, DocumentKind.ROSTER)
     if isinstance(data, Mapping) and isinstance(data.get("subjects"), list):
         data = data["subjects"]
     if isinstance(data, list) and all(isinstance(s, str) and s for s in data):
@@ -37,7 +38,7 @@ def parse_roster(body: bytes) -> Roster:
 
 def parse_appointments(body: bytes) -> list[dict[str, Any]]:
     """Appointments: a list of {"subject", "from", "to", "approvedBy", ...} or {"appointments": [...]}."""
-    data = _json(body, "appointments")
+    data = _json(body, DocumentKind.APPOINTMENTS)
     if isinstance(data, Mapping) and isinstance(data.get("appointments"), list):
         data = data["appointments"]
     if not isinstance(data, list):

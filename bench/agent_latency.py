@@ -28,6 +28,7 @@ from agent.config import parse_config  # noqa: E402
 from agent.simulation import Simulation  # noqa: E402
 from agent.sync import Lease  # noqa: E402
 from agent.documents import VenueDocuments  # noqa: E402
+from protocols.contract import DocumentKind  # noqa: E402
 
 
 def thread_cpu_s(thread_ident: int) -> float:
@@ -51,9 +52,9 @@ def make_sim(folder: Path, fps: float, venue: bool = True) -> Simulation:
         # What [sync] adds to every admission: the lease (no hub here: a large grant) and the documents.
         docs = folder / "documents"
         docs.mkdir()
-        (docs / "roster").write_text(json.dumps({f"STAFF-{i:05d}": {} for i in range(2000)}))
+        (docs / DocumentKind.ROSTER).write_text(json.dumps({f"STAFF-{i:05d}": {} for i in range(2000)}))
         window = {"from": "2026-01-01T00:00:00+08:00", "to": "2027-01-01T00:00:00+08:00", "approvedBy": "王*华"}
-        (docs / "appointments").write_text(json.dumps([{"subject": f"V-{i:04d}", **window} for i in range(500)]))
+        (docs / DocumentKind.APPOINTMENTS).write_text(json.dumps([{"subject": f"V-{i:04d}", **window} for i in range(500)]))
         lease = Lease()
         lease.set({"grant": 1_000_000, "cap": 1_000_000})
         sim.gate.loop.lease = lease

@@ -29,7 +29,8 @@ from protocols.events import GateEvent, RuleResult  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.reports import build_report  # noqa: E402
 from server.retention import purge  # noqa: E402
-from server.store import HubStore, iso  # noqa: E402
+from protocols.clock import utc_text  # noqa: E402
+from server.store import HubStore  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 RULES = ["GATE-TEMP-01", "GATE-CODE-01", "GATE-TRIP-01", "GATE-MASK-01", "GATE-VISIT-01", "GATE-NAT-01"]
@@ -107,7 +108,7 @@ def main() -> None:
         start = time.perf_counter()
         fill(store, args.events, now)
         fill_s = time.perf_counter() - start
-        week_ago, day_ago = iso(now - dt.timedelta(days=7)), iso(now - dt.timedelta(days=1))
+        week_ago, day_ago = utc_text(now - dt.timedelta(days=7)), utc_text(now - dt.timedelta(days=1))
         yesterday = now.astimezone(TZ).date() - dt.timedelta(days=1)
         venue = store.venue("v0")
         rows = [

@@ -20,7 +20,8 @@ from sqlite_utils import Database
 from ulid import ULID
 
 from protocols.events import GateEvent
-from server.store import HubStore, _event_row, effect, iso
+from protocols.clock import utc_now, utc_text
+from server.store import HubStore, _event_row, effect
 
 BATCH = TypeAdapter(list[GateEvent])
 
@@ -68,7 +69,7 @@ def bench_hub(tmp: Path, bodies: list[bytes]) -> tuple[float, int, int]:
 
 
 def _rows(bodies: list[bytes]) -> list[list[tuple]]:
-    received = iso(dt.datetime.now(dt.timezone.utc))
+    received = utc_text(utc_now())
     out = []
     for body in bodies:
         events = BATCH.validate_json(body)

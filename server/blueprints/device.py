@@ -58,8 +58,10 @@ def sync() -> SyncResponse:
     # Anti-passback across gates: who entered or left at the venue's other gates lately.
     since = utc_now() - dt.timedelta(seconds=body.presence_window_s)
     page = store.presence_changes(device.venue, device.gate, body.presence_after, since)
-    return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch,
-                        presence=page.changes, presence_after=page.cursor, presence_more=page.more)
+    # The hub's own rows, not validated again (model_construct): up to 1,000 changes an answer, and
+    # making a checked model of each cost a third of a sync. The gate validates the answer it reads.
+    return SyncResponse.model_construct(acked=result.acked, new=result.new, versions=versions, fetch=fetch,
+                                        presence=page.changes, presence_after=page.cursor, presence_more=page.more)
 
 
 @bp.post(contract.DEVICE_LEASE)
