@@ -70,8 +70,35 @@ def day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
 
 
+INVALID_TIME = "无效时间 invalid time"
+
+
 def _parse(at: str) -> dt.datetime:
     return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def stored_time(value: str | None) -> dt.datetime | None:
+    """A time as the hub stores it (ISO text, naive = UTC) as an aware time, or None when it is not one."""
+    if not value:
+        return None
+    try:
+        t = _parse(str(value))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+
+
+def local_text(value: str | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored UTC time as local text: "—" when empty, INVALID_TIME (and the text) when it has none."""
+    if not value:
+        return "—"
+    t = stored_time(value)
+    try:
+        if t is not None:
+            return t.astimezone(tz).strftime(fmt)
+    except (OverflowError, ValueError):
+        pass  # 9999-12-31T23:59Z is a valid stored time with no local form east of UTC
+    return f"{INVALID_TIME} ({str(value)[:40]})"
 
 
 def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneInfo) -> DailyReport:
@@ -94,7 +121,7 @@ def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneI
         elif r["decision"] == "refer":
             report.referred += 1
         if r["kind"] == "fever":
-            report.fevers.append({"at": _parse(r["at"]).astimezone(tz).strftime("%H:%M:%S"), "celsius": r["celsius"]})
+            report.fevers.append({"at": local_text(r["at"], tz, "%H:%M:%S"), "celsius": r["celsius"]})
     report.denials_by_rule = dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0])))
     report.peak_occupancy = _peak(store, venue, start, end, rows)
     return report
