@@ -7,9 +7,7 @@ schools and kindergartens, 14:00 otherwise, unless the venue sets its own hour.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -18,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from protocols.clock import utc_text
 from protocols.events import DECIDED_KINDS
+from server.csv_export import csv_text
 from server.store import HubStore
 
 EARLY_DEADLINE_KINDS = ("school", "kindergarten")
@@ -165,24 +164,21 @@ CSV_ROWS = [
 
 
 def report_csv(report: DailyReport, filed: dict[str, Any] | None = None) -> str:
-    """The report as CSV (bilingual labels, a BOM for spreadsheet programs)."""
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(["项目 item", "值 value"])
-    w.writerow(["场所 venue", report.venue])
-    w.writerow(["日期 day", report.day])
-    w.writerow(["零报告 zero report", "是 yes" if report.is_zero else "否 no"])
-    for key, zh in CSV_ROWS:
-        w.writerow([f"{zh} {key}", getattr(report, key)])
-    for rule, n in report.denials_by_rule.items():
-        w.writerow([f"拒绝规则 denied by rule {rule}", n])
-    for f in report.fevers:
-        w.writerow(["发热 fever", f"{f['at']} {f['celsius'] if f['celsius'] is not None else ''}".strip()])
+    """The report as CSV (bilingual labels, a BOM for spreadsheet programs, cells safe from formulas)."""
+    rows: list[list[Any]] = [
+        ["项目 item", "值 value"],
+        ["场所 venue", report.venue],
+        ["日期 day", report.day],
+        ["零报告 zero report", "是 yes" if report.is_zero else "否 no"],
+    ]
+    rows += [[f"{zh} {key}", getattr(report, key)] for key, zh in CSV_ROWS]
+    rows += [[f"拒绝规则 denied by rule {rule}", n] for rule, n in report.denials_by_rule.items()]
+    rows += [["发热 fever", f"{f['at']} {f['celsius'] if f['celsius'] is not None else ''}".strip()]
+             for f in report.fevers]
     if filed:
-        w.writerow(["填报人 filed by", filed["filed_by"]])
-        w.writerow(["填报时间 filed at", filed["filed_at"]])
-        w.writerow(["逾期 late", "是 yes" if filed["late"] else "否 no"])
-    return "\ufeff" + out.getvalue()
+        rows += [["填报人 filed by", filed["filed_by"]], ["填报时间 filed at", filed["filed_at"]],
+                 ["逾期 late", "是 yes" if filed["late"] else "否 no"]]
+    return csv_text(rows)
 
 
 def report_from_json(text: str) -> DailyReport:
