@@ -26,7 +26,7 @@ from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
-from agent.store import AgentStore, DecisionInputs
+from agent.store import AgentStore, DecisionInputs, StoreUnavailable
 from hardware.display.base import Screen
 from hardware.retry import Backoff
 from protocols.clock import utc_now
@@ -45,6 +45,7 @@ VenueFacts = Callable[[str, dt.datetime], tuple[Mapping[str, Any] | None, Mappin
 FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readings are still served
 REMEASURE_HOLD_S = 15.0  # longest the amber rest screen stays before the prompt is back for others
 PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
+STORE_RETRY_S = 1.0  # how often a gate whose store failed tries to write again (the alarm event is the probe)
 
 
 class PlaceLease(Protocol):
@@ -101,6 +102,8 @@ class GateLoop:
         self.frame_at = 0.0  # monotonic time the last frame arrived
         self.scan_to_relay_s: float | None = None  # last admission: frame arrived -> relay command
         self._next_purge = time.monotonic() + PURGE_EVERY_S  # the gate purged at start
+        self._store_fault: tuple[str, dt.datetime] | None = None  # (why, since when) the store takes no record
+        self._store_retry_at = 0.0
 
     # ---- running -------------------------------------------------------------------------
 
@@ -109,7 +112,10 @@ class GateLoop:
         try:
             self._show(idle_screen(self._faults()))
             while not self.stop_event.is_set():
-                self.tick()
+                try:
+                    self.tick()
+                except StoreUnavailable as exc:  # nothing moved: the record comes before the barrier
+                    self._store_down(exc)
                 if max_decisions is not None and self.decisions >= max_decisions:
                     break
         finally:
@@ -123,6 +129,9 @@ class GateLoop:
         """One turn: read a frame, advance the presentation, handle guard requests, refresh the screen."""
         now = time.monotonic()
         events: list[GateEvent] = []
+        if self._store_fault is not None and not self._store_back(now):
+            self._closed_tick()
+            return events
         while not self.manual_requests.empty():
             events.append(self._manual(self.manual_requests.get_nowait()))
         frame = self._read_frame()
@@ -139,6 +148,56 @@ class GateLoop:
             self._next_purge = time.monotonic() + PURGE_EVERY_S
             self.store.purge(self.gate.retention_days)
         return events
+
+    # ---- the store failing (disk full, read-only, I/O errors, locked) -----------------------
+
+    def _store_down(self, exc: StoreUnavailable) -> None:
+        """The store refused a write: nobody is decided until it takes records again; show it, alert."""
+        self._pending = None
+        if self._store_fault is None:
+            # The alert: an operator's log watch (journald) sees it now; the hub sees the alarm event on recovery.
+            log.error("ALERT gate store unavailable, the gate is closed until it is writable: %s", exc)
+            self._store_fault = (str(exc), utc_now())
+        self._store_retry_at = time.monotonic() + STORE_RETRY_S
+        screen = self._store_screen()
+        self._show(screen)
+        self.devices.announce(screen)
+
+    def _store_screen(self) -> Screen:
+        return Screen("error", *messages.STORE_DOWN, reasons=(messages.STORE_DOWN_REASON,), faults=self._faults())
+
+    def _closed_tick(self) -> None:
+        """A tick while the store is down: the camera drained, the guard's requests refused, the fault kept up."""
+        self._read_frame()
+        while not self.manual_requests.empty():
+            # Not kept for later: a guard's opening performed minutes afterwards would surprise everyone.
+            log.warning("guard request %s dropped: the store is unavailable", self.manual_requests.get_nowait())
+        if self._screen is None or self._screen.state != "error":
+            self._show(self._store_screen())
+
+    def _store_back(self, now: float) -> bool:
+        """Try the store again (at most every STORE_RETRY_S) by recording the alarm event; True when it took it."""
+        if self._store_fault is None:
+            return True
+        if now < self._store_retry_at:
+            return False
+        self._store_retry_at = now + STORE_RETRY_S
+        why, since = self._store_fault
+        back = utc_now()
+        alarm = GateEvent(
+            id=new_event_id(), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=back,
+            direction=self.gate.direction, reasons=[messages.STORE_FAULT],
+            note=f"store unavailable {since.isoformat()} .. {back.isoformat()}: {why}"[:500])
+        try:
+            self.store.record(alarm)
+        except StoreUnavailable:
+            return False
+        log.warning("gate store writable again after %.0fs: the gate is open for decisions", (back - since).total_seconds())
+        self._store_fault = None
+        self._show(idle_screen(self._faults()))
+        if self.on_event is not None:
+            self.on_event(alarm)
+        return True
 
     # ---- camera ---------------------------------------------------------------------------
 

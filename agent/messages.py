@@ -18,6 +18,8 @@ EXIT_REFER = ("请联系值班人员", "Please ask the guard")
 THERMOMETER_DOWN = ("测温仪未连接", "Thermometer unavailable")
 CAMERA_DOWN = ("摄像头故障，正在重连", "Camera unavailable: reconnecting")
 FIRE_ALARM = ("消防报警，闸门常开", "Fire alarm: barrier held open")
+STORE_DOWN = ("存储故障，闸机暂停使用", "Storage fault: the gate is closed")
+STORE_DOWN_REASON = ("无法保存通行记录，请联系值班人员", "Records cannot be saved: please see the guard")
 MANUAL = ("人工放行", "Admitted by the guard")
 MANUAL_DENY = ("人工拒绝", "Refused by the guard")
 
@@ -37,3 +39,8 @@ def local_reason(key: str) -> RuleResult:
     """A refusal the gate itself makes (anti-passback, no reading, fever re-check...)."""
     zh, en = LOCAL_REASONS[key]
     return RuleResult(rule=f"gate.{key}", outcome="FAIL", message_zh=zh, message_en=en)
+
+
+# The alarm a gate records once its store takes writes again (what the hub learns of the outage).
+STORE_FAULT = RuleResult(rule="GATE-STORE-01", outcome="FAIL", message_zh="闸机存储曾不可写，期间暂停通行",
+                         message_en="The gate's store could not be written: the gate was closed meanwhile")

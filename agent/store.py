@@ -8,6 +8,7 @@ reading: never a raw code or photo.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -22,7 +23,7 @@ from sqlite_utils import Database
 
 from agent.migrations import migrate
 from protocols.clock import GATE_STORE_ZONE, utc_now, utc_text
-from protocols.errors import ConfigError
+from protocols.errors import CheckpointError, ConfigError
 from protocols.events import PRESENCE_WINDOW_MAX, TAKES_PLACE_SQL, GateEvent, subject_hash
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,23 @@ log = logging.getLogger(__name__)
 def _iso(t: dt.datetime) -> str:
     # The store's own text form since its first migration (protocols.clock says why it keeps +00:00).
     return utc_text(t, zone=GATE_STORE_ZONE)
+
+
+class StoreUnavailable(CheckpointError):
+    """The gate's store cannot take a record (disk full, read-only, I/O error, locked too long): nothing may open."""
+
+    reason = "store_unavailable"
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn SQLite's and the OS's write failures into StoreUnavailable naming the file."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+        raise  # a bug (a duplicate id), not a store that cannot write
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise StoreUnavailable(f"{path}: cannot write the gate's store: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,7 @@ class AgentStore:
         return None if not subject else subject_hash(self._key, subject)
 
     def record(self, event: GateEvent, inputs: DecisionInputs | None = None) -> None:
-        """Commit an event, its outbox row and what the rules saw durably in one transaction (before anything moves)."""
+        """Commit an event, its outbox row and what the rules saw durably in one transaction; StoreUnavailable if not."""
         payload = event.model_dump_json()
         row = {
             "id": event.id,
@@ -98,7 +116,7 @@ class AgentStore:
             "bundle_version": event.bundle_version,
             "payload": payload,
         }
-        with self._lock, self.db.atomic():
+        with self._lock, _writing(self.path), self.db.atomic():
             self.db["events"].insert(row)
             self.db["outbox"].insert(
                 {"event_id": event.id, "payload": payload, "created_at": _iso(utc_now()), "attempts": 0}
@@ -231,7 +249,7 @@ class AgentStore:
         """Delete events older than the venue's retention that were delivered (or never queued), and other
         gates' presence changes older than that or a day, whichever is sooner."""
         cutoff = _iso((now or utc_now()) - dt.timedelta(days=retention_days))
-        with self._lock, self.db.atomic():
+        with self._lock, _writing(self.path), self.db.atomic():
             ids = [r[0] for r in self.db.conn.execute(
                 "SELECT e.id FROM events e LEFT JOIN outbox o ON o.event_id = e.id "
                 "WHERE e.at < ? AND (o.event_id IS NULL OR o.sent_at IS NOT NULL)", [cutoff])]

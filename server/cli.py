@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from server.broker_files import write_broker_files
+from server.passwords import WeakPassword, check_password_strength
 from server.store import HubStore
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,14 @@ def _store(db_path: Path) -> HubStore:
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist: run `checkpoint hub init --db {db_path}` first")
     return HubStore(db_path)
+
+
+def _strong(password: str, username: str) -> None:
+    """Refuse a weak new password with the bilingual reason (nothing is written)."""
+    try:
+        check_password_strength(password, (username, "checkpoint", "admin"))
+    except WeakPassword as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -45,10 +54,11 @@ def init(db_path: Path, admin: str, password: str | None) -> None:
 
     Example: checkpoint hub init --db /var/lib/checkpoint/hub.db
     """
-    store = HubStore(db_path)
-    applied = store.migrate()
     generated = password is None
     password = password or secrets.token_urlsafe(12)
+    _strong(password, admin)
+    store = HubStore(db_path)
+    applied = store.migrate()
     store.create_user(admin, password, "admin")
     store.close()
     click.echo(f"{db_path}: schema ready ({len(applied)} migrations applied now); admin user {admin!r}")
@@ -93,6 +103,7 @@ def add_user(db_path: Path, username: str, role: str, venue: str | None, passwor
         raise click.ClickException(f"no venue {venue!r}: add it first with `checkpoint hub add-venue`")
     generated = password is None
     password = password or secrets.token_urlsafe(12)
+    _strong(password, username)
     store.create_user(username, password, role)
     store.set_user_venue(username, venue)
     click.echo(f"user {username!r}: {role}, venue {venue or 'all'}")

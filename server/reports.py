@@ -7,9 +7,7 @@ schools and kindergartens, 14:00 otherwise, unless the venue sets its own hour.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -18,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from protocols.clock import utc_text
 from protocols.events import DECIDED_KINDS
+from server.csv_export import csv_text
 from server.store import HubStore
 
 EARLY_DEADLINE_KINDS = ("school", "kindergarten")
@@ -70,8 +69,35 @@ def day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
 
 
+INVALID_TIME = "无效时间 invalid time"
+
+
 def _parse(at: str) -> dt.datetime:
     return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def stored_time(value: str | None) -> dt.datetime | None:
+    """A time as the hub stores it (ISO text, naive = UTC) as an aware time, or None when it is not one."""
+    if not value:
+        return None
+    try:
+        t = _parse(str(value))
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+
+
+def local_text(value: str | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored UTC time as local text: "—" when empty, INVALID_TIME (and the text) when it has none."""
+    if not value:
+        return "—"
+    t = stored_time(value)
+    try:
+        if t is not None:
+            return t.astimezone(tz).strftime(fmt)
+    except (OverflowError, ValueError):
+        pass  # 9999-12-31T23:59Z is a valid stored time with no local form east of UTC
+    return f"{INVALID_TIME} ({str(value)[:40]})"
 
 
 def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneInfo) -> DailyReport:
@@ -94,7 +120,7 @@ def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneI
         elif r["decision"] == "refer":
             report.referred += 1
         if r["kind"] == "fever":
-            report.fevers.append({"at": _parse(r["at"]).astimezone(tz).strftime("%H:%M:%S"), "celsius": r["celsius"]})
+            report.fevers.append({"at": local_text(r["at"], tz, "%H:%M:%S"), "celsius": r["celsius"]})
     report.denials_by_rule = dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0])))
     report.peak_occupancy = _peak(store, venue, start, end, rows)
     return report
@@ -138,24 +164,21 @@ CSV_ROWS = [
 
 
 def report_csv(report: DailyReport, filed: dict[str, Any] | None = None) -> str:
-    """The report as CSV (bilingual labels, a BOM for spreadsheet programs)."""
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(["项目 item", "值 value"])
-    w.writerow(["场所 venue", report.venue])
-    w.writerow(["日期 day", report.day])
-    w.writerow(["零报告 zero report", "是 yes" if report.is_zero else "否 no"])
-    for key, zh in CSV_ROWS:
-        w.writerow([f"{zh} {key}", getattr(report, key)])
-    for rule, n in report.denials_by_rule.items():
-        w.writerow([f"拒绝规则 denied by rule {rule}", n])
-    for f in report.fevers:
-        w.writerow(["发热 fever", f"{f['at']} {f['celsius'] if f['celsius'] is not None else ''}".strip()])
+    """The report as CSV (bilingual labels, a BOM for spreadsheet programs, cells safe from formulas)."""
+    rows: list[list[Any]] = [
+        ["项目 item", "值 value"],
+        ["场所 venue", report.venue],
+        ["日期 day", report.day],
+        ["零报告 zero report", "是 yes" if report.is_zero else "否 no"],
+    ]
+    rows += [[f"{zh} {key}", getattr(report, key)] for key, zh in CSV_ROWS]
+    rows += [[f"拒绝规则 denied by rule {rule}", n] for rule, n in report.denials_by_rule.items()]
+    rows += [["发热 fever", f"{f['at']} {f['celsius'] if f['celsius'] is not None else ''}".strip()]
+             for f in report.fevers]
     if filed:
-        w.writerow(["填报人 filed by", filed["filed_by"]])
-        w.writerow(["填报时间 filed at", filed["filed_at"]])
-        w.writerow(["逾期 late", "是 yes" if filed["late"] else "否 no"])
-    return "\ufeff" + out.getvalue()
+        rows += [["填报人 filed by", filed["filed_by"]], ["填报时间 filed at", filed["filed_at"]],
+                 ["逾期 late", "是 yes" if filed["late"] else "否 no"]]
+    return csv_text(rows)
 
 
 def report_from_json(text: str) -> DailyReport:

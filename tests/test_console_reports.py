@@ -202,7 +202,7 @@ def test_purge_runs_from_the_cli_and_at_app_start(hub: Hub) -> None:
 
 def test_add_user_binds_a_user_to_a_venue(hub: Hub) -> None:
     result = CliRunner().invoke(hub_cli, ["add-user", "--db", str(hub.db), "--username", "zhao", "--role", "guard",
-                                          "--venue", "factory1", "--password", "pw-123456"])
+                                          "--venue", "factory1", "--password", "quiet-harbour-lantern"])
     assert result.exit_code == 0, result.output
     assert hub.store.user("zhao") == {"username": "zhao", "role": "guard", "venue": "factory1"}
     result = CliRunner().invoke(hub_cli, ["add-user", "--db", str(hub.db), "--username", "x", "--role", "guard",

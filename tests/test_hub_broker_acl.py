@@ -54,7 +54,7 @@ class Peer:
 def broker_and_devices(tmp_path: Path):
     db = tmp_path / "hub.db"
     runner = CliRunner()
-    assert runner.invoke(hub, ["init", "--db", str(db), "--password", "pw"]).exit_code == 0
+    assert runner.invoke(hub, ["init", "--db", str(db), "--password", "quiet-harbour-lantern"]).exit_code == 0
     assert runner.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme", "--gate", "g0", "--gate", "g1"]).exit_code == 0
     store = HubStore(db)
     devices = {}

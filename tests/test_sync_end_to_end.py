@@ -57,7 +57,7 @@ def kill_group(proc: subprocess.Popen, sig: int) -> None:
 def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     cli = CliRunner()
-    assert cli.invoke(hub, ["init", "--db", str(db), "--password", "pw"]).exit_code == 0
+    assert cli.invoke(hub, ["init", "--db", str(db), "--password", "quiet-harbour-lantern"]).exit_code == 0
     assert cli.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme", *sum((["--gate", g] for g in GATES), [])]).exit_code == 0
     tokens = {g: cli.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", g]).output.strip()
               for g in GATES}
@@ -154,7 +154,7 @@ def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path:
 def test_events_drain_by_mqtt_alone_and_the_gate_status_is_retained(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
     cli = CliRunner()
-    cli.invoke(hub, ["init", "--db", str(db), "--password", "pw"])
+    cli.invoke(hub, ["init", "--db", str(db), "--password", "quiet-harbour-lantern"])
     cli.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme", "--gate", "g0"])
     token = cli.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", "g0"]).output.strip()
     device, secret = HubStore(db).redeem_token(token)

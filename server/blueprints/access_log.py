@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 
 from flask import Blueprint, Response, jsonify, request
 
 from protocols.contract import API_PREFIX
 from server.auth import role_required
+from server.csv_export import csv_text
 from server.db import get_store
 from server.http_errors import ApiError
 
@@ -57,11 +56,7 @@ def access_log():
         return jsonify(rows)
     if fmt != "csv":
         raise ApiError(400, "bad_query", "format 须为 json 或 csv / format must be json or csv")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([f"{zh} {en}" for en, zh in CSV_COLUMNS])
-    for r in rows:
-        writer.writerow([";".join(r[en]) if en == "failed" else r[en] for en, _ in CSV_COLUMNS])
-    # A BOM so that spreadsheet programs open the Chinese headers as UTF-8.
-    return Response("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8",
+    table = [[f"{zh} {en}" for en, zh in CSV_COLUMNS]]
+    table += [[";".join(r[en]) if en == "failed" else r[en] for en, _ in CSV_COLUMNS] for r in rows]
+    return Response(csv_text(table), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": "attachment; filename=access-log.csv"})

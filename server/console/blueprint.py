@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, render_template
+
+from server.reports import local_text
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -32,13 +33,5 @@ def local_tz() -> ZoneInfo:
 
 @bp.app_template_filter("local")
 def local_time(value: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """A stored UTC timestamp shown in the venues' local time."""
-    if not value:
-        return "—"
-    try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.astimezone(local_tz()).strftime(fmt)
+    """A stored UTC timestamp shown in the venues' local time ("无效时间 invalid time" when it has none)."""
+    return local_text(value, local_tz(), fmt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import get_args
+from urllib.parse import urlencode
 
 from flask import g, redirect, render_template, request, url_for
 
@@ -15,6 +16,8 @@ from server.db import get_store
 PAGE_SIZE = 50
 DECISIONS = {"": ("deny", "refer"), "deny": ("deny",), "refer": ("refer",)}
 PERSON_CLASSES = get_args(PersonClass)
+# The query keys the page reads; anything else in a query string is ignored, never fed to url_for.
+FILTER_KEYS = ("venue", "gate", "since", "until", "decision", "rule", "person_class", "name")
 
 
 def _filters() -> dict:
@@ -36,9 +39,12 @@ def denials():
     page = positive_int("page", 1, 100_000)
     rows = get_store().denials(**filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     audit("denials.list", request.query_string.decode("utf-8", "replace")[:500] or "-", filters["venue"])
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    # Only the filters go back into the page links: a key such as `_scheme` or `_external` in
+    # url_for(**request.args) was a 500 (and could point the links at another host).
+    args = {k: request.args[k] for k in FILTER_KEYS if request.args.get(k)}
+    pages = {n: url_for("console.denials") + "?" + urlencode({**args, "page": n}) for n in (page - 1, page + 1)}
     return render_template("console/denials.html", rows=rows[:PAGE_SIZE], page=page, more=len(rows) > PAGE_SIZE,
-                           args=args, venues=allowed_venues(), person_classes=PERSON_CLASSES)
+                           args=args, pages=pages, venues=allowed_venues(), person_classes=PERSON_CLASSES)
 
 
 def _denial(event_id: str) -> dict:

@@ -9,6 +9,12 @@ from flask import request
 from protocols.clock import utc_text
 from server.console.blueprint import ConsoleError, local_tz
 
+# The times a person may type: wide enough for any real use, and far enough from year 1 and 9999 that
+# a shift to UTC, a day's bounds or a visit's 7 days never leave what datetime can hold (a 500).
+EARLIEST = dt.datetime(1970, 1, 1)
+LATEST = dt.datetime(9000, 1, 1)
+RANGE_ERROR = "须在 1970 年至 8999 年之间 / must be between the years 1970 and 8999"
+
 
 def text(name: str, max_len: int = 64, required: bool = False, source: str = "values") -> str | None:
     """A stripped text field, None when empty; too long or missing-but-required is a 400."""
@@ -29,6 +35,8 @@ def local_datetime(name: str, required: bool = False, source: str = "values") ->
         t = dt.datetime.fromisoformat(value)
     except ValueError as exc:
         raise ConsoleError(400, f"{name} 时间格式无效 / {name} is not a date and time") from exc
+    if not EARLIEST <= t.replace(tzinfo=None) < LATEST:
+        raise ConsoleError(400, f"{name} {RANGE_ERROR}")
     if t.tzinfo is None:
         t = t.replace(tzinfo=local_tz())
     return t.astimezone(dt.timezone.utc)
@@ -55,7 +63,15 @@ def local_day(name: str, default: dt.date) -> dt.date:
     value = (request.values.get(name) or "").strip()
     if not value:
         return default
+    return parse_day(value, name)
+
+
+def parse_day(value: str, name: str = "day") -> dt.date:
+    """A YYYY-MM-DD text as a date in the console's range, else a 400 the supervisor can read."""
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError as exc:
         raise ConsoleError(400, f"{name} 日期格式无效 / {name} is not a date (YYYY-MM-DD)") from exc
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise ConsoleError(400, f"{name} {RANGE_ERROR}")
+    return day

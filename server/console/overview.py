@@ -11,7 +11,7 @@ from protocols.clock import utc_now
 from server.console.access import allowed_venues, login_required
 from server.console.blueprint import bp, local_tz
 from server.db import get_store
-from server.reports import build_report
+from server.reports import build_report, stored_time
 
 SEEN_RECENTLY = dt.timedelta(minutes=5)  # a gate without an MQTT status is online if it synced this recently
 
@@ -19,8 +19,8 @@ SEEN_RECENTLY = dt.timedelta(minutes=5)  # a gate without an MQTT status is onli
 def gate_state(gate: dict[str, Any], current: dict[str, str], now: dt.datetime) -> dict[str, Any]:
     """A gate's row: online or not, and which documents it runs behind the current versions."""
     online = gate["status"] == "online"
-    if gate["status"] is None and gate["last_seen"]:
-        seen = dt.datetime.fromisoformat(gate["last_seen"].replace("Z", "+00:00"))
+    seen = stored_time(gate["last_seen"])
+    if gate["status"] is None and seen is not None:
         online = now - seen < SEEN_RECENTLY
     stale = {kind: (gate["running"].get(kind), version) for kind, version in current.items()
              if gate["running"].get(kind) != version}

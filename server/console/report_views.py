@@ -9,7 +9,7 @@ from flask import Response, g, redirect, render_template, url_for
 from protocols.clock import utc_now, utc_text
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp, local_tz
-from server.console.forms import local_day, text
+from server.console.forms import local_day, parse_day, text
 from server.db import get_store
 from server.reports import (
     DailyReport,
@@ -51,21 +51,12 @@ def reports():
         filed_list=get_store().filed_reports(g.console_user["venue"]))
 
 
-
-def _parse_day(day: str) -> dt.date:
-    """A YYYY-MM-DD day from the URL, or a 400 the supervisor can read."""
-    try:
-        return dt.date.fromisoformat(day)
-    except ValueError as exc:
-        raise ConsoleError(400, "日期格式无效 / Not a date (YYYY-MM-DD)") from exc
-
-
 @bp.post("/reports/<venue_id>/<day>/file")
 @login_required("supervisor")
 def file_report(venue_id: str, day: str):
     """File a day's report once (who, when, late or not); it never changes afterwards."""
     venue = _venue(venue_id)
-    the_day = _parse_day(day)
+    the_day = parse_day(day)
     now = utc_now()
     if the_day >= now.astimezone(local_tz()).date():
         raise ConsoleError(400, "当天尚未结束，不能填报 / The day is not over yet: it cannot be filed")
@@ -82,7 +73,7 @@ def file_report(venue_id: str, day: str):
 def report_download(venue_id: str, day: str):
     """The day's report as CSV (the filed one when filed)."""
     venue = _venue(venue_id)
-    the_day = _parse_day(day)
+    the_day = parse_day(day)
     report, filed = _report(venue, the_day)
     return Response(report_csv(report, filed), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename=report-{venue['id']}-{day}.csv"})
