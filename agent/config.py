@@ -78,6 +78,9 @@ class RulesSection(_Section):
     bundle: Path | None = Field(default=None, description="the signed rule bundle (JSON) the hub distributes")
     bundle_max_age_h: float | None = Field(default=24.0, gt=0, description="refuse a bundle issued longer ago")
     trust_list: Path | None = None
+    # A week: supervisors publish trust lists by hand, and a revocation must reach a gate within a bounded time.
+    trust_list_max_age_h: float | None = Field(default=168.0, gt=0,
+                                               description="refuse a trust list issued longer ago (its revocations are stale)")
     root_public_key: Path | None = None
     max_code_age_s: float | None = Field(default=None, gt=0, description="refuse codes issued longer ago (screenshots)")
     params: dict[str, Any] = Field(default_factory=dict, description="parameters for a simulation's unsigned bundle")

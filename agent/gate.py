@@ -72,7 +72,9 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     """Assemble a gate; trust and decider default to the ones the hub sent (with [sync]) or the config names."""
     store = AgentStore(cfg.store.path, cfg.subject_key)
     try:
-        documents = GateDocuments(cfg.rules, cfg.sync.documents_dir if cfg.sync is not None else None)
+        # Without [sync] the newest accepted documents are remembered beside the store (a rollback by file, too).
+        documents = GateDocuments(cfg.rules, cfg.sync.documents_dir if cfg.sync is not None else None,
+                                  None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json")
         sync = None
         if cfg.sync is not None:
             sync = SyncClient(store, cfg.sync, venue=cfg.gate.venue, gate=cfg.gate.gate, secret=cfg.device_secret or "",
