@@ -131,6 +131,19 @@ class AgentConfig(_Section):
     _device_secret: str | None = PrivateAttr(default=None)
 
     @property
+    def passback_window_s(self) -> float:
+        """The anti-passback window used: anti_passback_s, widened to rules.max_code_age_s (0: anti-passback off).
+
+        A code is accepted for max_code_age_s, so a shorter window would let the same code (a screenshot
+        passed back) in twice while it is still accepted; the wider one of the two is used, never a refusal
+        at start-up of a config that set only one.
+        """
+        window = self.presentation.anti_passback_s
+        if window <= 0:
+            return 0.0
+        return min(max(window, self.rules.max_code_age_s or 0.0), PRESENCE_WINDOW_MAX.total_seconds())
+
+    @property
     def subject_key(self) -> bytes:
         """The venue's key for hashing subject ids (from CHECKPOINT_SUBJECT_KEY)."""
         return self._subject_key

@@ -85,6 +85,7 @@ class GateLoop:
         self.mask = mask
         self.lease = lease  # None: no [sync], no cap
         self.venue_facts = venue_facts  # None: no roster or appointments loaded
+        self.passback_s = cfg.passback_window_s  # never shorter than a code's age limit
         self.dedupe = Dedupe(cfg.presentation.dedupe_s)
         self.fever = FeverWatch(cfg.measure.rest_s)
         self.manual_requests: queue.Queue[ManualRequest] = queue.Queue()
@@ -257,8 +258,8 @@ class GateLoop:
         subject = p.subject or ""
         case = self.fever.case(subject, now)
         # Anti-passback: an entry here or at another gate of the venue (as the hub last told) and no exit since.
-        inside = bool(self.presentation.anti_passback_s > 0 and p.subject and self.store.inside(
-            p.subject, passback_since(p.wall, self.presentation.anti_passback_s)))
+        inside = bool(self.passback_s > 0 and p.subject and self.store.inside(
+            p.subject, passback_since(p.wall, self.passback_s)))
         roster, appointment = (None, None)
         if self.venue_facts is not None and p.credential is not None:
             roster, appointment = self.venue_facts(p.credential.subject, p.wall)

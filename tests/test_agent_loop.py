@@ -218,3 +218,26 @@ def test_a_thermometer_plugged_in_after_start_is_picked_up(tmp_path):
     finally:
         sim.close()
         device.stop()
+
+
+@pytest.mark.slow
+def test_a_code_admitted_62_s_ago_is_refused_while_its_age_limit_of_10_min_holds(tmp_path):
+    import datetime as dt
+
+    from protocols.events import GateEvent, new_event_id
+    from protocols.verify import verify_code
+
+    # The window is 60 s but codes are accepted for 10 min: the same code must not get in twice meanwhile.
+    sim = start_simulation(tmp_path, rules={"max_code_age_s": 600})
+    try:
+        person = sim.factory.person("green")
+        now = dt.datetime.now(dt.timezone.utc)
+        subject = verify_code(person.code, sim.factory.trust, now).credential.subject  # type: ignore[union-attr]
+        cfg = sim.cfg.gate
+        sim.gate.store.record(GateEvent(id=new_event_id(), kind="decision", venue=cfg.venue, gate=cfg.gate,
+                                        at=now - dt.timedelta(seconds=62), direction="in", decision="admit",
+                                        subject=sim.gate.store.hash_subject(subject)))
+        again = sim.present(person)
+        assert again.decision == "deny" and "GATE-APB-01" in failed_rules(again)
+    finally:
+        sim.close()
