@@ -135,7 +135,9 @@ class AcceptedMarks:
 def watch_bundle(path: Path, root: PublicKey, max_age_h: float | None = 24.0,
                  follow: Path | None = None, marks: AcceptedMarks | None = None) -> Watcher[Bundle]:
     """The signed bundle at path, checked against the root key, then followed; ConfigError if unusable now."""
-    keeper = BundleKeeper(root, None if max_age_h is None else dt.timedelta(hours=max_age_h))
+    # No age limit here: a gate back from a long power cut starts with the bundle it holds and the
+    # Decider refers everyone while it is too old (max_age_h), until the sync brings a fresh one.
+    keeper = BundleKeeper(root, None)
     marks = marks if marks is not None else AcceptedMarks(None)
 
     def load(p: Path) -> Bundle:
@@ -150,6 +152,9 @@ def watch_bundle(path: Path, root: PublicKey, max_age_h: float | None = 24.0,
         watcher = Watcher.start(path, load, follow)
     except (OSError, ValueError, BundleError) as exc:
         raise ConfigError(f"rule bundle {path}: {exc}") from exc
+    if max_age_h is not None and watcher.value.is_stale(utc_now(), dt.timedelta(hours=max_age_h)):
+        log.warning("bundle %s is older than %s h: everyone is referred to the guard until a fresh one comes",
+                    watcher.value.version, max_age_h)
     log.info("deciding with bundle %s", watcher.value.version)
     return watcher
 
@@ -157,12 +162,14 @@ def watch_bundle(path: Path, root: PublicKey, max_age_h: float | None = 24.0,
 def watch_trust(path: Path, root: PublicKey | None, follow: Path | None = None,
                 marks: AcceptedMarks | None = None, max_age_h: float | None = None) -> Watcher[TrustList]:
     """The signed trust list at path (without a root key: the root-pub.pem beside it), then followed;
-    one issued before the newest accepted, or longer ago than max_age_h, is refused."""
+    one issued before the newest accepted is refused. One older than max_age_h still loads (a gate back
+    from a power cut starts), and the Decider refers everyone while it is (`trust_list_stale`)."""
     marks = marks if marks is not None else AcceptedMarks(None)
 
     def load(p: Path) -> TrustList:
         trust = TrustList.load(p, root)
-        check_trust_age(trust, max_age_h)
+        if trust.issued_at is None:
+            raise TrustListError("trust list carries no issued_at: its age cannot be checked, refused")
         marks.check(DocumentKind.TRUSTLIST, trust.issued_at, TrustListError)
         marks.accept(DocumentKind.TRUSTLIST, trust.issued_at)
         return trust

@@ -86,7 +86,10 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
                 except SyncError as exc:
                     raise ConfigError(f"no {' or '.join(missing)} yet and the hub cannot be reached: {exc}") from exc
         source = None if trust is not None else documents.trust()
-        decider = decider or Decider(documents.bundle())
+        # Too old a bundle or trust list refers everyone (a guard decides) rather than keeping the gate down.
+        decider = decider or Decider(documents.bundle(), cfg.rules.bundle_max_age_h,
+                                     (lambda: source.current().issued_at) if source is not None else None,
+                                     cfg.rules.trust_list_max_age_h)
     except ConfigError:
         store.close()
         raise

@@ -53,7 +53,9 @@ class HostileHub:
             def do_POST(self) -> None:
                 hub.requests.append(self.path)
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                answer = {"acked": [], "new": 0, "versions": {}, "fetch": hub.fetch}
+                answer: dict[str, Any] = {"acked": [], "new": 0, "versions": {}, "fetch": hub.fetch}
+                if self.path.endswith("/device/lease"):
+                    answer = {"grant": 10, "held": 10, "cap": None, "inside": 0}
                 self._send(200, json.dumps(answer).encode(), {"Content-Type": "application/json"})
 
             def do_GET(self) -> None:
@@ -185,3 +187,38 @@ def test_without_a_root_key_a_fetched_bundle_or_trust_list_is_not_installed(host
     assert not cache.install("bundle", "1", '"1"', b'{"body": {}, "signature": "x"}')
     assert not cache.install("trustlist", "1", '"1"', b'{"body": {}, "signature": "x"}')
     assert list((tmp_path / "docs").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_gate_back_with_a_bundle_older_than_a_day_starts_refers_everyone_and_recovers_by_sync(hostile, tmp_path):
+    from agent.simulation import Simulation
+    from protocols.keys import save_private_key
+
+    root = _root(tmp_path)
+    issuer = generate_private_key("ES256")
+    save_private_key(issuer, tmp_path / "issuer.pem")
+    now = dt.datetime.now(dt.timezone.utc)
+    PeopleFactory(key=issuer).trust.save(tmp_path / "trust.json", root)
+    pack = load_pack("factory-gate")
+    (tmp_path / "bundle.json").write_text(json.dumps(sign_bundle(build_bundle(pack, issued_at=now - dt.timedelta(hours=25)), root)))
+    cfg = gate_config(tmp_path, rules={"root_public_key": str(tmp_path / "root.pub.pem"),
+                                       "bundle": str(tmp_path / "bundle.json"), "trust_list": str(tmp_path / "trust.json")},
+                      sync={"hub_url": hostile.url, "device_id": "d1", "documents_dir": str(tmp_path / "docs"),
+                            "interval_s": 0.2})
+    sim = Simulation(cfg, seed=2, issuer_key=issuer)  # the power cut lasted a day: it starts all the same
+    try:
+        stale = sim.present(sim.factory.person("green"))
+        assert stale is not None and stale.decision == "refer"
+        assert [(r.rule, r.message_zh, r.message_en) for r in stale.reasons] == [
+            ("gate.bundle_stale", "规则包已过期，请联系值班人员", "Rule bundle out of date: please see the guard")]
+        assert sim.gate.devices.barrier.states() == ["locked"]
+        # The sync goes on and brings a fresh bundle: the gate decides by it again.
+        fresh = build_bundle(pack, issued_at=now)
+        hostile.documents["bundle"] = json.dumps(sign_bundle(fresh, root)).encode()
+        hostile.fetch = ["bundle"]
+        from tests.conftest import wait_until
+        wait_until(lambda: (tmp_path / "docs" / "bundle").exists(), what="the fresh bundle")
+        event = sim.present(sim.factory.person("green"))
+        assert event is not None and event.decision == "admit" and event.bundle_version == fresh.version
+    finally:
+        sim.close()
