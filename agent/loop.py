@@ -19,6 +19,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ulid import ULID
+
 from agent import messages
 from agent.config import AgentConfig
 from agent.decider import Decider, Verdict
@@ -45,6 +47,8 @@ VenueFacts = Callable[[str, dt.datetime], tuple[Mapping[str, Any] | None, Mappin
 FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readings are still served
 REMEASURE_HOLD_S = 15.0  # longest the amber rest screen stays before the prompt is back for others
 PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
+# How far the clock may stand behind the newest recorded event before it counts as set back (NTP steps are smaller).
+CLOCK_BACK_TOLERANCE = dt.timedelta(minutes=2)
 
 
 class PlaceLease(Protocol):
@@ -187,8 +191,25 @@ class GateLoop:
             return [event] if event is not None else []
         return []
 
+    def clock_set_back(self, wall: dt.datetime) -> dt.datetime | None:
+        """The newest recorded event's time if `wall` stands before it (beyond the tolerance): the clock went back."""
+        newest = self.store.last_event_id()
+        if newest is None:
+            return None
+        try:
+            recorded = ULID.from_str(newest).datetime  # ids are ULIDs minted by the clock: a floor it cannot undo
+        except ValueError:
+            return None
+        return recorded if wall < recorded - CLOCK_BACK_TOLERANCE else None
+
     def _present(self, text: str, now: float) -> GateEvent | None:
         wall = utc_now()
+        floor = self.clock_set_back(wall)
+        if floor is not None:
+            # Expiry, code age and anti-passback all read the clock: set back, none of them can be trusted.
+            log.warning("clock %s is behind the newest event %s: referring", wall.isoformat(), floor.isoformat())
+            return self._finish(None, "refer", [messages.local_reason("clock_behind", "OPEN")],
+                                note=f"clock {wall.isoformat()} behind the newest event {floor.isoformat()}")
         verification = self.verify(text, wall)
         if self.gate.direction == "out":
             return self._exit(verification, now, wall, self.dedupe.digest(text))

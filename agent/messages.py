@@ -27,6 +27,7 @@ LOCAL_REASONS: dict[str, tuple[str, str]] = {
     "rest_first": ("请继续休息后再复测", "Please rest a little longer before measuring again"),
     "bundle_stale": ("规则包已过期，请联系值班人员", "Rule bundle out of date: please see the guard"),
     "trust_list_stale": ("信任列表已过期，请联系值班人员", "Trust list out of date: please see the guard"),
+    "clock_behind": ("闸机时钟异常，请联系值班人员", "The gate's clock is wrong: please see the guard"),
 }
 
 
