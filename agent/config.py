@@ -78,6 +78,9 @@ class RulesSection(_Section):
     bundle: Path | None = Field(default=None, description="the signed rule bundle (JSON) the hub distributes")
     bundle_max_age_h: float | None = Field(default=24.0, gt=0, description="refuse a bundle issued longer ago")
     trust_list: Path | None = None
+    # A week: supervisors publish trust lists by hand, and a revocation must reach a gate within a bounded time.
+    trust_list_max_age_h: float | None = Field(default=168.0, gt=0,
+                                               description="refuse a trust list issued longer ago (its revocations are stale)")
     root_public_key: Path | None = None
     max_code_age_s: float | None = Field(default=None, gt=0, description="refuse codes issued longer ago (screenshots)")
     params: dict[str, Any] = Field(default_factory=dict, description="parameters for a simulation's unsigned bundle")
@@ -126,6 +129,19 @@ class AgentConfig(_Section):
     _subject_key: bytes = PrivateAttr(default=b"")
     _guard_pin: str | None = PrivateAttr(default=None)
     _device_secret: str | None = PrivateAttr(default=None)
+
+    @property
+    def passback_window_s(self) -> float:
+        """The anti-passback window used: anti_passback_s, widened to rules.max_code_age_s (0: anti-passback off).
+
+        A code is accepted for max_code_age_s, so a shorter window would let the same code (a screenshot
+        passed back) in twice while it is still accepted; the wider one of the two is used, never a refusal
+        at start-up of a config that set only one.
+        """
+        window = self.presentation.anti_passback_s
+        if window <= 0:
+            return 0.0
+        return min(max(window, self.rules.max_code_age_s or 0.0), PRESENCE_WINDOW_MAX.total_seconds())
 
     @property
     def subject_key(self) -> bytes:

@@ -8,12 +8,14 @@ decision is the pure engine's.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agent.documents import Watcher
+from agent.messages import local_reason
 from agent.store import DecisionInputs
 from protocols.bundle import Bundle, RiskAreas, build_bundle
 from protocols.credential import Credential
@@ -69,9 +71,26 @@ class Verdict:
 class Decider:
     """Decides with the current bundle: a fixed one, or the one a watcher follows (the sync client writes it)."""
 
-    def __init__(self, bundle: Bundle | Watcher[Bundle]):
+    def __init__(self, bundle: Bundle | Watcher[Bundle], max_age_h: float | None = None,
+                 trust_issued: Callable[[], dt.datetime | None] | None = None, trust_max_age_h: float | None = None):
+        """max_age_h: a bundle issued longer ago decides nothing (everyone is referred) until a newer one comes;
+        trust_issued/trust_max_age_h: the same for the trust list codes are verified with."""
         self._watch = bundle if isinstance(bundle, Watcher) else None
         self.bundle: Bundle = bundle.value if isinstance(bundle, Watcher) else bundle
+        self.max_age = None if max_age_h is None else dt.timedelta(hours=max_age_h)
+        self.trust_issued = trust_issued
+        self.trust_max_age = None if trust_max_age_h is None else dt.timedelta(hours=trust_max_age_h)
+
+    def stale(self, at: dt.datetime) -> list[RuleResult]:
+        """Why the documents cannot decide at `at` (too old), as reasons shown to the person; [] if they can."""
+        reasons = []
+        if self.bundle.is_stale(at, self.max_age):
+            reasons.append(local_reason("bundle_stale", "OPEN"))
+        if self.trust_issued is not None and self.trust_max_age is not None:
+            issued = self.trust_issued()
+            if issued is None or at - issued > self.trust_max_age:
+                reasons.append(local_reason("trust_list_stale", "OPEN"))
+        return reasons
 
     @classmethod
     def from_pack(cls, venue_kind: str, params: dict[str, Any] | None = None,
@@ -91,7 +110,10 @@ class Decider:
                hash_subject: Callable[[str], str] | None = None) -> Verdict:
         """Run the bundle's rules over the credential (None: the code was refused) and what the gate knows;
         with hash_subject, also keep what the rules saw (subject hashed) for `checkpoint rules backtest`."""
-        result = evaluate(self.bundle, credential, ctx)
+        stale = self.stale(ctx.at)
+        # Rules or keys too old to trust: no health rule decides, a guard does (refer), and the sync goes on.
+        result = (DecisionResult("refer", stale, self.bundle.version) if stale
+                  else evaluate(self.bundle, credential, ctx))
         if hash_subject is None:
             return Verdict(result)
         inputs = decision_inputs(self.bundle, credential, ctx, hash_subject=hash_subject)

@@ -1,6 +1,12 @@
 """A gate's documents, one room: for every kind, where it comes from, how it is verified, how it is
 installed, what is running, and the watcher that follows its file.
 
+Only the kinds of `protocols.contract.DocumentKind` the gate reads are installed, each checked first
+(no kind skips its check), so a hub's answer cannot name a file outside the folder. A signed
+document older than the newest one accepted of its kind is refused, also after a restart
+(`AcceptedMarks`, `accepted.json` beside the documents): a revocation is never undone by replaying
+an older trust list, nor a rule change by an older bundle.
+
 A document comes from the config's file (`[rules] bundle`, `trust_list`) or from the hub: the sync
 client fetches each kind into `documents_dir/{kind}` (`DocumentCache.install`: checked by
 `GateDocuments.verify`, then renamed over the old one, so a reader sees the old document or the
@@ -26,7 +32,8 @@ from agent.venue_documents import Roster, parse_appointments, parse_roster, pick
 from protocols.bundle import Bundle, BundleKeeper, verify_bundle
 from protocols.clock import utc_now
 from protocols.contract import DocumentKind
-from protocols.errors import BundleError, CheckpointError, ConfigError
+from protocols.clock import utc_text
+from protocols.errors import BundleError, CheckpointError, ConfigError, TrustListError
 from protocols.keys import PublicKey, load_public_key
 from protocols.trustlist import TrustList
 
@@ -77,29 +84,119 @@ class Watcher(Generic[T]):
         return self.value
 
 
+class AcceptedMarks:
+    """The newest `issued_at` accepted of each signed kind, kept in a file: an older document is a rollback."""
+
+    def __init__(self, path: Path | None):
+        """path: the JSON file the marks live in (None: kept in memory only, as long as the process runs)."""
+        self.path = path
+        self._lock = threading.Lock()
+        self._marks: dict[str, dt.datetime] = self._read()
+
+    def _read(self) -> dict[str, dt.datetime]:
+        if self.path is None or not self.path.exists():
+            return {}
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            return {str(kind): dt.datetime.fromisoformat(text) for kind, text in raw.items()}
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            # Fail closed: a mark that cannot be read would let any older document back in.
+            raise ConfigError(f"{self.path}: the newest accepted documents cannot be read ({exc}); "
+                              "restore it or remove it knowingly") from exc
+
+    def mark(self, kind: str) -> dt.datetime | None:
+        """The newest issued_at accepted of this kind, None if none yet."""
+        with self._lock:
+            return self._marks.get(kind)
+
+    def check(self, kind: str, issued_at: dt.datetime | None, error: type[CheckpointError]) -> None:
+        """Raise `error` if a document of this kind issued at `issued_at` would be a rollback (or cannot be ordered)."""
+        if issued_at is None:
+            raise error(f"{kind} carries no issued_at: it cannot be ordered against the one running, refused")
+        mark = self.mark(kind)
+        if mark is not None and issued_at < mark:
+            raise error(f"{kind} issued {utc_text(issued_at)} is older than the one already accepted "
+                        f"({utc_text(mark)}): a rollback, refused")
+
+    def accept(self, kind: str, issued_at: dt.datetime | None) -> None:
+        """Remember issued_at as the newest of its kind (an older one never lowers the mark)."""
+        if issued_at is None:
+            return
+        with self._lock:
+            if kind in self._marks and issued_at <= self._marks[kind]:
+                return
+            self._marks[kind] = issued_at
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _atomic_write(self.path, json.dumps({k: v.isoformat() for k, v in sorted(self._marks.items())},
+                                                    indent=1).encode())
+
+
 def watch_bundle(path: Path, root: PublicKey, max_age_h: float | None = 24.0,
-                 follow: Path | None = None) -> Watcher[Bundle]:
+                 follow: Path | None = None, marks: AcceptedMarks | None = None) -> Watcher[Bundle]:
     """The signed bundle at path, checked against the root key, then followed; ConfigError if unusable now."""
-    keeper = BundleKeeper(root, None if max_age_h is None else dt.timedelta(hours=max_age_h))
+    # No age limit here: a gate back from a long power cut starts with the bundle it holds and the
+    # Decider refers everyone while it is too old (max_age_h), until the sync brings a fresh one.
+    keeper = BundleKeeper(root, None)
+    marks = marks if marks is not None else AcceptedMarks(None)
 
     def load(p: Path) -> Bundle:
-        # The keeper also refuses a bundle issued before the one running.
-        return keeper.offer(json.loads(p.read_text(encoding="utf-8")), utc_now())
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        # The marks refuse a bundle older than any accepted before (a restart too); the keeper, older than the one running.
+        marks.check(DocumentKind.BUNDLE, verify_bundle(doc, root, utc_now(), None).issued_at, BundleError)
+        bundle = keeper.offer(doc, utc_now())
+        marks.accept(DocumentKind.BUNDLE, bundle.issued_at)
+        return bundle
 
     try:
         watcher = Watcher.start(path, load, follow)
     except (OSError, ValueError, BundleError) as exc:
         raise ConfigError(f"rule bundle {path}: {exc}") from exc
+    if max_age_h is not None and watcher.value.is_stale(utc_now(), dt.timedelta(hours=max_age_h)):
+        log.warning("bundle %s is older than %s h: everyone is referred to the guard until a fresh one comes",
+                    watcher.value.version, max_age_h)
     log.info("deciding with bundle %s", watcher.value.version)
     return watcher
 
 
-def watch_trust(path: Path, root: PublicKey | None, follow: Path | None = None) -> Watcher[TrustList]:
-    """The signed trust list at path (without a root key: the root-pub.pem beside it), then followed."""
+def watch_trust(path: Path, root: PublicKey | None, follow: Path | None = None,
+                marks: AcceptedMarks | None = None, max_age_h: float | None = None) -> Watcher[TrustList]:
+    """The signed trust list at path (without a root key: the root-pub.pem beside it), then followed;
+    one issued before the newest accepted is refused. One older than max_age_h still loads (a gate back
+    from a power cut starts), and the Decider refers everyone while it is (`trust_list_stale`)."""
+    marks = marks if marks is not None else AcceptedMarks(None)
+
+    def load(p: Path) -> TrustList:
+        trust = TrustList.load(p, root)
+        if trust.issued_at is None:
+            raise TrustListError("trust list carries no issued_at: its age cannot be checked, refused")
+        marks.check(DocumentKind.TRUSTLIST, trust.issued_at, TrustListError)
+        marks.accept(DocumentKind.TRUSTLIST, trust.issued_at)
+        return trust
+
     try:
-        return Watcher.start(path, lambda p: TrustList.load(p, root), follow)
+        return Watcher.start(path, load, follow)
     except CheckpointError as exc:
         raise ConfigError(f"trust list {path}: {exc}") from exc
+
+
+def check_trust_age(trust: TrustList, max_age_h: float | None, at: dt.datetime | None = None) -> None:
+    """Raise TrustListError if the list was issued longer than max_age_h before `at` (now): its revocations are stale."""
+    if max_age_h is None:
+        return
+    if trust.issued_at is None:
+        raise TrustListError("trust list carries no issued_at: its age cannot be checked, refused")
+    age = (at or utc_now()) - trust.issued_at
+    if age > dt.timedelta(hours=max_age_h):
+        raise TrustListError(f"trust list issued {utc_text(trust.issued_at)}, {age} ago, more than {max_age_h} h: too old")
+
+
+def document_kind(kind: str) -> DocumentKind:
+    """The DocumentKind a name stands for; ValueError for anything else (a path, a typo)."""
+    try:
+        return DocumentKind(kind)
+    except ValueError:
+        raise ValueError(f"{kind!r} is not a document kind ({', '.join(k.value for k in DocumentKind)})") from None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -112,12 +209,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 class DocumentCache:
-    """The folder of documents a gate runs, with their versions and ETags: the one installer."""
+    """The folder of documents a gate runs, with their versions and ETags: the one installer.
 
-    def __init__(self, folder: Path, verify: Callable[[str, bytes], None] | None = None):
+    `verify(kind, body)` raises if the document is bad and returns its issued_at (or None);
+    `accepted(kind, issued_at)` is told once it is installed. Without a verifier nothing is installed:
+    no document reaches the gate unchecked.
+    """
+
+    def __init__(self, folder: Path, verify: Callable[[str, bytes], dt.datetime | None] | None = None,
+                 accepted: Callable[[str, dt.datetime | None], None] | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.verify = verify
+        self.accepted = accepted
         self._lock = threading.Lock()
 
     def _index(self) -> dict[str, dict[str, str]]:
@@ -140,22 +244,27 @@ class DocumentCache:
         return {"If-None-Match": etag} if etag else {}
 
     def path(self, kind: str) -> Path:
-        """Where the running version of a document is."""
-        return self.folder / kind
+        """Where the running version of a document is; ValueError for a name that is no DocumentKind."""
+        # Only the enum's own values name a file: never a path a hub's answer spelled.
+        return self.folder / document_kind(kind).value
 
     def install(self, kind: str, version: str, etag: str, body: bytes) -> bool:
         """Check and switch to a new version; False (and the old one kept) when it does not verify."""
-        if self.verify is not None:
-            try:
-                self.verify(kind, body)
-            except (CheckpointError, ValueError) as exc:  # a bad document keeps the old one running
-                log.warning("refused %s version %s: %s", kind, version, exc)
-                return False
+        try:
+            target = self.path(kind)
+            if self.verify is None:
+                raise ConfigError("no verifier for fetched documents: nothing is installed unchecked")
+            issued_at = self.verify(kind, body)
+        except (CheckpointError, ValueError) as exc:  # a bad document keeps the old one running
+            log.warning("refused %s version %s: %s", kind[:80], version[:80], exc)
+            return False
         with self._lock:
-            _atomic_write(self.path(kind), body)
+            _atomic_write(target, body)
             index = self._index()
-            index[kind] = {"version": version, "etag": etag}
+            index[target.name] = {"version": version, "etag": etag}
             _atomic_write(self.folder / "running.json", json.dumps(index, sort_keys=True).encode())
+            if self.accepted is not None:
+                self.accepted(target.name, issued_at)
         log.info("now running %s version %s", kind, version)
         return True
 
@@ -182,10 +291,18 @@ class VenueDocuments:
 class GateDocuments:
     """Every document one gate runs: configured files, the hub's copies in `folder` (None: no [sync]), the root key."""
 
-    def __init__(self, rules: RulesSection, folder: Path | None = None):
+    # What the gate installs and reads; parameters and risk areas travel inside the signed bundle.
+    READS = (DocumentKind.BUNDLE, DocumentKind.TRUSTLIST, DocumentKind.ROSTER, DocumentKind.APPOINTMENTS)
+
+    def __init__(self, rules: RulesSection, folder: Path | None = None, marks: Path | None = None):
+        """folder: the hub's copies (None: no [sync]); marks: where the newest accepted issued_at of each kind is
+        kept (default: accepted.json in folder; neither: in memory only)."""
         self.rules = rules
         self.root = read_root_key(rules.root_public_key)  # read once, for every kind and every new version
-        self.cache = DocumentCache(folder, self.verify) if folder is not None else None
+        if marks is None and folder is not None:
+            marks = Path(folder) / "accepted.json"
+        self.marks = AcceptedMarks(marks)
+        self.cache = DocumentCache(folder, self.verify, self.marks.accept) if folder is not None else None
 
     def synced(self, kind: DocumentKind) -> Path | None:
         """Where the sync client puts a document of this kind, when the gate syncs."""
@@ -202,24 +319,32 @@ class GateDocuments:
         return [kind.value for kind in (DocumentKind.BUNDLE, DocumentKind.TRUSTLIST)
                 if self.configured(kind) is None and not self.cache.path(kind).exists()]
 
-    def verify(self, kind: str, body: bytes) -> None:
-        """What a fetched document must pass before it replaces the running one; raises if it is bad."""
+    def verify(self, kind: str, body: bytes) -> dt.datetime | None:
+        """What a fetched document must pass before it replaces the running one: its issued_at, or raises if bad."""
+        kind = document_kind(kind)
         if kind == DocumentKind.ROSTER:
             parse_roster(body)
-            return
+            return None
         if kind == DocumentKind.APPOINTMENTS:
             parse_appointments(body)
-            return
-        if self.root is None or kind not in (DocumentKind.BUNDLE, DocumentKind.TRUSTLIST):
-            return
+            return None
+        if kind not in self.READS:
+            raise ConfigError(f"{kind} is not read by the gate (it travels inside the signed bundle): not installed")
+        error = BundleError if kind == DocumentKind.BUNDLE else TrustListError
+        if self.root is None:
+            raise error(f"rules.root_public_key is not set: a fetched {kind} cannot be verified, refused")
         try:
             doc = json.loads(body)
         except ValueError as exc:
-            raise BundleError(f"{kind} is not JSON: {exc}") from exc
+            raise error(f"{kind} is not JSON: {exc}") from exc
         if kind == DocumentKind.BUNDLE:
-            verify_bundle(doc, self.root, utc_now(), self._max_age())
+            issued_at = verify_bundle(doc, self.root, utc_now(), self._max_age()).issued_at
         else:
-            TrustList.from_document(doc, self.root)
+            trust = TrustList.from_document(doc, self.root)
+            check_trust_age(trust, self.rules.trust_list_max_age_h)
+            issued_at = trust.issued_at
+        self.marks.check(kind, issued_at, error)  # never an older one than accepted: a rollback
+        return issued_at
 
     def _max_age(self) -> dt.timedelta | None:
         return None if self.rules.bundle_max_age_h is None else dt.timedelta(hours=self.rules.bundle_max_age_h)
@@ -240,7 +365,9 @@ class GateDocuments:
 
     def trust(self) -> Watcher[TrustList]:
         """The trust list to verify codes with: the hub's (with [sync]) or the config's; ConfigError if none."""
-        return self._open(DocumentKind.TRUSTLIST, lambda path, follow: watch_trust(path, self.root, follow),
+        return self._open(DocumentKind.TRUSTLIST,
+                          lambda path, follow: watch_trust(path, self.root, follow, self.marks,
+                                                           self.rules.trust_list_max_age_h),
                           "rules.trust_list is not set: a gate cannot verify codes without one")
 
     def bundle(self) -> Watcher[Bundle]:
@@ -250,7 +377,8 @@ class GateDocuments:
         if root is None:
             raise ConfigError(unset)
         return self._open(DocumentKind.BUNDLE,
-                          lambda path, follow: watch_bundle(path, root, self.rules.bundle_max_age_h, follow), unset)
+                          lambda path, follow: watch_bundle(path, root, self.rules.bundle_max_age_h, follow,
+                                                            self.marks), unset)
 
     def venue(self) -> VenueDocuments | None:
         """The roster and appointments the hub sent (None without [sync])."""

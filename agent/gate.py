@@ -72,11 +72,13 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     """Assemble a gate; trust and decider default to the ones the hub sent (with [sync]) or the config names."""
     store = AgentStore(cfg.store.path, cfg.subject_key)
     try:
-        documents = GateDocuments(cfg.rules, cfg.sync.documents_dir if cfg.sync is not None else None)
+        # Without [sync] the newest accepted documents are remembered beside the store (a rollback by file, too).
+        documents = GateDocuments(cfg.rules, cfg.sync.documents_dir if cfg.sync is not None else None,
+                                  None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json")
         sync = None
         if cfg.sync is not None:
             sync = SyncClient(store, cfg.sync, venue=cfg.gate.venue, gate=cfg.gate.gate, secret=cfg.device_secret or "",
-                              presence_window_s=cfg.presentation.anti_passback_s, documents=documents.cache)
+                              presence_window_s=cfg.passback_window_s, documents=documents.cache)
             missing = documents.missing() if trust is None or decider is None else []
             if missing:  # a syncing gate with no bundle or trust list yet asks the hub for them first
                 try:
@@ -84,7 +86,10 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
                 except SyncError as exc:
                     raise ConfigError(f"no {' or '.join(missing)} yet and the hub cannot be reached: {exc}") from exc
         source = None if trust is not None else documents.trust()
-        decider = decider or Decider(documents.bundle())
+        # Too old a bundle or trust list refers everyone (a guard decides) rather than keeping the gate down.
+        decider = decider or Decider(documents.bundle(), cfg.rules.bundle_max_age_h,
+                                     (lambda: source.current().issued_at) if source is not None else None,
+                                     cfg.rules.trust_list_max_age_h)
     except ConfigError:
         store.close()
         raise

@@ -19,6 +19,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ulid import ULID
+
 from agent import messages
 from agent.config import AgentConfig
 from agent.decider import Decider, Verdict
@@ -46,6 +48,8 @@ FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readi
 REMEASURE_HOLD_S = 15.0  # longest the amber rest screen stays before the prompt is back for others
 PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
 STORE_RETRY_S = 1.0  # how often a gate whose store failed tries to write again (the alarm event is the probe)
+# How far the clock may stand behind the newest recorded event before it counts as set back (NTP steps are smaller).
+CLOCK_BACK_TOLERANCE = dt.timedelta(minutes=2)
 
 
 class PlaceLease(Protocol):
@@ -86,6 +90,7 @@ class GateLoop:
         self.mask = mask
         self.lease = lease  # None: no [sync], no cap
         self.venue_facts = venue_facts  # None: no roster or appointments loaded
+        self.passback_s = cfg.passback_window_s  # never shorter than a code's age limit
         self.dedupe = Dedupe(cfg.presentation.dedupe_s)
         self.fever = FeverWatch(cfg.measure.rest_s)
         self.manual_requests: queue.Queue[ManualRequest] = queue.Queue()
@@ -245,8 +250,25 @@ class GateLoop:
             return [event] if event is not None else []
         return []
 
+    def clock_set_back(self, wall: dt.datetime) -> dt.datetime | None:
+        """The newest recorded event's time if `wall` stands before it (beyond the tolerance): the clock went back."""
+        newest = self.store.last_event_id()
+        if newest is None:
+            return None
+        try:
+            recorded = ULID.from_str(newest).datetime  # ids are ULIDs minted by the clock: a floor it cannot undo
+        except ValueError:
+            return None
+        return recorded if wall < recorded - CLOCK_BACK_TOLERANCE else None
+
     def _present(self, text: str, now: float) -> GateEvent | None:
         wall = utc_now()
+        floor = self.clock_set_back(wall)
+        if floor is not None:
+            # Expiry, code age and anti-passback all read the clock: set back, none of them can be trusted.
+            log.warning("clock %s is behind the newest event %s: referring", wall.isoformat(), floor.isoformat())
+            return self._finish(None, "refer", [messages.local_reason("clock_behind", "OPEN")],
+                                note=f"clock {wall.isoformat()} behind the newest event {floor.isoformat()}")
         verification = self.verify(text, wall)
         if self.gate.direction == "out":
             return self._exit(verification, now, wall, self.dedupe.digest(text))
@@ -316,8 +338,8 @@ class GateLoop:
         subject = p.subject or ""
         case = self.fever.case(subject, now)
         # Anti-passback: an entry here or at another gate of the venue (as the hub last told) and no exit since.
-        inside = bool(self.presentation.anti_passback_s > 0 and p.subject and self.store.inside(
-            p.subject, passback_since(p.wall, self.presentation.anti_passback_s)))
+        inside = bool(self.passback_s > 0 and p.subject and self.store.inside(
+            p.subject, passback_since(p.wall, self.passback_s)))
         roster, appointment = (None, None)
         if self.venue_facts is not None and p.credential is not None:
             roster, appointment = self.venue_facts(p.credential.subject, p.wall)

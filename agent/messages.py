@@ -27,6 +27,9 @@ LOCAL_REASONS: dict[str, tuple[str, str]] = {
     "no_reading": ("未测体温，请测温后重新扫码", "No temperature reading: measure, then scan again"),
     "thermometer_unavailable": ("测温仪不可用，请联系值班人员", "Thermometer unavailable: please see the guard"),
     "rest_first": ("请继续休息后再复测", "Please rest a little longer before measuring again"),
+    "bundle_stale": ("规则包已过期，请联系值班人员", "Rule bundle out of date: please see the guard"),
+    "trust_list_stale": ("信任列表已过期，请联系值班人员", "Trust list out of date: please see the guard"),
+    "clock_behind": ("闸机时钟异常，请联系值班人员", "The gate's clock is wrong: please see the guard"),
 }
 
 
@@ -35,10 +38,10 @@ VENUE_FULL = RuleResult(rule="GATE-CAP-01", outcome="FAIL", message_zh="场所�
                         message_en="The venue is full, please wait")
 
 
-def local_reason(key: str) -> RuleResult:
-    """A refusal the gate itself makes (anti-passback, no reading, fever re-check...)."""
+def local_reason(key: str, outcome: str = "FAIL") -> RuleResult:
+    """A refusal the gate itself makes (anti-passback, no reading, fever re-check...); OPEN: it cannot decide."""
     zh, en = LOCAL_REASONS[key]
-    return RuleResult(rule=f"gate.{key}", outcome="FAIL", message_zh=zh, message_en=en)
+    return RuleResult(rule=f"gate.{key}", outcome=outcome, message_zh=zh, message_en=en)  # type: ignore[arg-type]
 
 
 # The alarm a gate records once its store takes writes again (what the hub learns of the outage).

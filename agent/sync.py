@@ -22,12 +22,12 @@ import requests
 from pydantic import BaseModel, ValidationError
 
 from agent.config import SyncSection
-from agent.documents import DocumentCache
+from agent.documents import DocumentCache, GateDocuments
 from agent.sync_mqtt import MqttLink
 from agent.store import AgentStore, OutboxItem
 from protocols import contract
-from protocols.contract import (EnrollRequest, EnrollResponse, LeaseRequest, LeaseResponse, SyncRequest,
-                                SyncResponse, wire)
+from protocols.contract import (DocumentKind, EnrollRequest, EnrollResponse, LeaseRequest, LeaseResponse,
+                                SyncRequest, SyncResponse, wire)
 from protocols.errors import CheckpointError
 from protocols.events import takes_place
 
@@ -194,7 +194,14 @@ class SyncClient:
 
     def fetch(self, kinds: list[str]) -> None:
         """Fetch documents whose version differs from what the gate runs, and switch to them."""
-        for kind in kinds:
+        for name in kinds:
+            try:
+                kind = DocumentKind(name)  # a name is never a path: only the contract's kinds are asked for
+            except ValueError:
+                log.warning("the hub asked to fetch %r, which is no document kind: ignored", str(name)[:80])
+                continue
+            if kind not in GateDocuments.READS:
+                continue  # parameters and risk areas travel inside the signed bundle
             try:
                 answer = self.http.get(self._url(contract.DEVICE_DOCUMENT, kind=kind), timeout=self.settings.http_timeout,
                                        headers=self.documents.conditional_headers(kind))

@@ -95,6 +95,10 @@ class Bundle:
         """The risk-area list as rules see it (external.riskAreas)."""
         return self.risk_areas.rule_view()
 
+    def is_stale(self, at: dt.datetime, max_age: dt.timedelta | None = DEFAULT_MAX_AGE) -> bool:
+        """True if the bundle was issued longer than max_age before `at` (None: never stale)."""
+        return max_age is not None and at - self.issued_at > max_age
+
     def body(self) -> dict[str, Any]:
         """The JSON body that gets signed."""
         return {
@@ -196,6 +200,4 @@ class BundleKeeper:
 
     def is_stale(self, at: dt.datetime) -> bool:
         """True if there is no bundle or the kept one is older than max_age at time at."""
-        if self.bundle is None:
-            return True
-        return self.max_age is not None and at - self.bundle.issued_at > self.max_age
+        return self.bundle is None or self.bundle.is_stale(at, self.max_age)

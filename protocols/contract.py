@@ -109,7 +109,8 @@ class SyncResponse(Body):
     acked: list[str]
     new: int
     versions: dict[str, str]
-    fetch: list[str]
+    # Only the kinds above: a name such as "../../x.sh" makes the whole answer invalid, never a file.
+    fetch: list[DocumentKind] = Field(max_length=len(DocumentKind))
     presence: list[PresenceChange] | None = Field(default=None, max_length=PRESENCE_PAGE)
     presence_after: int | None = Field(default=None, description="the cursor to send next time")
     presence_more: bool | None = Field(default=None, description="true: more changes wait, ask again at once")

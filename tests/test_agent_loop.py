@@ -218,3 +218,46 @@ def test_a_thermometer_plugged_in_after_start_is_picked_up(tmp_path):
     finally:
         sim.close()
         device.stop()
+
+
+@pytest.mark.slow
+def test_a_code_admitted_62_s_ago_is_refused_while_its_age_limit_of_10_min_holds(tmp_path):
+    import datetime as dt
+
+    from protocols.events import GateEvent, new_event_id
+    from protocols.verify import verify_code
+
+    # The window is 60 s but codes are accepted for 10 min: the same code must not get in twice meanwhile.
+    sim = start_simulation(tmp_path, rules={"max_code_age_s": 600})
+    try:
+        person = sim.factory.person("green")
+        now = dt.datetime.now(dt.timezone.utc)
+        subject = verify_code(person.code, sim.factory.trust, now).credential.subject  # type: ignore[union-attr]
+        cfg = sim.cfg.gate
+        sim.gate.store.record(GateEvent(id=new_event_id(), kind="decision", venue=cfg.venue, gate=cfg.gate,
+                                        at=now - dt.timedelta(seconds=62), direction="in", decision="admit",
+                                        subject=sim.gate.store.hash_subject(subject)))
+        again = sim.present(person)
+        assert again.decision == "deny" and "GATE-APB-01" in failed_rules(again)
+    finally:
+        sim.close()
+
+
+@pytest.mark.slow
+def test_a_clock_set_back_behind_the_newest_event_refers_instead_of_deciding(sim):
+    import datetime as dt
+
+    from ulid import ULID
+
+    from protocols.events import GateEvent
+
+    # The gate recorded an event at 14:00; now its clock says 11:05 (set back 2 h 55 m): expiry cannot be trusted.
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2, minutes=55)
+    cfg = sim.cfg.gate
+    sim.gate.store.record(GateEvent(id=str(ULID.from_datetime(later)), kind="decision", venue=cfg.venue, gate=cfg.gate,
+                                    at=later, direction="in", decision="deny"))
+    event = sim.present(sim.factory.person("green"))
+    assert event is not None and event.decision == "refer"
+    assert [(r.rule, r.message_zh, r.message_en) for r in event.reasons] == [
+        ("gate.clock_behind", "闸机时钟异常，请联系值班人员", "The gate's clock is wrong: please see the guard")]
+    assert sim.gate.devices.barrier.states() == ["locked"]

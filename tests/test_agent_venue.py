@@ -13,6 +13,7 @@ from agent.config import SyncSection
 from agent.documents import GateDocuments, VenueDocuments
 from agent.sync import Lease, SyncClient
 from agent.venue_documents import VenueDocumentError, parse_appointments, parse_roster, pick_appointment
+from protocols.errors import ConfigError
 from protocols.verify import verify_code
 from tests.agent_gate_helpers import gate_config, start_simulation
 from demo.processes import free_port
@@ -240,8 +241,9 @@ def test_with_sync_the_gate_decides_with_the_fetched_bundle_and_trust_list(tmp_p
     assert verify_code(code_new, trust.current(), now).ok and not verify_code(code_old, trust.current(), now).ok
     # A restarted gate starts from the documents it holds.
     assert verify_code(code_new, GateDocuments(cfg.rules, docs).trust().current(), now).ok
-    # The fetched bundle file is broken.
-    assert Decider(GateDocuments(cfg.rules, docs).bundle()).bundle.version == configured.version
+    # The fetched bundle file is broken, and the configured one is older than the one accepted: a rollback, refused.
+    with pytest.raises(ConfigError, match="rollback"):
+        GateDocuments(cfg.rules, docs).bundle()
     assert cache.install("bundle", "2", '"e2"', json.dumps(sign_bundle(closed, root)).encode())
     assert Decider(GateDocuments(cfg.rules, docs).bundle()).bundle.version == closed.version
 
