@@ -127,3 +127,18 @@ def test_frozen_storage_shows_the_fault_while_the_record_waits(tmp_path, ext4_di
         assert barrier.states().count("open") == 2
     finally:
         sim.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", [b"not a database at all\n" * 200, b"\x00\xff" * 3000])
+def test_agent_run_on_a_corrupt_store_names_the_file_without_a_traceback(tmp_path, content: bytes) -> None:
+    from agent.people import PeopleFactory
+    from tests.test_agent_run import CLI, ENV, write_gate
+
+    config = write_gate(tmp_path, [], PeopleFactory(seed=5))
+    (tmp_path / "agent.sqlite").write_bytes(content)
+    result = subprocess.run([*CLI, "agent", "run", "--config", str(config)], env=ENV,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "agent.sqlite" in result.stderr and "not a usable agent store" in result.stderr
+    assert "Traceback" not in result.stderr
