@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -202,6 +203,10 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         tmp.cleanup()
         raise click.ClickException(str(exc)) from exc
     synced = f"   hub: {cfg.sync.hub_url} as {cfg.sync.device_id}" if cfg.sync is not None else ""
+    # SIGTERM (systemd, the demo, kill) ends the run after the person at the gate: the summary, the gate
+    # stopped, temp files gone. A flag, not an exception: one raised inside a callback is swallowed.
+    # Set before the line below, which tells a caller the simulation is up.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sim.stopping.set())
     click.echo(f"kiosk page: {sim.kiosk_url}   store: {cfg.store.path}{synced}")
     try:
         summary = sim.run(people, pace, chosen)

@@ -50,6 +50,7 @@ PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour,
 STORE_RETRY_S = 1.0  # how often a gate whose store failed tries to write again (the alarm event is the probe)
 # How far the clock may stand behind the newest recorded event before it counts as set back (NTP steps are smaller).
 CLOCK_BACK_TOLERANCE = dt.timedelta(minutes=2)
+STALL_S = 1.0  # a tick taking longer (frozen storage blocks every store call): the kiosk shows the fault meanwhile
 
 
 class PlaceLease(Protocol):
@@ -109,21 +110,31 @@ class GateLoop:
         self._next_purge = time.monotonic() + PURGE_EVERY_S  # the gate purged at start
         self._store_fault: tuple[str, dt.datetime] | None = None  # (why, since when) the store takes no record
         self._store_retry_at = 0.0
+        self._tick_since: float | None = None  # monotonic start of the tick in progress (None: not watched)
+        self._stall_shown = False  # the watchdog drew the stall screen over the loop's own
 
     # ---- running -------------------------------------------------------------------------
 
     def run(self, max_decisions: int | None = None) -> None:
         """Tick until stop() (or max_decisions); the barrier is driven safe however it ends."""
+        done = threading.Event()
+        threading.Thread(target=self._watch_stall, args=(done,), name="stall-watch", daemon=True).start()
         try:
             self._show(idle_screen(self._faults()))
             while not self.stop_event.is_set():
+                self._tick_since = time.monotonic()
                 try:
                     self.tick()
                 except StoreUnavailable as exc:  # nothing moved: the record comes before the barrier
                     self._store_down(exc)
+                if self._stall_shown and self._screen is not None:  # the stall is over: the loop's screen again
+                    self._stall_shown = False
+                    self.devices.show(self._screen)
                 if max_decisions is not None and self.decisions >= max_decisions:
                     break
         finally:
+            done.set()
+            self._tick_since = None
             self.devices.safe_state()
 
     def stop(self) -> None:
@@ -167,6 +178,19 @@ class GateLoop:
         screen = self._store_screen()
         self._show(screen)
         self.devices.announce(screen)
+
+    def _watch_stall(self, done: threading.Event) -> None:
+        """Another thread: a tick that hangs (frozen storage blocks reads and writes) must not leave the last
+        green screen up; the barrier cannot move meanwhile, since the loop thread alone drives it."""
+        stalled_tick = None
+        while not done.wait(STALL_S / 4):
+            since = self._tick_since
+            if since is not None and since != stalled_tick and time.monotonic() - since > STALL_S:
+                stalled_tick = since
+                log.error("ALERT gate stalled: a tick has waited %.1fs (frozen storage?), the gate is closed meanwhile",
+                          time.monotonic() - since)
+                self._stall_shown = True
+                self.devices.show(Screen("error", *messages.STALLED, reasons=(messages.STALLED_REASON,)))
 
     def _store_screen(self) -> Screen:
         return Screen("error", *messages.STORE_DOWN, reasons=(messages.STORE_DOWN_REASON,), faults=self._faults())
@@ -222,6 +246,7 @@ class GateLoop:
         return frame
 
     def _camera_lost(self, exc: Exception) -> None:
+        self._tick_since = None  # the wait for the camera below is not a hang
         if self._camera_ok:
             log.warning("camera lost: %s", exc)
             self._camera_ok = False

@@ -20,6 +20,8 @@ CAMERA_DOWN = ("摄像头故障，正在重连", "Camera unavailable: reconnecti
 FIRE_ALARM = ("消防报警，闸门常开", "Fire alarm: barrier held open")
 STORE_DOWN = ("存储故障，闸机暂停使用", "Storage fault: the gate is closed")
 STORE_DOWN_REASON = ("无法保存通行记录，请联系值班人员", "Records cannot be saved: please see the guard")
+STALLED = ("闸机无响应，暂停通行", "The gate is not responding: closed")
+STALLED_REASON = ("可能是存储故障，请联系值班人员", "The storage may have frozen: please see the guard")
 MANUAL = ("人工放行", "Admitted by the guard")
 MANUAL_DENY = ("人工拒绝", "Refused by the guard")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 
@@ -34,6 +35,7 @@ class Simulation:
         self.on_event = on_event
         self.events: queue.Queue[GateEvent] = queue.Queue()
         self._current: Person | None = None
+        self.stopping = threading.Event()  # set (by SIGTERM in `agent simulate`): run() ends after this person
         if cfg.rules.root_public_key is not None:
             # Signed mode: the rules and trust list are the hub's (or the config's), checked against the root
             # key, as on a real gate; the people must then be signed by an issuer that list trusts.
@@ -97,12 +99,12 @@ class Simulation:
         counts: collections.Counter[str] = collections.Counter()
         n = 0
         try:
-            while people == 0 or n < people:
+            while (people == 0 or n < people) and not self.stopping.is_set():
                 n += 1
                 kind = self.factory.rng.choice(kinds) if kinds else None
                 for event in self.visit(self.factory.person(kind)):
                     counts[event.kind if event.kind != "decision" else event.decision or "?"] += 1
-                time.sleep(pace)
+                self.stopping.wait(pace)
         except KeyboardInterrupt:
             log.info("simulation interrupted")
         return "汇总 · summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" ({n} people)"

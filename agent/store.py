@@ -75,20 +75,23 @@ class AgentStore:
 
     def __init__(self, path: Path | str, subject_key: bytes):
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._key = subject_key
-        # One connection shared by the loop and the kiosk thread, serialised by a lock.
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
-        self.db = Database(conn)
         self._lock = threading.RLock()
-        self.db.enable_wal()
-        # FULL: a commit is on the disk when it returns; the decision must survive a power cut.
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        # Create the schema at start-up: lazy creation under concurrency gave "database is locked".
-        with self._lock:
-            migrate(self.db)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # One connection shared by the loop and the kiosk thread, serialised by a lock.
+            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+            self.db = Database(conn)
+            self.db.enable_wal()
+            # FULL: a commit is on the disk when it returns; the decision must survive a power cut.
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            # Create the schema at start-up: lazy creation under concurrency gave "database is locked".
+            with self._lock:
+                migrate(self.db)
+        except (sqlite3.DatabaseError, OSError) as exc:  # not a database, unreadable, read-only, full
+            raise ConfigError(f"{path}: not a usable agent store (corrupt, unreadable or read-only?): {exc}") from exc
 
     def close(self) -> None:
         """Close the connection."""
