@@ -14,12 +14,21 @@ import hashlib
 import hmac
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ulid import ULID
 
 EventKind = Literal["decision", "manual", "fever", "exit", "alarm"]
 Decision = Literal["admit", "deny", "refer"]
 Outcome = Literal["PASS", "FAIL", "OPEN"]
+
+# The widest times an event may carry at all: a gate cannot make one outside (its clock would have to
+# be past 2100), so the hub refusing such a batch never strands a real gate's outbox. 1970 stays in:
+# a Raspberry Pi without a clock battery boots there, and its events must still be recordable.
+EARLIEST_EVENT = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+# What the hub takes, against its own clock: a few minutes of clock skew ahead, a year of outage behind.
+FUTURE_SKEW = dt.timedelta(minutes=5)
+MAX_EVENT_AGE = dt.timedelta(days=366)
 
 DECIDED_KINDS = ("decision", "manual")  # events that carry a decision taken at the gate, by the rules or a guard
 # The longest anti-passback window a gate may configure: presence changes are never kept or sent longer.
@@ -102,3 +111,13 @@ class GateEvent(BaseModel):
     credential_format: str | None = Field(default=None, max_length=8)
     operator: str | None = Field(default=None, max_length=64, description="guard id for manual decisions")
     note: str | None = Field(default=None, max_length=500)
+
+    @field_validator("at")
+    @classmethod
+    def _sane_time(cls, at: dt.datetime) -> dt.datetime:
+        """A time with a zone, between 1970 and 2100 (9999-12-31 is no gate's clock)."""
+        if at.tzinfo is None:
+            raise ValueError("the event time must carry its UTC offset")
+        if not EARLIEST_EVENT <= at < LATEST_EVENT:
+            raise ValueError(f"the event time {at.isoformat()} is outside 1970-2100: no gate's clock says that")
+        return at

@@ -28,7 +28,7 @@ from ulid import ULID
 
 from protocols.clock import utc_now, utc_text
 from protocols.contract import PRESENCE_PAGE
-from protocols.events import GateEvent, takes_place
+from protocols.events import FUTURE_SKEW, MAX_EVENT_AGE, GateEvent, takes_place
 from server.migrations import migrate
 from server.store_console import ConsoleQueries
 from server.passwords import hash_password, mosquitto_hash, verify_password
@@ -76,6 +76,8 @@ class Refusal:
     message: str
 
 
+IN_FUTURE = ("event_in_future", "记录时间晚于中心时钟 / the event is dated after the hub's clock (more than the allowed skew)")
+TOO_OLD = ("event_too_old", "记录时间过早 / the event is older than the hub keeps")
 WRONG_DIRECTION = ("wrong_direction", "该闸机只允许{allowed}方向 / this gate lets people through one way only ({allowed})")
 
 
@@ -326,11 +328,21 @@ class HubStore(ConsoleQueries):
         so the number inside never goes below zero and surplus exits cannot lend extra places.
         `gate_running` (venue, gate, versions) also records that the gate called in, in the same transaction.
         """
-        received = utc_text(received_at or utc_now())
+        now = received_at or utc_now()
+        received = utc_text(now)
         new, unmatched = 0, 0
         refused: list[Refusal] = []
+        timely = []
+        for e in events:
+            # A future-dated entry would hold a place of a dwell-time venue until that date.
+            if e.at > now + FUTURE_SKEW:
+                refused.append(Refusal(e.id, *IN_FUTURE))
+            elif e.at < now - MAX_EVENT_AGE:
+                refused.append(Refusal(e.id, *TOO_OLD))
+            else:
+                timely.append(e)
         with self.write() as c:
-            accepted = self._check_directions(c, events, refused)
+            accepted = self._check_directions(c, timely, refused)
             groups: dict[tuple[str, str, int], list[tuple]] = defaultdict(list)
             exits: list[GateEvent] = []
             for e in accepted:
