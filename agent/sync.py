@@ -160,6 +160,9 @@ class SyncClient:
                 raise
             sent_any = True
             self.store.mark_sent(answer.acked)
+            if answer.conflicts:
+                # Acked all the same: the hub holds the first event of each id and keeps it.
+                log.warning("hub already held events %s with other content (kept the first)", ", ".join(answer.conflicts))
             if answer.refused:
                 # The hub will never take these: resending would keep them in the outbox forever. The
                 # gate's own record of each stays; the log says why it did not reach the hub.

@@ -121,6 +121,8 @@ class SyncResponse(Body):
     presence: list[PresenceChange] | None = Field(default=None, max_length=PRESENCE_PAGE)
     presence_after: int | None = Field(default=None, description="the cursor to send next time")
     presence_more: bool | None = Field(default=None, description="true: more changes wait, ask again at once")
+    conflicts: list[str] | None = Field(default=None, max_length=MAX_BATCH,
+                                        description="ids the hub already held with other content: the first is kept")
     refused: list[RefusedEvent] | None = Field(default=None, max_length=MAX_BATCH,
                                                description="events not stored, each with its reason (absent: none)")
 

@@ -30,6 +30,8 @@ LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 FUTURE_SKEW = dt.timedelta(minutes=5)
 MAX_EVENT_AGE = dt.timedelta(days=366)
 
+MAX_REASONS = 100  # rule results in one event: a bundle's rules, with room to spare
+
 DECIDED_KINDS = ("decision", "manual")  # events that carry a decision taken at the gate, by the rules or a guard
 # The longest anti-passback window a gate may configure: presence changes are never kept or sent longer.
 PRESENCE_WINDOW_MAX = dt.timedelta(days=1)
@@ -84,10 +86,11 @@ class RuleResult(BaseModel):
     """One rule's outcome in a decision; messages are what the person was shown."""
 
     model_config = ConfigDict(extra="forbid")
-    rule: str
+    # Bounded like every other field: one event of 13.6 MB of reasons was accepted before.
+    rule: str = Field(max_length=64)
     outcome: Outcome
-    message_zh: str | None = None
-    message_en: str | None = None
+    message_zh: str | None = Field(default=None, max_length=500)
+    message_en: str | None = Field(default=None, max_length=500)
 
 
 class GateEvent(BaseModel):
@@ -101,7 +104,7 @@ class GateEvent(BaseModel):
     at: dt.datetime
     direction: Literal["in", "out"] = "in"
     decision: Decision | None = None
-    reasons: list[RuleResult] = Field(default_factory=list)
+    reasons: list[RuleResult] = Field(default_factory=list, max_length=MAX_REASONS)
     subject: str | None = Field(default=None, max_length=64, description="keyed hash, never the id itself")
     name: str | None = Field(default=None, max_length=32, description="masked name")
     person_class: str | None = Field(default=None, max_length=16)

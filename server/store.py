@@ -88,6 +88,7 @@ class IngestResult:
     acked: list[str]
     new: int
     refused: list[Refusal] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # ids the hub holds with other content: kept, not overwritten
     unmatched_exits: int = 0  # exits of nobody counted inside: stored, but they free no place
 
 
@@ -342,6 +343,7 @@ class HubStore(ConsoleQueries):
             else:
                 timely.append(e)
         with self.write() as c:
+            conflicts = self._conflicts(c, timely)
             accepted = self._check_directions(c, timely, refused)
             groups: dict[tuple[str, str, int], list[tuple]] = defaultdict(list)
             exits: list[GateEvent] = []
@@ -382,8 +384,29 @@ class HubStore(ConsoleQueries):
             log.warning("%d exits of nobody counted inside: stored, no place freed", unmatched)
         for r in refused:
             log.warning("event %s refused: %s", r.id, r.reason)
+        if conflicts:
+            log.warning("events %s sent again with other content: the first kept", ", ".join(conflicts))
         taken = {r.id for r in refused}
-        return IngestResult([e.id for e in events if e.id not in taken], new, refused, unmatched)
+        return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched)
+
+    @staticmethod
+    def _conflicts(c: sqlite3.Connection, events: Sequence[GateEvent]) -> list[str]:
+        """Ids of the batch the hub already holds with other content (INSERT OR IGNORE keeps the first)."""
+        if not events:
+            return []
+        columns = _INSERT_EVENT.split("(", 1)[1].split(")", 1)[0].replace(" ", "").split(",")
+        same = [i for i, name in enumerate(columns) if name not in ("effect", "received_at")]
+        held = {row[0]: row for row in c.execute(
+            "SELECT " + ", ".join(columns) + " FROM events WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps([e.id for e in events])])}
+        out = []
+        for e in events:
+            row = held.get(e.id)
+            if row is not None:
+                mine = _event_row(e, 0, "")
+                if any(row[i] != mine[i] for i in same):
+                    out.append(e.id)
+        return out
 
     @staticmethod
     def _check_directions(c: sqlite3.Connection, events: Sequence[GateEvent], refused: list[Refusal]) -> list[GateEvent]:

@@ -56,6 +56,8 @@ def sync() -> SyncResponse:
     # Refused events are named, so the gate stops resending them; only a batch with some has the field.
     extra = {"refused": [RefusedEvent(id=r.id, reason=r.reason, message=r.message) for r in result.refused]
              } if result.refused else {}
+    if result.conflicts:
+        extra["conflicts"] = result.conflicts
     if body.presence_after is None:
         return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch, **extra)
     # Anti-passback across gates: who entered or left at the venue's other gates lately.
