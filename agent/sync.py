@@ -160,7 +160,16 @@ class SyncClient:
                 raise
             sent_any = True
             self.store.mark_sent(answer.acked)
-            for event_id in answer.acked:
+            if answer.conflicts:
+                # Acked all the same: the hub holds the first event of each id and keeps it.
+                log.warning("hub already held events %s with other content (kept the first)", ", ".join(answer.conflicts))
+            if answer.refused:
+                # The hub will never take these: resending would keep them in the outbox forever. The
+                # gate's own record of each stays; the log says why it did not reach the hub.
+                for r in answer.refused:
+                    log.warning("hub refused event %s (%s): %s", r.id, r.reason, r.message)
+                self.store.mark_sent([r.id for r in answer.refused])
+            for event_id in answer.acked + [r.id for r in answer.refused or []]:
                 self._in_flight.pop(event_id, None)
             acked_total += len(answer.acked)
             more_presence = self._keep_presence(answer)

@@ -66,13 +66,13 @@ class HubApi:
         return device["device_id"], device["secret"]
 
 
-def _prepare_hub(db: Path, gates: list[str], cap: int) -> str:
+def _prepare_hub(db: Path, gates: list[str], cap: int, entries: list[str]) -> str:
     """Create the database, the admin, the venue and its gates by the hub's commands; the admin's password."""
     password = secrets.token_urlsafe(9)
     # The password goes by the environment: a command line is visible to every user of the machine.
     _command("hub", "init", "--db", str(db), "--admin", ADMIN, env={"CHECKPOINT_ADMIN_PASSWORD": password})
     _command("hub", "add-venue", "--db", str(db), "--venue", VENUE, "--name", "演示场所 Demo venue", "--cap", str(cap),
-             *(arg for gate in gates for arg in ("--gate", gate)))
+             *(arg for gate in gates for arg in (("--gate" if gate in entries else "--exit-gate"), gate)))
     return password
 
 
@@ -132,7 +132,7 @@ def demo(n_gates: int, n_exits: int, cap: int, port: int, pace: float, duration:
     exits = [f"exit-{i + 1}" for i in range(n_exits)]
     gates = entries + exits
     db = work / "hub.db"
-    password = _prepare_hub(db, gates, cap)
+    password = _prepare_hub(db, gates, cap, entries)
     procs = Processes()
     broker: Broker | None = None
     done = threading.Event()

@@ -102,6 +102,14 @@ class PresenceChange(Body):
     at: WireTime
 
 
+class RefusedEvent(Body):
+    """An event of the batch the hub will not store: the gate logs it and takes it off its outbox (it keeps its own record)."""
+
+    id: str
+    reason: str = Field(description="a stable reason code, e.g. wrong_direction")
+    message: str = Field(description="中文 / English")
+
+
 class SyncResponse(Body):
     """Ids the hub now holds (the gate may forget them), how many were new, what to fetch next;
     with `presence_after` asked, the venue's presence changes at other gates since that cursor."""
@@ -114,6 +122,10 @@ class SyncResponse(Body):
     presence: list[PresenceChange] | None = Field(default=None, max_length=PRESENCE_PAGE)
     presence_after: int | None = Field(default=None, description="the cursor to send next time")
     presence_more: bool | None = Field(default=None, description="true: more changes wait, ask again at once")
+    conflicts: list[str] | None = Field(default=None, max_length=MAX_BATCH,
+                                        description="ids the hub already held with other content: the first is kept")
+    refused: list[RefusedEvent] | None = Field(default=None, max_length=MAX_BATCH,
+                                               description="events not stored, each with its reason (absent: none)")
 
 
 class LeaseRequest(Body):

@@ -14,12 +14,23 @@ import hashlib
 import hmac
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ulid import ULID
 
 EventKind = Literal["decision", "manual", "fever", "exit", "alarm"]
 Decision = Literal["admit", "deny", "refer"]
 Outcome = Literal["PASS", "FAIL", "OPEN"]
+
+# The widest times an event may carry at all: a gate cannot make one outside (its clock would have to
+# be past 2100), so the hub refusing such a batch never strands a real gate's outbox. 1970 stays in:
+# a Raspberry Pi without a clock battery boots there, and its events must still be recordable.
+EARLIEST_EVENT = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+LATEST_EVENT = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+# What the hub takes, against its own clock: a few minutes of clock skew ahead, a year of outage behind.
+FUTURE_SKEW = dt.timedelta(minutes=5)
+MAX_EVENT_AGE = dt.timedelta(days=366)
+
+MAX_REASONS = 100  # rule results in one event: a bundle's rules, with room to spare
 
 DECIDED_KINDS = ("decision", "manual")  # events that carry a decision taken at the gate, by the rules or a guard
 # The longest anti-passback window a gate may configure: presence changes are never kept or sent longer.
@@ -75,10 +86,11 @@ class RuleResult(BaseModel):
     """One rule's outcome in a decision; messages are what the person was shown."""
 
     model_config = ConfigDict(extra="forbid")
-    rule: str
+    # Bounded like every other field: one event of 13.6 MB of reasons was accepted before.
+    rule: str = Field(max_length=64)
     outcome: Outcome
-    message_zh: str | None = None
-    message_en: str | None = None
+    message_zh: str | None = Field(default=None, max_length=500)
+    message_en: str | None = Field(default=None, max_length=500)
 
 
 class GateEvent(BaseModel):
@@ -92,7 +104,7 @@ class GateEvent(BaseModel):
     at: dt.datetime
     direction: Literal["in", "out"] = "in"
     decision: Decision | None = None
-    reasons: list[RuleResult] = Field(default_factory=list)
+    reasons: list[RuleResult] = Field(default_factory=list, max_length=MAX_REASONS)
     subject: str | None = Field(default=None, max_length=64, description="keyed hash, never the id itself")
     name: str | None = Field(default=None, max_length=32, description="masked name")
     person_class: str | None = Field(default=None, max_length=16)
@@ -102,3 +114,13 @@ class GateEvent(BaseModel):
     credential_format: str | None = Field(default=None, max_length=8)
     operator: str | None = Field(default=None, max_length=64, description="guard id for manual decisions")
     note: str | None = Field(default=None, max_length=500)
+
+    @field_validator("at")
+    @classmethod
+    def _sane_time(cls, at: dt.datetime) -> dt.datetime:
+        """A time with a zone, between 1970 and 2100 (9999-12-31 is no gate's clock)."""
+        if at.tzinfo is None:
+            raise ValueError("the event time must carry its UTC offset")
+        if not EARLIEST_EVENT <= at < LATEST_EVENT:
+            raise ValueError(f"the event time {at.isoformat()} is outside 1970-2100: no gate's clock says that")
+        return at

@@ -7,6 +7,7 @@ OpenAPI schemas come from both.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import Field
 
@@ -39,6 +40,8 @@ class GateCreate(Body):
 
     id: str = Field(pattern=ID)
     name: str | None = Field(default=None, max_length=200)
+    direction: Literal["in", "out", "both"] | None = Field(
+        default=None, description="entries only (in), exits only (out) or both; absent: fixed by the gate's first event")
 
 
 class ReservationRequest(Body):

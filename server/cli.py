@@ -72,9 +72,10 @@ def init(db_path: Path, admin: str, password: str | None) -> None:
 @click.option("--name")
 @click.option("--cap", type=int, help="Most people inside at once.")
 @click.option("--dwell-minutes", type=int, help="No exit gates: an entry frees its place after this.")
-@click.option("--gate", "gates", multiple=True, help="A gate id (repeat for more).")
+@click.option("--gate", "gates", multiple=True, help="An entry gate's id (repeat for more).")
+@click.option("--exit-gate", "exit_gates", multiple=True, help="An exit gate's id (repeat for more).")
 def add_venue(db_path: Path, venue: str, name: str | None, cap: int | None, dwell_minutes: int | None,
-              gates: tuple[str, ...]) -> None:
+              gates: tuple[str, ...], exit_gates: tuple[str, ...]) -> None:
     """Add a venue and its gates.
 
     Example: checkpoint hub add-venue --venue acme --cap 200 --gate north --gate south
@@ -82,8 +83,11 @@ def add_venue(db_path: Path, venue: str, name: str | None, cap: int | None, dwel
     store = _store(db_path)
     if store.venue(venue) is None:
         store.create_venue(venue, {"name": name, "cap": cap, "dwell_minutes": dwell_minutes})
+    # Each gate's direction is fixed here: an entry gate's device can never post exits.
     for gate in gates:
-        store.create_gate(venue, gate)
+        store.create_gate(venue, gate, direction="in")
+    for gate in exit_gates:
+        store.create_gate(venue, gate, direction="out")
     click.echo(f"venue {venue}: gates {', '.join(g['id'] for g in store.gates(venue)) or '-'}")
 
 

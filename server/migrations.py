@@ -152,6 +152,18 @@ def _m006_presence(db: Database) -> None:
     )
 
 
+def _m007_gate_direction(db: Database) -> None:
+    # Which way a gate lets people through: 'in' (entries only) or 'out' (exits only); NULL until an
+    # admin says so or the gate's first event does. Existing gates learn it from what they posted.
+    db["gates"].add_column("direction", str)
+    db.execute(
+        "UPDATE gates SET direction = (SELECT CASE WHEN e.kind = 'exit' THEN 'out' ELSE e.direction END FROM events e"
+        " WHERE e.venue = gates.venue AND e.gate = gates.id ORDER BY e.received_at, e.id LIMIT 1)"
+    )
+    # An exit frees a place only when its subject is inside: looked up by subject at every exit.
+    db.execute("CREATE INDEX events_venue_subject ON events (venue, subject, at)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
@@ -159,6 +171,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("004_gate_status", _m004_gate_status),
     ("005_console", _m005_console),
     ("006_presence", _m006_presence),
+    ("007_gate_direction", _m007_gate_direction),
 ]
 
 

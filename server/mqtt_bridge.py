@@ -128,8 +128,10 @@ class MqttBridge:
                     continue
                 self.stored += result.new
                 by_gate: dict[tuple[str, str], list[str]] = defaultdict(list)
+                held = set(result.acked)  # a refused event is not acknowledged: the gate's HTTP resend hears why
                 for e in batch:
-                    by_gate[(e.venue, e.gate)].append(e.id)
+                    if e.id in held:
+                        by_gate[(e.venue, e.gate)].append(e.id)
                 for (venue, gate), ids in by_gate.items():
                     self.client.publish(topics.ack(venue, gate), topics.AckMessage(ids=ids).model_dump_json(), qos=1)
         finally:

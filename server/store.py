@@ -14,11 +14,12 @@ import hashlib
 import json
 import os
 import secrets
+import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,12 @@ from ulid import ULID
 
 from protocols.clock import utc_now, utc_text
 from protocols.contract import PRESENCE_PAGE
-from protocols.events import GateEvent, takes_place
+from protocols.events import FUTURE_SKEW, MAX_EVENT_AGE, GateEvent, takes_place
 from server.migrations import migrate
 from server.store_console import ConsoleQueries
 from server.passwords import hash_password, mosquitto_hash, verify_password
+
+log = logging.getLogger(__name__)
 
 VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity")
 
@@ -59,12 +62,34 @@ class Device:
     gate: str
 
 
+def gate_direction_of(event: GateEvent) -> str:
+    """Which way the gate that made this event lets people through: an exit is always made at an 'out' gate."""
+    return "out" if event.kind == "exit" else event.direction
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An event the hub will not store, and why (a stable reason code and a bilingual message)."""
+
+    id: str
+    reason: str
+    message: str
+
+
+IN_FUTURE = ("event_in_future", "记录时间晚于中心时钟 / the event is dated after the hub's clock (more than the allowed skew)")
+TOO_OLD = ("event_too_old", "记录时间过早 / the event is older than the hub keeps")
+WRONG_DIRECTION = ("wrong_direction", "该闸机只允许{allowed}方向 / this gate lets people through one way only ({allowed})")
+
+
 @dataclass(frozen=True)
 class IngestResult:
-    """What a batch did: ids now held by the hub (new or already there), and how many were new."""
+    """What a batch did: ids now held by the hub (new or already there), how many were new, what was refused."""
 
     acked: list[str]
     new: int
+    refused: list[Refusal] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # ids the hub holds with other content: kept, not overwritten
+    unmatched_exits: int = 0  # exits of nobody counted inside: stored, but they free no place
 
 
 @dataclass(frozen=True)
@@ -194,16 +219,24 @@ class HubStore(ConsoleQueries):
         """Every venue."""
         return self._rows("SELECT * FROM venues ORDER BY id")
 
-    def create_gate(self, venue: str, gate: str, name: str | None = None) -> dict[str, Any]:
-        """Add a gate to a venue (idempotent)."""
+    def create_gate(self, venue: str, gate: str, name: str | None = None, direction: str | None = None) -> dict[str, Any]:
+        """Add a gate to a venue (idempotent); `direction` 'in' or 'out' fixes which way it lets people through
+        ('both': a door used either way, no check).
+
+        Left None, the gate's first event fixes it (trust on first use), so a gate that has posted
+        entries can never post exits, and the reverse.
+        """
         with self.write() as c:
-            c.execute("INSERT OR IGNORE INTO gates (venue, id, name) VALUES (?,?,?)", [venue, gate, name])
+            c.execute("INSERT OR IGNORE INTO gates (venue, id, name, direction) VALUES (?,?,?,?)",
+                      [venue, gate, name, direction])
+            if direction is not None:
+                c.execute("UPDATE gates SET direction = ? WHERE venue = ? AND id = ?", [direction, venue, gate])
         return self.gates(venue, gate)[0]
 
     def gates(self, venue: str, gate: str | None = None) -> list[dict[str, Any]]:
         """A venue's gates with the versions they run, when last seen, and the lease they hold."""
         sql = (
-            "SELECT g.id, g.name, g.running, g.last_seen, g.status, g.status_at, coalesce(l.held, 0) AS lease FROM gates g"
+            "SELECT g.id, g.name, g.direction, g.running, g.last_seen, g.status, g.status_at, coalesce(l.held, 0) AS lease FROM gates g"
             " LEFT JOIN leases l ON l.venue = g.venue AND l.gate = g.id WHERE g.venue = ?"
         )
         rows = self._rows(sql + (" AND g.id = ?" if gate else "") + " ORDER BY g.id", [venue] + ([gate] if gate else []))
@@ -291,15 +324,35 @@ class HubStore(ConsoleQueries):
                gate_running: tuple[str, str, dict[str, str] | None] | None = None) -> IngestResult:
         """Store a batch once per event id; count entries, exits and lease use of new events only.
 
+        An event whose direction is not its gate's is refused (not stored, listed in the answer). An
+        exit frees a place only when its subject is counted inside (stored with effect 0 otherwise),
+        so the number inside never goes below zero and surplus exits cannot lend extra places.
         `gate_running` (venue, gate, versions) also records that the gate called in, in the same transaction.
         """
-        received = utc_text(received_at or utc_now())
-        groups: dict[tuple[str, str, int], list[tuple]] = defaultdict(list)
+        now = received_at or utc_now()
+        received = utc_text(now)
+        new, unmatched = 0, 0
+        refused: list[Refusal] = []
+        timely = []
         for e in events:
-            eff = effect(e)
-            groups[(e.venue, e.gate, eff)].append(_event_row(e, eff, received))
-        new = 0
+            # A future-dated entry would hold a place of a dwell-time venue until that date.
+            if e.at > now + FUTURE_SKEW:
+                refused.append(Refusal(e.id, *IN_FUTURE))
+            elif e.at < now - MAX_EVENT_AGE:
+                refused.append(Refusal(e.id, *TOO_OLD))
+            else:
+                timely.append(e)
         with self.write() as c:
+            conflicts = self._conflicts(c, timely)
+            accepted = self._check_directions(c, timely, refused)
+            groups: dict[tuple[str, str, int], list[tuple]] = defaultdict(list)
+            exits: list[GateEvent] = []
+            for e in accepted:
+                eff = effect(e)
+                if eff == -1:
+                    exits.append(e)  # after the entries of the batch: an exit may match one of them
+                else:
+                    groups[(e.venue, e.gate, eff)].append(_event_row(e, eff, received))
             for (venue, gate, eff), rows in groups.items():
                 # rowcount of an executemany of INSERT OR IGNORE = how many rows were new.
                 added = c.executemany(_INSERT_EVENT, rows).rowcount
@@ -310,11 +363,116 @@ class HubStore(ConsoleQueries):
                     c.execute(
                         "UPDATE leases SET held = max(0, held - ?) WHERE venue = ? AND gate = ?", [added, venue, gate]
                     )
-                elif added and eff == -1:
-                    c.execute("UPDATE occupancy SET exits = exits + ? WHERE venue = ?", [added, venue])
+            late = self._match_late_entries(c, [e for e in accepted if effect(e) == 1 and e.subject])
+            dwell: dict[str, int | None] = {}
+            for e in sorted(exits, key=lambda x: x.at):
+                if e.venue not in dwell:
+                    row = c.execute("SELECT dwell_minutes FROM venues WHERE id = ?", [e.venue]).fetchone()
+                    dwell[e.venue] = row[0] if row else None
+                eff = -1 if self._counted_inside(c, e, dwell[e.venue]) else 0
+                added = c.execute(_INSERT_EVENT, _event_row(e, eff, received)).rowcount
+                new += added
+                if added and eff == -1:
+                    c.execute("UPDATE occupancy SET exits = exits + 1 WHERE venue = ?", [e.venue])
+                elif added:
+                    unmatched += 1
             if gate_running is not None:
                 self._touch(c, *gate_running)
-        return IngestResult([e.id for e in events], new)
+        if late:
+            log.info("%d exits stored earlier now match entries that arrived late", late)
+        if unmatched:
+            log.warning("%d exits of nobody counted inside: stored, no place freed", unmatched)
+        for r in refused:
+            log.warning("event %s refused: %s", r.id, r.reason)
+        if conflicts:
+            log.warning("events %s sent again with other content: the first kept", ", ".join(conflicts))
+        taken = {r.id for r in refused}
+        return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched)
+
+    @staticmethod
+    def _conflicts(c: sqlite3.Connection, events: Sequence[GateEvent]) -> list[str]:
+        """Ids of the batch the hub already holds with other content (INSERT OR IGNORE keeps the first)."""
+        if not events:
+            return []
+        columns = _INSERT_EVENT.split("(", 1)[1].split(")", 1)[0].replace(" ", "").split(",")
+        same = [i for i, name in enumerate(columns) if name not in ("effect", "received_at")]
+        held = {row[0]: row for row in c.execute(
+            "SELECT " + ", ".join(columns) + " FROM events WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps([e.id for e in events])])}
+        out = []
+        for e in events:
+            row = held.get(e.id)
+            if row is not None:
+                mine = _event_row(e, 0, "")
+                if any(row[i] != mine[i] for i in same):
+                    out.append(e.id)
+        return out
+
+    @staticmethod
+    def _check_directions(c: sqlite3.Connection, events: Sequence[GateEvent], refused: list[Refusal]) -> list[GateEvent]:
+        """The events made the way their gate lets people through; the others go to `refused`.
+
+        A gate with no direction yet takes that of its first event (trust on first use).
+        """
+        known: dict[tuple[str, str], str | None] = {}
+        accepted = []
+        for e in events:
+            key = (e.venue, e.gate)
+            if key not in known:
+                row = c.execute("SELECT direction FROM gates WHERE venue = ? AND id = ?", list(key)).fetchone()
+                known[key] = row[0] if row else None
+            way = gate_direction_of(e)
+            if known[key] == "both":  # an admin's choice: a door used both ways, each event keeps its own
+                accepted.append(e)
+                continue
+            if known[key] is None:
+                c.execute("UPDATE gates SET direction = ? WHERE venue = ? AND id = ? AND direction IS NULL",
+                          [way, e.venue, e.gate])
+                known[key] = way
+            if way != known[key]:
+                allowed = "进 in" if known[key] == "in" else "出 out"
+                refused.append(Refusal(e.id, WRONG_DIRECTION[0], WRONG_DIRECTION[1].format(allowed=allowed)))
+                continue
+            accepted.append(e)
+        return accepted
+
+    @staticmethod
+    def _match_late_entries(c: sqlite3.Connection, entries: list[GateEvent]) -> int:
+        """Let exits stored unmatched free their place now that an entry of theirs arrived (an entry gate
+        was offline longer than the exit gate); how many were matched."""
+        by_venue: dict[str, set[str]] = defaultdict(set)
+        for e in entries:
+            by_venue[e.venue].add(e.subject or "")
+        matched = 0
+        for venue, subjects in by_venue.items():
+            rows = c.execute(
+                "SELECT id, subject, at FROM events WHERE venue = ? AND effect = 0 AND subject IN"
+                " (SELECT value FROM json_each(?)) AND (kind = 'exit' OR (direction = 'out' AND decision = 'admit'))"
+                " ORDER BY at", [venue, json.dumps(sorted(subjects))]).fetchall()
+            for event_id, subject, at in rows:
+                balance = c.execute("SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND subject = ?"
+                                    " AND effect != 0 AND at <= ?", [venue, subject, at]).fetchone()[0]
+                if balance <= 0:
+                    continue  # still nobody inside before this exit
+                c.execute("UPDATE events SET effect = -1 WHERE id = ?", [event_id])
+                c.execute("UPDATE occupancy SET exits = exits + 1 WHERE venue = ?", [venue])
+                # The presence trigger fires on insert only: the exit's row for anti-passback, written here.
+                c.execute("INSERT INTO presence (venue, gate, subject, direction, at)"
+                          " SELECT venue, gate, subject, 'out', at FROM events WHERE id = ?", [event_id])
+                matched += 1
+        return matched
+
+    @staticmethod
+    def _counted_inside(c: sqlite3.Connection, exit_: GateEvent, dwell_minutes: int | None) -> bool:
+        """True if the exit's subject has more counted entries than counted exits (within the dwell time, if any)."""
+        if not exit_.subject:
+            return False  # nobody named: no entry to match
+        sql = "SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND subject = ? AND effect != 0"
+        params: list[Any] = [exit_.venue, exit_.subject]
+        if dwell_minutes:
+            sql += " AND at > ?"
+            params.append(utc_text(exit_.at - dt.timedelta(minutes=dwell_minutes)))
+        return c.execute(sql, params).fetchone()[0] > 0
 
     def event_count(self, venue: str | None = None) -> int:
         """How many events the hub holds (for one venue, or all)."""
@@ -346,11 +504,13 @@ class HubStore(ConsoleQueries):
         if venue.get("dwell_minutes"):
             # No exit gates: an entry counts as inside until the dwell time has passed.
             cutoff = utc_text(now - dt.timedelta(minutes=venue["dwell_minutes"]))
+            # Per subject, never below zero: an exit whose entry has aged out of the window frees nothing more.
             row = c.execute(
-                "SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND at > ? AND effect != 0",
+                "SELECT coalesce(sum(max(0, n)), 0) FROM (SELECT sum(effect) AS n FROM events"
+                " WHERE venue = ? AND at > ? AND effect != 0 GROUP BY subject)",
                 [venue["id"], cutoff],
             ).fetchone()
-            return max(0, row[0])
+            return row[0]
         row = c.execute("SELECT entries - exits FROM occupancy WHERE venue = ?", [venue["id"]]).fetchone()
         return max(0, row[0]) if row else 0
 
@@ -380,6 +540,9 @@ class HubStore(ConsoleQueries):
             rows = c.execute("SELECT gate, held FROM leases WHERE venue = ?", [venue_id]).fetchall()
             held = dict(rows)
             n_gates = c.execute("SELECT count(*) FROM gates WHERE venue = ?", [venue_id]).fetchone()[0]
+            # Admissions not yet synced were made against places the hub lent this gate, so there can
+            # be no more of them than it holds: a gate claiming more cannot hold back the others' places.
+            unsynced = min(max(0, unsynced), held.get(gate, 0))
             granted = grant(venue.get("cap"), inside, held, gate, want, unsynced, n_gates)
             # Admissions the hub has not seen yet stay reserved until their events arrive.
             new_held = granted + max(0, unsynced)

@@ -33,7 +33,7 @@ def a_day_of_events(hub: Hub, day: dt.date) -> None:
         gate_event("school1", "north", local(day, 7, 50)),
         gate_event("school1", "north", local(day, 7, 55), person_class="visitor"),
         gate_event("school1", "south", local(day, 8, 5)),
-        gate_event("school1", "south", local(day, 9), direction="out", kind="exit", decision=None),
+        gate_event("school1", "exit", local(day, 9), direction="out", kind="exit", decision=None),
         gate_event("school1", "north", local(day, 8), decision="deny", failed=("GATE-CODE-01",)),
         gate_event("school1", "north", local(day, 8, 1), decision="deny", failed=("GATE-CODE-01", "GATE-TRIP-01")),
         gate_event("school1", "north", local(day, 8, 2), decision="refer", failed=("GATE-MASK-01",)),

@@ -65,11 +65,15 @@ def test_an_enrollment_token_works_once(hub) -> None:
 
 def test_duplicated_and_late_events_are_stored_once_and_counted_once(hub) -> None:
     _, client = hub
-    dev = enroll(client, "acme", "g0")
+    dev, out = enroll(client, "acme", "g0"), enroll(client, "acme", "g1")
     old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
-    batch = [event("acme", "g0") for _ in range(5)] + [event("acme", "g0", kind="exit", direction="out", at=old)]
+    batch = [{**event("acme", "g0"), "subject": f"h{i}"} for i in range(5)]
     first = client.post("/api/v1/device/sync", json={"events": batch}, headers=dev).get_json()
-    assert first["new"] == 6 and sorted(first["acked"]) == sorted(e["id"] for e in batch)
+    assert first["new"] == 5 and sorted(first["acked"]) == sorted(e["id"] for e in batch)
+    # An exit gate's late exit (an old time) of someone inside counts once, sent twice.
+    leave = {**event("acme", "g1", kind="exit", direction="out", at=old), "subject": "h0"}
+    for _ in range(2):
+        assert client.post("/api/v1/device/sync", json={"events": [leave]}, headers=out).get_json()["acked"] == [leave["id"]]
     # The same batch again, reversed, plus one new: only the new one counts.
     again = client.post("/api/v1/device/sync", json={"events": batch[::-1] + [event("acme", "g0")]}, headers=dev)
     assert again.get_json()["new"] == 1

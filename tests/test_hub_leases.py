@@ -45,7 +45,7 @@ def test_sixteen_gates_at_the_cap_some_cut_off_never_overfill(tmp_path: Path) ->
     store.create_venue("fair", {"cap": CAP})
     secrets = {}
     for g in GATES:
-        store.create_gate("fair", g)
+        store.create_gate("fair", g, direction="both")  # each gate admits and lets out
         _, secrets[g] = store.redeem_token(store.create_enroll_token("fair", g))
     port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
@@ -63,7 +63,7 @@ def test_sixteen_gates_at_the_cap_some_cut_off_never_overfill(tmp_path: Path) ->
         local = AgentStore(tmp_path / f"{g}.db", b"k" * 32)
         client = SyncClient(local, SyncSection(hub_url=url, device_id=g, documents_dir=tmp_path / f"{g}-docs",
                                                http_timeout=2), venue="fair", gate=g, secret=secrets[g])
-        mine = 0  # people this gate let in who are still inside
+        mine: list[str] = []  # people this gate let in who are still inside
         while not stop.is_set():
             cut = g in CUT_OFF and partition.is_set() and client.lease.known
             client.settings.hub_url = dead if cut else url
@@ -76,17 +76,16 @@ def test_sixteen_gates_at_the_cap_some_cut_off_never_overfill(tmp_path: Path) ->
             if mine and rng.random() < 0.15:
                 with lock:
                     inside["now"] -= 1
-                mine -= 1
                 local.record(GateEvent(id=new_event_id(), kind="exit", venue="fair", gate=g, direction="out",
-                                       at=dt.datetime.now(dt.timezone.utc)))
+                                       decision="admit", at=dt.datetime.now(dt.timezone.utc), subject=mine.pop()))
             elif client.lease.take():
                 with lock:
                     inside["now"] += 1
                     inside["admitted"] += 1
                     inside["max"] = max(inside["max"], inside["now"])
-                mine += 1
+                mine.append(f"{g}-{inside['admitted']}")
                 local.record(GateEvent(id=new_event_id(), kind="decision", venue="fair", gate=g, decision="admit",
-                                       at=dt.datetime.now(dt.timezone.utc)))
+                                       at=dt.datetime.now(dt.timezone.utc), subject=mine[-1]))
             else:
                 with lock:
                     inside["refused"] += 1

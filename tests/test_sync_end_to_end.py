@@ -59,6 +59,10 @@ def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path:
     cli = CliRunner()
     assert cli.invoke(hub, ["init", "--db", str(db), "--password", "quiet-harbour-lantern"]).exit_code == 0
     assert cli.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme", *sum((["--gate", g] for g in GATES), [])]).exit_code == 0
+    directions = HubStore(db)  # each gate here both admits and lets out
+    for g in GATES:
+        directions.create_gate("acme", g, direction="both")
+    directions.close()
     tokens = {g: cli.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", g]).output.strip()
               for g in GATES}
     port = free_port()
@@ -94,7 +98,7 @@ def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path:
             kind_exit = i % 4 == 3
             e = GateEvent(id=new_event_id(), kind="exit" if kind_exit else "decision", venue="acme", gate=g,
                           at=dt.datetime.now(dt.timezone.utc), direction="out" if kind_exit else "in",
-                          decision="admit" if i % 5 else "deny")
+                          decision="admit" if i % 5 else "deny", subject=f"{g}-{i // 4}")
             stores[g].record(e)
             recorded[g].append(e)
             i += 1

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, g, request
 from protocols import contract, topics
 from protocols.clock import utc_now
 from protocols.contract import (DOCUMENT_KINDS, EnrollRequest, EnrollResponse, LeaseRequest, LeaseResponse,
-                                SyncRequest, SyncResponse)
+                                RefusedEvent, SyncRequest, SyncResponse)
 from server.auth import device_required
 from server.db import get_store
 from server.http_errors import ApiError
@@ -53,15 +53,21 @@ def sync() -> SyncResponse:
     versions = store.versions(device.venue)
     running = body.running or {}
     fetch = [kind for kind, version in versions.items() if running.get(kind) != version]
+    # Refused events are named, so the gate stops resending them; only a batch with some has the field.
+    extra = {"refused": [RefusedEvent(id=r.id, reason=r.reason, message=r.message) for r in result.refused]
+             } if result.refused else {}
+    if result.conflicts:
+        extra["conflicts"] = result.conflicts
     if body.presence_after is None:
-        return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch)
+        return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch, **extra)
     # Anti-passback across gates: who entered or left at the venue's other gates lately.
     since = utc_now() - dt.timedelta(seconds=body.presence_window_s)
     page = store.presence_changes(device.venue, device.gate, body.presence_after, since)
     # The hub's own rows, not validated again (model_construct): up to 1,000 changes an answer, and
     # making a checked model of each cost a third of a sync. The gate validates the answer it reads.
     return SyncResponse.model_construct(acked=result.acked, new=result.new, versions=versions, fetch=fetch,
-                                        presence=page.changes, presence_after=page.cursor, presence_more=page.more)
+                                        presence=page.changes, presence_after=page.cursor, presence_more=page.more,
+                                        **extra)
 
 
 @bp.post(contract.DEVICE_LEASE)

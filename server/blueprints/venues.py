@@ -100,7 +100,7 @@ def create_gate(venue_id: str):
     """Add a gate to a venue."""
     _venue(venue_id)
     body = GateCreate.model_validate_json(_body())
-    return jsonify(get_store().create_gate(venue_id, body.id, body.name)), 201
+    return jsonify(get_store().create_gate(venue_id, body.id, body.name, body.direction)), 201
 
 
 @bp.post("/<venue_id>/gates/<gate_id>/enroll-token")
