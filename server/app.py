@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from protocols.contract import wire_json
-from server import db, http_errors, retention
+from server import db, http_errors, login_guard, retention
 from server.blueprints import access_log, device, documents, meta, venues
 from server.console import init_app as init_console
 
@@ -51,6 +51,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (device.bp, venues.bp, documents.bp, access_log.bp, meta.bp):
         app.register_blueprint(blueprint)
     init_console(app)
+    # Where people's passwords are sent, and so guessed: the people's API and the console's login form.
+    login_guard.init_app(app, (venues.bp, documents.bp, access_log.bp), ("console.login",))
     retention.purge_database(app.config["DATABASE"])  # once at start; `checkpoint hub purge` any time
     log.info("hub ready on %s", app.config["DATABASE"])
     return app

@@ -152,6 +152,14 @@ def _m006_presence(db: Database) -> None:
     )
 
 
+def _m007_rate_limits(db: Database) -> None:
+    # Flask-Limiter's counters (server/limits_store.py): one row per limit key and window, shared by
+    # every gunicorn worker and hub process on this database, so a guess counts once wherever it lands.
+    db.execute("CREATE TABLE rate_limits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)")
+    # The per-user-and-source lockout counts failed logins in the audit by user name and source.
+    db.execute("CREATE INDEX audit_login ON audit (username, action, target, at)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
@@ -159,6 +167,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("004_gate_status", _m004_gate_status),
     ("005_console", _m005_console),
     ("006_presence", _m006_presence),
+    ("007_rate_limits", _m007_rate_limits),
 ]
 
 
