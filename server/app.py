@@ -33,6 +33,14 @@ class Hub(Flask):
         return super().make_response(rv)
 
 
+def _private(database: Path) -> None:
+    """Make a hub database made before 0600 became the rule (and its WAL files) readable by its owner only."""
+    # It holds the console's session signing key: reading it forges an admin session.
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the hub: DATABASE from test_config, else $CHECKPOINT_HUB_DB, else ./hub.db."""
     app = Hub(__name__)
@@ -47,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     Path(app.config["DATABASE"]).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
+    _private(Path(app.config["DATABASE"]))
     http_errors.register(app)
     for blueprint in (device.bp, venues.bp, documents.bp, access_log.bp, meta.bp):
         app.register_blueprint(blueprint)
