@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -48,6 +49,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE=os.environ.get("CHECKPOINT_HUB_DB", str(Path.cwd() / "hub.db")),
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         JSON_AS_ASCII=False,
+        # The console's session cookie: Lax (set here: Flask's own default of None made a setdefault a no-op),
+        # Secure when the hub is served over HTTPS ($CHECKPOINT_HUB_SECURE_COOKIE=1), and 12 hours at most.
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=os.environ.get("CHECKPOINT_HUB_SECURE_COOKIE", "") in ("1", "true", "yes"),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
     )
     if test_config:
         app.config.from_mapping(test_config)

@@ -245,3 +245,14 @@ class ConsoleQueries:
             cur = c.execute("DELETE FROM rate_limits" + (" WHERE key = ?" if key is not None else ""),
                             [key] if key is not None else [])
         return cur.rowcount
+
+    def session_generation(self, username: str) -> str:
+        """The user's console session generation: a session made under another one has ended."""
+        row = self.conn.execute("SELECT value FROM settings WHERE name = ?", [f"session_gen:{username}"]).fetchone()
+        return row[0] if row else "0"
+
+    def bump_session_generation(self, username: str) -> None:
+        """End every console session of a user (at logout)."""
+        with self.write() as c:
+            c.execute("INSERT INTO settings (name, value) VALUES (?, '1') ON CONFLICT (name) DO UPDATE"
+                      " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)", [f"session_gen:{username}"])

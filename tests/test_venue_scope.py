@@ -203,13 +203,16 @@ def test_every_route_answers_each_role_as_the_table_says_for_its_own_and_another
             for venue, want in zip((OWN, OTHER), expected[role]):
                 method, path, kwargs = make(scoped, venue)
                 kwargs = dict(kwargs)
-                client = scoped.console(role) if kwargs.pop("fresh", False) else clients[role]
+                fresh = kwargs.pop("fresh", False)
+                client = scoped.console(role) if fresh else clients[role]
                 if path.startswith("/console"):
                     if method == "POST":
                         kwargs["data"] = {**kwargs.get("data", {}), "csrf_token": csrf(client)}
                 else:
                     kwargs["headers"] = basic(role)
                 got = client.open(path, method=method, **kwargs).status_code
+                if fresh:  # a logout ends every session of the user: sign the shared client in again
+                    clients[role] = scoped.console(role)
                 if got != want:
                     wrong.append(f"{route} as {role} for {venue}: {got}, expected {want}")
     assert wrong == []

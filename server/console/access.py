@@ -36,7 +36,10 @@ def _load_user_and_check_csrf() -> None:
     username = session.get("user")
     if username:
         user = get_store().user(username)
-        if user is not None:
+        if user is not None and session.get("gen") != get_store().session_generation(username):
+            user = None  # signed out since (a copied cookie of an ended session is worth nothing)
+            session.clear()
+        elif user is not None:
             g.console_user = user
         else:  # the account was removed: the session ends with it
             session.pop("user", None)

@@ -35,6 +35,8 @@ def login():
         if username and password and store.check_user(username, password):
             session.clear()  # no session fixation: a new session, a new token
             session["user"] = username
+            session["gen"] = store.session_generation(username)  # logout bumps it: this cookie ends then
+            session.permanent = True  # an Expires of PERMANENT_SESSION_LIFETIME, checked again when read
             csrf_token()
             store.add_audit(username, "login", request.remote_addr or "", None)
             return redirect(_safe_next(request.form.get("next")))
@@ -45,6 +47,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session: this cookie and every copy of it (the user's session generation moves on)."""
+    if session.get("user"):
+        get_store().bump_session_generation(session["user"])
     session.clear()
     return redirect(url_for("console.login"))
