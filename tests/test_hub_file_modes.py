@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from server.app import create_app
 
 CLI = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
@@ -17,6 +19,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+@pytest.mark.slow  # runs `checkpoint hub init` as a process
 def test_a_new_hub_database_and_its_wal_are_0600_whatever_the_umask(tmp_path: Path) -> None:
     old = os.umask(0o022)  # the usual umask, which made hub.db 0644
     try:
