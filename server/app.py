@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -12,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from protocols.contract import wire_json
-from server import db, http_errors, retention
+from server import db, http_errors, login_guard, retention
 from server.blueprints import access_log, device, documents, meta, venues
 from server.console import init_app as init_console
 
@@ -33,6 +34,14 @@ class Hub(Flask):
         return super().make_response(rv)
 
 
+def _private(database: Path) -> None:
+    """Make a hub database made before 0600 became the rule (and its WAL files) readable by its owner only."""
+    # It holds the console's session signing key: reading it forges an admin session.
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the hub: DATABASE from test_config, else $CHECKPOINT_HUB_DB, else ./hub.db."""
     app = Hub(__name__)
@@ -40,6 +49,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE=os.environ.get("CHECKPOINT_HUB_DB", str(Path.cwd() / "hub.db")),
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         JSON_AS_ASCII=False,
+        # The console's session cookie: Lax (set here: Flask's own default of None made a setdefault a no-op),
+        # Secure when the hub is served over HTTPS ($CHECKPOINT_HUB_SECURE_COOKIE=1), and 12 hours at most.
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=os.environ.get("CHECKPOINT_HUB_SECURE_COOKIE", "") in ("1", "true", "yes"),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
     )
     if test_config:
         app.config.from_mapping(test_config)
@@ -47,10 +62,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     Path(app.config["DATABASE"]).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
+    _private(Path(app.config["DATABASE"]))
     http_errors.register(app)
     for blueprint in (device.bp, venues.bp, documents.bp, access_log.bp, meta.bp):
         app.register_blueprint(blueprint)
     init_console(app)
+    # Where people's passwords are sent, and so guessed: the people's API and the console's login form.
+    login_guard.init_app(app, (venues.bp, documents.bp, access_log.bp), ("console.login",))
     retention.purge_database(app.config["DATABASE"])  # once at start; `checkpoint hub purge` any time
     log.info("hub ready on %s", app.config["DATABASE"])
     return app

@@ -1,4 +1,5 @@
-"""Who is calling: a device by its bearer credential, a person by HTTP Basic with a role."""
+"""Who is calling: a device by its bearer credential, a person by HTTP Basic with a role, and the
+one venue-scope rule the API and the console both apply."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ from server.db import get_store
 from server.http_errors import ApiError
 
 ROLES = {"admin": 3, "supervisor": 2, "guard": 1}
+OUT_OF_SCOPE = "无权访问该场所 / This venue is outside your scope"
+
+
+def in_scope(bound: str | None, venue: str | None) -> bool:
+    """The one venue-scope rule: a user bound to a venue reaches only it; an unbound user reaches every venue.
+
+    `venue` None means "no venue named" (a hub-wide list): only an unbound user may ask for that
+    unfiltered; callers narrow a bound user's list to their venue instead of asking here.
+    """
+    return bound is None or venue == bound
 
 
 def _bearer() -> str | None:
@@ -35,21 +46,43 @@ def device_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def audit(action: str, target: str, venue: str | None = None) -> None:
+    """Write who (the API user in g.user) read or changed what, in the console's audit trail."""
+    get_store().add_audit(g.user, action, target[:500], venue)
+
+
+def check_venue(venue: str | None) -> None:
+    """Refuse (403, audited) a venue outside the API user's scope."""
+    if not in_scope(g.user_venue, venue):
+        audit("api.out_of_scope", f"{request.method} {request.path}"[:500], venue)
+        raise ApiError(403, "out_of_scope", OUT_OF_SCOPE)
+
+
+def scoped_venue(venue: str | None) -> str | None:
+    """The venue a list is filtered to: the one asked for (checked), else a bound user's own venue."""
+    check_venue(venue if venue is not None else g.user_venue)
+    return venue if venue is not None else g.user_venue
+
+
 def role_required(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Require a person with at least this role (HTTP Basic); the username is in g.user."""
+    """Require a person with at least this role (HTTP Basic); g.user and g.user_venue are set.
+
+    A view with a `venue_id` in its URL is refused (403) for a user bound to another venue,
+    before the view runs, by the same rule the console applies (`in_scope`).
+    """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            creds = request.authorization
-            got = None
-            if creds is not None and creds.type == "basic" and creds.username and creds.password:
-                got = get_store().check_user(creds.username, creds.password)
-            if got is None:
-                raise ApiError(401, "unauthorized", "需要登录 / login required")
-            if ROLES.get(got, 0) < ROLES[role]:
+            from server.login_guard import authenticate  # the brute-force guard sits beside the console's lockout
+
+            user = authenticate(request.authorization)
+            if ROLES.get(user["role"], 0) < ROLES[role]:
                 raise ApiError(403, "forbidden", "权限不足 / your role may not do this")
-            g.user = creds.username
+            g.user = user["username"]
+            g.user_venue = user["venue"]
+            if "venue_id" in kwargs:
+                check_venue(kwargs["venue_id"])
             return view(*args, **kwargs)
 
         return wrapped

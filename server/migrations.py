@@ -162,6 +162,12 @@ def _m007_gate_direction(db: Database) -> None:
     )
     # An exit frees a place only when its subject is inside: looked up by subject at every exit.
     db.execute("CREATE INDEX events_venue_subject ON events (venue, subject, at)")
+def _m008_rate_limits(db: Database) -> None:
+    # Flask-Limiter's counters (server/limits_store.py): one row per limit key and window, shared by
+    # every gunicorn worker and hub process on this database, so a guess counts once wherever it lands.
+    db.execute("CREATE TABLE rate_limits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)")
+    # The per-user-and-source lockout counts failed logins in the audit by user name and source.
+    db.execute("CREATE INDEX audit_login ON audit (username, action, target, at)")
 
 
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
@@ -172,6 +178,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("005_console", _m005_console),
     ("006_presence", _m006_presence),
     ("007_gate_direction", _m007_gate_direction),
+    ("008_rate_limits", _m008_rate_limits),
 ]
 
 

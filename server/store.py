@@ -126,6 +126,9 @@ class HubStore(ConsoleQueries):
 
     def __init__(self, path: Path | str, timeout: float = 30.0):
         self.path = Path(path)
+        # Created 0600 before SQLite opens it (its -wal and -shm files take the database's mode): the file
+        # holds the console's signing key and personal data, so other local users must not read it.
+        os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT, 0o600))
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in `write()`.
         conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         self.db = Database(conn)

@@ -214,3 +214,45 @@ class ConsoleQueries:
             c.execute("UPDATE visits SET subject = NULL, name = NULL WHERE venue = ? AND ends_at < ?"
                       " AND (subject IS NOT NULL OR name IS NOT NULL)", [venue, before])
         return events
+
+    # ---- API helper "api" (issue 9): login lockout and rate-limit counters --------------------
+    # Kept together at the end of the class to ease merging with other work on this file.
+
+    def failed_logins_from(self, username: str, source: str, since: str) -> int:
+        """Failed logins (console or API) of a user name from one source address since a time."""
+        # Per user AND source: a stranger's guesses cannot lock the admin out everywhere.
+        return self.conn.execute(
+            "SELECT count(*) FROM audit WHERE username = ? AND action = 'login.failed' AND target = ? AND at >= ?",
+            [username, source, since]).fetchone()[0]
+
+    def limit_incr(self, key: str, expiry: float, amount: int, now: float) -> int:
+        """Add to a rate-limit counter (a new window when the old one expired); the count now."""
+        with self.write() as c:
+            c.execute("DELETE FROM rate_limits WHERE key = ? AND expires_at <= ?", [key, now])
+            c.execute("INSERT INTO rate_limits (key, count, expires_at) VALUES (?,?,?)"
+                      " ON CONFLICT (key) DO UPDATE SET count = count + excluded.count", [key, amount, now + expiry])
+            return c.execute("SELECT count FROM rate_limits WHERE key = ?", [key]).fetchone()[0]
+
+    def limit_get(self, key: str, now: float) -> tuple[int, float]:
+        """A rate-limit counter and when its window ends ((0, now) when none is running)."""
+        row = self.conn.execute("SELECT count, expires_at FROM rate_limits WHERE key = ? AND expires_at > ?",
+                                [key, now]).fetchone()
+        return (row[0], row[1]) if row else (0, now)
+
+    def limit_clear(self, key: str | None = None) -> int:
+        """Forget one rate-limit counter, or all of them (None); how many were dropped."""
+        with self.write() as c:
+            cur = c.execute("DELETE FROM rate_limits" + (" WHERE key = ?" if key is not None else ""),
+                            [key] if key is not None else [])
+        return cur.rowcount
+
+    def session_generation(self, username: str) -> str:
+        """The user's console session generation: a session made under another one has ended."""
+        row = self.conn.execute("SELECT value FROM settings WHERE name = ?", [f"session_gen:{username}"]).fetchone()
+        return row[0] if row else "0"
+
+    def bump_session_generation(self, username: str) -> None:
+        """End every console session of a user (at logout)."""
+        with self.write() as c:
+            c.execute("INSERT INTO settings (name, value) VALUES (?, '1') ON CONFLICT (name) DO UPDATE"
+                      " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)", [f"session_gen:{username}"])

@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Blueprint, Response, jsonify, request
 
 from protocols.contract import API_PREFIX
-from server.auth import role_required
+from server.auth import audit, role_required, scoped_venue
 from server.csv_export import csv_text
 from server.db import get_store
 from server.http_errors import ApiError
@@ -42,16 +42,19 @@ def _int(name: str, default: int, top: int) -> int:
 @bp.get("")
 @role_required("supervisor")
 def access_log():
-    """Events newest first; `format=csv` for a spreadsheet."""
+    """Events newest first (a user bound to a venue: that venue's only); `format=csv`; every read audited."""
+    venue = scoped_venue(request.args.get("venue"))
     decision = request.args.get("decision")
     if decision is not None and decision not in ("admit", "deny", "refer"):
         raise ApiError(400, "bad_query", "decision 须为 admit/deny/refer / decision must be admit, deny or refer")
     rows = get_store().access_log(
-        venue=request.args.get("venue"), gate=request.args.get("gate"), since=_time("since"), until=_time("until"),
+        venue=venue, gate=request.args.get("gate"), since=_time("since"), until=_time("until"),
         decision=decision, rule=request.args.get("rule"), limit=_int("limit", 1000, 100_000),
         offset=_int("offset", 0, 10**9),
     )
     fmt = request.args.get("format", "json")
+    # The access log is personal data (masked names, subject hashes, temperatures): audited as the console's views.
+    audit("api.events", request.query_string.decode("utf-8", "replace") or "-", venue)
     if fmt == "json":
         return jsonify(rows)
     if fmt != "csv":

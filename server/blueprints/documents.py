@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from protocols.contract import API_PREFIX, DOCUMENT_KINDS
-from server.auth import role_required
+from server.auth import audit, role_required
 from server.db import get_store
 from server.http_errors import ApiError
 
@@ -25,7 +25,9 @@ def publish(venue_id: str, kind: str):
     if not body or len(body) > MAX_DOCUMENT:
         raise ApiError(422, "bad_document", "文件为空或过大 / the document is empty or too large")
     content_type = request.mimetype or "application/octet-stream"
-    return jsonify(get_store().put_document(venue_id, kind, body, content_type)), 201
+    published = get_store().put_document(venue_id, kind, body, content_type)
+    audit("document.publish", f"{kind} v{published['version']}", venue_id)  # rosters and appointments name people
+    return jsonify(published), 201
 
 
 @bp.get("")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from protocols.clock import utc_text
 from protocols.contract import API_PREFIX
-from server.auth import role_required
+from server.auth import audit, check_venue, in_scope, role_required
 from server.bodies import GateCreate, ReservationRequest, VenueCreate, VenueSettings
 from server.db import get_store
 from server.gatherings import check, tier
@@ -41,20 +41,23 @@ def _public(venue: dict) -> dict:
 @bp.get("")
 @role_required("supervisor")
 def list_venues():
-    """Every venue with its settings."""
-    return jsonify([_public(v) for v in get_store().venues()])
+    """Every venue with its settings (a user bound to a venue sees only it)."""
+    return jsonify([_public(v) for v in get_store().venues() if in_scope(g.user_venue, v["id"])])
 
 
 @bp.post("")
 @role_required("admin")
 def create_venue():
     """Create a venue (refused when its gathering tier forbids it)."""
+    if g.user_venue is not None:  # a new venue is hub-wide business: only an admin of every venue
+        check_venue(None)
     body = VenueCreate.model_validate_json(_body())
     check(body.gathering, body.plan_approved)
     try:
         venue = get_store().create_venue(body.id, body.model_dump(exclude={"id"}))
     except sqlite3.IntegrityError as exc:
         raise ApiError(409, "venue_exists", "场所已存在 / the venue exists") from exc
+    audit("venue.create", body.id, body.id)
     return jsonify(_public(venue)), 201
 
 
@@ -73,6 +76,7 @@ def update_venue(venue_id: str):
     body = VenueSettings.model_validate_json(_body())
     changes = body.model_dump(exclude_unset=True)
     check(changes.get("gathering", venue["gathering"]), changes.get("plan_approved", venue["plan_approved"]))
+    audit("venue.update", ",".join(sorted(changes)) or "-", venue_id)
     return jsonify(_public(get_store().update_venue(venue_id, changes) or venue))
 
 
@@ -100,7 +104,9 @@ def create_gate(venue_id: str):
     """Add a gate to a venue."""
     _venue(venue_id)
     body = GateCreate.model_validate_json(_body())
-    return jsonify(get_store().create_gate(venue_id, body.id, body.name, body.direction)), 201
+    gate = get_store().create_gate(venue_id, body.id, body.name, body.direction)
+    audit("gate.create", body.id, venue_id)
+    return jsonify(gate), 201
 
 
 @bp.post("/<venue_id>/gates/<gate_id>/enroll-token")
@@ -111,6 +117,7 @@ def enroll_token(venue_id: str, gate_id: str):
     if not get_store().gates(venue_id, gate_id):
         raise ApiError(404, "no_such_gate", "闸机不存在 / no such gate")
     token = get_store().create_enroll_token(venue_id, gate_id)
+    audit("gate.enroll_token", gate_id, venue_id)
     return jsonify({"token": token, "venue": venue_id, "gate": gate_id}), 201
 
 
@@ -129,6 +136,7 @@ def reserve(venue_id: str):
     booking = get_store().reserve(venue_id, slot, body.subject, venue["slot_capacity"])
     if booking is None:
         raise ApiError(409, "slot_full", "该时段已约满 / this time slot is full")
+    audit("reservation.create", slot, venue_id)  # a subject's booking: personal data written
     return jsonify({"id": booking, "slot": slot}), 201
 
 
@@ -155,4 +163,5 @@ def revoke_device(venue_id: str, device_id: str):
     _venue(venue_id)
     if not get_store().revoke_device(venue_id, device_id):
         raise ApiError(404, "no_such_device", "设备不存在或已吊销 / no such device, or already revoked")
+    audit("device.revoke", device_id, venue_id)
     return "", 204

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import g, redirect, request, session, url_for
 
-from server.auth import ROLES
+from server.auth import OUT_OF_SCOPE, ROLES, in_scope
 from server.console.blueprint import ConsoleError, bp
 from server.db import get_store
 
@@ -36,7 +36,10 @@ def _load_user_and_check_csrf() -> None:
     username = session.get("user")
     if username:
         user = get_store().user(username)
-        if user is not None:
+        if user is not None and session.get("gen") != get_store().session_generation(username):
+            user = None  # signed out since (a copied cookie of an ended session is worth nothing)
+            session.clear()
+        elif user is not None:
             g.console_user = user
         else:  # the account was removed: the session ends with it
             session.pop("user", None)
@@ -73,14 +76,17 @@ def allowed_venues() -> list[dict[str, Any]]:
     """The venues the user may see: their own, or every venue when they are bound to none."""
     venues = get_store().venues()
     bound = g.console_user["venue"]
-    return [v for v in venues if bound is None or v["id"] == bound]
+    return [v for v in venues if in_scope(bound, v["id"])]
 
 
 def check_venue(venue: str | None) -> None:
-    """Refuse a venue outside the user's scope."""
-    bound = g.console_user["venue"]
-    if venue is not None and bound is not None and venue != bound:
-        raise ConsoleError(403, "无权查看该场所 / This venue is outside your scope")
+    """Refuse (403, audited) a venue outside the user's scope, by the API's rule (`server.auth.in_scope`).
+
+    None is "no venue named": the callers have already narrowed it to the user's own venue.
+    """
+    if venue is not None and not in_scope(g.console_user["venue"], venue):
+        audit("console.out_of_scope", f"{request.method} {request.path}"[:500], venue)
+        raise ConsoleError(403, OUT_OF_SCOPE)
 
 
 def audit(action: str, target: str, venue: str | None = None) -> None:

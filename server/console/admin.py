@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import redirect, render_template, url_for
 
-from server.console.access import audit, login_required
+from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp
 from server.console.forms import positive_int, text
 from server.db import get_store
@@ -28,7 +28,7 @@ def audit_page():
 def venue_settings():
     """Each venue's console settings with the values in force."""
     venues = [{**v, "deadline_in_force": deadline_hour(v), "retention_in_force": retention_days(v)}
-              for v in get_store().venues()]
+              for v in allowed_venues()]
     return render_template("console/venues.html", venues=venues, kinds=VENUE_KINDS)
 
 
@@ -45,6 +45,7 @@ def _optional_int(name: str, low: int, high: int) -> int | None:
 @login_required("admin")
 def save_venue_settings(venue_id: str):
     """Set a venue's kind, deadline hour (0-23) and retention days (1-365); empty means the default."""
+    check_venue(venue_id)
     if get_store().venue(venue_id) is None:
         raise ConsoleError(404, "场所不存在 / No such venue")
     kind = text("kind", 16, source="form")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from flask import redirect, render_template, request, session, url_for
 
-from protocols.clock import utc_now, utc_text
 from server.console.access import csrf_token
-from server.console.blueprint import ConsoleError, bp
+from server.console.blueprint import bp
 from server.db import get_store
+from server.login_guard import TOO_MANY, locked_for, record_failure
 
 log = logging.getLogger(__name__)
-MAX_FAILURES = 5  # failed logins per user name within FAILURE_WINDOW before it is locked for the rest of it
-FAILURE_WINDOW = dt.timedelta(minutes=10)
 
 
 def _safe_next(target: str | None) -> str:
@@ -32,22 +29,26 @@ def login():
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         store = get_store()
-        if store.failed_logins(username[:64], utc_text(utc_now() - FAILURE_WINDOW)) >= MAX_FAILURES:
-            raise ConsoleError(429, "登录失败次数过多，请 10 分钟后再试 / Too many failed logins: try again in 10 minutes")
+        wait = locked_for(username)  # the same lockout as the API's, per user name and source
+        if wait:
+            return render_template("console/error.html", status=429, message=TOO_MANY), 429, {"Retry-After": str(wait)}
         if username and password and store.check_user(username, password):
             session.clear()  # no session fixation: a new session, a new token
             session["user"] = username
+            session["gen"] = store.session_generation(username)  # logout bumps it: this cookie ends then
+            session.permanent = True  # an Expires of PERMANENT_SESSION_LIFETIME, checked again when read
             csrf_token()
             store.add_audit(username, "login", request.remote_addr or "", None)
             return redirect(_safe_next(request.form.get("next")))
-        store.add_audit(username[:64] or "-", "login.failed", request.remote_addr or "", None)
-        log.warning("console login failed for %r", username[:64])
+        record_failure(username)
         error = "用户名或密码错误 / Wrong user name or password"
     return render_template("console/login.html", error=error, next=request.values.get("next", "")), (401 if error else 200)
 
 
 @bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session: this cookie and every copy of it (the user's session generation moves on)."""
+    if session.get("user"):
+        get_store().bump_session_generation(session["user"])
     session.clear()
     return redirect(url_for("console.login"))
