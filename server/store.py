@@ -128,7 +128,13 @@ class HubStore(ConsoleQueries):
         self.path = Path(path)
         # Created 0600 before SQLite opens it (its -wal and -shm files take the database's mode): the file
         # holds the console's signing key and personal data, so other local users must not read it.
-        os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT, 0o600))
+        # Only when it does not exist yet: closing any descriptor of a database file drops every POSIX
+        # lock this process holds on it, so opening and closing it beside live connections (one per
+        # request thread) corrupts the database under concurrent writers.
+        try:
+            os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in `write()`.
         conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         self.db = Database(conn)

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from agent.config import SyncSection
 from agent.documents import GateDocuments
 from agent.people import PeopleFactory
 from agent.store import AgentStore
