@@ -17,7 +17,6 @@ from agent.people import PeopleFactory
 from agent.store import AgentStore
 from agent.sync import SyncClient, SyncError
 from protocols.bundle import build_bundle, sign_bundle
-from protocols.contract import API_PREFIX
 from protocols.errors import ConfigError
 from protocols.keys import generate_private_key, save_public_key
 from protocols.rules import load_pack
