@@ -59,11 +59,6 @@ class ConsoleQueries:
             c.execute("INSERT INTO audit (at, username, action, target, venue) VALUES (?,?,?,?,?)",
                       [utc_text(utc_now()), username, action, target, venue])
 
-    def failed_logins(self, username: str, since: str) -> int:
-        """How many failed console logins a user name had since a time (from the audit)."""
-        return self.conn.execute("SELECT count(*) FROM audit WHERE at >= ? AND action = 'login.failed' AND username = ?",
-                                 [since, username]).fetchone()[0]
-
     def audit_log(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Audit rows, newest first."""
         return self._rows("SELECT id, at, username, action, target, venue FROM audit ORDER BY id DESC LIMIT ? OFFSET ?",
