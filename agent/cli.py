@@ -112,6 +112,8 @@ def run(config_file: Path) -> None:
 @click.option("--journal-dir", type=click.Path(path_type=Path), help="Append relay changes and screens here.")
 @click.option("--pace", default=1.0, show_default=True, help="Seconds between people.")
 @click.option("--seed", type=int, help="Seed for a repeatable stream of people.")
+@click.option("--population", type=click.IntRange(min=1), help="People are residents 1..N, the same at every gate "
+              "given the same N: an exit gate walks out residents the venue admitted (default: every person new).")
 @click.option("--voice/--no-voice", default=False, help="Speak each decision through espeak-ng.")
 @click.option("--venue", help="The venue id (default: the config's, else demo-venue).")
 @click.option("--gate", "gate_id", help="The gate id (default: the config's, else gate-1).")
@@ -130,7 +132,7 @@ def run(config_file: Path) -> None:
 @click.option("--sync-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between HTTP syncs and lease renewals.")
 def simulate(people: int, venue_kind: str, config_file: Path | None, store_path: Path | None, kiosk_port: int,
-             journal_dir: Path | None, pace: float, seed: int | None, voice: bool, venue: str | None,
+             journal_dir: Path | None, pace: float, seed: int | None, population: int | None, voice: bool, venue: str | None,
              gate_id: str | None, direction: str | None, hub_url: str | None, enroll_token: str | None, device_id: str | None,
              secret: str | None, mqtt_host: str | None, mqtt_port: int, kinds: str, issuer_key: Path | None,
              root_pub: Path | None, sync_interval: float) -> None:
@@ -197,7 +199,7 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         click.echo(str(exc), err=True)
         sys.exit(1)
     try:
-        sim = Simulation(cfg, seed=seed, on_event=_print_event,
+        sim = Simulation(cfg, seed=seed, on_event=_print_event, population=population,
                          issuer_key=_issuer_key(issuer_key) if issuer_key else None)
     except CheckpointError as exc:
         tmp.cleanup()

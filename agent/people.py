@@ -47,8 +47,14 @@ class PeopleFactory:
              "risk_travel", "visitor_no_test", "visitor_tested", "courier", "fever", "fever_then_normal",
              "no_mask", "not_a_code")
 
-    def __init__(self, seed: int | None = None, issuer: str = SIM_ISSUER, key: PrivateKey | None = None):
+    def __init__(self, seed: int | None = None, issuer: str = SIM_ISSUER, key: PrivateKey | None = None,
+                 population: int | None = None):
         self.rng = random.Random(seed)
+        # A population: every person is one of `population` residents, the same at every gate of one
+        # demo (subjects and names follow from the index alone), so an exit gate can walk out the people
+        # the entry gates admitted. None: every person is new.
+        self.population = population
+        self._resident: int | None = None
         # The demo hands every gate the issuer key its hub's trust list trusts; alone, a fresh one.
         self.key = key or generate_private_key("ES256")
         self.forger = generate_private_key("ES256")
@@ -57,25 +63,51 @@ class PeopleFactory:
         self.risk_areas = RiskAreas(regions=[RiskArea(region=RISK_REGION, level="high")])
         self._n = 0
 
-    def _name(self) -> str:
-        return self.rng.choice(SURNAMES) + "".join(self.rng.choice(GIVEN) for _ in range(self.rng.choice((1, 2))))
+    def _name(self, rng: random.Random | None = None) -> str:
+        rng = rng or self.rng
+        return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+    @staticmethod
+    def resident_subject(index: int) -> str:
+        """The subject id of resident `index` of a population (the same at every gate)."""
+        return f"SIM-R{index:06d}"
+
+    def residents(self) -> range:
+        """The indexes of the population's residents (empty without a population)."""
+        return range(self.population or 0)
+
+    def _holder(self) -> tuple[str, str]:
+        """Subject and name of the next code: the chosen resident's, else a new person's."""
+        if self._resident is not None:
+            return self.resident_subject(self._resident), self._name(random.Random(f"resident-{self._resident}"))
+        return f"SIM-{self._n:06d}-{self.rng.randrange(10**6):06d}", self._name()
 
     def _code(self, now: dt.datetime, *, colour: str = "green", person_class: str = "staff",
               issued_ago: dt.timedelta = dt.timedelta(seconds=20), valid_for: dt.timedelta = dt.timedelta(hours=24),
               test: NucleicAcidTest | None = None, stays: tuple[Stay, ...] = (), forged: bool = False) -> str:
         self._n += 1
         issued = now - issued_ago
+        subject, name = self._holder()
         claims = HealthPassClaims(
-            issuer=self.issuer, subject=f"SIM-{self._n:06d}-{self.rng.randrange(10**6):06d}",
-            issued_at=issued, expires_at=issued + valid_for, name=self._name(), person_class=person_class,
+            issuer=self.issuer, subject=subject,
+            issued_at=issued, expires_at=issued + valid_for, name=name, person_class=person_class,
             colour=colour, colour_since=issued - dt.timedelta(days=3), test=test, stays=stays,
         )
         key = self.forger if forged else self.key
         # A forger copies the real key id: only the signature gives it away.
         return mint(claims, key, kid=key_id(self.key.public_key()))
 
-    def person(self, kind: str | None = None, now: dt.datetime | None = None) -> Person:
-        """One person of `kind` (random when None)."""
+    def person(self, kind: str | None = None, now: dt.datetime | None = None, resident: int | None = None) -> Person:
+        """One person of `kind` (random when None); resident `resident` of the population when given."""
+        if resident is not None and resident not in self.residents():
+            raise ValueError(f"resident {resident} is not in a population of {self.population}")
+        self._resident = resident
+        try:
+            return self._person(kind, now)
+        finally:
+            self._resident = None
+
+    def _person(self, kind: str | None, now: dt.datetime | None) -> Person:
         now = now or utc_now()
         kind = kind or self.rng.choice(self.KINDS)
         normal = round(self.rng.uniform(36.1, 37.0), 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 import queue
 import threading
@@ -15,6 +16,7 @@ from agent.gate import Gate, build_gate
 from agent.people import PeopleFactory, Person
 from hardware.display.base import Display
 from hardware.display.kiosk import KioskDisplay
+from protocols.clock import utc_now
 from protocols.cose import PrivateKey
 from protocols.events import GateEvent
 
@@ -29,9 +31,9 @@ class Simulation:
 
     def __init__(self, cfg: AgentConfig, seed: int | None = None,
                  on_event: Callable[[GateEvent], None] | None = None, extra_displays: list[Display] | None = None,
-                 issuer_key: PrivateKey | None = None):
+                 issuer_key: PrivateKey | None = None, population: int | None = None):
         self.cfg = cfg
-        self.factory = PeopleFactory(seed, key=issuer_key)
+        self.factory = PeopleFactory(seed, key=issuer_key, population=population)
         self.on_event = on_event
         self.events: queue.Queue[GateEvent] = queue.Queue()
         self._current: Person | None = None
@@ -48,6 +50,8 @@ class Simulation:
                                      extra_displays=extra_displays)
         self.gate.start()
         self._thread = self.gate.run_in_thread()
+        self._resident_hashes = {i: self.gate.store.hash_subject(PeopleFactory.resident_subject(i))
+                                 for i in self.factory.residents()}
 
     @property
     def kiosk_url(self) -> str | None:
@@ -94,15 +98,37 @@ class Simulation:
         time.sleep(max(0.0, SHOW_CODE_S - 0.5))
         return events
 
+    def next_resident(self) -> int | None:
+        """With a population: a resident who may walk up here as the gate knows it (inside for an exit,
+        outside for an entry), chosen at random; None when there is nobody (or no population)."""
+        if not self._resident_hashes:
+            return None
+        leaving = self.cfg.gate.direction == "out"
+        since = utc_now() - dt.timedelta(seconds=self.cfg.passback_window_s)
+        # The gate's own view: its admissions and the other gates' presence changes the hub sent.
+        free = [i for i, h in self._resident_hashes.items() if self.gate.store.inside(h, since) == leaving]  # type: ignore[arg-type]
+        return self.factory.rng.choice(free) if free else None
+
     def run(self, people: int, pace: float = 1.0, kinds: tuple[str, ...] = ()) -> str:
-        """Send `people` people (0: until interrupted), of `kinds` only when given; return a one-line summary."""
+        """Send `people` people (0: until interrupted), of `kinds` only when given; return a one-line summary.
+
+        With a population, an exit gate walks out residents the venue's gates admitted (waiting while
+        nobody is inside) and an entry gate brings in residents who are outside."""
         counts: collections.Counter[str] = collections.Counter()
         n = 0
         try:
             while (people == 0 or n < people) and not self.stopping.is_set():
+                resident = self.next_resident()
+                if self._resident_hashes and resident is None:
+                    self.stopping.wait(pace)  # nobody inside to leave (or everybody inside): wait for the venue
+                    continue
                 n += 1
-                kind = self.factory.rng.choice(kinds) if kinds else None
-                for event in self.visit(self.factory.person(kind)):
+                if kinds:
+                    kind = self.factory.rng.choice(kinds)
+                else:
+                    # People leaving show a pass that names them; an unreadable one frees nobody's place.
+                    kind = "green" if resident is not None and self.cfg.gate.direction == "out" else None
+                for event in self.visit(self.factory.person(kind, resident=resident)):
                     counts[event.kind if event.kind != "decision" else event.decision or "?"] += 1
                 self.stopping.wait(pace)
         except KeyboardInterrupt:

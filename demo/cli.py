@@ -112,13 +112,15 @@ def _say_moved(port: int) -> int:
 @click.option("--gates", "n_gates", default=3, show_default=True, help="How many simulated entry gates.")
 @click.option("--exits", "n_exits", default=1, show_default=True, help="How many simulated exit gates (they free places).")
 @click.option("--cap", default=10, show_default=True, help="The demo venue's cap.")
+@click.option("--population", default=40, show_default=True, type=click.IntRange(min=1),
+              help="How many people come and go (the same residents at every gate).")
 @click.option("--port", default=8080, show_default=True, help="The hub's port (0: any free port).")
 @click.option("--pace", default=2.0, show_default=True, help="Seconds between people at each gate.")
 @click.option("--duration", type=float, help="Stop by itself after this many seconds (default: until Ctrl-C).")
 @click.option("--broker", "broker_kind", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto",
               show_default=True, help="auto: Mosquitto when installed, else amqtt.")
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the hub's files here (default: a temporary folder).")
-def demo(n_gates: int, n_exits: int, cap: int, port: int, pace: float, duration: float | None, broker_kind: str,
+def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace: float, duration: float | None, broker_kind: str,
          workdir: Path | None) -> None:
     """Start a broker, the hub with a demo venue and simulated gates that sync to it; Ctrl-C stops all.
 
@@ -161,9 +163,11 @@ def demo(n_gates: int, n_exits: int, cap: int, port: int, pace: float, duration:
         for i, gate in enumerate(gates):
             device_id, secret = devices[gate]
             # Exits walk at half the pace of entries, so the venue fills, then frees places as people leave.
+            # Every gate's people are one population's residents: the exit gate walks out the admitted.
             cmd = [*CHECKPOINT, "agent", "simulate", "--venue", VENUE, "--gate", gate, "--hub", hub_url,
                    "--device-id", device_id, "--store", str(work / f"{gate}.sqlite"), "--people", "0",
                    "--pace", str(pace if gate in entries else 2 * pace), "--seed", str(i + 1),
+                   "--population", str(population),
                    "--direction", "in" if gate in entries else "out",
                    # The gate runs the hub's signed bundle and trust list; its people carry the trusted issuer's codes.
                    "--root-pub", str(keys.root_public), "--issuer-key", str(keys.issuer_private)]

@@ -35,6 +35,10 @@ def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
     # An exit gate checks no health rule: whoever shows a signed code leaves.
     exits = re.findall(r"^\[exit-1\] \d\d:\d\d:\d\d (.*)$", run.stdout, flags=re.M)
     assert exits and all("EXIT" in line or "REFER" in line for line in exits), exits
+    # The exit gate walks out people the entry gates admitted, so its exits free places (a stranger's would not).
+    inside, cap, entries, freed = map(int, re.search(
+        r"场内 inside (\d+)/(\d+) \(进 entries (\d+), 出 exits (\d+)\)", run.stdout).groups())
+    assert freed > 0 and inside == entries - freed and inside <= cap, (inside, cap, entries, freed)
 
 
 def test_the_demo_falls_back_to_amqtt() -> None:
