@@ -122,7 +122,7 @@ class MqttBridge:
                 store.set_gate_status(where.venue, where.gate, status)
             finally:
                 store.close()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: the store's lock file (HubStore opens it)
             log.error("could not record the status of %s/%s: %s", where.venue, where.gate, exc)
 
     def _drain(self) -> list[GateEvent]:

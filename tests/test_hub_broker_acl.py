@@ -182,3 +182,25 @@ def test_the_notice_thread_survives_a_bad_gate_row_and_a_failing_database(broker
     assert all(t.is_alive() for t in bridge._threads)
     watcher.close()
     bridge.stop()
+
+
+@pytest.mark.slow
+def test_a_status_message_the_bridge_cannot_record_does_not_stop_it_hearing_events(broker_and_devices) -> None:
+    db, broker, devices, hub_secret, _ = broker_and_devices
+    bridge = MqttBridge(db, "127.0.0.1", broker.port, "hub", hub_secret)
+    bridge.start()
+    assert _wait(bridge.client.is_connected)
+    g0 = Peer(broker.port, *devices["g0"])
+    # The store a status opens cannot open its lock file (an OSError, not an SQLite error); paho
+    # ended its network thread on an exception from a callback, so the bridge heard nothing after.
+    lock = Path(str(db) + ".lock")
+    lock.rename(lock.with_name("lock-away"))
+    lock.mkdir()
+    g0.client.publish(topics.status("acme", "g0"), topics.ONLINE, qos=1).wait_for_publish(5)
+    time.sleep(0.5)
+    lock.rmdir()
+    lock.with_name("lock-away").rename(lock)
+    g0.client.publish(topics.events("acme", "g0"), _event("acme", "g0"), qos=1).wait_for_publish(5)
+    assert _wait(lambda: HubStore(db).event_count() == 1)
+    g0.close()
+    bridge.stop()
