@@ -24,7 +24,9 @@ class MqttLink:
         self.host, self.port, self.venue, self.gate = host, port, venue, gate
         self.on_ack, self.on_notice = on_ack, on_notice
         self.connected = False
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gate-{venue}-{gate}", clean_session=True)
+        # The broker keys sessions by login (use_username_as_clientid): asking for the login as the id says so,
+        # where `gate-{venue}-{gate}` was an id anyone could guess and take over.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, clean_session=True)
         self.client.username_pw_set(username, password)
         self.client.will_set(topics.status(venue, gate), topics.OFFLINE, qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)

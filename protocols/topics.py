@@ -60,10 +60,14 @@ class GateTopic:
         return gate_topic(self.venue, self.gate, self.channel)
 
 
+SEGMENT_RULE = "1-64 characters of A-Z a-z 0-9 _ . -"
+
+
 def check_segment(value: str, what: str = "id") -> str:
-    """Return value if it is a valid topic segment (venue or gate id), else raise TopicError."""
-    if not isinstance(value, str) or not SEGMENT.match(value):
-        raise TopicError(f"invalid {what} for a topic: {value!r}")
+    """Return value if it is a valid topic segment (venue or gate id), else raise TopicError naming it."""
+    # fullmatch: `$` alone also matches before a final newline, which the API's pattern refuses.
+    if not isinstance(value, str) or not SEGMENT.fullmatch(value):
+        raise TopicError(f"invalid {what} id {value!r}: use {SEGMENT_RULE}")
     return value
 
 

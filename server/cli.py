@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from protocols import topics
 from server.broker_files import write_broker_files
 from server.passwords import WeakPassword, check_password_strength
 from server.store import HubStore
@@ -27,6 +28,17 @@ def _store(db_path: Path) -> HubStore:
     if not db_path.exists():
         raise click.ClickException(f"{db_path} does not exist: run `checkpoint hub init --db {db_path}` first")
     return HubStore(db_path)
+
+
+def _ids(_ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...] | None):
+    """Check venue and gate ids by the API's own rule (they are MQTT topic segments), naming a bad one."""
+    what = "venue" if param.name == "venue" else "gate"
+    for one in (value,) if isinstance(value, str) else value or ():
+        try:
+            topics.check_segment(one, what)
+        except topics.TopicError as exc:
+            raise click.BadParameter(f"{'场所' if what == 'venue' else '闸机'}编号无效 / {exc}") from exc
+    return value
 
 
 def _strong(password: str, username: str) -> None:
@@ -68,12 +80,12 @@ def init(db_path: Path, admin: str, password: str | None) -> None:
 
 @hub.command("add-venue")
 @DB_OPTION
-@click.option("--venue", required=True)
+@click.option("--venue", required=True, callback=_ids)
 @click.option("--name")
 @click.option("--cap", type=int, help="Most people inside at once.")
 @click.option("--dwell-minutes", type=int, help="No exit gates: an entry frees its place after this.")
-@click.option("--gate", "gates", multiple=True, help="An entry gate's id (repeat for more).")
-@click.option("--exit-gate", "exit_gates", multiple=True, help="An exit gate's id (repeat for more).")
+@click.option("--gate", "gates", multiple=True, callback=_ids, help="An entry gate's id (repeat for more).")
+@click.option("--exit-gate", "exit_gates", multiple=True, callback=_ids, help="An exit gate's id (repeat for more).")
 def add_venue(db_path: Path, venue: str, name: str | None, cap: int | None, dwell_minutes: int | None,
               gates: tuple[str, ...], exit_gates: tuple[str, ...]) -> None:
     """Add a venue and its gates.
@@ -150,8 +162,8 @@ def purge(db_path: Path) -> None:
 
 @hub.command("enroll-token")
 @DB_OPTION
-@click.option("--venue", required=True)
-@click.option("--gate", required=True)
+@click.option("--venue", required=True, callback=_ids)
+@click.option("--gate", required=True, callback=_ids)
 def enroll_token(db_path: Path, venue: str, gate: str) -> None:
     """Print a one-time token a device at this gate enrolls with (the gate is added if new).
 
@@ -181,14 +193,22 @@ def revoke_device(db_path: Path, venue: str, device_id: str) -> None:
 @hub.command("mosquitto-config")
 @DB_OPTION
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for passwd, acl and hub.secret.")
-def mosquitto_config(db_path: Path, out: Path) -> None:
-    """Write Mosquitto's password and ACL files: each device only under its own gate's topics.
+@click.option("--hub-processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many hub processes (bridges, watchers) log in: each gets its own broker account.")
+def mosquitto_config(db_path: Path, out: Path, hub_processes: int) -> None:
+    """Write Mosquitto's password and ACL files (each device only under its own gate) and print the config lines.
 
-    Example: checkpoint hub mosquitto-config --out /etc/mosquitto/checkpoint
+    The lines printed (not starting with #) go into mosquitto.conf; they include
+    `use_username_as_clientid true`, so no client can take over another's session by its client id.
+
+    Example: checkpoint hub mosquitto-config --out /etc/mosquitto/checkpoint --hub-processes 2
     """
-    files = write_broker_files(_store(db_path), out)
-    click.echo(f"password_file {files.password_file}\nacl_file {files.acl_file}")
-    click.echo(f"# the hub bridge logs in as {files.hub_user!r} with the password in {files.hub_secret_file}")
+    files = write_broker_files(_store(db_path), out, hub_processes)
+    click.echo(files.mosquitto_conf(), nl=False)
+    for user, secret in files.hub_secrets.items():
+        click.echo(f"# a hub process logs in as {user!r} with the password in {secret} (one process per account)")
+    for line in files.skipped:
+        click.echo(f"# 未写入 left out (bad id, cannot log in): {line}", err=True)
 
 
 @hub.command("openapi")
@@ -218,7 +238,8 @@ def openapi(out: Path | None, schemas: Path | None) -> None:
 @DB_OPTION
 @click.option("--mqtt-host", required=True)
 @click.option("--mqtt-port", type=int, default=1883, show_default=True)
-@click.option("--username", default="hub", show_default=True)
+@click.option("--username", default="hub", show_default=True, envvar="CHECKPOINT_HUB_MQTT_USER",
+              help="This hub process's own broker account (`hub`, `hub-2`, ...: one per process).")
 @click.option("--password-file", type=click.Path(path_type=Path), help="File holding the hub's broker password.")
 def bridge(db_path: Path, mqtt_host: str, mqtt_port: int, username: str, password_file: Path | None) -> None:
     """Run the MQTT bridge: events in, acks and retained notices out (until SIGINT/SIGTERM).
@@ -247,8 +268,10 @@ def bridge(db_path: Path, mqtt_host: str, mqtt_port: int, username: str, passwor
 @click.option("--mqtt-host", help="Also run the MQTT bridge against this broker.")
 @click.option("--mqtt-port", type=int, default=1883, show_default=True)
 @click.option("--mqtt-password-file", type=click.Path(path_type=Path))
+@click.option("--mqtt-username", default="hub", show_default=True, envvar="CHECKPOINT_HUB_MQTT_USER",
+              help="The bridge's own broker account (one per hub process).")
 def serve(db_path: Path, host: str, port: int, workers: int, mqtt_host: str | None, mqtt_port: int,
-          mqtt_password_file: Path | None) -> None:
+          mqtt_password_file: Path | None, mqtt_username: str) -> None:
     """Serve the hub with gunicorn (not Flask's dev server); with --mqtt-host, the bridge beside it.
 
     Example: checkpoint hub serve --db hub.db --host 0.0.0.0 --port 8080
@@ -261,7 +284,7 @@ def serve(db_path: Path, host: str, port: int, workers: int, mqtt_host: str | No
     bridge_proc = None
     if mqtt_host:
         cmd = [sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "bridge", "--db", str(db_path),
-               "--mqtt-host", mqtt_host, "--mqtt-port", str(mqtt_port)]
+               "--mqtt-host", mqtt_host, "--mqtt-port", str(mqtt_port), "--username", mqtt_username]
         if mqtt_password_file:
             cmd += ["--password-file", str(mqtt_password_file)]
         bridge_proc = subprocess.Popen(cmd)

@@ -1,9 +1,13 @@
 """The hub's MQTT side: events in (QoS 1, batched into the store), acks out, retained notices out.
 
 A separate process from the WSGI workers (`checkpoint hub bridge`), logged in as the hub's own
-broker account. A message is trusted as coming from the gate its topic names only because the
+broker account (one account per hub process: the broker keys sessions by login, see
+`server/broker_files.py`). A message is trusted as coming from the gate its topic names only because the
 broker's ACL lets each device publish under its own gate alone; the event's venue and gate must
 match the topic too.
+
+No one message or row may stop a thread: a bad message is dropped, a bad row skipped, a failed
+batch left unacknowledged (the gates resend it), each logged, and the thread carries on.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class MqttBridge:
     """Subscribes to every gate's events, stores them once, acknowledges them, publishes notices."""
 
     def __init__(self, db_path: Path | str, host: str, port: int, username: str | None = None,
-                 password: str | None = None, client_id: str = "checkpoint-hub", notice_every: float = 1.0):
+                 password: str | None = None, client_id: str | None = None, notice_every: float = 1.0):
         self.db_path = db_path
         self.host, self.port = host, port
         self.notice_every = notice_every
@@ -40,6 +44,11 @@ class MqttBridge:
         self._stop = threading.Event()
         self._published: dict[tuple[str, str], dict[str, str]] = {}
         self.stored = 0
+        self.disconnects = 0
+        self._bad_gates: set[tuple[str, str]] = set()  # logged once, skipped after
+        # The broker uses the login as the client id anyway (use_username_as_clientid); asking for
+        # the same keeps the persistent session under one name on any broker.
+        client_id = client_id or username or "checkpoint-hub"
         # clean_session=False: the broker keeps our subscription and queues QoS 1 while we are away.
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         if username:
@@ -47,6 +56,7 @@ class MqttBridge:
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
         self._threads = [threading.Thread(target=self._write_loop, name="bridge-writer", daemon=True),
                          threading.Thread(target=self._notice_loop, name="bridge-notices", daemon=True)]
 
@@ -73,7 +83,20 @@ class MqttBridge:
         self._published.clear()  # a restarted broker without persistence lost the retained notices
         log.info("hub bridge connected to %s:%s", self.host, self.port)
 
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+        self.disconnects += 1
+        # "session taken over" here means another client used this login: give each hub process its own.
+        log.warning("hub bridge disconnected from the broker: %s", reason_code)
+
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        # paho re-raises a callback's exception in its network thread, which then ends: the bridge
+        # would hear nothing more. Whatever one message does, it costs that message only.
+        try:
+            self._take(msg)
+        except Exception:  # noqa: BLE001 - the thread must outlive any one message
+            log.exception("dropped a message on %s that the bridge could not handle", msg.topic)
+
+    def _take(self, msg: mqtt.MQTTMessage) -> None:
         try:
             where = topics.parse(msg.topic)
             if where.channel is topics.Channel.STATUS:
@@ -93,13 +116,14 @@ class MqttBridge:
         if status not in (topics.ONLINE, topics.OFFLINE, topics.STOPPED):
             log.warning("ignored status %r of %s/%s", status[:20], where.venue, where.gate)
             return
-        store = HubStore(self.db_path)  # paho's thread: its own short-lived connection (status is rare)
         try:
-            store.set_gate_status(where.venue, where.gate, status)
-        except sqlite3.Error as exc:
+            store = HubStore(self.db_path)  # paho's thread: its own short-lived connection (status is rare)
+            try:
+                store.set_gate_status(where.venue, where.gate, status)
+            finally:
+                store.close()
+        except (sqlite3.Error, OSError) as exc:  # OSError: the store's lock file (HubStore opens it)
             log.error("could not record the status of %s/%s: %s", where.venue, where.gate, exc)
-        finally:
-            store.close()
 
     def _drain(self) -> list[GateEvent]:
         try:
@@ -121,21 +145,23 @@ class MqttBridge:
                 if not batch:
                     continue
                 try:
-                    result = store.ingest(batch)
-                except sqlite3.Error as exc:
-                    # Not acknowledged: the gates send these again and the hub dedups them then.
-                    log.error("could not store %d events: %s", len(batch), exc)
-                    continue
-                self.stored += result.new
-                by_gate: dict[tuple[str, str], list[str]] = defaultdict(list)
-                held = set(result.acked)  # a refused event is not acknowledged: the gate's HTTP resend hears why
-                for e in batch:
-                    if e.id in held:
-                        by_gate[(e.venue, e.gate)].append(e.id)
-                for (venue, gate), ids in by_gate.items():
-                    self.client.publish(topics.ack(venue, gate), topics.AckMessage(ids=ids).model_dump_json(), qos=1)
+                    self._store_and_ack(store, batch)
+                except Exception as exc:  # noqa: BLE001 - the writer must outlive any one batch
+                    # Not acknowledged: the gates send these again (also over HTTP) and the hub dedups them then.
+                    log.error("could not store %d events: %s", len(batch), exc, exc_info=not isinstance(exc, sqlite3.Error))
         finally:
             store.close()
+
+    def _store_and_ack(self, store: HubStore, batch: list[GateEvent]) -> None:
+        result = store.ingest(batch)
+        self.stored += result.new
+        by_gate: dict[tuple[str, str], list[str]] = defaultdict(list)
+        held = set(result.acked)  # a refused event is not acknowledged: the gate's HTTP resend hears why
+        for e in batch:
+            if e.id in held:
+                by_gate[(e.venue, e.gate)].append(e.id)
+        for (venue, gate), ids in by_gate.items():
+            self.client.publish(topics.ack(venue, gate), topics.AckMessage(ids=ids).model_dump_json(), qos=1)
 
     def _notice_loop(self) -> None:
         store = HubStore(self.db_path)
@@ -143,12 +169,25 @@ class MqttBridge:
             while not self._stop.wait(self.notice_every):
                 if not self.client.is_connected():
                     continue
-                versions = store.all_versions()
-                for venue, gate in store.all_gates():
-                    current = versions.get(venue, {})
-                    if self._published.get((venue, gate)) != current:
-                        self.client.publish(topics.notice(venue, gate),
-                                            topics.NoticeMessage(versions=current).model_dump_json(), qos=1, retain=True)
-                        self._published[(venue, gate)] = current
+                try:
+                    self._publish_notices(store)
+                except Exception as exc:  # noqa: BLE001 - the notices must outlive a bad round (a locked database)
+                    log.error("could not publish notices this round: %s", exc, exc_info=not isinstance(exc, sqlite3.Error))
         finally:
             store.close()
+
+    def _publish_notices(self, store: HubStore) -> None:
+        versions = store.all_versions()
+        for venue, gate in store.all_gates():
+            current = versions.get(venue, {})
+            if self._published.get((venue, gate)) == current or (venue, gate) in self._bad_gates:
+                continue
+            try:
+                topic = topics.notice(venue, gate)
+            except topics.TopicError as exc:
+                # A row made before the CLI checked ids: it has no topic, so no gate can hear it anyway.
+                log.error("no notice for a gate whose id is no topic segment: %s", exc)
+                self._bad_gates.add((venue, gate))
+                continue
+            self.client.publish(topic, topics.NoticeMessage(versions=current).model_dump_json(), qos=1, retain=True)
+            self._published[(venue, gate)] = current

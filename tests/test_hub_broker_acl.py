@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from ulid import ULID
 
 from protocols import topics
 from server.cli import hub
+from agent.sync_mqtt import MqttLink
 from server.mqtt_bridge import MqttBridge
 from server.store import HubStore
 from demo.processes import start_mosquitto
@@ -29,11 +31,11 @@ def _event(venue: str, gate: str) -> str:
 class Peer:
     """A paho client that records what it receives and whether the broker let it in."""
 
-    def __init__(self, port: int, user: str, password: str):
+    def __init__(self, port: int, user: str, password: str, client_id: str | None = None):
         self.got: list[tuple[str, bytes]] = []
         self.refused: object = None
         self.ready = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{ULID()}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"t-{user}-{ULID()}")
         self.client.username_pw_set(user, password)
         self.client.on_connect = self._on_connect
         self.client.on_message = lambda _c, _u, m: self.got.append((m.topic, m.payload))
@@ -62,18 +64,20 @@ def broker_and_devices(tmp_path: Path):
         token = runner.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", gate]).output.strip()
         device, secret = store.redeem_token(token)
         devices[gate] = (device.id, secret)
-    out = runner.invoke(hub, ["mosquitto-config", "--db", str(db), "--out", str(tmp_path / "broker")])
+    # Two hub logins: the bridge's and a watcher's (one login is one session: a second client on it drops the first).
+    out = runner.invoke(hub, ["mosquitto-config", "--db", str(db), "--out", str(tmp_path / "broker"), "--hub-processes", "2"])
     assert out.exit_code == 0, out.output
     conf = "".join(line + "\n" for line in out.output.splitlines() if not line.startswith("#"))
     # pytest's tmp folders are 0700: keep the broker as the invoking user so it can read the files.
     broker = start_mosquitto(tmp_path, "allow_anonymous false\nuser root\n" + conf)
-    yield db, broker, devices, (tmp_path / "broker" / "hub.secret").read_text().strip()
+    yield db, broker, devices, (tmp_path / "broker" / "hub.secret").read_text().strip(), \
+        (tmp_path / "broker" / "hub-2.secret").read_text().strip()
     broker.stop()
 
 
 @pytest.mark.slow
 def test_wrong_or_missing_passwords_are_refused(broker_and_devices) -> None:
-    _, broker, devices, _ = broker_and_devices
+    _, broker, devices, _, _ = broker_and_devices
     device_id, _secret = devices["g0"]
     for user, password in ((device_id, "not-the-secret"), ("nobody", "x"), (devices["g1"][0], devices["g0"][1])):
         peer = Peer(broker.port, user, password)
@@ -83,10 +87,10 @@ def test_wrong_or_missing_passwords_are_refused(broker_and_devices) -> None:
 
 @pytest.mark.slow
 def test_a_device_cannot_publish_or_read_as_another_gate(broker_and_devices) -> None:
-    db, broker, devices, hub_secret = broker_and_devices
+    db, broker, devices, hub_secret, watch_secret = broker_and_devices
     bridge = MqttBridge(db, "127.0.0.1", broker.port, "hub", hub_secret)
     bridge.start()
-    watcher = Peer(broker.port, "hub", hub_secret)
+    watcher = Peer(broker.port, "hub-2", watch_secret)
     watcher.client.subscribe(topics.ROOT + "/#", qos=1)
     g0 = Peer(broker.port, *devices["g0"])
     assert g0.refused is None
@@ -117,4 +121,86 @@ def test_a_device_cannot_publish_or_read_as_another_gate(broker_and_devices) -> 
     assert all(t.startswith("checkpoint/v1/acme/g0/") for t, _ in g0.got)
     for peer in (watcher, g0, g1):
         peer.close()
+    bridge.stop()
+
+
+def _wait(predicate, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.slow
+def test_a_device_using_the_bridges_or_another_gates_client_id_drops_neither(broker_and_devices) -> None:
+    db, broker, devices, hub_secret, _ = broker_and_devices
+    bridge = MqttBridge(db, "127.0.0.1", broker.port, "hub", hub_secret)
+    bridge.start()
+    # g1 is the real gate link; count every time the broker drops it.
+    g1_drops: list[object] = []
+    link = MqttLink("127.0.0.1", broker.port, "acme", "g1", *devices["g1"], on_ack=lambda ids: None,
+                    on_notice=lambda versions: None)
+    link.client.on_disconnect = lambda *args: g1_drops.append(args[3])
+    link.start()
+    assert _wait(lambda: link.connected and bridge.client.is_connected())
+    # g0's device, with its own good login, asks for the ids the bridge and g1 actually use.
+    victims = {"bridge": bridge.client._client_id.decode(), "g1": link.client._client_id.decode()}
+    attackers = [Peer(broker.port, *devices["g0"], client_id=cid) for cid in victims.values()]
+    assert all(a.refused is None for a in attackers)
+    time.sleep(1.5)  # a taken-over session is dropped at once; give the broker the chance
+    assert bridge.disconnects == 0 and g1_drops == [] and link.connected
+    # The bridge still hears g1's events and still answers it.
+    link.publish_event(json.loads(_event("acme", "g1")))
+    assert _wait(lambda: HubStore(db).event_count() == 1)
+    assert bridge.disconnects == 0 and g1_drops == []
+    for peer in attackers:
+        peer.close()
+    link.stop()
+    bridge.stop()
+
+
+@pytest.mark.slow
+def test_the_notice_thread_survives_a_bad_gate_row_and_a_failing_database(broker_and_devices) -> None:
+    db, broker, _, hub_secret, watch_secret = broker_and_devices
+    # A gate row made before the CLI checked ids; it sorts before g0 and g1.
+    with sqlite3.connect(db) as c:
+        c.execute("INSERT INTO gates (venue, id) VALUES ('acme', 'a b')")
+    watcher = Peer(broker.port, "hub-2", watch_secret)
+    watcher.client.subscribe(topics.all_gates(topics.Channel.NOTICE), qos=1)
+    bridge = MqttBridge(db, "127.0.0.1", broker.port, "hub", hub_secret, notice_every=0.2)
+    bridge.start()
+    notices = lambda: {t for t, _ in watcher.got}  # noqa: E731
+    assert _wait(lambda: {topics.notice("acme", "g0"), topics.notice("acme", "g1")} <= notices()), notices()
+    # The database fails under the thread (a table gone, as in a half-done migration) and comes back.
+    with sqlite3.connect(db) as c:
+        c.execute("ALTER TABLE documents RENAME TO documents_away")
+    time.sleep(0.6)
+    with sqlite3.connect(db) as c:
+        c.execute("ALTER TABLE documents_away RENAME TO documents")
+    HubStore(db).create_gate("acme", "g2")
+    assert _wait(lambda: topics.notice("acme", "g2") in notices()), notices()
+    assert all(t.is_alive() for t in bridge._threads)
+    watcher.close()
+    bridge.stop()
+
+
+@pytest.mark.slow
+def test_a_status_message_the_bridge_cannot_record_does_not_stop_it_hearing_events(broker_and_devices) -> None:
+    db, broker, devices, hub_secret, _ = broker_and_devices
+    bridge = MqttBridge(db, "127.0.0.1", broker.port, "hub", hub_secret)
+    bridge.start()
+    assert _wait(bridge.client.is_connected)
+    g0 = Peer(broker.port, *devices["g0"])
+    # The store a status opens cannot open its lock file (an OSError, not an SQLite error); paho
+    # ended its network thread on an exception from a callback, so the bridge heard nothing after.
+    lock = Path(str(db) + ".lock")
+    lock.rename(lock.with_name("lock-away"))
+    lock.mkdir()
+    g0.client.publish(topics.status("acme", "g0"), topics.ONLINE, qos=1).wait_for_publish(5)
+    time.sleep(0.5)
+    lock.rmdir()
+    lock.with_name("lock-away").rename(lock)
+    g0.client.publish(topics.events("acme", "g0"), _event("acme", "g0"), qos=1).wait_for_publish(5)
+    assert _wait(lambda: HubStore(db).event_count() == 1)
+    g0.close()
     bridge.stop()

@@ -51,8 +51,7 @@ def test_three_gates_share_the_cap_and_every_event_reaches_the_hub_once(tmp_path
     db, devices, token = prepare_hub(tmp_path)
     files = write_broker_files(HubStore(db), tmp_path / "broker")
     # `user root`: started as root, Mosquitto would drop to a user that cannot read pytest's tmp folder.
-    broker = start_mosquitto(tmp_path, "allow_anonymous false\nuser root\n"
-                             f"password_file {files.password_file}\nacl_file {files.acl_file}\n")
+    broker = start_mosquitto(tmp_path, "allow_anonymous false\nuser root\n" + files.mosquitto_conf())
     procs = Processes()
     port = free_port()
     hub_url = f"http://127.0.0.1:{port}"

@@ -162,7 +162,8 @@ def test_events_drain_by_mqtt_alone_and_the_gate_status_is_retained(tmp_path: Pa
     cli.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme", "--gate", "g0"])
     token = cli.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", "g0"]).output.strip()
     device, secret = HubStore(db).redeem_token(token)
-    out = cli.invoke(hub, ["mosquitto-config", "--db", str(db), "--out", str(tmp_path / "broker")])
+    # A second hub login for the watcher below: on the bridge's own login it would drop the bridge.
+    out = cli.invoke(hub, ["mosquitto-config", "--db", str(db), "--out", str(tmp_path / "broker"), "--hub-processes", "2"])
     conf = "".join(line + "\n" for line in out.output.splitlines() if not line.startswith("#"))
     broker = start_mosquitto(tmp_path, "allow_anonymous false\nuser root\n" + conf)
     from server.mqtt_bridge import MqttBridge
@@ -188,7 +189,7 @@ def test_events_drain_by_mqtt_alone_and_the_gate_status_is_retained(tmp_path: Pa
         # The hub's view of the gate's availability: retained "online" now, "stopped" after a clean stop.
         seen: list[bytes] = []
         watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watch")
-        watcher.username_pw_set("hub", (tmp_path / "broker" / "hub.secret").read_text().strip())
+        watcher.username_pw_set("hub-2", (tmp_path / "broker" / "hub-2.secret").read_text().strip())
         watcher.on_message = lambda _c, _u, m: seen.append(m.payload)
         watcher.connect("127.0.0.1", broker.port)
         watcher.subscribe(topics.status("acme", "g0"), qos=1)
