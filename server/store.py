@@ -27,6 +27,7 @@ from sqlite_utils import Database
 from ulid import ULID
 
 from protocols.clock import utc_now, utc_text
+from protocols.errors import CheckpointError
 from protocols.contract import PRESENCE_PAGE
 from protocols.events import FUTURE_SKEW, MAX_EVENT_AGE, GateEvent, takes_place
 from server.migrations import migrate
@@ -121,6 +122,12 @@ def _event_row(e: GateEvent, eff: int, received: str) -> tuple:
     )
 
 
+class HubDatabaseError(CheckpointError):
+    """The hub's database file cannot be opened or is not a usable SQLite database."""
+
+    reason = "bad_database"
+
+
 class HubStore(ConsoleQueries):
     """The hub's SQLite database (the console's queries come from `server/store_console.py`)."""
 
@@ -132,16 +139,27 @@ class HubStore(ConsoleQueries):
         # lock this process holds on it, so opening and closing it beside live connections (one per
         # request thread) corrupts the database under concurrent writers.
         try:
-            os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in `write()`.
-        conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+            try:
+                os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in `write()`.
+            conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        except OSError as exc:
+            raise HubDatabaseError(f"{self.path}: cannot open the hub database: {exc.strerror or exc}") from exc
+        except sqlite3.Error as exc:
+            raise HubDatabaseError(f"{self.path}: cannot open the hub database: {exc}") from exc
+        try:
+            # The first statements read the header and the schema: garbage or a truncated file fails here.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise HubDatabaseError(f"{self.path}: not a usable hub database ({exc})") from exc
         self.db = Database(conn)
         self.conn = conn
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
         # Writers queue on a file lock before BEGIN IMMEDIATE: SQLite's own busy handler sleeps
         # 1, 2, 5, 10... ms between retries, which under two busy workers cost hundreds of ms.
         self._lock_fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
