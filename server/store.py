@@ -91,6 +91,7 @@ class IngestResult:
     refused: list[Refusal] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # ids the hub holds with other content: kept, not overwritten
     unmatched_exits: int = 0  # exits of nobody counted inside: stored, but they free no place
+    beyond_lease: int = 0  # admitted entries at a capped venue beyond the places the gate held: stored, audited
 
 
 @dataclass(frozen=True)
@@ -358,7 +359,7 @@ class HubStore(ConsoleQueries):
         """
         now = received_at or utc_now()
         received = utc_text(now)
-        new, unmatched = 0, 0
+        new, unmatched, beyond = 0, 0, 0
         refused: list[Refusal] = []
         timely = []
         for e in events:
@@ -385,6 +386,7 @@ class HubStore(ConsoleQueries):
                 added = c.executemany(_INSERT_EVENT, rows).rowcount
                 new += added
                 if added and eff == 1:
+                    beyond += self._beyond_lease(c, venue, gate, added, received)
                     c.execute("UPDATE occupancy SET entries = entries + ? WHERE venue = ?", [added, venue])
                     # Admissions made against a lease turn into occupancy: the lease shrinks.
                     c.execute(
@@ -413,8 +415,24 @@ class HubStore(ConsoleQueries):
             log.warning("event %s refused: %s", r.id, r.reason)
         if conflicts:
             log.warning("events %s sent again with other content: the first kept", ", ".join(conflicts))
+        if beyond:
+            log.warning("ALERT %d admitted entries beyond the gates' leases: stored and audited", beyond)
         taken = {r.id for r in refused}
-        return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched)
+        return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched, beyond)
+
+    @staticmethod
+    def _beyond_lease(c: sqlite3.Connection, venue: str, gate: str, admitted: int, received: str) -> int:
+        """Audit admitted entries at a capped venue beyond the places the gate held; how many were beyond."""
+        # A gate admits only against places the hub lent it (guard openings too), so more is a faulty or
+        # hostile device filling the venue. Still stored and counted: the people are inside, and a
+        # refused record would under-count them; the audit shows supervisors which gate and how many.
+        row = c.execute("SELECT v.cap, coalesce(l.held, 0) FROM venues v LEFT JOIN leases l ON l.venue = v.id"
+                        " AND l.gate = ? WHERE v.id = ?", [gate, venue]).fetchone()
+        if row is None or row[0] is None or admitted <= row[1]:
+            return 0
+        c.execute("INSERT INTO audit (at, username, action, target, venue) VALUES (?,?,?,?,?)",
+                  [received, f"gate:{gate}", "device.beyond_lease", f"{gate}: {admitted - row[1]} of {admitted}", venue])
+        return admitted - row[1]
 
     @staticmethod
     def _conflicts(c: sqlite3.Connection, events: Sequence[GateEvent]) -> list[str]:
