@@ -165,7 +165,7 @@ def status(db_path: Path, venue: str) -> None:
 @hub.command()
 @DB_OPTION
 def purge(db_path: Path) -> None:
-    """Null the personal fields (subject hash, masked name) of events past each venue's retention days.
+    """Null the personal fields of events, reviews, reservations, visits and audit queries past each venue's retention.
 
     Example: checkpoint hub purge --db hub.db   (run daily from cron; the hub also runs it at start)
     """
