@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from agent.config import DEVICE_SECRET_ENV, AgentConfig, error_lines, load_config
+from agent.config import DEVICE_SECRET_ENV, AgentConfig, error_lines, load_config, table
 from agent.decider import PACK_FOR_VENUE
 from agent.outcome import shown_reasons
 from protocols.errors import CheckpointError, ConfigError
@@ -20,17 +20,22 @@ from protocols.events import GateEvent
 log = logging.getLogger(__name__)
 
 
+# A config file that cannot be used exits 2 (bad input), as click's own usage errors do.
+BAD_CONFIG_EXIT = 2
+
+
 def _load_or_exit(path: Path) -> AgentConfig:
-    """Load a config, or print each error with its key path and exit 1."""
+    """Load a config, or print each error with its key path and exit 2."""
     try:
         return load_config(path)
     except ValidationError as exc:
         for line in error_lines(exc):
             click.echo(f"{path}: {line}", err=True)
-        sys.exit(1)
+        sys.exit(BAD_CONFIG_EXIT)
     except ConfigError as exc:
-        click.echo(f"{path}: {exc}", err=True)
-        sys.exit(1)
+        # read_toml's errors name the file already.
+        click.echo(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}", err=True)
+        sys.exit(BAD_CONFIG_EXIT)
 
 
 @click.group()
@@ -164,7 +169,14 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     # Paths given here are the shell's (absolute from now on); relative ones in --config resolve against
     # its folder, as `agent run` reads it.
     store_path, journal_dir, root_pub = (p.absolute() if p else None for p in (store_path, journal_dir, root_pub))
-    data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
+    try:
+        data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
+        # The sections merged below must be tables: `gate = 5` is named, not a TypeError.
+        sections = {key: table(data, key, config_file or "--config") for key in ("gate", "sync", "kiosk", "rules", "measure")}
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(BAD_CONFIG_EXIT)
+    data = {**data, **{key: value for key, value in sections.items() if key in data or key == "gate"}}
     data["gate"] = {**data["gate"], **({"venue": venue} if venue else {}), **({"gate": gate_id} if gate_id else {}),
                     **({"direction": direction} if direction else {})}
     tmp = tempfile.TemporaryDirectory(prefix="checkpoint-sim-")
@@ -193,11 +205,11 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
             resolve_paths(cfg, config_file.resolve().parent)
     except ValidationError as exc:
         for line in error_lines(exc):
-            click.echo(line, err=True)
-        sys.exit(1)
+            click.echo(f"{config_file}: {line}" if config_file else line, err=True)
+        sys.exit(BAD_CONFIG_EXIT)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
-        sys.exit(1)
+        sys.exit(BAD_CONFIG_EXIT)
     try:
         sim = Simulation(cfg, seed=seed, on_event=_print_event, population=population,
                          issuer_key=_issuer_key(issuer_key) if issuer_key else None)

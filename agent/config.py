@@ -208,8 +208,21 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 text: a binary file or another encoding is named, with where it goes wrong.
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): not a TOML config") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def table(data: dict[str, Any], key: str, path: Path | str) -> dict[str, Any]:
+    """The TOML table `key` of a config (empty when absent), or ConfigError naming the file and key."""
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {key}: must be a table ([{key}]), not {type(value).__name__}")
+    return value
 
 
 def load_config(path: Path | str, env: dict[str, str] | os._Environ | None = None) -> AgentConfig:

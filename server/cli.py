@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -17,11 +18,39 @@ import click
 from protocols import topics
 from server.broker_files import write_broker_files
 from server.passwords import WeakPassword, check_password_strength
-from server.store import HubStore
+from server.store import HubDatabaseError, HubStore
 
 log = logging.getLogger(__name__)
+
+
+def _remember_db(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Keep the --db path where the group's error handler finds it (ctx.meta is shared)."""
+    ctx.meta["hub_db"] = value
+    return value
+
+
 DB_OPTION = click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("hub.db"),
-                         show_default=True, help="The hub's SQLite file.")
+                         show_default=True, help="The hub's SQLite file.", callback=_remember_db)
+
+
+class BadDatabase(click.ClickException):
+    """A hub database that cannot be used: one line naming the file, exit status 2."""
+
+    exit_code = 2
+
+
+class HubGroup(click.Group):
+    """The hub's commands; a corrupt or unreadable database is one line naming the file, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        """Run the subcommand, turning database errors into `BadDatabase`."""
+        try:
+            return super().invoke(ctx)
+        except HubDatabaseError as exc:
+            raise BadDatabase(str(exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            # Damage past the pages read at open (a truncated file) shows only when a query reaches it.
+            raise BadDatabase(f"{ctx.meta.get('hub_db', 'hub database')}: not a usable hub database ({exc})") from exc
 
 
 def _store(db_path: Path) -> HubStore:
@@ -49,7 +78,7 @@ def _strong(password: str, username: str) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.group()
+@click.group(cls=HubGroup)
 def hub() -> None:
     """The hub: venues, gates, sync, caps, distribution, access log.
 
@@ -148,7 +177,7 @@ def status(db_path: Path, venue: str) -> None:
 @hub.command()
 @DB_OPTION
 def purge(db_path: Path) -> None:
-    """Null the personal fields (subject hash, masked name) of events past each venue's retention days.
+    """Null the personal fields of events, reviews, reservations, visits and audit queries past each venue's retention.
 
     Example: checkpoint hub purge --db hub.db   (run daily from cron; the hub also runs it at start)
     """

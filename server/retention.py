@@ -1,8 +1,12 @@
 """Retention: personal fields of events past a venue's retention days are purged, counts kept.
 
-Contact tracing needs 21-28 days (POLICY.md §5); after that the subject hash, the masked name
-and the free-text note of each event are nulled (and the names and subject ids of visits that
-ended before then). Decisions, rules, readings and times stay, so daily reports still add up.
+Contact tracing needs 21-28 days (POLICY.md §5); after that the subject hash, the masked name,
+the operator and the free-text note of each event are nulled, and so are the reviewer and note of
+denial reviews, the subjects of reservations, the visitor, host, purpose and staff names of visits
+that ended before then. Audit rows keep who did what and when; their query strings keep only the
+parameter names and login rows lose their source address (rows of no venue: after the default 28
+days). Decisions, rules, readings, times and counts stay, so daily reports still add up. Every
+table is rewritten in batches of `PURGE_BATCH` rows, one short write transaction each.
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ def purge(store: HubStore, now: dt.datetime | None = None) -> dict[str, int]:
     for venue in store.venues():
         before = now - dt.timedelta(days=retention_days(venue))
         purged[venue["id"]] = store.purge_personal(venue["id"], utc_text(before))
+        others = store.purge_records(venue["id"], utc_text(before))
+        others["audit"] = store.purge_audit(venue["id"], utc_text(before))
+        if any(others.values()):
+            log.info("retention: venue %s: %s", venue["id"], ", ".join(f"{k} {v}" for k, v in others.items()))
+    # Audit rows of no venue (logins, all-venue queries) follow the default retention.
+    hub_wide = store.purge_audit(None, utc_text(now - dt.timedelta(days=DEFAULT_RETENTION_DAYS)))
+    if hub_wide:
+        log.info("retention: %d hub-wide audit rows reduced", hub_wide)
     # Anti-passback presence changes serve a window of at most a day: they go sooner than retention.
     store.purge_presence(now - PRESENCE_WINDOW_MAX)
     total = sum(purged.values())

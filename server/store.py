@@ -27,6 +27,7 @@ from sqlite_utils import Database
 from ulid import ULID
 
 from protocols.clock import utc_now, utc_text
+from protocols.errors import CheckpointError
 from protocols.contract import PRESENCE_PAGE
 from protocols.events import FUTURE_SKEW, MAX_EVENT_AGE, GateEvent, takes_place
 from server.migrations import migrate
@@ -90,6 +91,7 @@ class IngestResult:
     refused: list[Refusal] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # ids the hub holds with other content: kept, not overwritten
     unmatched_exits: int = 0  # exits of nobody counted inside: stored, but they free no place
+    beyond_lease: int = 0  # admitted entries at a capped venue beyond the places the gate held: stored, audited
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,12 @@ def _event_row(e: GateEvent, eff: int, received: str) -> tuple:
     )
 
 
+class HubDatabaseError(CheckpointError):
+    """The hub's database file cannot be opened or is not a usable SQLite database."""
+
+    reason = "bad_database"
+
+
 class HubStore(ConsoleQueries):
     """The hub's SQLite database (the console's queries come from `server/store_console.py`)."""
 
@@ -132,16 +140,27 @@ class HubStore(ConsoleQueries):
         # lock this process holds on it, so opening and closing it beside live connections (one per
         # request thread) corrupts the database under concurrent writers.
         try:
-            os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in `write()`.
-        conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+            try:
+                os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in `write()`.
+            conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        except OSError as exc:
+            raise HubDatabaseError(f"{self.path}: cannot open the hub database: {exc.strerror or exc}") from exc
+        except sqlite3.Error as exc:
+            raise HubDatabaseError(f"{self.path}: cannot open the hub database: {exc}") from exc
+        try:
+            # The first statements read the header and the schema: garbage or a truncated file fails here.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise HubDatabaseError(f"{self.path}: not a usable hub database ({exc})") from exc
         self.db = Database(conn)
         self.conn = conn
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
         # Writers queue on a file lock before BEGIN IMMEDIATE: SQLite's own busy handler sleeps
         # 1, 2, 5, 10... ms between retries, which under two busy workers cost hundreds of ms.
         self._lock_fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -340,7 +359,7 @@ class HubStore(ConsoleQueries):
         """
         now = received_at or utc_now()
         received = utc_text(now)
-        new, unmatched = 0, 0
+        new, unmatched, beyond = 0, 0, 0
         refused: list[Refusal] = []
         timely = []
         for e in events:
@@ -367,6 +386,7 @@ class HubStore(ConsoleQueries):
                 added = c.executemany(_INSERT_EVENT, rows).rowcount
                 new += added
                 if added and eff == 1:
+                    beyond += self._beyond_lease(c, venue, gate, added, received)
                     c.execute("UPDATE occupancy SET entries = entries + ? WHERE venue = ?", [added, venue])
                     # Admissions made against a lease turn into occupancy: the lease shrinks.
                     c.execute(
@@ -395,8 +415,24 @@ class HubStore(ConsoleQueries):
             log.warning("event %s refused: %s", r.id, r.reason)
         if conflicts:
             log.warning("events %s sent again with other content: the first kept", ", ".join(conflicts))
+        if beyond:
+            log.warning("ALERT %d admitted entries beyond the gates' leases: stored and audited", beyond)
         taken = {r.id for r in refused}
-        return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched)
+        return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched, beyond)
+
+    @staticmethod
+    def _beyond_lease(c: sqlite3.Connection, venue: str, gate: str, admitted: int, received: str) -> int:
+        """Audit admitted entries at a capped venue beyond the places the gate held; how many were beyond."""
+        # A gate admits only against places the hub lent it (guard openings too), so more is a faulty or
+        # hostile device filling the venue. Still stored and counted: the people are inside, and a
+        # refused record would under-count them; the audit shows supervisors which gate and how many.
+        row = c.execute("SELECT v.cap, coalesce(l.held, 0) FROM venues v LEFT JOIN leases l ON l.venue = v.id"
+                        " AND l.gate = ? WHERE v.id = ?", [gate, venue]).fetchone()
+        if row is None or row[0] is None or admitted <= row[1]:
+            return 0
+        c.execute("INSERT INTO audit (at, username, action, target, venue) VALUES (?,?,?,?,?)",
+                  [received, f"gate:{gate}", "device.beyond_lease", f"{gate}: {admitted - row[1]} of {admitted}", venue])
+        return admitted - row[1]
 
     @staticmethod
     def _conflicts(c: sqlite3.Connection, events: Sequence[GateEvent]) -> list[str]:

@@ -12,8 +12,26 @@ import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
+from urllib.parse import parse_qsl
 
 from protocols.clock import utc_now, utc_text
+
+# Retention rewrites at most this many rows per write transaction (a gate's batch waits at most that long).
+PURGE_BATCH = 5000
+# Audit actions whose target is a query string, and those whose target is a source address.
+QUERY_ACTIONS = ("denials.list", "api.events")
+SOURCE_ACTIONS = ("login", "login.failed", "login.rate_limited")
+_QUERY_ACTIONS = ",".join(f"'{a}'" for a in QUERY_ACTIONS)
+_SOURCE_ACTIONS = ",".join(f"'{a}'" for a in SOURCE_ACTIONS)
+
+
+def _reduced_target(action: str, target: str) -> str:
+    """What an old audit row's target keeps: a query string's parameter names, no source address."""
+    if action in QUERY_ACTIONS:
+        # No '=' left (a %3D in a name included), so a reduced row is never selected again.
+        names = dict.fromkeys(name.replace("=", "") for name, _ in parse_qsl(target, keep_blank_values=True))
+        return "&".join(names) or "-"
+    return "-"
 
 
 class ConsoleQueries:
@@ -199,16 +217,69 @@ class ConsoleQueries:
 
     # ---- console: retention ------------------------------------------------------------------
 
-    def purge_personal(self, venue: str, before: str) -> int:
-        """Null the subject hash, masked name and note of a venue's events before a time; rows purged."""
-        with self.write() as c:
-            cur = c.execute(
-                "UPDATE events SET subject = NULL, name = NULL, note = NULL WHERE venue = ? AND at < ?"
-                " AND (subject IS NOT NULL OR name IS NOT NULL OR note IS NOT NULL)", [venue, before])
-            events = cur.rowcount
-            c.execute("UPDATE visits SET subject = NULL, name = NULL WHERE venue = ? AND ends_at < ?"
-                      " AND (subject IS NOT NULL OR name IS NOT NULL)", [venue, before])
-        return events
+    def _batched(self, select_ids: str, update: str, params: Sequence[Any], batch: int) -> int:
+        """Run `update` (with `?` for a JSON list of ids) over `select_ids`'s rows, `batch` rows per transaction."""
+        done = 0
+        while True:
+            # One short write transaction per batch, so gates' event batches never wait long on the lock.
+            with self.write() as c:
+                ids = [r[0] for r in c.execute(select_ids + " LIMIT ?", [*params, batch])]
+                if ids:
+                    c.execute(update, [json.dumps(ids)])
+            done += len(ids)
+            if len(ids) < batch:
+                return done
+
+    def purge_personal(self, venue: str, before: str, batch: int = PURGE_BATCH) -> int:
+        """Null the subject hash, masked name, operator and note of a venue's events before a time; rows purged."""
+        return self._batched(
+            "SELECT id FROM events WHERE venue = ? AND at < ?"
+            " AND (subject IS NOT NULL OR name IS NOT NULL OR note IS NOT NULL OR operator IS NOT NULL)",
+            "UPDATE events SET subject = NULL, name = NULL, note = NULL, operator = NULL"
+            " WHERE id IN (SELECT value FROM json_each(?))", [venue, before], batch)
+
+    def purge_records(self, venue: str, before: str, batch: int = PURGE_BATCH) -> dict[str, int]:
+        """Null the personal fields of a venue's reviews, reservations and visits older than a time; rows per table."""
+        return {
+            # The review stays (that and when it was reviewed); who wrote it and the free text go.
+            "denial_reviews": self._batched(
+                "SELECT r.event_id FROM denial_reviews r JOIN events e ON e.id = r.event_id"
+                " WHERE e.venue = ? AND r.reviewed_at < ? AND (r.reviewer IS NOT NULL OR r.note IS NOT NULL)",
+                "UPDATE denial_reviews SET reviewer = NULL, note = NULL WHERE event_id IN (SELECT value FROM json_each(?))",
+                [venue, before], batch),
+            # The booking stays (slots keep their counts); whose it was goes.
+            "reservations": self._batched(
+                "SELECT id FROM reservations WHERE venue = ? AND slot < ? AND subject IS NOT NULL",
+                "UPDATE reservations SET subject = NULL WHERE id IN (SELECT value FROM json_each(?))",
+                [venue, before], batch),
+            # The visit's window and status stay; visitor, host, purpose and the staff who handled it go.
+            "visits": self._batched(
+                "SELECT id FROM visits WHERE venue = ? AND ends_at < ? AND (name IS NOT NULL OR subject IS NOT NULL"
+                " OR host IS NOT NULL OR purpose IS NOT NULL OR created_by IS NOT NULL OR decided_by IS NOT NULL)",
+                "UPDATE visits SET name = NULL, subject = NULL, host = NULL, purpose = NULL, created_by = NULL,"
+                " decided_by = NULL WHERE id IN (SELECT value FROM json_each(?))",
+                [venue, before], batch),
+        }
+
+    def purge_audit(self, venue: str | None, before: str, batch: int = PURGE_BATCH) -> int:
+        """Reduce old audit rows of a venue (None: rows of no venue) to who did what and when; rows changed."""
+        # Query strings (the console's denial filters, the API's event queries) carry names and dates a
+        # supervisor searched for: only their parameter names stay. Login rows' source addresses go.
+        scope = "venue = ?" if venue is not None else "venue IS NULL"
+        params = [venue] if venue is not None else []
+        done = 0
+        while True:
+            with self.write() as c:
+                rows = c.execute(
+                    f"SELECT id, action, target FROM audit WHERE {scope} AND at < ? AND ("
+                    f"(action IN ({_QUERY_ACTIONS}) AND instr(target, '=') > 0)"
+                    f" OR (action IN ({_SOURCE_ACTIONS}) AND target != '-')) LIMIT ?",
+                    [*params, before, batch]).fetchall()
+                c.executemany("UPDATE audit SET target = ? WHERE id = ?",
+                              [(_reduced_target(action, target), row_id) for row_id, action, target in rows])
+            done += len(rows)
+            if len(rows) < batch:
+                return done
 
     # ---- API helper "api" (issue 9): login lockout and rate-limit counters --------------------
     # Kept together at the end of the class to ease merging with other work on this file.

@@ -1,4 +1,5 @@
-"""The gate's store on real failing storage: a tmpfs mount that fills up, an ext4 image frozen by fsfreeze.
+"""The gate's store on real failing storage: a tmpfs mount that fills up, an ext4 image frozen by fsfreeze,
+and where nothing can be mounted, the store's files and folder made read-only (chmod, or chattr +i as root).
 The gate shows the fault instead of the last green screen, opens for nobody without a record, alerts, and
 recovers once the store takes writes again."""
 
@@ -7,6 +8,8 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -47,10 +50,11 @@ def screens(journal: Path) -> list[dict]:
     return [json.loads(line) for line in journal.read_text().splitlines()] if journal.exists() else []
 
 
-@pytest.mark.slow
-def test_a_full_disk_closes_the_gate_visibly_and_it_recovers_when_there_is_room(tmp_path, small_disk, caplog) -> None:
+def closes_and_recovers(tmp_path: Path, store_path: Path, break_store, mend_store, why: str, caplog) -> None:
+    """A gate on `store_path`: after `break_store()` it shows the storage fault, alerts with `why`, decides
+    nobody (code or guard); after `mend_store()` it records the GATE-STORE-01 alarm and admits again."""
     caplog.set_level(logging.WARNING)
-    sim = start_simulation(tmp_path, store={"path": str(small_disk / "agent.sqlite")})
+    sim = start_simulation(tmp_path, store={"path": str(store_path)})
     try:
         store, barrier, journal = sim.gate.store, sim.gate.devices.barrier, sim.cfg.kiosk.journal
         first = sim.present(sim.factory.person("green"))
@@ -58,7 +62,7 @@ def test_a_full_disk_closes_the_gate_visibly_and_it_recovers_when_there_is_room(
         wait_until(lambda: barrier.state == "locked" and len(barrier.changes) >= 3, what="the first pulse to end")
         opened_before = barrier.states().count("open")
 
-        filler = fill(small_disk)
+        break_store()
         person = sim.factory.person("green")
         sim.gate.devices.thermometer_simulator.set_temperature(person.celsius)
         sim.gate.devices.camera.present(person.code, 1.2)
@@ -66,7 +70,7 @@ def test_a_full_disk_closes_the_gate_visibly_and_it_recovers_when_there_is_room(
         shown = [s for s in screens(journal) if s["state"] == "error"][-1]
         assert shown["title"] == {"zh": "存储故障，闸机暂停使用", "en": "Storage fault: the gate is closed"}
         assert screens(journal)[-1]["state"] == "error"  # not the green screen, not the idle prompt
-        assert any("ALERT gate store unavailable" in r.getMessage() and "disk is full" in r.getMessage()
+        assert any("ALERT gate store unavailable" in r.getMessage() and why in r.getMessage()
                    for r in caplog.records if r.levelno >= logging.ERROR)
         # Nobody is decided meanwhile, by code or by the guard: nothing opens, nothing is half-recorded.
         sim.gate.loop.manual_requests.put(ManualRequest("admit", "a guard opens for a visitor", "guard-1"))
@@ -74,9 +78,9 @@ def test_a_full_disk_closes_the_gate_visibly_and_it_recovers_when_there_is_room(
         assert sim.events.empty() and barrier.states().count("open") == opened_before
         assert store.count() == 1
 
-        filler.unlink()
+        mend_store()
         alarm = sim.events.get(timeout=10)
-        assert alarm.kind == "alarm" and alarm.decision is None and "disk is full" in (alarm.note or "")
+        assert alarm.kind == "alarm" and alarm.decision is None and why in (alarm.note or "")
         assert [r.rule for r in alarm.reasons] == ["GATE-STORE-01"] and store.event(alarm.id) == alarm
         assert any("writable again" in r.getMessage() for r in caplog.records)
         wait_until(lambda: screens(journal)[-1]["state"] == "idle", what="the prompt back")
@@ -85,6 +89,55 @@ def test_a_full_disk_closes_the_gate_visibly_and_it_recovers_when_there_is_room(
         assert barrier.states().count("open") == opened_before + 1
     finally:
         sim.close()
+
+
+@pytest.mark.slow
+def test_a_full_disk_closes_the_gate_visibly_and_it_recovers_when_there_is_room(tmp_path, small_disk, caplog) -> None:
+    fillers: list[Path] = []
+    closes_and_recovers(tmp_path, small_disk / "agent.sqlite", lambda: fillers.append(fill(small_disk)),
+                        lambda: fillers.pop().unlink(), "disk is full", caplog)
+
+
+def read_only(paths: list[Path], on: bool) -> None:
+    """Make files and folders unwritable (on) or writable again: mode bits, or as root the immutable flag."""
+    # Root ignores mode bits, so root needs `chattr +i` (CAP_LINUX_IMMUTABLE); the fixture has checked it works.
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i" if on else "-i", *map(str, paths)], check=True, capture_output=True)
+    else:
+        for p in paths:
+            p.chmod((0o555 if p.is_dir() else 0o444) if on else (0o755 if p.is_dir() else 0o644))
+
+
+@pytest.fixture
+def read_only_store(tmp_path: Path):
+    """The fallback where no tmpfs or loop image can be mounted: the store's folder and files made read-only."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        probe = folder / "probe"
+        probe.write_text("x")
+        if shutil.which("chattr") is None:
+            pytest.skip("root ignores mode bits and chattr is not installed")
+        done = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"root ignores mode bits and chattr +i is refused here: {done.stderr.strip()}")
+        subprocess.run(["chattr", "-i", str(probe)], check=True)
+        probe.unlink()
+    yield folder
+    # Whatever the test left, the folder must be removable afterwards.
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-R", "-i", str(folder)], capture_output=True, check=False)
+
+
+@pytest.mark.slow
+def test_a_read_only_store_closes_the_gate_visibly_and_it_recovers_when_writable(tmp_path, read_only_store,
+                                                                                 caplog) -> None:
+    store = read_only_store / "agent.sqlite"
+    # The database, its write-ahead log and the folder (no new journal can be made); the shared-memory
+    # index is SQLite's own bookkeeping, mapped already, and is left as it is.
+    locked = [store, Path(f"{store}-wal"), read_only_store]
+    closes_and_recovers(tmp_path, store, lambda: read_only(locked, True), lambda: read_only(locked, False),
+                        "agent.sqlite", caplog)
 
 
 @pytest.fixture
