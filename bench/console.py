@@ -69,7 +69,7 @@ def ingest_rate(folder: Path, drop_console_indexes: bool, n: int = 50_000) -> fl
     store.create_venue("v0", {})
     if drop_console_indexes:
         for index in CONSOLE_INDEXES:
-            store.conn.execute(f"DROP INDEX {index}")
+            store.conn.exec_driver_sql(f"DROP INDEX {index}")
     start_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
     events = [GateEvent(id=str(ULID.from_datetime(start_at + dt.timedelta(seconds=i))), kind="decision", venue="v0",
                         gate="g0", at=start_at + dt.timedelta(seconds=i), decision="admit", name="王*李")

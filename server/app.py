@@ -16,6 +16,7 @@ from protocols.contract import wire_json
 from server import db, http_errors, login_guard, retention
 from server.blueprints import access_log, device, documents, meta, venues
 from server.console import init_app as init_console
+from server.store_engine import database_url, shown, sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,11 @@ def _private(database: Path) -> None:
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the hub: DATABASE from test_config, else $CHECKPOINT_HUB_DB, else ./hub.db."""
+    """Build the hub: DATABASE (a database URL or a SQLite path) from test_config, else $CHECKPOINT_DATABASE_URL,
+    else $CHECKPOINT_HUB_DB, else ./hub.db."""
     app = Hub(__name__)
     app.config.from_mapping(
-        DATABASE=os.environ.get("CHECKPOINT_HUB_DB", str(Path.cwd() / "hub.db")),
+        DATABASE=os.environ.get("CHECKPOINT_DATABASE_URL") or os.environ.get("CHECKPOINT_HUB_DB", str(Path.cwd() / "hub.db")),
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         JSON_AS_ASCII=False,
         # The console's session cookie: Lax (set here: Flask's own default of None made a setdefault a no-op),
@@ -60,9 +62,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    Path(app.config["DATABASE"]).parent.mkdir(parents=True, exist_ok=True)
+    sqlite_file = sqlite_path(app.config["DATABASE"])
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
-    _private(Path(app.config["DATABASE"]))
+    if sqlite_file is not None:
+        _private(sqlite_file)
     http_errors.register(app)
     for blueprint in (device.bp, venues.bp, documents.bp, access_log.bp, meta.bp):
         app.register_blueprint(blueprint)
@@ -70,5 +75,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Where people's passwords are sent, and so guessed: the people's API and the console's login form.
     login_guard.init_app(app, (venues.bp, documents.bp, access_log.bp), ("console.login",))
     retention.purge_database(app.config["DATABASE"])  # once at start; `checkpoint hub purge` any time
-    log.info("hub ready on %s", app.config["DATABASE"])
+    log.info("hub ready on %s", shown(database_url(app.config["DATABASE"])))
     return app

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import secrets
-import sqlite3
 import signal
 import subprocess
 import sys
@@ -14,23 +14,48 @@ import threading
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
+from sqlalchemy.exc import DatabaseError
 
 from protocols import topics
 from server.broker_files import write_broker_files
 from server.passwords import WeakPassword, check_password_strength
 from server.store import HubDatabaseError, HubStore
+from server.store_engine import DatabaseUrlError, database_url, shown, sqlite_path
 
 log = logging.getLogger(__name__)
 
 
-def _remember_db(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """Keep the --db path where the group's error handler finds it (ctx.meta is shared)."""
-    ctx.meta["hub_db"] = value
-    return value
+DEFAULT_DB = Path("hub.db")
 
 
-DB_OPTION = click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("hub.db"),
-                         show_default=True, help="The hub's SQLite file.", callback=_remember_db)
+def database_options(command):
+    """Add `--database URL` (or $CHECKPOINT_DATABASE_URL) and its SQLite shorthand `--db PATH` to a command,
+    which receives the one chosen as `database` (a URL, or a SQLite path; ./hub.db when neither is given)."""
+
+    @click.option("--db", "db_path", type=click.Path(path_type=Path), default=None,
+                  help=f"The hub's SQLite file, short for --database sqlite:///PATH (default: {DEFAULT_DB}).")
+    @click.option("--database", "database_url_", envvar="CHECKPOINT_DATABASE_URL", metavar="URL",
+                  help="The hub's database: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/NAME "
+                       "(env CHECKPOINT_DATABASE_URL).")
+    @functools.wraps(command)
+    def with_database(*args, db_path: Path | None, database_url_: str | None, **kwargs):
+        ctx = click.get_current_context()
+        from_env = ctx.get_parameter_source("database_url_") == ParameterSource.ENVIRONMENT
+        if db_path is not None and database_url_ is not None and not from_env:
+            raise click.UsageError("--db 与 --database 只能给一个 / give --db or --database, not both")
+        # A --db on the command line is more explicit than the environment's URL.
+        database = str(db_path) if db_path is not None else database_url_ or str(DEFAULT_DB)
+        try:
+            url = database_url(database)
+        except DatabaseUrlError as exc:
+            where = "$CHECKPOINT_DATABASE_URL" if from_env else "--database"
+            raise click.BadParameter(str(exc), param_hint=where) from exc
+        # Where the group's error handler finds the database's name (ctx.meta is shared).
+        ctx.meta["hub_db"] = shown(url)
+        return command(*args, database=database, **kwargs)
+
+    return with_database
 
 
 class BadDatabase(click.ClickException):
@@ -48,15 +73,16 @@ class HubGroup(click.Group):
             return super().invoke(ctx)
         except HubDatabaseError as exc:
             raise BadDatabase(str(exc)) from exc
-        except sqlite3.DatabaseError as exc:
+        except DatabaseError as exc:
             # Damage past the pages read at open (a truncated file) shows only when a query reaches it.
-            raise BadDatabase(f"{ctx.meta.get('hub_db', 'hub database')}: not a usable hub database ({exc})") from exc
+            raise BadDatabase(f"{ctx.meta.get('hub_db', 'hub database')}: not a usable hub database ({exc.orig})") from exc
 
 
-def _store(db_path: Path) -> HubStore:
-    if not db_path.exists():
-        raise click.ClickException(f"{db_path} does not exist: run `checkpoint hub init --db {db_path}` first")
-    return HubStore(db_path)
+def _store(database: str) -> HubStore:
+    path = sqlite_path(database)
+    if path is not None and not path.exists():
+        raise click.ClickException(f"{path} does not exist: run `checkpoint hub init --db {path}` first")
+    return HubStore(database)
 
 
 def _ids(_ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...] | None):
@@ -87,10 +113,10 @@ def hub() -> None:
 
 
 @hub.command()
-@DB_OPTION
+@database_options
 @click.option("--admin", default="admin", show_default=True, help="The admin's user name.")
 @click.option("--password", envvar="CHECKPOINT_ADMIN_PASSWORD", help="The admin's password (else one is generated).")
-def init(db_path: Path, admin: str, password: str | None) -> None:
+def init(database: str, admin: str, password: str | None) -> None:
     """Create (or upgrade) the database and an admin account.
 
     Example: checkpoint hub init --db /var/lib/checkpoint/hub.db
@@ -98,30 +124,43 @@ def init(db_path: Path, admin: str, password: str | None) -> None:
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     _strong(password, admin)
-    store = HubStore(db_path)
+    store = HubStore(database)
     applied = store.migrate()
     store.create_user(admin, password, "admin")
     store.close()
-    click.echo(f"{db_path}: schema ready ({len(applied)} migrations applied now); admin user {admin!r}")
+    click.echo(f"{store.name}: schema ready ({len(applied)} migrations applied now); admin user {admin!r}")
     if generated:
         click.echo(f"admin password: {password}")
 
 
+@hub.command()
+@database_options
+def migrate(database: str) -> None:
+    """Create or upgrade the database's schema to this version's (the hub also does it at start-up).
+
+    Example: checkpoint hub migrate --database postgresql://checkpoint@db.local/checkpoint
+    """
+    store = HubStore(database)
+    applied = store.migrate()
+    store.close()
+    click.echo(f"{store.name}: schema ready ({', '.join(applied) or 'nothing to do'})")
+
+
 @hub.command("add-venue")
-@DB_OPTION
+@database_options
 @click.option("--venue", required=True, callback=_ids)
 @click.option("--name")
 @click.option("--cap", type=int, help="Most people inside at once.")
 @click.option("--dwell-minutes", type=int, help="No exit gates: an entry frees its place after this.")
 @click.option("--gate", "gates", multiple=True, callback=_ids, help="An entry gate's id (repeat for more).")
 @click.option("--exit-gate", "exit_gates", multiple=True, callback=_ids, help="An exit gate's id (repeat for more).")
-def add_venue(db_path: Path, venue: str, name: str | None, cap: int | None, dwell_minutes: int | None,
+def add_venue(database: str, venue: str, name: str | None, cap: int | None, dwell_minutes: int | None,
               gates: tuple[str, ...], exit_gates: tuple[str, ...]) -> None:
     """Add a venue and its gates.
 
     Example: checkpoint hub add-venue --venue acme --cap 200 --gate north --gate south
     """
-    store = _store(db_path)
+    store = _store(database)
     if store.venue(venue) is None:
         store.create_venue(venue, {"name": name, "cap": cap, "dwell_minutes": dwell_minutes})
     # Each gate's direction is fixed here: an entry gate's device can never post exits.
@@ -133,17 +172,17 @@ def add_venue(db_path: Path, venue: str, name: str | None, cap: int | None, dwel
 
 
 @hub.command("add-user")
-@DB_OPTION
+@database_options
 @click.option("--username", required=True)
 @click.option("--role", type=click.Choice(["admin", "supervisor", "guard"]), required=True)
 @click.option("--venue", help="Bind the user to one venue (else every venue).")
 @click.option("--password", envvar="CHECKPOINT_USER_PASSWORD", help="The password (else one is generated).")
-def add_user(db_path: Path, username: str, role: str, venue: str | None, password: str | None) -> None:
+def add_user(database: str, username: str, role: str, venue: str | None, password: str | None) -> None:
     """Create or replace a console user with a role, optionally bound to one venue.
 
     Example: checkpoint hub add-user --username li --role supervisor --venue school1
     """
-    store = _store(db_path)
+    store = _store(database)
     if venue is not None and store.venue(venue) is None:
         raise click.ClickException(f"no venue {venue!r}: add it first with `checkpoint hub add-venue`")
     generated = password is None
@@ -157,14 +196,14 @@ def add_user(db_path: Path, username: str, role: str, venue: str | None, passwor
 
 
 @hub.command()
-@DB_OPTION
+@database_options
 @click.option("--venue", required=True)
-def status(db_path: Path, venue: str) -> None:
+def status(database: str, venue: str) -> None:
     """Print a venue's events held, occupancy, current document versions and what each gate runs, as JSON.
 
     Example: checkpoint hub status --db hub.db --venue acme
     """
-    store = _store(db_path)
+    store = _store(database)
     occupancy = store.occupancy(venue)
     if occupancy is None:
         raise click.ClickException(f"no venue {venue!r}")
@@ -175,30 +214,30 @@ def status(db_path: Path, venue: str) -> None:
 
 
 @hub.command()
-@DB_OPTION
-def purge(db_path: Path) -> None:
+@database_options
+def purge(database: str) -> None:
     """Null the personal fields of events, reviews, reservations, visits and audit queries past each venue's retention.
 
     Example: checkpoint hub purge --db hub.db   (run daily from cron; the hub also runs it at start)
     """
     from server.retention import purge_database
 
-    _store(db_path).close()
-    purged = purge_database(str(db_path))
+    _store(database).close()
+    purged = purge_database(database)
     click.echo(f"purged personal fields of {sum(purged.values())} events "
                + (", ".join(f"{v}: {n}" for v, n in purged.items()) or ""))
 
 
 @hub.command("enroll-token")
-@DB_OPTION
+@database_options
 @click.option("--venue", required=True, callback=_ids)
 @click.option("--gate", required=True, callback=_ids)
-def enroll_token(db_path: Path, venue: str, gate: str) -> None:
+def enroll_token(database: str, venue: str, gate: str) -> None:
     """Print a one-time token a device at this gate enrolls with (the gate is added if new).
 
     Example: checkpoint hub enroll-token --venue acme --gate north
     """
-    store = _store(db_path)
+    store = _store(database)
     if store.venue(venue) is None:
         raise click.ClickException(f"no venue {venue!r}: add it with `checkpoint hub add-venue --venue {venue}`")
     store.create_gate(venue, gate)
@@ -206,25 +245,25 @@ def enroll_token(db_path: Path, venue: str, gate: str) -> None:
 
 
 @hub.command("revoke-device")
-@DB_OPTION
+@database_options
 @click.option("--venue", required=True)
 @click.option("--device", "device_id", required=True)
-def revoke_device(db_path: Path, venue: str, device_id: str) -> None:
+def revoke_device(database: str, venue: str, device_id: str) -> None:
     """Revoke a lost or stolen device; then re-run mosquitto-config and reload the broker.
 
     Example: checkpoint hub revoke-device --venue acme --device dev-01jdq...
     """
-    if not _store(db_path).revoke_device(venue, device_id):
+    if not _store(database).revoke_device(venue, device_id):
         raise click.ClickException(f"no live device {device_id!r} at venue {venue!r}")
     click.echo(f"{device_id} revoked; now run `checkpoint hub mosquitto-config` and reload Mosquitto (SIGHUP)")
 
 
 @hub.command("mosquitto-config")
-@DB_OPTION
+@database_options
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for passwd, acl and hub.secret.")
 @click.option("--hub-processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many hub processes (bridges, watchers) log in: each gets its own broker account.")
-def mosquitto_config(db_path: Path, out: Path, hub_processes: int) -> None:
+def mosquitto_config(database: str, out: Path, hub_processes: int) -> None:
     """Write Mosquitto's password and ACL files (each device only under its own gate) and print the config lines.
 
     The lines printed (not starting with #) go into mosquitto.conf; they include
@@ -232,7 +271,7 @@ def mosquitto_config(db_path: Path, out: Path, hub_processes: int) -> None:
 
     Example: checkpoint hub mosquitto-config --out /etc/mosquitto/checkpoint --hub-processes 2
     """
-    files = write_broker_files(_store(db_path), out, hub_processes)
+    files = write_broker_files(_store(database), out, hub_processes)
     click.echo(files.mosquitto_conf(), nl=False)
     for user, secret in files.hub_secrets.items():
         click.echo(f"# a hub process logs in as {user!r} with the password in {secret} (one process per account)")
@@ -264,33 +303,33 @@ def openapi(out: Path | None, schemas: Path | None) -> None:
         click.echo(f"wrote {schemas}/mqtt-*.json")
 
 @hub.command()
-@DB_OPTION
+@database_options
 @click.option("--mqtt-host", required=True)
 @click.option("--mqtt-port", type=int, default=1883, show_default=True)
 @click.option("--username", default="hub", show_default=True, envvar="CHECKPOINT_HUB_MQTT_USER",
               help="This hub process's own broker account (`hub`, `hub-2`, ...: one per process).")
 @click.option("--password-file", type=click.Path(path_type=Path), help="File holding the hub's broker password.")
-def bridge(db_path: Path, mqtt_host: str, mqtt_port: int, username: str, password_file: Path | None) -> None:
+def bridge(database: str, mqtt_host: str, mqtt_port: int, username: str, password_file: Path | None) -> None:
     """Run the MQTT bridge: events in, acks and retained notices out (until SIGINT/SIGTERM).
 
     Example: checkpoint hub bridge --mqtt-host 127.0.0.1 --password-file /etc/mosquitto/checkpoint/hub.secret
     """
     from server.mqtt_bridge import MqttBridge
 
-    _store(db_path).close()
+    _store(database).close()
     password = password_file.read_text().strip() if password_file else None
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    b = MqttBridge(db_path, mqtt_host, mqtt_port, username if password else None, password)
+    b = MqttBridge(database, mqtt_host, mqtt_port, username if password else None, password)
     b.start()
-    click.echo(f"bridge: {mqtt_host}:{mqtt_port} <-> {db_path}")
+    click.echo(f"bridge: {mqtt_host}:{mqtt_port} <-> {shown(database_url(database))}")
     done.wait()
     b.stop()
 
 
 @hub.command()
-@DB_OPTION
+@database_options
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
@@ -299,7 +338,7 @@ def bridge(db_path: Path, mqtt_host: str, mqtt_port: int, username: str, passwor
 @click.option("--mqtt-password-file", type=click.Path(path_type=Path))
 @click.option("--mqtt-username", default="hub", show_default=True, envvar="CHECKPOINT_HUB_MQTT_USER",
               help="The bridge's own broker account (one per hub process).")
-def serve(db_path: Path, host: str, port: int, workers: int, mqtt_host: str | None, mqtt_port: int,
+def serve(database: str, host: str, port: int, workers: int, mqtt_host: str | None, mqtt_port: int,
           mqtt_password_file: Path | None, mqtt_username: str) -> None:
     """Serve the hub with gunicorn (not Flask's dev server); with --mqtt-host, the bridge beside it.
 
@@ -307,18 +346,21 @@ def serve(db_path: Path, host: str, port: int, workers: int, mqtt_host: str | No
     """
     from server.wsgi_server import run_gunicorn
 
-    store = _store(db_path)
+    store = _store(database)
     store.migrate()  # before the workers fork: they find the schema ready
     store.close()
+    # The workers and the bridge find the database in the environment, not on a command line (`ps` shows
+    # those to every local user, and a URL may carry a password); a SQLite path as an absolute one.
+    path = sqlite_path(database)
+    os.environ["CHECKPOINT_DATABASE_URL"] = str(path.resolve()) if path is not None else database
     bridge_proc = None
     if mqtt_host:
-        cmd = [sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "bridge", "--db", str(db_path),
+        cmd = [sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "bridge",
                "--mqtt-host", mqtt_host, "--mqtt-port", str(mqtt_port), "--username", mqtt_username]
         if mqtt_password_file:
             cmd += ["--password-file", str(mqtt_password_file)]
         bridge_proc = subprocess.Popen(cmd)
-    os.environ["CHECKPOINT_HUB_DB"] = str(db_path.resolve())
-    click.echo(f"hub listening on http://{host}:{port} ({workers} workers, {db_path})")
+    click.echo(f"hub listening on http://{host}:{port} ({workers} workers, {store.name})")
     try:
         run_gunicorn(host, port, workers)
     finally:

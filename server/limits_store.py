@@ -1,32 +1,32 @@
-"""A `limits` storage backend on the hub's SQLite database, so Flask-Limiter's counts hold across
-gunicorn workers and hub processes.
+"""A `limits` storage backend on the hub's database (SQLite or PostgreSQL), so Flask-Limiter's counts
+hold across gunicorn workers and hub processes.
 
 Why our own: `limits` ships memory (per process: two workers would each allow the full count),
 Redis, Memcached, MongoDB and Valkey storages, none of which the hub runs; the hub's one shared
-state is its SQLite file. The counters are a fixed window per key in the `rate_limits` table
+state is its database. The counters are a fixed window per key in the `rate_limits` table
 (SQL in server/store_console.py), written under the store's write lock.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 from limits.storage import Storage
+from sqlalchemy.exc import SQLAlchemyError
 
 from protocols.clock import utc_now
 from server.store import HubStore
 
-SCHEME = "hubsqlite"
+SCHEME = "hubdb"
 
 
-class HubSqliteStorage(Storage):
-    """Fixed-window counters in the hub database: `hubsqlite:///path/to/hub.db`."""
+class HubDatabaseStorage(Storage):
+    """Fixed-window counters in the hub database: `hubdb://` + the hub's database path or URL."""
 
     STORAGE_SCHEME = [SCHEME]
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: float | str | bool):
-        """Open nothing yet: each thread opens its own connection on first use (SQLite connections stay in a thread)."""
+        """Open nothing yet: each thread opens its own connection on first use (a store's connection stays in its thread)."""
         super().__init__(uri, wrap_exceptions, **options)
         self.path = (uri or "").removeprefix(f"{SCHEME}://")
         self._local = threading.local()
@@ -40,7 +40,7 @@ class HubSqliteStorage(Storage):
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
         """What a failing database raises."""
-        return sqlite3.Error
+        return SQLAlchemyError
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Count `amount` more in the key's window (started now when none runs)."""
@@ -58,7 +58,7 @@ class HubSqliteStorage(Storage):
         """Whether the database answers."""
         try:
             self._store().limit_get("-", 0.0)
-        except sqlite3.Error:
+        except SQLAlchemyError:
             return False
         return True
 

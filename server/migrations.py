@@ -1,13 +1,15 @@
-"""The hub's schema as named migrations, each applied once in its own transaction.
+"""The hub's old schema steps (SQLite through sqlite-utils), frozen: Alembic owns the schema now.
 
-Applied names are recorded in `_migrations`; a schema change is a new entry at the end of
-MIGRATIONS, never an edit of an old one. Run at start-up (`hub init`, the app factory), never
-lazily: lazy creation under concurrent requests gave "database is locked".
+Kept only to take over a database an older hub made (server/store_migrate.py): the steps it has not
+applied yet are finished here, so that it is exactly the schema of Alembic's first revision, then it
+is stamped. Applied names are recorded in `_migrations`. Never edit or add a step: a schema change is
+a new Alembic revision (server/alembic/versions/).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 
 from sqlite_utils import Database
@@ -183,7 +185,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
 
 
 def migrate(db: Database) -> list[str]:
-    """Apply every migration not yet recorded; return the names applied now."""
+    """Apply every old step not yet recorded, each in its own transaction (how older hubs built their database)."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
     applied = []
@@ -198,4 +200,17 @@ def migrate(db: Database) -> list[str]:
             )
         log.info("hub migration %s applied", name)
         applied.append(name)
+    return applied
+
+
+def finish_legacy(conn: sqlite3.Connection) -> list[str]:
+    """Apply the old steps a database lacks inside the caller's open transaction; the names applied."""
+    db = Database(conn)
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name not in done:
+            step(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [name, utc_now().isoformat()])
+            applied.append(name)
     return applied

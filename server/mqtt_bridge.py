@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from protocols import topics
 from protocols.events import GateEvent
@@ -122,7 +122,7 @@ class MqttBridge:
                 store.set_gate_status(where.venue, where.gate, status)
             finally:
                 store.close()
-        except (sqlite3.Error, OSError) as exc:  # OSError: the store's lock file (HubStore opens it)
+        except (SQLAlchemyError, OSError) as exc:  # OSError: the store's lock file (HubStore opens it)
             log.error("could not record the status of %s/%s: %s", where.venue, where.gate, exc)
 
     def _drain(self) -> list[GateEvent]:
@@ -148,7 +148,7 @@ class MqttBridge:
                     self._store_and_ack(store, batch)
                 except Exception as exc:  # noqa: BLE001 - the writer must outlive any one batch
                     # Not acknowledged: the gates send these again (also over HTTP) and the hub dedups them then.
-                    log.error("could not store %d events: %s", len(batch), exc, exc_info=not isinstance(exc, sqlite3.Error))
+                    log.error("could not store %d events: %s", len(batch), exc, exc_info=not isinstance(exc, SQLAlchemyError))
         finally:
             store.close()
 
@@ -172,7 +172,7 @@ class MqttBridge:
                 try:
                     self._publish_notices(store)
                 except Exception as exc:  # noqa: BLE001 - the notices must outlive a bad round (a locked database)
-                    log.error("could not publish notices this round: %s", exc, exc_info=not isinstance(exc, sqlite3.Error))
+                    log.error("could not publish notices this round: %s", exc, exc_info=not isinstance(exc, SQLAlchemyError))
         finally:
             store.close()
 

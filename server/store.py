@@ -1,9 +1,10 @@
 """All of the hub's SQL: accounts, venues, gates, devices, events, occupancy, leases, documents
 (and, through the `ConsoleQueries` mixin in store_console.py, the console's).
 
-SQLite through sqlite-utils, WAL, one connection per request (or per process for the bridge).
-Write transactions start with BEGIN IMMEDIATE so that two writers queue on the busy timeout
-instead of failing when a read lock cannot be upgraded.
+SQLAlchemy Core on the tables of server/schema.py, one code path for SQLite and PostgreSQL; where the
+engines differ (the URL, set-up, how writers queue, upserts) is server/store_engine.py. One connection
+per store, held for its life (server/db.py: one store per worker thread; the bridge its own). Reads run
+outside transactions; every write is one `write()` transaction, serialised with every other writer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import os
 import secrets
 import logging
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,15 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
+from sqlalchemy import Connection, Executable, case, delete, func, insert, literal, select, update
+from sqlalchemy.exc import DBAPIError
 from ulid import ULID
 
 from protocols.clock import utc_now, utc_text
 from protocols.errors import CheckpointError
 from protocols.contract import PRESENCE_PAGE
 from protocols.events import FUTURE_SKEW, MAX_EVENT_AGE, GateEvent, takes_place
-from server.migrations import migrate
+from server.schema import audit, devices, documents, enroll_tokens, gates, leases, occupancy, presence
+from server.schema import events as events_table  # `events` is the batch in ingest()
+from server.schema import reservations, users, venues
 from server.store_console import ConsoleQueries
+from server.store_engine import (
+    begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, position_of, shown, upsert,
+)
+from server.store_migrate import upgrade
 from server.passwords import hash_password, mosquitto_hash, verify_password
 
 log = logging.getLogger(__name__)
@@ -103,149 +110,156 @@ class PresencePage:
     more: bool
 
 
-_INSERT_EVENT = (
-    "INSERT OR IGNORE INTO events (id, venue, gate, at, kind, direction, decision, effect, failed, reasons,"
-    " subject, name, person_class, colour, celsius, bundle_version, credential_format, operator, note,"
-    " received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
+EVENT_COLUMNS = tuple(c.name for c in events_table.columns)
+# What must match for an event sent again to be the same event (the hub's own columns aside).
+_SAME_EVENT = tuple(name for name in EVENT_COLUMNS if name not in ("effect", "received_at"))
 
 
-def _event_row(e: GateEvent, eff: int, received: str) -> tuple:
+def _event_row(e: GateEvent, eff: int, received: str) -> dict[str, Any]:
+    """The `events` row of an event, as stored."""
     if e.reasons:
         failed = "," + ",".join(r.rule for r in e.reasons if r.outcome == "FAIL") + ","
         reasons = json.dumps([r.model_dump(exclude_none=True) for r in e.reasons], ensure_ascii=False)
     else:
         failed, reasons = ",,", "[]"
-    return (
-        e.id, e.venue, e.gate, utc_text(e.at), e.kind, e.direction, e.decision, eff, failed, reasons,
-        e.subject, e.name, e.person_class, e.colour, e.celsius, e.bundle_version, e.credential_format,
-        e.operator, e.note, received,
-    )
+    return {
+        "id": e.id, "venue": e.venue, "gate": e.gate, "at": utc_text(e.at), "kind": e.kind, "direction": e.direction,
+        "decision": e.decision, "effect": eff, "failed": failed, "reasons": reasons, "subject": e.subject,
+        "name": e.name, "person_class": e.person_class, "colour": e.colour, "celsius": e.celsius,
+        "bundle_version": e.bundle_version, "credential_format": e.credential_format, "operator": e.operator,
+        "note": e.note, "received_at": received,
+    }
+
+
+def _presence_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The presence changes (anti-passback) of newly stored event rows: admitted entries and exits of a subject."""
+    return [{"venue": r["venue"], "gate": r["gate"], "subject": r["subject"],
+             "direction": "in" if r["effect"] > 0 else "out", "at": r["at"]}
+            for r in rows if r["effect"] != 0 and r["subject"] is not None]
 
 
 class HubDatabaseError(CheckpointError):
-    """The hub's database file cannot be opened or is not a usable SQLite database."""
+    """The hub's database cannot be opened (a file that is not a usable SQLite database, a server that does not answer)."""
 
     reason = "bad_database"
 
 
 class HubStore(ConsoleQueries):
-    """The hub's SQLite database (the console's queries come from `server/store_console.py`)."""
+    """The hub's database (the console's queries come from `server/store_console.py`)."""
 
-    def __init__(self, path: Path | str, timeout: float = 30.0):
-        self.path = Path(path)
-        # Created 0600 before SQLite opens it (its -wal and -shm files take the database's mode): the file
-        # holds the console's signing key and personal data, so other local users must not read it.
-        # Only when it does not exist yet: closing any descriptor of a database file drops every POSIX
-        # lock this process holds on it, so opening and closing it beside live connections (one per
-        # request thread) corrupts the database under concurrent writers.
+    def __init__(self, database: Path | str, timeout: float = 30.0):
+        """Open the database a SQLite path or a database URL names (server/store_engine.py)."""
+        self.url = database_url(database)
+        self.name = shown(self.url)  # for messages: the file, or the URL without its password
+        self.path: Path | None = Path(self.url.database or "") if is_sqlite(self.url) else None
+        self._lock_fd: int | None = None
         try:
-            try:
-                os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
-            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in `write()`.
-            conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+            if self.path is not None:
+                # Created 0600 before SQLite opens it (its -wal and -shm files take the database's mode): the file
+                # holds the console's signing key and personal data, so other local users must not read it.
+                # Only when it does not exist yet: closing any descriptor of a database file drops every POSIX
+                # lock this process holds on it, so opening and closing it beside live connections (one per
+                # request thread) corrupts the database under concurrent writers.
+                try:
+                    os.close(os.open(str(self.path), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    pass
+            self.conn: Connection = engine_for(self.url).connect()
         except OSError as exc:
-            raise HubDatabaseError(f"{self.path}: cannot open the hub database: {exc.strerror or exc}") from exc
-        except sqlite3.Error as exc:
-            raise HubDatabaseError(f"{self.path}: cannot open the hub database: {exc}") from exc
-        try:
-            # The first statements read the header and the schema: garbage or a truncated file fails here.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise HubDatabaseError(f"{self.path}: not a usable hub database ({exc})") from exc
-        self.db = Database(conn)
-        self.conn = conn
-        # Writers queue on a file lock before BEGIN IMMEDIATE: SQLite's own busy handler sleeps
-        # 1, 2, 5, 10... ms between retries, which under two busy workers cost hundreds of ms.
-        self._lock_fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            raise HubDatabaseError(f"{self.name}: cannot open the hub database: {exc.strerror or exc}") from exc
+        except DBAPIError as exc:
+            raise HubDatabaseError(f"{self.name}: cannot open the hub database: {exc.orig}") from exc
+        if self.path is not None:
+            try:
+                # The connect listener's pragmas read the header; this reads the schema: garbage or a truncated file fails here.
+                self.conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").fetchone()
+            except DBAPIError as exc:
+                self.conn.close()
+                raise HubDatabaseError(f"{self.name}: not a usable hub database ({exc.orig})") from exc
+            # Writers queue on a file lock before BEGIN IMMEDIATE: SQLite's own busy handler sleeps
+            # 1, 2, 5, 10... ms between retries, which under two busy workers cost hundreds of ms.
+            self._lock_fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
 
     def migrate(self) -> list[str]:
-        """Create or upgrade the schema; call at start-up only."""
-        self.conn.isolation_level = ""  # migrations use the sqlite3 module's own transactions
-        try:
-            return migrate(self.db)
-        finally:
-            self.conn.isolation_level = None
+        """Create or upgrade the schema (Alembic, server/store_migrate.py); the revisions applied now. At start-up only."""
+        with self.write() as c:
+            return upgrade(c)
 
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
-        os.close(self._lock_fd)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken with BEGIN IMMEDIATE; rolled back on any error."""
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+    def write(self) -> Iterator[Connection]:
+        """One write transaction that every other writer queues behind; rolled back on any error."""
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            begin_write(self.conn)
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                end_write(self.conn, commit=False)
                 raise
-            self.conn.execute("COMMIT")
+            end_write(self.conn, commit=True)
         finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, params))
+    def _rows(self, stmt: Executable) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(stmt).mappings()]
+
+    def _one(self, stmt: Executable) -> dict[str, Any] | None:
+        row = self.conn.execute(stmt).mappings().first()
+        return dict(row) if row is not None else None
+
+    def _scalar(self, stmt: Executable) -> Any:
+        return self.conn.execute(stmt).scalar()
 
     # ---- users -------------------------------------------------------------------------------
 
     def create_user(self, username: str, password: str, role: str = "admin") -> None:
-        """Create or replace a console/API user."""
+        """Create or replace a console/API user (a replaced user is bound to no venue, as a new one)."""
         with self.write() as c:
-            c.execute(
-                "INSERT OR REPLACE INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
-                [username, hash_password(password), role, utc_text(utc_now())],
-            )
+            c.execute(upsert(c, users, ["username"], ["password_hash", "role", "created_at", "venue"]),
+                      {"username": username, "password_hash": hash_password(password), "role": role,
+                       "created_at": utc_text(utc_now()), "venue": None})
 
     def check_user(self, username: str, password: str) -> str | None:
         """The user's role if the password is right, else None."""
-        rows = self._rows("SELECT password_hash, role FROM users WHERE username = ?", [username])
-        if rows and verify_password(password, rows[0]["password_hash"]):
-            return rows[0]["role"]
+        row = self._one(select(users.c.password_hash, users.c.role).where(users.c.username == username))
+        if row and verify_password(password, row["password_hash"]):
+            return row["role"]
         return None
 
     # ---- venues and gates --------------------------------------------------------------------
 
     def create_venue(self, venue_id: str, settings: dict[str, Any]) -> dict[str, Any]:
-        """Create a venue; raises sqlite3.IntegrityError when it exists."""
+        """Create a venue; raises sqlalchemy.exc.IntegrityError when it exists."""
         row = {k: settings.get(k) for k in VENUE_FIELDS}
         with self.write() as c:
-            c.execute(
-                "INSERT INTO venues (id, " + ", ".join(VENUE_FIELDS) + ", created_at) VALUES (?"
-                + ",?" * len(VENUE_FIELDS) + ",?)",
-                [venue_id, *row.values(), utc_text(utc_now())],
-            )
-            c.execute("INSERT INTO occupancy (venue, inside, entries, exits) VALUES (?,0,0,0)", [venue_id])
+            c.execute(insert(venues).values(id=venue_id, created_at=utc_text(utc_now()), **row))
+            c.execute(insert(occupancy).values(venue=venue_id, inside=0, entries=0, exits=0))
         return self.venue(venue_id) or {}
 
     def update_venue(self, venue_id: str, settings: dict[str, Any]) -> dict[str, Any] | None:
         """Change some of a venue's settings; None when there is no such venue."""
-        fields = [k for k in VENUE_FIELDS if k in settings]
+        fields = {k: settings[k] for k in VENUE_FIELDS if k in settings}
         if fields:
             with self.write() as c:
-                c.execute(
-                    "UPDATE venues SET " + ", ".join(f"{k} = ?" for k in fields) + " WHERE id = ?",
-                    [settings[k] for k in fields] + [venue_id],
-                )
+                c.execute(update(venues).where(venues.c.id == venue_id).values(**fields))
         return self.venue(venue_id)
 
     def venue(self, venue_id: str) -> dict[str, Any] | None:
         """One venue's settings, or None."""
-        rows = self._rows("SELECT * FROM venues WHERE id = ?", [venue_id])
-        return rows[0] if rows else None
+        return self._one(select(venues).where(venues.c.id == venue_id))
 
     def venues(self) -> list[dict[str, Any]]:
         """Every venue."""
-        return self._rows("SELECT * FROM venues ORDER BY id")
+        return self._rows(select(venues).order_by(venues.c.id))
 
     def create_gate(self, venue: str, gate: str, name: str | None = None, direction: str | None = None) -> dict[str, Any]:
         """Add a gate to a venue (idempotent); `direction` 'in' or 'out' fixes which way it lets people through
@@ -255,19 +269,21 @@ class HubStore(ConsoleQueries):
         entries can never post exits, and the reverse.
         """
         with self.write() as c:
-            c.execute("INSERT OR IGNORE INTO gates (venue, id, name, direction) VALUES (?,?,?,?)",
-                      [venue, gate, name, direction])
+            c.execute(insert_ignore(c, gates).values(venue=venue, id=gate, name=name, direction=direction))
             if direction is not None:
-                c.execute("UPDATE gates SET direction = ? WHERE venue = ? AND id = ?", [direction, venue, gate])
+                c.execute(update(gates).where(gates.c.venue == venue, gates.c.id == gate).values(direction=direction))
         return self.gates(venue, gate)[0]
 
     def gates(self, venue: str, gate: str | None = None) -> list[dict[str, Any]]:
         """A venue's gates with the versions they run, when last seen, and the lease they hold."""
-        sql = (
-            "SELECT g.id, g.name, g.direction, g.running, g.last_seen, g.status, g.status_at, coalesce(l.held, 0) AS lease FROM gates g"
-            " LEFT JOIN leases l ON l.venue = g.venue AND l.gate = g.id WHERE g.venue = ?"
-        )
-        rows = self._rows(sql + (" AND g.id = ?" if gate else "") + " ORDER BY g.id", [venue] + ([gate] if gate else []))
+        g = gates
+        stmt = (select(g.c.id, g.c.name, g.c.direction, g.c.running, g.c.last_seen, g.c.status, g.c.status_at,
+                       func.coalesce(leases.c.held, 0).label("lease"))
+                .select_from(g.outerjoin(leases, (leases.c.venue == g.c.venue) & (leases.c.gate == g.c.id)))
+                .where(g.c.venue == venue).order_by(g.c.id))
+        if gate:
+            stmt = stmt.where(g.c.id == gate)
+        rows = self._rows(stmt)
         for r in rows:
             r["running"] = json.loads(r["running"]) if r["running"] else {}
         return rows
@@ -280,16 +296,15 @@ class HubStore(ConsoleQueries):
     def set_gate_status(self, venue: str, gate: str, status: str) -> None:
         """Record a gate's availability (from its retained MQTT status)."""
         with self.write() as c:
-            c.execute("UPDATE gates SET status = ?, status_at = ? WHERE venue = ? AND id = ?",
-                      [status, utc_text(utc_now()), venue, gate])
+            c.execute(update(gates).where(gates.c.venue == venue, gates.c.id == gate)
+                      .values(status=status, status_at=utc_text(utc_now())))
 
     @staticmethod
-    def _touch(c: sqlite3.Connection, venue: str, gate: str, running: dict[str, str] | None) -> None:
-        if running is None:
-            c.execute("UPDATE gates SET last_seen = ? WHERE venue = ? AND id = ?", [utc_text(utc_now()), venue, gate])
-        else:
-            c.execute("UPDATE gates SET last_seen = ?, running = ? WHERE venue = ? AND id = ?",
-                      [utc_text(utc_now()), json.dumps(running, sort_keys=True), venue, gate])
+    def _touch(c: Connection, venue: str, gate: str, running: dict[str, str] | None) -> None:
+        values: dict[str, Any] = {"last_seen": utc_text(utc_now())}
+        if running is not None:
+            values["running"] = json.dumps(running, sort_keys=True)
+        c.execute(update(gates).where(gates.c.venue == venue, gates.c.id == gate).values(**values))
 
     # ---- enrollment and devices --------------------------------------------------------------
 
@@ -297,10 +312,8 @@ class HubStore(ConsoleQueries):
         """A one-time enrollment token for a gate (only its hash is kept)."""
         token = secrets.token_urlsafe(24)
         with self.write() as c:
-            c.execute(
-                "INSERT INTO enroll_tokens (token_sha256, venue, gate, expires_at) VALUES (?,?,?,?)",
-                [sha256(token), venue, gate, utc_text(utc_now() + ttl)],
-            )
+            c.execute(insert(enroll_tokens).values(token_sha256=sha256(token), venue=venue, gate=gate,
+                                                   expires_at=utc_text(utc_now() + ttl)))
         return token
 
     def redeem_token(self, token: str) -> tuple[Device, str] | None:
@@ -308,43 +321,40 @@ class HubStore(ConsoleQueries):
         secret = secrets.token_urlsafe(32)
         device_id = "dev-" + str(ULID()).lower()
         now = utc_text(utc_now())
+        t = enroll_tokens
         with self.write() as c:
-            cur = c.execute(
-                "UPDATE enroll_tokens SET used_at = ? WHERE token_sha256 = ? AND used_at IS NULL AND expires_at > ?",
-                [now, sha256(token), now],
-            )
+            cur = c.execute(update(t).where(t.c.token_sha256 == sha256(token), t.c.used_at.is_(None), t.c.expires_at > now)
+                            .values(used_at=now))
             if cur.rowcount != 1:
                 return None
-            venue, gate = c.execute(
-                "SELECT venue, gate FROM enroll_tokens WHERE token_sha256 = ?", [sha256(token)]
-            ).fetchone()
-            c.execute(
-                "INSERT INTO devices (id, venue, gate, secret_sha256, mqtt_hash, created_at) VALUES (?,?,?,?,?,?)",
-                [device_id, venue, gate, sha256(secret), mosquitto_hash(secret), now],
-            )
+            venue, gate = c.execute(select(t.c.venue, t.c.gate).where(t.c.token_sha256 == sha256(token))).one()
+            c.execute(insert(devices).values(id=device_id, venue=venue, gate=gate, secret_sha256=sha256(secret),
+                                             mqtt_hash=mosquitto_hash(secret), created_at=now))
         return Device(device_id, venue, gate), secret
 
     def device_for_secret(self, secret: str) -> Device | None:
         """The live device whose credential this is, or None."""
-        row = self.conn.execute(
-            "SELECT id, venue, gate FROM devices WHERE secret_sha256 = ? AND revoked_at IS NULL", [sha256(secret)]
-        ).fetchone()
+        row = self.conn.execute(select(devices.c.id, devices.c.venue, devices.c.gate)
+                                .where(devices.c.secret_sha256 == sha256(secret), devices.c.revoked_at.is_(None))).first()
         return Device(*row) if row else None
 
     def devices(self, venue: str) -> list[dict[str, Any]]:
         """A venue's devices: id, gate, when enrolled, when revoked (never a secret or a hash)."""
-        return self._rows("SELECT id, gate, created_at, revoked_at FROM devices WHERE venue = ? ORDER BY id", [venue])
+        d = devices
+        return self._rows(select(d.c.id, d.c.gate, d.c.created_at, d.c.revoked_at).where(d.c.venue == venue).order_by(d.c.id))
 
     def revoke_device(self, venue: str, device_id: str) -> bool:
         """Revoke a device's credential at once (HTTP); the broker after the next mosquitto-config."""
+        d = devices
         with self.write() as c:
-            cur = c.execute("UPDATE devices SET revoked_at = ? WHERE id = ? AND venue = ? AND revoked_at IS NULL",
-                            [utc_text(utc_now()), device_id, venue])
+            cur = c.execute(update(d).where(d.c.id == device_id, d.c.venue == venue, d.c.revoked_at.is_(None))
+                            .values(revoked_at=utc_text(utc_now())))
         return cur.rowcount == 1
 
     def mqtt_accounts(self) -> list[dict[str, Any]]:
         """Every live device's MQTT username (its id), password hash and gate, for the broker files."""
-        return self._rows("SELECT id, venue, gate, mqtt_hash FROM devices WHERE revoked_at IS NULL ORDER BY id")
+        d = devices
+        return self._rows(select(d.c.id, d.c.venue, d.c.gate, d.c.mqtt_hash).where(d.c.revoked_at.is_(None)).order_by(d.c.id))
 
     # ---- events and occupancy ----------------------------------------------------------------
 
@@ -355,7 +365,8 @@ class HubStore(ConsoleQueries):
         An event whose direction is not its gate's is refused (not stored, listed in the answer). An
         exit frees a place only when its subject is counted inside (stored with effect 0 otherwise),
         so the number inside never goes below zero and surplus exits cannot lend extra places.
-        `gate_running` (venue, gate, versions) also records that the gate called in, in the same transaction.
+        Each new admitted entry or exit of a subject also becomes a presence change (anti-passback), in
+        the same transaction. `gate_running` (venue, gate, versions) also records that the gate called in.
         """
         now = received_at or utc_now()
         received = utc_text(now)
@@ -371,40 +382,54 @@ class HubStore(ConsoleQueries):
             else:
                 timely.append(e)
         with self.write() as c:
-            conflicts = self._conflicts(c, timely)
+            held = self._held(c, timely)
+            conflicts = self._conflicts(held, timely)
             accepted = self._check_directions(c, timely, refused)
-            groups: dict[tuple[str, str, int], list[tuple]] = defaultdict(list)
+            # The first of each id is stored, later ones and ids held already are not (writers are serialised,
+            # so what `held` read stays true until this transaction ends).
+            seen = set(held)
+            groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
             exits: list[GateEvent] = []
             for e in accepted:
                 eff = effect(e)
                 if eff == -1:
                     exits.append(e)  # after the entries of the batch: an exit may match one of them
-                else:
+                elif e.id not in seen:
+                    seen.add(e.id)
                     groups[(e.venue, e.gate, eff)].append(_event_row(e, eff, received))
+            entered: list[dict[str, Any]] = []
             for (venue, gate, eff), rows in groups.items():
-                # rowcount of an executemany of INSERT OR IGNORE = how many rows were new.
-                added = c.executemany(_INSERT_EVENT, rows).rowcount
+                c.execute(insert_ignore(c, events_table), rows)
+                added = len(rows)
                 new += added
-                if added and eff == 1:
+                entered += rows
+                if eff == 1:
                     beyond += self._beyond_lease(c, venue, gate, added, received)
-                    c.execute("UPDATE occupancy SET entries = entries + ? WHERE venue = ?", [added, venue])
+                    c.execute(update(occupancy).where(occupancy.c.venue == venue)
+                              .values(entries=occupancy.c.entries + added))
                     # Admissions made against a lease turn into occupancy: the lease shrinks.
-                    c.execute(
-                        "UPDATE leases SET held = max(0, held - ?) WHERE venue = ? AND gate = ?", [added, venue, gate]
-                    )
+                    c.execute(update(leases).where(leases.c.venue == venue, leases.c.gate == gate)
+                              .values(held=case((leases.c.held > added, leases.c.held - added), else_=0)))
+            self._add_presence(c, entered)
             late = self._match_late_entries(c, [e for e in accepted if effect(e) == 1 and e.subject])
             dwell: dict[str, int | None] = {}
+            left: list[dict[str, Any]] = []
             for e in sorted(exits, key=lambda x: x.at):
+                if e.id in seen:
+                    continue
+                seen.add(e.id)
                 if e.venue not in dwell:
-                    row = c.execute("SELECT dwell_minutes FROM venues WHERE id = ?", [e.venue]).fetchone()
-                    dwell[e.venue] = row[0] if row else None
+                    dwell[e.venue] = c.execute(select(venues.c.dwell_minutes).where(venues.c.id == e.venue)).scalar()
                 eff = -1 if self._counted_inside(c, e, dwell[e.venue]) else 0
-                added = c.execute(_INSERT_EVENT, _event_row(e, eff, received)).rowcount
-                new += added
-                if added and eff == -1:
-                    c.execute("UPDATE occupancy SET exits = exits + 1 WHERE venue = ?", [e.venue])
-                elif added:
+                row = _event_row(e, eff, received)
+                c.execute(insert_ignore(c, events_table), row)
+                new += 1
+                left.append(row)
+                if eff == -1:
+                    c.execute(update(occupancy).where(occupancy.c.venue == e.venue).values(exits=occupancy.c.exits + 1))
+                else:
                     unmatched += 1
+            self._add_presence(c, left)
             if gate_running is not None:
                 self._touch(c, *gate_running)
         if late:
@@ -421,58 +446,66 @@ class HubStore(ConsoleQueries):
         return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched, beyond)
 
     @staticmethod
-    def _beyond_lease(c: sqlite3.Connection, venue: str, gate: str, admitted: int, received: str) -> int:
+    def _add_presence(c: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Record the presence changes of newly stored events, in the order they were stored (the cursor's order)."""
+        changes = _presence_rows(rows)
+        if changes:
+            c.execute(insert(presence), changes)
+
+    @staticmethod
+    def _beyond_lease(c: Connection, venue: str, gate: str, admitted: int, received: str) -> int:
         """Audit admitted entries at a capped venue beyond the places the gate held; how many were beyond."""
         # A gate admits only against places the hub lent it (guard openings too), so more is a faulty or
         # hostile device filling the venue. Still stored and counted: the people are inside, and a
         # refused record would under-count them; the audit shows supervisors which gate and how many.
-        row = c.execute("SELECT v.cap, coalesce(l.held, 0) FROM venues v LEFT JOIN leases l ON l.venue = v.id"
-                        " AND l.gate = ? WHERE v.id = ?", [gate, venue]).fetchone()
+        row = c.execute(select(venues.c.cap, func.coalesce(leases.c.held, 0))
+                        .select_from(venues.outerjoin(leases, (leases.c.venue == venues.c.id) & (leases.c.gate == gate)))
+                        .where(venues.c.id == venue)).first()
         if row is None or row[0] is None or admitted <= row[1]:
             return 0
-        c.execute("INSERT INTO audit (at, username, action, target, venue) VALUES (?,?,?,?,?)",
-                  [received, f"gate:{gate}", "device.beyond_lease", f"{gate}: {admitted - row[1]} of {admitted}", venue])
+        c.execute(insert(audit).values(at=received, username=f"gate:{gate}", action="device.beyond_lease",
+                                       target=f"{gate}: {admitted - row[1]} of {admitted}", venue=venue))
         return admitted - row[1]
 
     @staticmethod
-    def _conflicts(c: sqlite3.Connection, events: Sequence[GateEvent]) -> list[str]:
-        """Ids of the batch the hub already holds with other content (INSERT OR IGNORE keeps the first)."""
-        if not events:
-            return []
-        columns = _INSERT_EVENT.split("(", 1)[1].split(")", 1)[0].replace(" ", "").split(",")
-        same = [i for i, name in enumerate(columns) if name not in ("effect", "received_at")]
-        held = {row[0]: row for row in c.execute(
-            "SELECT " + ", ".join(columns) + " FROM events WHERE id IN (SELECT value FROM json_each(?))",
-            [json.dumps([e.id for e in events])])}
+    def _held(c: Connection, batch: Sequence[GateEvent]) -> dict[str, dict[str, Any]]:
+        """The rows the hub already holds for the batch's ids."""
+        if not batch:
+            return {}
+        ids = sorted({e.id for e in batch})
+        return {r["id"]: dict(r) for r in c.execute(select(events_table).where(events_table.c.id.in_(ids))).mappings()}
+
+    @staticmethod
+    def _conflicts(held: dict[str, dict[str, Any]], batch: Sequence[GateEvent]) -> list[str]:
+        """Ids of the batch the hub already holds with other content (the first one stored is kept)."""
         out = []
-        for e in events:
+        for e in batch:
             row = held.get(e.id)
             if row is not None:
                 mine = _event_row(e, 0, "")
-                if any(row[i] != mine[i] for i in same):
+                if any(row[name] != mine[name] for name in _SAME_EVENT):
                     out.append(e.id)
         return out
 
     @staticmethod
-    def _check_directions(c: sqlite3.Connection, events: Sequence[GateEvent], refused: list[Refusal]) -> list[GateEvent]:
+    def _check_directions(c: Connection, batch: Sequence[GateEvent], refused: list[Refusal]) -> list[GateEvent]:
         """The events made the way their gate lets people through; the others go to `refused`.
 
         A gate with no direction yet takes that of its first event (trust on first use).
         """
         known: dict[tuple[str, str], str | None] = {}
         accepted = []
-        for e in events:
+        for e in batch:
             key = (e.venue, e.gate)
             if key not in known:
-                row = c.execute("SELECT direction FROM gates WHERE venue = ? AND id = ?", list(key)).fetchone()
-                known[key] = row[0] if row else None
+                known[key] = c.execute(select(gates.c.direction).where(gates.c.venue == e.venue, gates.c.id == e.gate)).scalar()
             way = gate_direction_of(e)
             if known[key] == "both":  # an admin's choice: a door used both ways, each event keeps its own
                 accepted.append(e)
                 continue
             if known[key] is None:
-                c.execute("UPDATE gates SET direction = ? WHERE venue = ? AND id = ? AND direction IS NULL",
-                          [way, e.venue, e.gate])
+                c.execute(update(gates).where(gates.c.venue == e.venue, gates.c.id == e.gate, gates.c.direction.is_(None))
+                          .values(direction=way))
                 known[key] = way
             if way != known[key]:
                 allowed = "进 in" if known[key] == "in" else "出 out"
@@ -482,81 +515,88 @@ class HubStore(ConsoleQueries):
         return accepted
 
     @staticmethod
-    def _match_late_entries(c: sqlite3.Connection, entries: list[GateEvent]) -> int:
+    def _match_late_entries(c: Connection, entries: list[GateEvent]) -> int:
         """Let exits stored unmatched free their place now that an entry of theirs arrived (an entry gate
         was offline longer than the exit gate); how many were matched."""
+        ev = events_table
         by_venue: dict[str, set[str]] = defaultdict(set)
         for e in entries:
             by_venue[e.venue].add(e.subject or "")
         matched = 0
         for venue, subjects in by_venue.items():
             rows = c.execute(
-                "SELECT id, subject, at FROM events WHERE venue = ? AND effect = 0 AND subject IN"
-                " (SELECT value FROM json_each(?)) AND (kind = 'exit' OR (direction = 'out' AND decision = 'admit'))"
-                " ORDER BY at", [venue, json.dumps(sorted(subjects))]).fetchall()
+                select(ev.c.id, ev.c.subject, ev.c.at)
+                .where(ev.c.venue == venue, ev.c.effect == 0, ev.c.subject.in_(sorted(subjects)),
+                       (ev.c.kind == "exit") | ((ev.c.direction == "out") & (ev.c.decision == "admit")))
+                .order_by(ev.c.at)).all()
             for event_id, subject, at in rows:
-                balance = c.execute("SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND subject = ?"
-                                    " AND effect != 0 AND at <= ?", [venue, subject, at]).fetchone()[0]
+                balance = c.execute(select(func.coalesce(func.sum(ev.c.effect), 0))
+                                    .where(ev.c.venue == venue, ev.c.subject == subject, ev.c.effect != 0,
+                                           ev.c.at <= at)).scalar()
                 if balance <= 0:
                     continue  # still nobody inside before this exit
-                c.execute("UPDATE events SET effect = -1 WHERE id = ?", [event_id])
-                c.execute("UPDATE occupancy SET exits = exits + 1 WHERE venue = ?", [venue])
-                # The presence trigger fires on insert only: the exit's row for anti-passback, written here.
-                c.execute("INSERT INTO presence (venue, gate, subject, direction, at)"
-                          " SELECT venue, gate, subject, 'out', at FROM events WHERE id = ?", [event_id])
+                c.execute(update(ev).where(ev.c.id == event_id).values(effect=-1))
+                c.execute(update(occupancy).where(occupancy.c.venue == venue).values(exits=occupancy.c.exits + 1))
+                # Presence changes are written when an event is stored: this exit's, now that it counts.
+                c.execute(insert(presence).from_select(
+                    ["venue", "gate", "subject", "direction", "at"],
+                    select(ev.c.venue, ev.c.gate, ev.c.subject, literal("out"), ev.c.at).where(ev.c.id == event_id)))
                 matched += 1
         return matched
 
     @staticmethod
-    def _counted_inside(c: sqlite3.Connection, exit_: GateEvent, dwell_minutes: int | None) -> bool:
+    def _counted_inside(c: Connection, exit_: GateEvent, dwell_minutes: int | None) -> bool:
         """True if the exit's subject has more counted entries than counted exits (within the dwell time, if any)."""
         if not exit_.subject:
             return False  # nobody named: no entry to match
-        sql = "SELECT coalesce(sum(effect), 0) FROM events WHERE venue = ? AND subject = ? AND effect != 0"
-        params: list[Any] = [exit_.venue, exit_.subject]
+        ev = events_table
+        stmt = select(func.coalesce(func.sum(ev.c.effect), 0)).where(
+            ev.c.venue == exit_.venue, ev.c.subject == exit_.subject, ev.c.effect != 0)
         if dwell_minutes:
-            sql += " AND at > ?"
-            params.append(utc_text(exit_.at - dt.timedelta(minutes=dwell_minutes)))
-        return c.execute(sql, params).fetchone()[0] > 0
+            stmt = stmt.where(ev.c.at > utc_text(exit_.at - dt.timedelta(minutes=dwell_minutes)))
+        return c.execute(stmt).scalar() > 0
 
     def event_count(self, venue: str | None = None) -> int:
         """How many events the hub holds (for one venue, or all)."""
+        stmt = select(func.count()).select_from(events_table)
         if venue:
-            return self.conn.execute("SELECT count(*) FROM events WHERE venue = ?", [venue]).fetchone()[0]
-        return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            stmt = stmt.where(events_table.c.venue == venue)
+        return self._scalar(stmt)
 
     def presence_changes(self, venue: str, gate: str, after: int, since: dt.datetime,
                          limit: int = PRESENCE_PAGE) -> PresencePage:
         """Admitted entries and exits at the venue's other gates received after cursor `after`, at or after `since`."""
-        top = self.conn.execute("SELECT coalesce(max(id), 0) FROM presence WHERE venue = ?", [venue]).fetchone()[0]
+        p = presence
+        top = self._scalar(select(func.coalesce(func.max(p.c.id), 0)).where(p.c.venue == venue))
         if after > top:
             after = 0  # a cursor from another database (the hub was restored): start over
         # Bounded by `top` read first: every id up to it is committed (writers commit in id order),
         # so moving the cursor to `top` skips nothing that a later sync would have seen.
-        rows = self._rows(
-            "SELECT id, subject, direction, at FROM presence WHERE venue = ? AND id > ? AND id <= ?"
-            " AND gate != ? AND at >= ? ORDER BY id LIMIT ?", [venue, after, top, gate, utc_text(since), limit])
+        rows = self.conn.execute(
+            select(p.c.id, p.c.subject, p.c.direction, p.c.at)
+            .where(p.c.venue == venue, p.c.id > after, p.c.id <= top, p.c.gate != gate, p.c.at >= utc_text(since))
+            .order_by(p.c.id).limit(limit)).all()
         more = len(rows) == limit
-        changes = [{"subject": r["subject"], "direction": r["direction"], "at": r["at"]} for r in rows]
-        return PresencePage(changes, rows[-1]["id"] if more else top, more)
+        changes = [{"subject": r[1], "direction": r[2], "at": r[3]} for r in rows]
+        return PresencePage(changes, rows[-1][0] if more else top, more)
 
     def purge_presence(self, before: dt.datetime) -> int:
         """Delete presence changes older than `before` (they only serve the anti-passback window); rows deleted."""
         with self.write() as c:
-            return c.execute("DELETE FROM presence WHERE at < ?", [utc_text(before)]).rowcount
+            return c.execute(delete(presence).where(presence.c.at < utc_text(before))).rowcount
 
-    def _inside(self, c: sqlite3.Connection, venue: dict[str, Any], now: dt.datetime) -> int:
+    def _inside(self, c: Connection, venue: dict[str, Any], now: dt.datetime) -> int:
+        ev = events_table
         if venue.get("dwell_minutes"):
             # No exit gates: an entry counts as inside until the dwell time has passed.
             cutoff = utc_text(now - dt.timedelta(minutes=venue["dwell_minutes"]))
             # Per subject, never below zero: an exit whose entry has aged out of the window frees nothing more.
-            row = c.execute(
-                "SELECT coalesce(sum(max(0, n)), 0) FROM (SELECT sum(effect) AS n FROM events"
-                " WHERE venue = ? AND at > ? AND effect != 0 GROUP BY subject)",
-                [venue["id"], cutoff],
-            ).fetchone()
-            return row[0]
-        row = c.execute("SELECT entries - exits FROM occupancy WHERE venue = ?", [venue["id"]]).fetchone()
+            per_subject = (select(func.sum(ev.c.effect).label("n"))
+                           .where(ev.c.venue == venue["id"], ev.c.at > cutoff, ev.c.effect != 0)
+                           .group_by(ev.c.subject).subquery())
+            n = per_subject.c.n
+            return int(c.execute(select(func.coalesce(func.sum(case((n > 0, n), else_=0)), 0))).scalar())
+        row = c.execute(select(occupancy.c.entries - occupancy.c.exits).where(occupancy.c.venue == venue["id"])).first()
         return max(0, row[0]) if row else 0
 
     def occupancy(self, venue_id: str, now: dt.datetime | None = None) -> dict[str, Any] | None:
@@ -565,10 +605,8 @@ class HubStore(ConsoleQueries):
         if venue is None:
             return None
         inside = self._inside(self.conn, venue, now or utc_now())
-        counts = self.conn.execute("SELECT entries, exits FROM occupancy WHERE venue = ?", [venue_id]).fetchone()
-        leased = self.conn.execute(
-            "SELECT coalesce(sum(held), 0) FROM leases WHERE venue = ?", [venue_id]
-        ).fetchone()[0]
+        counts = self.conn.execute(select(occupancy.c.entries, occupancy.c.exits).where(occupancy.c.venue == venue_id)).one()
+        leased = int(self._scalar(select(func.coalesce(func.sum(leases.c.held), 0)).where(leases.c.venue == venue_id)))
         cap = venue["cap"]
         free = None if cap is None else max(0, cap - inside - leased)
         return {"venue": venue_id, "inside": inside, "entries": counts[0], "exits": counts[1],
@@ -576,26 +614,26 @@ class HubStore(ConsoleQueries):
 
     def lease(self, venue_id: str, gate: str, want: int, unsynced: int = 0,
               now: dt.datetime | None = None) -> dict[str, Any]:
-        """Renew (or return, want=0) a gate's lease; leases never add up to more than the free places."""
+        """Renew (or return, want=0) a gate's lease; leases never add up to more than the free places.
+
+        One write transaction reads what is inside and held and writes the new lease: the place where a
+        row lock on the venue would go if writers are ever not serialised as a whole (server/store_engine.py).
+        """
         from server.leases import grant  # pure arithmetic kept beside its explanation
 
         with self.write() as c:
-            venue = self.venue(venue_id) or {}
-            inside = self._inside(c, venue, now or utc_now())
-            rows = c.execute("SELECT gate, held FROM leases WHERE venue = ?", [venue_id]).fetchall()
-            held = dict(rows)
-            n_gates = c.execute("SELECT count(*) FROM gates WHERE venue = ?", [venue_id]).fetchone()[0]
+            venue = c.execute(select(venues).where(venues.c.id == venue_id)).mappings().first() or {}
+            inside = self._inside(c, dict(venue), now or utc_now())
+            held = dict(c.execute(select(leases.c.gate, leases.c.held).where(leases.c.venue == venue_id)).all())
+            n_gates = c.execute(select(func.count()).select_from(gates).where(gates.c.venue == venue_id)).scalar()
             # Admissions not yet synced were made against places the hub lent this gate, so there can
             # be no more of them than it holds: a gate claiming more cannot hold back the others' places.
             unsynced = min(max(0, unsynced), held.get(gate, 0))
             granted = grant(venue.get("cap"), inside, held, gate, want, unsynced, n_gates)
             # Admissions the hub has not seen yet stay reserved until their events arrive.
             new_held = granted + max(0, unsynced)
-            c.execute(
-                "INSERT INTO leases (venue, gate, held, updated_at) VALUES (?,?,?,?)"
-                " ON CONFLICT (venue, gate) DO UPDATE SET held = excluded.held, updated_at = excluded.updated_at",
-                [venue_id, gate, new_held, utc_text(utc_now())],
-            )
+            c.execute(upsert(c, leases, ["venue", "gate"], ["held", "updated_at"]),
+                      {"venue": venue_id, "gate": gate, "held": new_held, "updated_at": utc_text(utc_now())})
         return {"grant": granted, "held": new_held, "cap": venue.get("cap"), "inside": inside}
 
     # ---- distribution ------------------------------------------------------------------------
@@ -603,60 +641,61 @@ class HubStore(ConsoleQueries):
     def put_document(self, venue: str, kind: str, body: bytes, content_type: str) -> dict[str, Any]:
         """Store a new version of a venue's document (bundle, trust list, ...); same bytes, same version."""
         etag = hashlib.sha256(body).hexdigest()[:32]
+        d = documents
         with self.write() as c:
-            row = c.execute("SELECT version, etag FROM documents WHERE venue = ? AND kind = ?", [venue, kind]).fetchone()
+            row = c.execute(select(d.c.version, d.c.etag).where(d.c.venue == venue, d.c.kind == kind)).first()
             if row and row[1] == etag:
                 return {"kind": kind, "version": row[0], "etag": etag}
             version = (row[0] if row else 0) + 1
-            c.execute(
-                "INSERT OR REPLACE INTO documents (venue, kind, version, etag, content_type, body, created_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                [venue, kind, version, etag, content_type, body, utc_text(utc_now())],
-            )
+            c.execute(upsert(c, d, ["venue", "kind"], ["version", "etag", "content_type", "body", "created_at"]),
+                      {"venue": venue, "kind": kind, "version": version, "etag": etag, "content_type": content_type,
+                       "body": body, "created_at": utc_text(utc_now())})
         return {"kind": kind, "version": version, "etag": etag}
 
     def document(self, venue: str, kind: str) -> dict[str, Any] | None:
         """The current version of a venue's document with its bytes, or None."""
-        rows = self._rows("SELECT kind, version, etag, content_type, body FROM documents WHERE venue = ? AND kind = ?",
-                          [venue, kind])
-        return rows[0] if rows else None
+        d = documents
+        return self._one(select(d.c.kind, d.c.version, d.c.etag, d.c.content_type, d.c.body)
+                         .where(d.c.venue == venue, d.c.kind == kind))
 
     def versions(self, venue: str) -> dict[str, str]:
         """The current version of each of a venue's documents: what its gates must run."""
+        d = documents
         return {r[0]: str(r[1]) for r in self.conn.execute(
-            "SELECT kind, version FROM documents WHERE venue = ? ORDER BY kind", [venue])}
+            select(d.c.kind, d.c.version).where(d.c.venue == venue).order_by(d.c.kind))}
 
     def all_versions(self) -> dict[str, dict[str, str]]:
         """Versions per venue, for the MQTT bridge's retained notices."""
+        d = documents
         out: dict[str, dict[str, str]] = defaultdict(dict)
-        for venue, kind, version in self.conn.execute("SELECT venue, kind, version FROM documents ORDER BY venue, kind"):
+        for venue, kind, version in self.conn.execute(select(d.c.venue, d.c.kind, d.c.version).order_by(d.c.venue, d.c.kind)):
             out[venue][kind] = str(version)
         return dict(out)
 
     def all_gates(self) -> list[tuple[str, str]]:
         """Every (venue, gate) pair."""
-        return [tuple(r) for r in self.conn.execute("SELECT venue, id FROM gates ORDER BY venue, id")]
+        return [tuple(r) for r in self.conn.execute(select(gates.c.venue, gates.c.id).order_by(gates.c.venue, gates.c.id))]
 
     # ---- reservations ------------------------------------------------------------------------
 
     def reserve(self, venue: str, slot: str, subject: str, capacity: int) -> int | None:
         """Book a subject into a slot; the booking's id, or None when the slot is full."""
+        r = reservations
         with self.write() as c:
-            mine = c.execute("SELECT id FROM reservations WHERE venue = ? AND slot = ? AND subject = ?",
-                             [venue, slot, subject]).fetchone()
-            if mine:  # booking again is the same booking
-                return mine[0]
-            taken = c.execute("SELECT count(*) FROM reservations WHERE venue = ? AND slot = ?", [venue, slot]).fetchone()[0]
+            mine = c.execute(select(r.c.id).where(r.c.venue == venue, r.c.slot == slot, r.c.subject == subject)).scalar()
+            if mine is not None:  # booking again is the same booking
+                return mine
+            taken = c.execute(select(func.count()).select_from(r).where(r.c.venue == venue, r.c.slot == slot)).scalar()
             if taken >= capacity:
                 return None
-            cur = c.execute("INSERT INTO reservations (venue, slot, subject, created_at) VALUES (?,?,?,?)",
-                            [venue, slot, subject, utc_text(utc_now())])
-            return cur.lastrowid
+            cur = c.execute(insert(r).values(venue=venue, slot=slot, subject=subject, created_at=utc_text(utc_now())))
+            return cur.inserted_primary_key[0]
 
     def slots(self, venue: str) -> list[dict[str, Any]]:
         """Bookings per slot."""
-        return self._rows("SELECT slot, count(*) AS booked FROM reservations WHERE venue = ? GROUP BY slot ORDER BY slot",
-                          [venue])
+        r = reservations
+        return self._rows(select(r.c.slot, func.count().label("booked")).where(r.c.venue == venue)
+                          .group_by(r.c.slot).order_by(r.c.slot))
 
     # ---- access log --------------------------------------------------------------------------
 
@@ -664,26 +703,18 @@ class HubStore(ConsoleQueries):
                    until: dt.datetime | None = None, decision: str | None = None, rule: str | None = None,
                    limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
         """Events matching the filters, newest first."""
-        where, params = [], []
+        ev = events_table
+        stmt = select(*(ev.c[name] for name in EVENT_COLUMNS if name != "effect"))
         for column, value in (("venue", venue), ("gate", gate), ("decision", decision)):
             if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
+                stmt = stmt.where(ev.c[column] == value)
         if since is not None:
-            where.append("at >= ?")
-            params.append(utc_text(since))
+            stmt = stmt.where(ev.c.at >= utc_text(since))
         if until is not None:
-            where.append("at < ?")
-            params.append(utc_text(until))
+            stmt = stmt.where(ev.c.at < utc_text(until))
         if rule is not None:
-            where.append("instr(failed, ?) > 0")
-            params.append("," + rule + ",")
-        sql = (
-            "SELECT id, venue, gate, at, kind, direction, decision, failed, reasons, subject, name, person_class,"
-            " colour, celsius, bundle_version, credential_format, operator, note, received_at FROM events"
-            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
-        )
-        rows = self._rows(sql, params + [limit, offset])
+            stmt = stmt.where(position_of(ev.c.failed, "," + rule + ",") > 0)
+        rows = self._rows(stmt.order_by(ev.c.at.desc(), ev.c.id.desc()).limit(limit).offset(offset))
         for r in rows:
             r["failed"] = [x for x in r["failed"].split(",") if x]
             r["reasons"] = json.loads(r["reasons"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 from flask import Blueprint, g, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from protocols.clock import utc_text
 from protocols.contract import API_PREFIX
@@ -55,7 +55,7 @@ def create_venue():
     check(body.gathering, body.plan_approved)
     try:
         venue = get_store().create_venue(body.id, body.model_dump(exclude={"id"}))
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise ApiError(409, "venue_exists", "场所已存在 / the venue exists") from exc
     audit("venue.create", body.id, body.id)
     return jsonify(_public(venue)), 201

@@ -1,0 +1,236 @@
+"""The hub's tables as SQLAlchemy Core `MetaData`: the schema of the old migrations 001-008, column for column.
+
+Alembic's revisions (server/alembic/versions/) create and change these tables; the store's queries
+(server/store*.py) are built from them. The same tables run on SQLite and PostgreSQL; where the two
+engines differ, it is said here once:
+
+- floats: `Real`, 8 bytes on both (SQLite's REAL, PostgreSQL's DOUBLE PRECISION).
+- text: `Str` is TEXT, compared byte by byte on both (SQLite's BINARY, PostgreSQL's "C" collation), so
+  ids, subject hashes and times sort the same on either engine whatever the database's locale.
+- times: ISO-8601 UTC text (`protocols.clock.utc_text`), not a time type: the text is what gates sign
+  and compare, and in one fixed format it orders as the times do.
+- JSON (`gates.running`, `events.reasons`): JSON text, parsed by the store, never by SQL.
+- `events` is WITHOUT ROWID on SQLite (the ULID key is the table); `presence.id` is AUTOINCREMENT on
+  SQLite and a sequence on PostgreSQL: on both an id is never reused after old rows are purged.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Double, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy.dialects import postgresql, sqlite
+
+Str = Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+Real = Double().with_variant(sqlite.REAL(), "sqlite")  # 8-byte floats on both: REAL, DOUBLE PRECISION
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("username", Str, primary_key=True),
+    Column("password_hash", Str),
+    Column("role", Str),
+    Column("created_at", Str),
+    Column("venue", Str),  # NULL: every venue
+)
+
+venues = Table(
+    "venues", metadata,
+    Column("id", Str, primary_key=True),
+    Column("name", Str),
+    Column("cap", Integer),  # places; NULL means no cap
+    Column("dwell_minutes", Integer),  # venues without exit gates: an entry frees its place after this
+    Column("gathering", Integer),  # expected attendees of a gathering held here (POLICY.md tiers)
+    Column("plan_approved", Integer),
+    Column("slot_minutes", Integer),  # reservations: staggered slots of this length
+    Column("slot_capacity", Integer),  # reservations per slot
+    Column("created_at", Str),
+    Column("kind", Str),  # factory, school, kindergarten, market, canteen, office, village
+    Column("report_deadline_hour", Integer),  # NULL: 10 for schools and kindergartens, else 14
+    Column("retention_days", Integer),  # NULL: 28 (contact tracing needs 21-28 days)
+)
+
+gates = Table(
+    "gates", metadata,
+    Column("venue", Str, ForeignKey("venues.id"), primary_key=True),
+    Column("id", Str, primary_key=True),
+    Column("name", Str),
+    Column("running", Str),  # JSON text: the document versions the gate reports running
+    Column("last_seen", Str),
+    Column("status", Str),  # online / offline / stopped, from its retained MQTT status
+    Column("status_at", Str),
+    Column("direction", Str),  # 'in', 'out', 'both'; NULL until an admin or the gate's first event says
+)
+
+devices = Table(
+    "devices", metadata,
+    Column("id", Str, primary_key=True),
+    Column("venue", Str),
+    Column("gate", Str),
+    Column("secret_sha256", Str),
+    Column("mqtt_hash", Str),
+    Column("created_at", Str),
+    Column("revoked_at", Str),
+    Index("devices_secret", "secret_sha256", unique=True),
+)
+
+enroll_tokens = Table(
+    "enroll_tokens", metadata,
+    Column("token_sha256", Str, primary_key=True),
+    Column("venue", Str),
+    Column("gate", Str),
+    Column("expires_at", Str),
+    Column("used_at", Str),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Str, primary_key=True),
+    Column("venue", Str, nullable=False),
+    Column("gate", Str, nullable=False),
+    Column("at", Str, nullable=False),
+    Column("kind", Str, nullable=False),
+    Column("direction", Str, nullable=False),
+    Column("decision", Str),
+    Column("effect", Integer, nullable=False),
+    Column("failed", Str, nullable=False),  # ",RULE-1,RULE-2," so one rule is found as a substring
+    Column("reasons", Str, nullable=False),  # JSON text
+    Column("subject", Str),
+    Column("name", Str),
+    Column("person_class", Str),
+    Column("colour", Str),
+    Column("celsius", Real),
+    Column("bundle_version", Str),
+    Column("credential_format", Str),
+    Column("operator", Str),
+    Column("note", Str),
+    Column("received_at", Str, nullable=False),
+    Index("events_venue_at", "venue", "at"),
+    # The console's filters: venue + decision + time, and time alone for the all-venues view.
+    Index("events_venue_decision_at", "venue", "decision", "at"),
+    Index("events_venue_gate_at", "venue", "gate", "at"),
+    Index("events_at", "at"),
+    # An exit frees a place only when its subject is inside: looked up by subject at every exit.
+    Index("events_venue_subject", "venue", "subject", "at"),
+    sqlite_with_rowid=False,
+)
+
+# One counter row per venue, updated in the same transaction as the inserts it counts.
+occupancy = Table(
+    "occupancy", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("inside", Integer),
+    Column("entries", Integer),
+    Column("exits", Integer),
+)
+
+leases = Table(
+    "leases", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("gate", Str, primary_key=True),
+    Column("held", Integer),
+    Column("updated_at", Str),
+)
+
+documents = Table(
+    "documents", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("kind", Str, primary_key=True),
+    Column("version", Integer),
+    Column("etag", Str),
+    Column("content_type", Str),
+    Column("body", LargeBinary),
+    Column("created_at", Str),
+)
+
+reservations = Table(
+    "reservations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue", Str),
+    Column("slot", Str),
+    Column("subject", Str),
+    Column("created_at", Str),
+    Index("reservations_slot", "venue", "slot"),
+    Index("reservations_once", "venue", "slot", "subject", unique=True),
+)
+
+denial_reviews = Table(
+    "denial_reviews", metadata,
+    Column("event_id", Str, primary_key=True),
+    Column("reviewer", Str),
+    Column("note", Str),
+    Column("reviewed_at", Str),
+)
+
+visits = Table(
+    "visits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue", Str),
+    Column("name", Str),
+    Column("subject", Str),
+    Column("host", Str),
+    Column("purpose", Str),
+    Column("starts_at", Str),
+    Column("ends_at", Str),
+    Column("status", Str),
+    Column("created_by", Str),
+    Column("created_at", Str),
+    Column("decided_by", Str),
+    Column("decided_at", Str),
+    Index("visits_venue_status", "venue", "status", "ends_at"),
+)
+
+daily_reports = Table(
+    "daily_reports", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("day", Str, primary_key=True),
+    Column("filed_by", Str),
+    Column("filed_at", Str),
+    Column("deadline", Str),
+    Column("late", Integer),
+    Column("body", Str),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Str),
+    Column("username", Str),
+    Column("action", Str),
+    Column("target", Str),
+    Column("venue", Str),
+    Index("audit_at", "at"),
+    # The per-user-and-source lockout counts failed logins by user name and source.
+    Index("audit_login", "username", "action", "target", "at"),
+)
+
+settings = Table(
+    "settings", metadata,
+    Column("name", Str, primary_key=True),
+    Column("value", Str),
+)
+
+# Anti-passback across a venue's gates: every admitted entry and exit, in the order the hub received
+# it. The id is the cursor a gate syncs from: ids are assigned inside the serialised write
+# transactions (server/store_engine.py), so they commit in order and a late event (old `at`) still
+# gets a new id and is never skipped. Written by the store in the transaction that stores the event.
+presence = Table(
+    "presence", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue", Str, nullable=False),
+    Column("gate", Str, nullable=False),
+    Column("subject", Str, nullable=False),
+    Column("direction", Str, nullable=False),
+    Column("at", Str, nullable=False),
+    Index("presence_venue_id", "venue", "id"),
+    Index("presence_at", "at"),
+    sqlite_autoincrement=True,
+)
+
+# Flask-Limiter's counters (server/limits_store.py): one row per limit key and window, shared by every
+# gunicorn worker and hub process on this database, so a guess counts once wherever it lands.
+rate_limits = Table(
+    "rate_limits", metadata,
+    Column("key", Str, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("expires_at", Real, nullable=False),
+)

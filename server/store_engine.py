@@ -1,0 +1,161 @@
+"""The hub database's engine: which database a URL names, how connections are set up, how a write
+transaction is taken, and the few statements whose SQL differs between SQLite and PostgreSQL.
+
+Everything the store does runs on both engines through one code path (server/store*.py, tables in
+server/schema.py); the differences live here, each said once:
+
+- the URL: a plain path is the SQLite shorthand; `postgresql://` means psycopg 3.
+- set-up on connect: SQLite gets its pragmas (WAL, synchronous, foreign keys, busy timeout);
+  PostgreSQL needs none.
+- writers queue: SQLite takes BEGIN IMMEDIATE after a file lock (server/store.py says why);
+  PostgreSQL takes one transaction-level advisory lock, so write transactions are serialised on both
+  and the presence cursor's ids commit in the order they were given. A finer lock (a row lock per
+  venue for leases) can replace it transaction by transaction; `write()` is the one place to change.
+- "insert unless there" and "insert or update": ON CONFLICT on both, built by each dialect's own
+  `insert()` (the Core construct is dialect-specific).
+- a case-sensitive substring test: `position_of` (instr on SQLite, strpos on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Integer, Table, create_engine, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.pool import NullPool
+
+from protocols.errors import CheckpointError
+
+BUSY_TIMEOUT_MS = 30_000
+# pg_advisory_xact_lock's key for "a hub write transaction" (any fixed number; this one spells HUBW).
+PG_WRITE_LOCK = 0x48554257
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+class DatabaseUrlError(CheckpointError):
+    """A database URL the hub cannot use (unknown engine, or not a URL at all)."""
+
+    reason = "bad_database_url"
+
+
+def database_url(value: str | Path) -> URL:
+    """The SQLAlchemy URL for a `--database` URL or a `--db` SQLite path (a plain path is SQLite)."""
+    text = str(value)
+    if "://" not in text:
+        return URL.create("sqlite", database=str(Path(text).resolve()))
+    try:
+        url = make_url(text)
+    except ArgumentError as exc:
+        raise DatabaseUrlError(f"{text!r}: not a database URL ({exc})") from exc
+    if url.get_backend_name() in ("postgresql", "postgres"):
+        # psycopg 3 whatever driver the URL names (SQLAlchemy's default for postgresql:// is psycopg2).
+        return url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return url
+    raise DatabaseUrlError(
+        f"{url.render_as_string(hide_password=True)}: 不支持的数据库 / unsupported database "
+        "(sqlite:///PATH or postgresql://USER@HOST/NAME)")
+
+
+def shown(url: URL) -> str:
+    """The URL as it may be printed and logged: the SQLite file's path, else the URL without its password."""
+    return url.database or "" if is_sqlite(url) else url.render_as_string(hide_password=True)
+
+
+def is_sqlite(url: URL) -> bool:
+    """Whether the URL names a SQLite file."""
+    return url.get_backend_name() == "sqlite"
+
+
+def sqlite_path(value: str | Path) -> Path | None:
+    """The SQLite file a `--database`/`--db` value names, or None for a server database."""
+    url = database_url(value)
+    return Path(url.database or "") if is_sqlite(url) else None
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Transactions are explicit (`begin_write`); the first statements read the header and the
+    # schema, so garbage or a truncated file fails here, at open.
+    dbapi_connection.isolation_level = None
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_MS}"):
+        dbapi_connection.execute(f"PRAGMA {pragma}")
+
+
+def engine_for(url: URL) -> Engine:
+    """The process's engine for a database (one per URL, so listeners and compiled SQL are shared)."""
+    key = url.render_as_string(hide_password=False)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            # NullPool: each HubStore holds one connection for its life (server/db.py: one per worker
+            # thread), so a pool would only keep closed stores' connections open.
+            # AUTOCOMMIT: reads need no transaction; writes open theirs in `begin_write`.
+            if is_sqlite(url):
+                engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                                       connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+                event.listen(engine, "connect", _sqlite_on_connect)
+            else:
+                engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+            _engines[key] = engine
+        return engine
+
+
+def begin_write(conn: Connection) -> None:
+    """Open a write transaction that every other writer queues behind."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+
+
+def end_write(conn: Connection, commit: bool) -> None:
+    """Commit (or roll back) the transaction `begin_write` opened."""
+    conn.exec_driver_sql("COMMIT" if commit else "ROLLBACK")
+
+
+def _insert(conn: Connection, table: Table):
+    return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
+
+
+def insert_ignore(conn: Connection, table: Table):
+    """INSERT ... ON CONFLICT DO NOTHING (a row whose key is there already is skipped)."""
+    return _insert(conn, table).on_conflict_do_nothing()
+
+
+def upsert(conn: Connection, table: Table, keys: list[str], update: Any):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE: `update` names columns taken from the new row, or maps
+    columns to expressions (which may use the statement's `excluded`, passed as a callable's argument)."""
+    stmt = _insert(conn, table)
+    if callable(update):
+        update = update(stmt.excluded)
+    elif isinstance(update, list):
+        update = {name: stmt.excluded[name] for name in update}
+    return stmt.on_conflict_do_update(index_elements=keys, set_=update)
+
+
+class position_of(FunctionElement):  # noqa: N801 (a SQL function, named as one)
+    """Where `needle` first occurs in `text`, 1-based, 0 when absent: a case-sensitive substring test
+    (LIKE is not: SQLite's ignores ASCII case). SQLite spells it instr(text, needle), PostgreSQL strpos."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "position_of"
+
+
+@compiles(position_of, "sqlite")
+def _instr(element: position_of, compiler: Any, **kw: Any) -> str:
+    return "instr(%s)" % compiler.process(element.clauses, **kw)
+
+
+@compiles(position_of, "postgresql")
+def _strpos(element: position_of, compiler: Any, **kw: Any) -> str:
+    return "strpos(%s)" % compiler.process(element.clauses, **kw)
