@@ -7,11 +7,13 @@ children whose output is printed with a prefix, and stops that always end a proc
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -133,6 +135,74 @@ def start_amqtt(folder: Path) -> Broker | None:
     broker = Broker("127.0.0.1", port, "amqtt", command, _spawn(command))
     wait_for_port(port, 20)
     return broker
+
+
+def postgres_bin() -> Path | None:
+    """The folder of PostgreSQL's server programs (initdb, pg_ctl): Debian's newest, else those on PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
+@dataclass
+class Postgres:
+    """A throw-away PostgreSQL cluster: its folder, port, superuser, and how to stop it."""
+
+    folder: Path
+    port: int
+    user: str
+    pg_ctl: list[str]
+
+    def url(self, database: str = "postgres") -> str:
+        """The SQLAlchemy URL of one of its databases (trust authentication on loopback: no password)."""
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        """Stop the server at once (its data is thrown away) and remove its folder."""
+        subprocess.run([*self.pg_ctl, "-D", str(self.folder / "data"), "-m", "immediate", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_postgres(user: str = "checkpoint") -> Postgres:
+    """A PostgreSQL cluster of its own (initdb + pg_ctl) in a new temporary folder, on a free loopback port.
+
+    For tests and benchmarks: no fsync, trust authentication, loopback only. initdb refuses to run as
+    root, so as root the server runs as the `postgres` user (else `nobody`) in a folder it owns.
+    """
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise click.ClickException("PostgreSQL is not installed (initdb, pg_ctl): run scripts/bootstrap.sh test as root")
+    folder = Path(tempfile.mkdtemp(prefix="checkpoint-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        account = next((name for name in ("postgres", "nobody") if _has_user(name)), None)
+        if account is None:
+            raise click.ClickException("running as root and no `postgres` or `nobody` user to run PostgreSQL as")
+        entry = pwd.getpwnam(account)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+        as_user = ["runuser", "-u", account, "--"]
+    port = free_port()
+    data = folder / "data"
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8",
+                    "--locale=C.UTF-8", "--no-sync"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+               " -c full_page_writes=off -c max_connections=400")
+    pg_ctl = [*as_user, str(bin_dir / "pg_ctl")]
+    subprocess.run([*pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_port(port)
+    return Postgres(folder, port, user, pg_ctl)
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 class Processes:

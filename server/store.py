@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Executable, case, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, Executable, Integer, bindparam, case, delete, func, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError
 from ulid import ULID
 
@@ -136,6 +136,45 @@ def _presence_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"venue": r["venue"], "gate": r["gate"], "subject": r["subject"],
              "direction": "in" if r["effect"] > 0 else "out", "at": r["at"]}
             for r in rows if r["effect"] != 0 and r["subject"] is not None]
+
+
+# The sync's statements, built once (each sync runs them all; building a Core statement costs more than
+# running it on SQLite). `b_` names: bound values, apart from the columns an UPDATE sets.
+_DEVICE = (select(devices.c.id, devices.c.venue, devices.c.gate)
+           .where(devices.c.secret_sha256 == bindparam("b_secret"), devices.c.revoked_at.is_(None)))
+_HELD = select(events_table).where(events_table.c.id.in_(bindparam("b_ids", expanding=True)))
+_GATE_DIRECTION = select(gates.c.direction).where(gates.c.venue == bindparam("b_venue"), gates.c.id == bindparam("b_gate"))
+_TOUCH = update(gates).where(gates.c.venue == bindparam("b_venue"), gates.c.id == bindparam("b_gate"))
+_VERSIONS = (select(documents.c.kind, documents.c.version).where(documents.c.venue == bindparam("b_venue"))
+             .order_by(documents.c.kind))
+_PRESENCE_TOP = select(func.coalesce(func.max(presence.c.id), 0)).where(presence.c.venue == bindparam("b_venue"))
+_PRESENCE_PAGE = (select(presence.c.id, presence.c.subject, presence.c.direction, presence.c.at)
+                  .where(presence.c.venue == bindparam("b_venue"), presence.c.id > bindparam("b_after"),
+                         presence.c.id <= bindparam("b_top"), presence.c.gate != bindparam("b_gate"),
+                         presence.c.at >= bindparam("b_since"))
+                  .order_by(presence.c.id).limit(bindparam("b_limit", type_=Integer)))
+_DWELL = select(venues.c.dwell_minutes).where(venues.c.id == bindparam("b_venue"))
+_CAP_AND_HELD = (select(venues.c.cap, func.coalesce(leases.c.held, 0))
+                 .select_from(venues.outerjoin(leases, (leases.c.venue == venues.c.id) & (leases.c.gate == bindparam("b_gate"))))
+                 .where(venues.c.id == bindparam("b_venue")))
+_ADD_ENTRIES = (update(occupancy).where(occupancy.c.venue == bindparam("b_venue"))
+                .values(entries=occupancy.c.entries + bindparam("b_n", type_=Integer)))
+_ADD_EXITS = (update(occupancy).where(occupancy.c.venue == bindparam("b_venue"))
+              .values(exits=occupancy.c.exits + bindparam("b_n", type_=Integer)))
+# max(0, held - n), spelt as CASE: a two-argument max() is SQLite's only (PostgreSQL's is GREATEST).
+_SHRINK_LEASE = (update(leases).where(leases.c.venue == bindparam("b_venue"), leases.c.gate == bindparam("b_gate"))
+                 .values(held=case((leases.c.held > bindparam("b_n", type_=Integer),
+                                    leases.c.held - bindparam("b_n", type_=Integer)), else_=0)))
+_IS_EXIT = (events_table.c.kind == "exit") | ((events_table.c.direction == "out") & (events_table.c.decision == "admit"))
+_UNMATCHED_EXITS = (select(events_table.c.id, events_table.c.subject, events_table.c.at)
+                    .where(events_table.c.venue == bindparam("b_venue"), events_table.c.effect == 0,
+                           events_table.c.subject.in_(bindparam("b_subjects", expanding=True)), _IS_EXIT)
+                    .order_by(events_table.c.at))
+_BALANCES = (select(events_table.c.subject, func.sum(events_table.c.effect))
+             .where(events_table.c.venue == bindparam("b_venue"),
+                    events_table.c.subject.in_(bindparam("b_subjects", expanding=True)), events_table.c.effect != 0)
+             .group_by(events_table.c.subject))
+_ADD_PRESENCE = insert(presence)
 
 
 class HubDatabaseError(CheckpointError):
@@ -301,10 +340,10 @@ class HubStore(ConsoleQueries):
 
     @staticmethod
     def _touch(c: Connection, venue: str, gate: str, running: dict[str, str] | None) -> None:
-        values: dict[str, Any] = {"last_seen": utc_text(utc_now())}
+        values: dict[str, Any] = {"b_venue": venue, "b_gate": gate, "last_seen": utc_text(utc_now())}
         if running is not None:
             values["running"] = json.dumps(running, sort_keys=True)
-        c.execute(update(gates).where(gates.c.venue == venue, gates.c.id == gate).values(**values))
+        c.execute(_TOUCH, values)
 
     # ---- enrollment and devices --------------------------------------------------------------
 
@@ -334,8 +373,7 @@ class HubStore(ConsoleQueries):
 
     def device_for_secret(self, secret: str) -> Device | None:
         """The live device whose credential this is, or None."""
-        row = self.conn.execute(select(devices.c.id, devices.c.venue, devices.c.gate)
-                                .where(devices.c.secret_sha256 == sha256(secret), devices.c.revoked_at.is_(None))).first()
+        row = self.conn.execute(_DEVICE, {"b_secret": sha256(secret)}).first()
         return Device(*row) if row else None
 
     def devices(self, venue: str) -> list[dict[str, Any]]:
@@ -347,9 +385,8 @@ class HubStore(ConsoleQueries):
         """Revoke a device's credential at once (HTTP); the broker after the next mosquitto-config."""
         d = devices
         with self.write() as c:
-            cur = c.execute(update(d).where(d.c.id == device_id, d.c.venue == venue, d.c.revoked_at.is_(None))
-                            .values(revoked_at=utc_text(utc_now())))
-        return cur.rowcount == 1
+            return c.execute(update(d).where(d.c.id == device_id, d.c.venue == venue, d.c.revoked_at.is_(None))
+                             .values(revoked_at=utc_text(utc_now()))).rowcount == 1
 
     def mqtt_accounts(self) -> list[dict[str, Any]]:
         """Every live device's MQTT username (its id), password hash and gate, for the broker files."""
@@ -405,30 +442,19 @@ class HubStore(ConsoleQueries):
                 entered += rows
                 if eff == 1:
                     beyond += self._beyond_lease(c, venue, gate, added, received)
-                    c.execute(update(occupancy).where(occupancy.c.venue == venue)
-                              .values(entries=occupancy.c.entries + added))
+                    c.execute(_ADD_ENTRIES, {"b_venue": venue, "b_n": added})
                     # Admissions made against a lease turn into occupancy: the lease shrinks.
-                    c.execute(update(leases).where(leases.c.venue == venue, leases.c.gate == gate)
-                              .values(held=case((leases.c.held > added, leases.c.held - added), else_=0)))
+                    c.execute(_SHRINK_LEASE, {"b_venue": venue, "b_gate": gate, "b_n": added})
             self._add_presence(c, entered)
             late = self._match_late_entries(c, [e for e in accepted if effect(e) == 1 and e.subject])
-            dwell: dict[str, int | None] = {}
-            left: list[dict[str, Any]] = []
+            fresh_exits = []
             for e in sorted(exits, key=lambda x: x.at):
-                if e.id in seen:
-                    continue
-                seen.add(e.id)
-                if e.venue not in dwell:
-                    dwell[e.venue] = c.execute(select(venues.c.dwell_minutes).where(venues.c.id == e.venue)).scalar()
-                eff = -1 if self._counted_inside(c, e, dwell[e.venue]) else 0
-                row = _event_row(e, eff, received)
-                c.execute(insert_ignore(c, events_table), row)
-                new += 1
-                left.append(row)
-                if eff == -1:
-                    c.execute(update(occupancy).where(occupancy.c.venue == e.venue).values(exits=occupancy.c.exits + 1))
-                else:
-                    unmatched += 1
+                if e.id not in seen:
+                    seen.add(e.id)
+                    fresh_exits.append(e)
+            left = self._store_exits(c, fresh_exits, received)
+            new += len(left)
+            unmatched += sum(1 for r in left if r["effect"] == 0)
             self._add_presence(c, left)
             if gate_running is not None:
                 self._touch(c, *gate_running)
@@ -445,12 +471,44 @@ class HubStore(ConsoleQueries):
         taken = {r.id for r in refused}
         return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched, beyond)
 
+    def _store_exits(self, c: Connection, exits: Sequence[GateEvent], received: str) -> list[dict[str, Any]]:
+        """Store new exits in time order, each freeing a place only if its subject is counted inside; their rows."""
+        ev = events_table
+        stored: list[dict[str, Any]] = []
+        by_venue: dict[str, list[GateEvent]] = defaultdict(list)
+        for e in exits:
+            by_venue[e.venue].append(e)
+        for venue, mine in by_venue.items():
+            dwell = c.execute(_DWELL, {"b_venue": venue}).scalar()
+            rows = []
+            if dwell:
+                # Inside means within the dwell time of each exit: one look-up per exit, each seeing the ones before.
+                for e in mine:
+                    row = _event_row(e, -1 if self._counted_inside(c, e, dwell) else 0, received)
+                    c.execute(insert_ignore(c, ev), row)
+                    rows.append(row)
+            else:
+                # Inside means more counted entries than exits, whenever: one sum per subject, then kept here.
+                subjects = sorted({e.subject for e in mine if e.subject})
+                balance = dict(c.execute(_BALANCES, {"b_venue": venue, "b_subjects": subjects}).all()) if subjects else {}
+                for e in mine:
+                    inside = bool(e.subject) and balance.get(e.subject, 0) > 0
+                    if inside:
+                        balance[e.subject] -= 1
+                    rows.append(_event_row(e, -1 if inside else 0, received))
+                c.execute(insert_ignore(c, ev), rows)
+            freed = sum(1 for r in rows if r["effect"] == -1)
+            if freed:
+                c.execute(_ADD_EXITS, {"b_venue": venue, "b_n": freed})
+            stored += rows
+        return stored
+
     @staticmethod
     def _add_presence(c: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Record the presence changes of newly stored events, in the order they were stored (the cursor's order)."""
         changes = _presence_rows(rows)
         if changes:
-            c.execute(insert(presence), changes)
+            c.execute(_ADD_PRESENCE, changes)
 
     @staticmethod
     def _beyond_lease(c: Connection, venue: str, gate: str, admitted: int, received: str) -> int:
@@ -458,9 +516,7 @@ class HubStore(ConsoleQueries):
         # A gate admits only against places the hub lent it (guard openings too), so more is a faulty or
         # hostile device filling the venue. Still stored and counted: the people are inside, and a
         # refused record would under-count them; the audit shows supervisors which gate and how many.
-        row = c.execute(select(venues.c.cap, func.coalesce(leases.c.held, 0))
-                        .select_from(venues.outerjoin(leases, (leases.c.venue == venues.c.id) & (leases.c.gate == gate)))
-                        .where(venues.c.id == venue)).first()
+        row = c.execute(_CAP_AND_HELD, {"b_venue": venue, "b_gate": gate}).first()
         if row is None or row[0] is None or admitted <= row[1]:
             return 0
         c.execute(insert(audit).values(at=received, username=f"gate:{gate}", action="device.beyond_lease",
@@ -473,7 +529,7 @@ class HubStore(ConsoleQueries):
         if not batch:
             return {}
         ids = sorted({e.id for e in batch})
-        return {r["id"]: dict(r) for r in c.execute(select(events_table).where(events_table.c.id.in_(ids))).mappings()}
+        return {r["id"]: dict(r) for r in c.execute(_HELD, {"b_ids": ids}).mappings()}
 
     @staticmethod
     def _conflicts(held: dict[str, dict[str, Any]], batch: Sequence[GateEvent]) -> list[str]:
@@ -498,7 +554,7 @@ class HubStore(ConsoleQueries):
         for e in batch:
             key = (e.venue, e.gate)
             if key not in known:
-                known[key] = c.execute(select(gates.c.direction).where(gates.c.venue == e.venue, gates.c.id == e.gate)).scalar()
+                known[key] = c.execute(_GATE_DIRECTION, {"b_venue": e.venue, "b_gate": e.gate}).scalar()
             way = gate_direction_of(e)
             if known[key] == "both":  # an admin's choice: a door used both ways, each event keeps its own
                 accepted.append(e)
@@ -524,11 +580,7 @@ class HubStore(ConsoleQueries):
             by_venue[e.venue].add(e.subject or "")
         matched = 0
         for venue, subjects in by_venue.items():
-            rows = c.execute(
-                select(ev.c.id, ev.c.subject, ev.c.at)
-                .where(ev.c.venue == venue, ev.c.effect == 0, ev.c.subject.in_(sorted(subjects)),
-                       (ev.c.kind == "exit") | ((ev.c.direction == "out") & (ev.c.decision == "admit")))
-                .order_by(ev.c.at)).all()
+            rows = c.execute(_UNMATCHED_EXITS, {"b_venue": venue, "b_subjects": sorted(subjects)}).all()
             for event_id, subject, at in rows:
                 balance = c.execute(select(func.coalesce(func.sum(ev.c.effect), 0))
                                     .where(ev.c.venue == venue, ev.c.subject == subject, ev.c.effect != 0,
@@ -536,7 +588,7 @@ class HubStore(ConsoleQueries):
                 if balance <= 0:
                     continue  # still nobody inside before this exit
                 c.execute(update(ev).where(ev.c.id == event_id).values(effect=-1))
-                c.execute(update(occupancy).where(occupancy.c.venue == venue).values(exits=occupancy.c.exits + 1))
+                c.execute(_ADD_EXITS, {"b_venue": venue, "b_n": 1})
                 # Presence changes are written when an event is stored: this exit's, now that it counts.
                 c.execute(insert(presence).from_select(
                     ["venue", "gate", "subject", "direction", "at"],
@@ -566,16 +618,13 @@ class HubStore(ConsoleQueries):
     def presence_changes(self, venue: str, gate: str, after: int, since: dt.datetime,
                          limit: int = PRESENCE_PAGE) -> PresencePage:
         """Admitted entries and exits at the venue's other gates received after cursor `after`, at or after `since`."""
-        p = presence
-        top = self._scalar(select(func.coalesce(func.max(p.c.id), 0)).where(p.c.venue == venue))
+        top = self.conn.execute(_PRESENCE_TOP, {"b_venue": venue}).scalar()
         if after > top:
             after = 0  # a cursor from another database (the hub was restored): start over
         # Bounded by `top` read first: every id up to it is committed (writers commit in id order),
         # so moving the cursor to `top` skips nothing that a later sync would have seen.
-        rows = self.conn.execute(
-            select(p.c.id, p.c.subject, p.c.direction, p.c.at)
-            .where(p.c.venue == venue, p.c.id > after, p.c.id <= top, p.c.gate != gate, p.c.at >= utc_text(since))
-            .order_by(p.c.id).limit(limit)).all()
+        rows = self.conn.execute(_PRESENCE_PAGE, {"b_venue": venue, "b_after": after, "b_top": top, "b_gate": gate,
+                                                  "b_since": utc_text(since), "b_limit": limit}).all()
         more = len(rows) == limit
         changes = [{"subject": r[1], "direction": r[2], "at": r[3]} for r in rows]
         return PresencePage(changes, rows[-1][0] if more else top, more)
@@ -660,9 +709,7 @@ class HubStore(ConsoleQueries):
 
     def versions(self, venue: str) -> dict[str, str]:
         """The current version of each of a venue's documents: what its gates must run."""
-        d = documents
-        return {r[0]: str(r[1]) for r in self.conn.execute(
-            select(d.c.kind, d.c.version).where(d.c.venue == venue).order_by(d.c.kind))}
+        return {r[0]: str(r[1]) for r in self.conn.execute(_VERSIONS, {"b_venue": venue})}
 
     def all_versions(self) -> dict[str, dict[str, str]]:
         """Versions per venue, for the MQTT bridge's retained notices."""

@@ -164,10 +164,10 @@ class ConsoleQueries:
     def file_report(self, venue: str, day: str, filed_by: str, deadline: str, late: bool, body: str) -> bool:
         """File a day's report once; False when it was already filed (filed reports never change)."""
         with self.write() as c:
-            cur = c.execute(insert_ignore(c, daily_reports).values(
+            # preserve_rowcount: an INSERT's rowcount is otherwise not kept (psycopg's cursor is closed by then).
+            return c.execute(insert_ignore(c, daily_reports).values(
                 venue=venue, day=day, filed_by=filed_by, filed_at=utc_text(utc_now()), deadline=deadline,
-                late=int(late), body=body))
-        return cur.rowcount == 1
+                late=int(late), body=body).execution_options(preserve_rowcount=True)).rowcount == 1
 
     def filed_reports(self, venue: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Filed reports (without their bodies), newest day first."""
@@ -206,9 +206,8 @@ class ConsoleQueries:
     def decide_visit(self, visit_id: int, status: str, decided_by: str) -> bool:
         """Approve or refuse a pending visit; False when it is no longer pending."""
         with self.write() as c:
-            cur = c.execute(update(visits).where(visits.c.id == visit_id, visits.c.status == "pending")
-                            .values(status=status, decided_by=decided_by, decided_at=utc_text(utc_now())))
-        return cur.rowcount == 1
+            return c.execute(update(visits).where(visits.c.id == visit_id, visits.c.status == "pending")
+                             .values(status=status, decided_by=decided_by, decided_at=utc_text(utc_now()))).rowcount == 1
 
     def approved_visits(self, venue: str, ending_after: str) -> list[dict[str, Any]]:
         """A venue's approved visits whose window has not ended, earliest first."""
@@ -313,8 +312,7 @@ class ConsoleQueries:
         if key is not None:
             stmt = stmt.where(rate_limits.c.key == key)
         with self.write() as c:
-            cur = c.execute(stmt)
-        return cur.rowcount
+            return c.execute(stmt).rowcount
 
     def session_generation(self, username: str) -> str:
         """The user's console session generation: a session made under another one has ended."""

@@ -18,6 +18,7 @@ server/schema.py); the differences live here, each said once:
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -126,9 +127,15 @@ def _insert(conn: Connection, table: Table):
     return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
 
 
+@functools.cache
+def _insert_ignore(dialect: str, table: Table):
+    # Built once per engine kind and table: the ingest hot path runs it for every batch.
+    return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table).on_conflict_do_nothing()
+
+
 def insert_ignore(conn: Connection, table: Table):
     """INSERT ... ON CONFLICT DO NOTHING (a row whose key is there already is skipped)."""
-    return _insert(conn, table).on_conflict_do_nothing()
+    return _insert_ignore(conn.dialect.name, table)
 
 
 def upsert(conn: Connection, table: Table, keys: list[str], update: Any):

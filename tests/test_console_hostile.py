@@ -4,13 +4,13 @@ stored times no local clock can show, query strings of any shape."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from urllib.parse import quote, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import run_sql
 from tests.test_console_routes import TZ, Hub, gate_event
 
 # Stored times a console may meet: the far end of what a datetime holds (no local form east of UTC),
@@ -25,8 +25,7 @@ def hub(hub_factory) -> Hub:
 
 def _set_at(hub: Hub, event_id: str, at: str) -> None:
     """Give a stored event a time the hub's ingest may now refuse: rows kept before (or by an older hub) remain."""
-    with sqlite3.connect(hub.db) as conn:
-        conn.execute("UPDATE events SET at = ? WHERE id = ?", [at, event_id])
+    run_sql(hub.db, "UPDATE events SET at = ? WHERE id = ?", [at, event_id])
 
 
 def test_events_with_times_no_clock_can_show_do_not_take_the_console_down(hub: Hub) -> None:
@@ -39,8 +38,7 @@ def test_events_with_times_no_clock_can_show_do_not_take_the_console_down(hub: H
         _set_at(hub, event.id, at)
     # Inside yesterday as text (the report selects it), but not a time.
     _set_at(hub, fever.id, noon.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z") + "!")
-    with sqlite3.connect(hub.db) as conn:
-        conn.execute("UPDATE gates SET last_seen = '9999-99-99' WHERE id = 'north'")
+    run_sql(hub.db, "UPDATE gates SET last_seen = '9999-99-99' WHERE id = 'north'")
     admin, guard = hub.client("admin"), hub.client("wang")
     pages = ["/console/", "/console/denials", "/console/denials?decision=deny&page=1",
              f"/console/reports?venue=school1&day={yesterday}", f"/console/reports/school1/{yesterday}.csv",

@@ -187,24 +187,24 @@ def test_purge_nulls_personal_fields_past_retention_and_keeps_counts(hub: Hub) -
     assert purge(hub.store) == {"factory1": 0, "school1": 0}
 
 
-def test_purge_runs_from_the_cli_and_at_app_start(hub: Hub) -> None:
+def test_purge_runs_from_the_cli_and_at_app_start(hub: Hub, tmp_path) -> None:
     old, new = old_and_new_events(hub)
-    result = CliRunner().invoke(hub_cli, ["purge", "--db", str(hub.db)])
+    result = CliRunner().invoke(hub_cli, ["purge", "--database", hub.db])
     assert result.exit_code == 0, result.output
     assert "purged personal fields of 1 events" in result.output
     assert hub.store.event_detail(old)["subject"] is None
     old2, _ = old_and_new_events(hub)
-    create_app({"DATABASE": str(hub.db), "TESTING": True})
+    create_app({"DATABASE": hub.db, "TESTING": True})
     assert hub.store.event_detail(old2)["subject"] is None and hub.store.event_detail(new)["subject"] is not None
-    result = CliRunner().invoke(hub_cli, ["purge", "--db", str(hub.db.parent / "missing.db")])
+    result = CliRunner().invoke(hub_cli, ["purge", "--db", str(tmp_path / "missing.db")])
     assert result.exit_code != 0 and "does not exist" in result.output
 
 
 def test_add_user_binds_a_user_to_a_venue(hub: Hub) -> None:
-    result = CliRunner().invoke(hub_cli, ["add-user", "--db", str(hub.db), "--username", "zhao", "--role", "guard",
+    result = CliRunner().invoke(hub_cli, ["add-user", "--database", hub.db, "--username", "zhao", "--role", "guard",
                                           "--venue", "factory1", "--password", "quiet-harbour-lantern"])
     assert result.exit_code == 0, result.output
     assert hub.store.user("zhao") == {"username": "zhao", "role": "guard", "venue": "factory1"}
-    result = CliRunner().invoke(hub_cli, ["add-user", "--db", str(hub.db), "--username", "x", "--role", "guard",
+    result = CliRunner().invoke(hub_cli, ["add-user", "--database", hub.db, "--username", "x", "--role", "guard",
                                           "--venue", "nowhere"])
     assert result.exit_code != 0 and "no venue" in result.output

@@ -16,14 +16,14 @@ def _login(client) -> str:
     return answer.headers["Set-Cookie"]
 
 
-def test_the_cookie_is_lax_httponly_and_bounded_and_secure_when_asked(hub_factory, monkeypatch) -> None:
+def test_the_cookie_is_lax_httponly_and_bounded_and_secure_when_asked(hub_factory, monkeypatch, tmp_path) -> None:
     hub = hub_factory(testing=True)
     hub.store.create_user("li", PASSWORD, "supervisor")
     cookie = _login(hub.app.test_client())
     assert "SameSite=Lax" in cookie and "HttpOnly" in cookie and "Secure" not in cookie
     assert "Expires=" in cookie and hub.app.permanent_session_lifetime.total_seconds() == 12 * 3600
     monkeypatch.setenv("CHECKPOINT_HUB_SECURE_COOKIE", "1")
-    secure = hub_factory(testing=True, folder=hub.db.parent / "s")
+    secure = hub_factory(testing=True, folder=tmp_path / "s")
     secure.store.create_user("li", PASSWORD, "supervisor")
     assert "Secure" in _login(secure.app.test_client())
 

@@ -5,13 +5,13 @@ retention, in bounded batches, on a real SQLite hub database; counts and reports
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 import pytest
 
 from protocols.clock import utc_text
 from server.reports import build_report
 from server.retention import purge
+from tests.conftest import run_sql
 from tests.test_console_routes import TZ, Hub, gate_event
 
 
@@ -22,8 +22,7 @@ def hub(hub_factory) -> Hub:
 
 def backdate(hub: Hub, sql: str, params: list) -> None:
     """Move rows into the past as time would (the store stamps them with now)."""
-    with sqlite3.connect(hub.db) as conn:
-        conn.execute(sql, params)
+    run_sql(hub.db, sql, params)
 
 
 def days_ago(days: int) -> dt.datetime:
@@ -32,16 +31,15 @@ def days_ago(days: int) -> dt.datetime:
 
 def personal_rows(hub: Hub) -> dict[str, list[tuple]]:
     """The personal fields of every table retention touches, straight from the database."""
-    with sqlite3.connect(hub.db) as conn:
-        q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
-        return {
-            "events": q("SELECT id, subject, name, operator, note FROM events ORDER BY id"),
-            "reviews": q("SELECT event_id, reviewer, note FROM denial_reviews ORDER BY event_id"),
-            "reservations": q("SELECT slot, subject FROM reservations ORDER BY slot"),
-            "visits": q("SELECT id, name, subject, host, purpose, created_by, decided_by FROM visits ORDER BY id"),
-            "audit": q("SELECT action, target, username FROM audit WHERE action IN"
-                       " ('denials.list', 'api.events', 'login.failed') ORDER BY id"),
-        }
+    q = lambda sql: run_sql(hub.db, sql)  # noqa: E731
+    return {
+        "events": q("SELECT id, subject, name, operator, note FROM events ORDER BY id"),
+        "reviews": q("SELECT event_id, reviewer, note FROM denial_reviews ORDER BY event_id"),
+        "reservations": q("SELECT slot, subject FROM reservations ORDER BY slot"),
+        "visits": q("SELECT id, name, subject, host, purpose, created_by, decided_by FROM visits ORDER BY id"),
+        "audit": q("SELECT action, target, username FROM audit WHERE action IN"
+                   " ('denials.list', 'api.events', 'login.failed') ORDER BY id"),
+    }
 
 
 def test_every_table_with_personal_data_is_cleared_past_retention_and_counts_stay(hub: Hub) -> None:
