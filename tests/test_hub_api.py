@@ -17,10 +17,10 @@ from server.store import HubStore
 ADMIN = {"Authorization": "Basic " + base64.b64encode(b"admin:admin-pass").decode()}
 
 
-def make_hub(tmp: Path, venues: dict[str, dict] | None = None, gates: int = 2):
-    """An app on a fresh database with an admin, venues and gates: (app, client)."""
-    db = tmp / "hub.db"
-    app = create_app({"DATABASE": str(db), "TESTING": True})
+def make_hub(tmp: Path, venues: dict[str, dict] | None = None, gates: int = 2, database: str | None = None):
+    """An app on a fresh database (`database`, else tmp/hub.db) with an admin, venues and gates: (app, client)."""
+    db = database or str(tmp / "hub.db")
+    app = create_app({"DATABASE": db, "TESTING": True})
     HubStore(db).create_user("admin", "admin-pass", "admin")
     client = app.test_client()
     for venue, settings in (venues or {"acme": {"cap": 100}}).items():
@@ -50,8 +50,8 @@ def event(venue: str, gate: str, *, decision: str = "admit", kind: str = "decisi
 
 
 @pytest.fixture
-def hub(tmp_path: Path):
-    return make_hub(tmp_path)
+def hub(tmp_path: Path, hub_database: str):
+    return make_hub(tmp_path, database=hub_database)
 
 
 def test_an_enrollment_token_works_once(hub) -> None:
@@ -149,8 +149,8 @@ def test_access_log_filters_by_gate_decision_rule_and_time_and_exports_csv(hub) 
     assert client.get("/api/v1/events").status_code == 401
 
 
-def test_gathering_tiers_are_venue_settings(tmp_path: Path) -> None:
-    _, client = make_hub(tmp_path, venues={"hall": {"gathering": 40}}, gates=0)
+def test_gathering_tiers_are_venue_settings(tmp_path: Path, hub_database: str) -> None:
+    _, client = make_hub(tmp_path, venues={"hall": {"gathering": 40}}, gates=0, database=hub_database)
     cases = [(49, None, 201), (50, None, 422), (60, True, 201), (100, True, 422), (301, True, 422)]
     for i, (size, plan, status) in enumerate(cases):
         body = {"id": f"v{i}", "gathering": size, **({"plan_approved": plan} if plan is not None else {})}

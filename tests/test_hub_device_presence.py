@@ -15,9 +15,9 @@ SYNC = "/api/v1/device/sync"
 
 
 @pytest.fixture
-def two_venues(tmp_path: Path):
+def two_venues(tmp_path: Path, hub_database: str):
     """Venues a and b, cap 5 each, gates g0 (entry) and g1 (exit)."""
-    app, client = make_hub(tmp_path, {"a": {"cap": 5}, "b": {"cap": 5}})
+    app, client = make_hub(tmp_path, {"a": {"cap": 5}, "b": {"cap": 5}}, database=hub_database)
     for venue in ("a", "b"):
         assert client.post(f"/api/v1/venues/{venue}/gates", json={"id": "out", "direction": "out"},
                            headers=ADMIN).status_code == 201

@@ -38,18 +38,18 @@ def _event(gate: str, subject: str, *, exit_: bool = False, ago_s: float = 1.0) 
 
 
 @pytest.fixture
-def served(tmp_path: Path):
+def served(tmp_path: Path, hub_database: str):
     """`checkpoint hub add-venue` with an entry and an exit gate, then `checkpoint hub serve` (gunicorn)."""
-    db = tmp_path / "hub.db"
-    subprocess.run([*CLI, "hub", "init", "--db", str(db), "--admin", "admin"], check=True, capture_output=True,
+    db = hub_database
+    subprocess.run([*CLI, "hub", "init", "--database", db, "--admin", "admin"], check=True, capture_output=True,
                    env={"CHECKPOINT_ADMIN_PASSWORD": "a-long-admin-password", "PATH": "/usr/bin:/bin"})
-    subprocess.run([*CLI, "hub", "add-venue", "--db", str(db), "--venue", VENUE, "--cap", str(CAP),
+    subprocess.run([*CLI, "hub", "add-venue", "--database", db, "--venue", VENUE, "--cap", str(CAP),
                     "--gate", "in-1", "--exit-gate", "out-1"], check=True, capture_output=True)
     store = HubStore(db)
     secrets = {g: store.redeem_token(store.create_enroll_token(VENUE, g))[1] for g in ("in-1", "out-1")}  # type: ignore[index]
     procs = Processes()
     port = free_port()
-    procs.start("hub", [*CLI, "hub", "serve", "--db", str(db), "--port", str(port)], quiet=True)
+    procs.start("hub", [*CLI, "hub", "serve", "--database", db, "--port", str(port)], quiet=True)
     try:
         wait_for_port(port, 30)
         yield f"http://127.0.0.1:{port}", store, secrets, tmp_path

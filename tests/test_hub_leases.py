@@ -38,9 +38,9 @@ def test_a_grant_never_lends_more_than_is_free(cap, inside, held, gate, want, un
 
 
 @pytest.mark.slow
-def test_sixteen_gates_at_the_cap_some_cut_off_never_overfill(tmp_path: Path) -> None:
-    db = tmp_path / "hub.db"
-    app = create_app({"DATABASE": str(db)})
+def test_sixteen_gates_at_the_cap_some_cut_off_never_overfill(tmp_path: Path, hub_database: str) -> None:
+    db = hub_database
+    app = create_app({"DATABASE": db})
     store = HubStore(db)
     store.create_venue("fair", {"cap": CAP})
     secrets = {}

@@ -34,7 +34,7 @@ WINDOW_S = 300
 DEDUPE_S = 0.5
 
 
-def prepare_hub(db: Path) -> dict[str, tuple[str, str]]:
+def prepare_hub(db: str) -> dict[str, tuple[str, str]]:
     """The venue (no cap), its three gates and one enrolled device each."""
     store = HubStore(db)
     store.migrate()
@@ -70,8 +70,8 @@ def failed(event) -> set[str]:
     return {r.rule for r in event.reasons if r.outcome == "FAIL"}
 
 
-def test_a_code_admitted_at_one_gate_is_refused_at_another_until_its_holder_left(tmp_path: Path) -> None:
-    db = tmp_path / "hub.db"
+def test_a_code_admitted_at_one_gate_is_refused_at_another_until_its_holder_left(tmp_path: Path, hub_database: str) -> None:
+    db = hub_database
     devices = prepare_hub(db)
     procs = Processes()
     port = free_port()
@@ -79,7 +79,7 @@ def test_a_code_admitted_at_one_gate_is_refused_at_another_until_its_holder_left
     sims: dict[str, Simulation] = {}
     issuer = generate_private_key("ES256")  # every gate trusts the same issuer, as the hub's trust list says
     try:
-        procs.start("hub", [*CLI, "hub", "serve", "--db", str(db), "--port", str(port)], quiet=True)
+        procs.start("hub", [*CLI, "hub", "serve", "--database", db, "--port", str(port)], quiet=True)
         wait_for_port(port, 30)
         for gate in GATES:
             sims[gate] = Simulation(gate_config(tmp_path, gate, hub_url, devices[gate]), seed=1, issuer_key=issuer)

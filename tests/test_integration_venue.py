@@ -9,7 +9,6 @@ must refuse the rest with GATE-CAP-01, and every event must reach the hub exactl
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -21,6 +20,7 @@ from agent.store import AgentStore
 from server.broker_files import write_broker_files
 from server.store import HubStore
 from demo.processes import Processes, free_port, start_mosquitto, wait_for_port
+from tests.conftest import run_sql
 
 pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast loop
 
@@ -29,9 +29,8 @@ VENUE, CAP, PEOPLE = "plant-7", 5, 4
 GATES = ["east", "west", "south"]
 
 
-def prepare_hub(work: Path) -> tuple[Path, dict[str, tuple[str, str]], str]:
+def prepare_hub(db: str) -> tuple[str, dict[str, tuple[str, str]], str]:
     """The hub's database: an admin, the capped venue, three gates, two devices and one enrollment token."""
-    db = work / "hub.db"
     store = HubStore(db)
     store.migrate()
     store.create_user("admin", "admin-password-for-tests", "admin")
@@ -47,8 +46,8 @@ def prepare_hub(work: Path) -> tuple[Path, dict[str, tuple[str, str]], str]:
     return db, devices, token
 
 
-def test_three_gates_share_the_cap_and_every_event_reaches_the_hub_once(tmp_path: Path) -> None:
-    db, devices, token = prepare_hub(tmp_path)
+def test_three_gates_share_the_cap_and_every_event_reaches_the_hub_once(tmp_path: Path, hub_database: str) -> None:
+    db, devices, token = prepare_hub(hub_database)
     files = write_broker_files(HubStore(db), tmp_path / "broker")
     # `user root`: started as root, Mosquitto would drop to a user that cannot read pytest's tmp folder.
     broker = start_mosquitto(tmp_path, "allow_anonymous false\nuser root\n" + files.mosquitto_conf())
@@ -58,7 +57,7 @@ def test_three_gates_share_the_cap_and_every_event_reaches_the_hub_once(tmp_path
     seen_inside: list[int] = []
     polling = threading.Event()
     try:
-        procs.start("hub", [*CLI, "hub", "serve", "--db", str(db), "--port", str(port), "--mqtt-host", broker.host,
+        procs.start("hub", [*CLI, "hub", "serve", "--database", db, "--port", str(port), "--mqtt-host", broker.host,
                             "--mqtt-port", str(broker.port), "--mqtt-password-file", str(files.hub_secret_file)],
                     quiet=True)
         wait_for_port(port, 30)
@@ -96,12 +95,10 @@ def test_three_gates_share_the_cap_and_every_event_reaches_the_hub_once(tmp_path
         broker.stop()
 
     assert seen_inside and max(seen_inside) <= CAP
-    hub = sqlite3.connect(db)
     at_hub: dict[str, list[str]] = {}
-    for event_id, gate in hub.execute("SELECT id, gate FROM events WHERE venue = ?", [VENUE]):
+    for event_id, gate in run_sql(db, "SELECT id, gate FROM events WHERE venue = ?", [VENUE]):
         at_hub.setdefault(gate, []).append(event_id)
-    entries, exits = hub.execute("SELECT entries, exits FROM occupancy WHERE venue = ?", [VENUE]).fetchone()
-    hub.close()
+    entries, exits = run_sql(db, "SELECT entries, exits FROM occupancy WHERE venue = ?", [VENUE])[0]
     admitted, capped = 0, 0
     for gate in GATES:
         store = AgentStore(tmp_path / gate / "agent.sqlite", b"k" * 32)

@@ -23,16 +23,16 @@ LIMIT = 20  # server.login_guard.PASSWORD_GUESSES
 
 
 @pytest.fixture
-def served(tmp_path: Path):
+def served(hub_database: str):
     """The hub under `checkpoint hub serve --workers 2`, with two users; its URL and store."""
-    db = tmp_path / "hub.db"
+    db = hub_database
     store = HubStore(db)
     store.migrate()
     for user in ("admin", "li"):
         store.create_user(user, PASSWORD, "admin")
     procs = Processes()
     port = free_port()
-    procs.start("hub", [*CLI, "hub", "serve", "--db", str(db), "--port", str(port), "--workers", "2"], quiet=True)
+    procs.start("hub", [*CLI, "hub", "serve", "--database", db, "--port", str(port), "--workers", "2"], quiet=True)
     try:
         wait_for_port(port, 30)
         yield f"http://127.0.0.1:{port}", store

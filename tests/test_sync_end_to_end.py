@@ -33,10 +33,10 @@ pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast l
 GATES = ["g0", "g1", "g2", "g3"]
 
 
-def start_hub(db: Path, port: int, broker_port: int, secret_file: Path) -> subprocess.Popen:
+def start_hub(db: str, port: int, broker_port: int, secret_file: Path) -> subprocess.Popen:
     """`checkpoint hub serve` with its MQTT bridge, in its own process group."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve", "--db", str(db),
+        [sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve", "--database", db,
          "--port", str(port), "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker_port),
          "--mqtt-password-file", str(secret_file)],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -54,28 +54,28 @@ def kill_group(proc: subprocess.Popen, sig: int) -> None:
     proc.wait(timeout=15)
 
 
-def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path: Path) -> None:
-    db = tmp_path / "hub.db"
+def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path: Path, hub_database: str) -> None:
+    db = hub_database
     cli = CliRunner()
-    assert cli.invoke(hub, ["init", "--db", str(db), "--password", "quiet-harbour-lantern"]).exit_code == 0
-    assert cli.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme", *sum((["--gate", g] for g in GATES), [])]).exit_code == 0
+    assert cli.invoke(hub, ["init", "--database", db, "--password", "quiet-harbour-lantern"]).exit_code == 0
+    assert cli.invoke(hub, ["add-venue", "--database", db, "--venue", "acme", *sum((["--gate", g] for g in GATES), [])]).exit_code == 0
     directions = HubStore(db)  # each gate here both admits and lets out
     for g in GATES:
         directions.create_gate("acme", g, direction="both")
     directions.close()
-    tokens = {g: cli.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", g]).output.strip()
+    tokens = {g: cli.invoke(hub, ["enroll-token", "--database", db, "--venue", "acme", "--gate", g]).output.strip()
               for g in GATES}
     port = free_port()
     # The hub writes the broker's files after the devices enrolled; enroll through the HTTP API first.
     broker_dir = tmp_path / "broker"
     proc = subprocess.Popen([sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve",
-                             "--db", str(db), "--port", str(port)], start_new_session=True,
+                             "--database", db, "--port", str(port)], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port, 20)
     url = f"http://127.0.0.1:{port}"
     creds = {g: enroll(url, tokens[g]) for g in GATES}
     kill_group(proc, signal.SIGTERM)
-    out = cli.invoke(hub, ["mosquitto-config", "--db", str(db), "--out", str(broker_dir)])
+    out = cli.invoke(hub, ["mosquitto-config", "--database", db, "--out", str(broker_dir)])
     conf = "".join(line + "\n" for line in out.output.splitlines() if not line.startswith("#"))
     broker = start_mosquitto(tmp_path, "allow_anonymous false\nuser root\n" + conf)
     proc = start_hub(db, port, broker.port, broker_dir / "hub.secret")
@@ -155,15 +155,15 @@ def test_every_event_once_after_duplicates_broker_restart_and_hub_kill(tmp_path:
         broker.stop()
 
 
-def test_events_drain_by_mqtt_alone_and_the_gate_status_is_retained(tmp_path: Path) -> None:
-    db = tmp_path / "hub.db"
+def test_events_drain_by_mqtt_alone_and_the_gate_status_is_retained(tmp_path: Path, hub_database: str) -> None:
+    db = hub_database
     cli = CliRunner()
-    cli.invoke(hub, ["init", "--db", str(db), "--password", "quiet-harbour-lantern"])
-    cli.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme", "--gate", "g0"])
-    token = cli.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", "g0"]).output.strip()
+    cli.invoke(hub, ["init", "--database", db, "--password", "quiet-harbour-lantern"])
+    cli.invoke(hub, ["add-venue", "--database", db, "--venue", "acme", "--gate", "g0"])
+    token = cli.invoke(hub, ["enroll-token", "--database", db, "--venue", "acme", "--gate", "g0"]).output.strip()
     device, secret = HubStore(db).redeem_token(token)
     # A second hub login for the watcher below: on the bridge's own login it would drop the bridge.
-    out = cli.invoke(hub, ["mosquitto-config", "--db", str(db), "--out", str(tmp_path / "broker"), "--hub-processes", "2"])
+    out = cli.invoke(hub, ["mosquitto-config", "--database", db, "--out", str(tmp_path / "broker"), "--hub-processes", "2"])
     conf = "".join(line + "\n" for line in out.output.splitlines() if not line.startswith("#"))
     broker = start_mosquitto(tmp_path, "allow_anonymous false\nuser root\n" + conf)
     from server.mqtt_bridge import MqttBridge
