@@ -10,6 +10,11 @@ purpose="${1:-demo}"
 apt_pkgs=(libzbar0 mosquitto espeak-ng)
 if [ "$purpose" = test ]; then
   apt_pkgs+=(chromium fonts-wqy-zenhei)  # a CJK font so browser tests and screenshots render Chinese
+  # The hub's tests run on PostgreSQL too: they start their own cluster with its initdb and pg_ctl
+  # (tests/conftest.py), so only the programs are needed, not a server running on the machine.
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+    apt_pkgs+=(postgresql)
+  fi
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
