@@ -106,7 +106,7 @@ class PresencePage:
 _INSERT_EVENT = (
     "INSERT OR IGNORE INTO events (id, venue, gate, at, kind, direction, decision, effect, failed, reasons,"
     " subject, name, person_class, colour, celsius, bundle_version, credential_format, operator, note,"
-    " received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " received_at, wall_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -119,7 +119,7 @@ def _event_row(e: GateEvent, eff: int, received: str) -> tuple:
     return (
         e.id, e.venue, e.gate, utc_text(e.at), e.kind, e.direction, e.decision, eff, failed, reasons,
         e.subject, e.name, e.person_class, e.colour, e.celsius, e.bundle_version, e.credential_format,
-        e.operator, e.note, received,
+        e.operator, e.note, received, None if e.wall_at is None else utc_text(e.wall_at),
     )
 
 
