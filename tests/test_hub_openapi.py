@@ -17,7 +17,16 @@ from server.blueprints.meta import openapi_text
 from server.openapi import message_schemas, render
 from server.store import HubStore
 
-ADMIN = "Basic " + base64.b64encode(b"admin:pw").decode()
+PASSWORD = "pass-word-1"
+# Every kind of person the API knows (server/auth.py ROLES), and an admin bound to one venue.
+PEOPLE = {"admin": ("admin", None), "supervisor": ("supervisor", None), "guard": ("guard", None),
+          "venue-admin": ("admin", "acme")}
+FUZZ_EXAMPLES = 100  # per operation and caller in the slow run
+QUICK_EXAMPLES = 3  # per operation in the fast subset
+
+
+def _basic(user: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
 
 
 def test_the_stored_document_is_what_the_builder_makes() -> None:
@@ -28,8 +37,11 @@ def _app(tmp: Path):
     db = tmp / "hub.db"
     app = create_app({"DATABASE": str(db)})
     store = HubStore(db)
-    store.create_user("admin", "pw", "admin")
+    for user, (role, venue) in PEOPLE.items():
+        store.create_user(user, PASSWORD, role)
+        store.set_user_venue(user, venue)
     store.create_venue("acme", {"cap": 10, "slot_minutes": 30, "slot_capacity": 2})
+    store.create_venue("other", {"cap": 10, "slot_minutes": 30, "slot_capacity": 2})  # outside venue-admin's scope
     store.create_gate("acme", "g0")
     _, secret = store.redeem_token(store.create_enroll_token("acme", "g0"))
     store.put_document("acme", "bundle", b'{"body": {}}', "application/json")
@@ -50,15 +62,65 @@ def fuzzed(tmp_path_factory):
 
 # The document the hub serves at /openapi.json; the app it is fuzzed against is built when the tests run.
 schema = schemathesis.openapi.from_dict(json.loads(openapi_text()))
+DEVICE_PATHS = "^/api/v1/(device|enroll)"  # a device's credential (enroll takes none: its token is the body)
+device_ops = schema.include(path_regex=DEVICE_PATHS)
+people_ops = schema.exclude(path_regex=DEVICE_PATHS)
+
+
+def _call(case, app, authorization: str) -> None:
+    # The real credentials, so the fuzzing reaches past authentication; only a server error fails.
+    case.call_and_validate(app=app, headers={"Authorization": authorization}, checks=[not_a_server_error])
+
+
+@pytest.fixture(params=list(PEOPLE))
+def person(request) -> str:
+    """Each console role in turn, and the venue-bound admin."""
+    return request.param
+
+
+@people_ops.parametrize()
+@settings(max_examples=QUICK_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_a_few_inputs_make_no_server_error_as_admin(case, fuzzed) -> None:
+    _call(case, fuzzed[0], _basic("admin"))
+
+
+@device_ops.parametrize()
+@settings(max_examples=QUICK_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_a_few_inputs_make_no_server_error_as_a_device(case, fuzzed) -> None:
+    _call(case, fuzzed[0], f"Bearer {fuzzed[1]}")
 
 
 @pytest.mark.slow
-@schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_input_makes_a_server_error(case, fuzzed) -> None:
-    # The real credentials, so the fuzzing reaches past authentication.
-    auth = f"Bearer {fuzzed[1]}" if case.path.startswith("/api/v1/device") else ADMIN
-    case.call_and_validate(app=fuzzed[0], headers={"Authorization": auth}, checks=[not_a_server_error])
+@people_ops.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_no_input_makes_a_server_error_for_any_person(case, fuzzed, person) -> None:
+    _call(case, fuzzed[0], _basic(person))
+
+
+@pytest.mark.slow
+@device_ops.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_no_input_makes_a_server_error_for_a_device(case, fuzzed) -> None:
+    _call(case, fuzzed[0], f"Bearer {fuzzed[1]}")
+
+
+@pytest.mark.slow
+def test_no_sequence_along_the_documents_links_makes_a_server_error(fuzzed) -> None:
+    app, secret = fuzzed
+    assert schema.links_count > 0 if hasattr(schema, "links_count") else True
+
+    class Hub(schema.as_state_machine()):
+        """Create a venue, then use it (gates, tokens, enrollment...), as an admin of every venue."""
+
+        def get_call_kwargs(self, case):
+            device = case.path.startswith("/api/v1/device")
+            return {"app": app, "headers": {"Authorization": f"Bearer {secret}" if device else _basic("admin")}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=[not_a_server_error])
+
+    Hub.run(settings=settings(max_examples=FUZZ_EXAMPLES, stateful_step_count=6, deadline=None,
+                              suppress_health_check=list(HealthCheck), database=None))
 
 
 @pytest.mark.parametrize("path", ["/api/v1/device/sync", "/api/v1/venues"])
