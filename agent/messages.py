@@ -49,3 +49,7 @@ def local_reason(key: str, outcome: str = "FAIL") -> RuleResult:
 # The alarm a gate records once its store takes writes again (what the hub learns of the outage).
 STORE_FAULT = RuleResult(rule="GATE-STORE-01", outcome="FAIL", message_zh="闸机存储曾不可写，期间暂停通行",
                          message_en="The gate's store could not be written: the gate was closed meanwhile")
+
+# The alarm a gate records when wrong guard PINs lock its kiosk's guard mode (someone may be guessing).
+PIN_LOCKED = RuleResult(rule="GATE-PIN-01", outcome="FAIL", message_zh="值班密码多次错误，值班模式已锁定",
+                        message_en="Repeated wrong guard PINs: guard mode was locked")
