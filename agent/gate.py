@@ -107,7 +107,10 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
 
     # With [sync], admissions spend the hub's lease (the venue's cap) and the rules see its roster and appointments.
     venue = documents.venue()
-    devices = build_devices(cfg, on_guard, extra_displays)
+    def on_pin_lockout(lockouts: int, seconds: float) -> None:
+        holder["loop"].pin_lockouts.put((lockouts, seconds))
+
+    devices = build_devices(cfg, on_guard, extra_displays, on_pin_lockout)
     loop = GateLoop(cfg, devices, store, verify, decider, decode_frame, on_event, mask or (lambda: True),
                     lease=sync.lease if sync is not None else None, venue_facts=venue.facts if venue else None,
                     clock=clock)

@@ -94,6 +94,9 @@ class GateLoop:
         self.dedupe = Dedupe(cfg.presentation.dedupe_s)
         self.fever = FeverWatch(cfg.measure.rest_s)
         self.manual_requests: queue.Queue[ManualRequest] = queue.Queue()
+        # Kiosk guard-PIN lockouts (the how-manieth in a row, its seconds), recorded here as alarm events:
+        # the kiosk's threads only queue them, the loop alone writes the store.
+        self.pin_lockouts: queue.Queue[tuple[int, float]] = queue.Queue()
         self.stop_event = threading.Event()
         self.frames = 0
         self.decisions = 0
@@ -150,6 +153,11 @@ class GateLoop:
         self._watch_clock()
         while not self.manual_requests.empty():
             events.append(self._manual(self.manual_requests.get_nowait()))
+        while not self.pin_lockouts.empty():
+            alarm = self._pin_lockout(*self.pin_lockouts.get_nowait())
+            if alarm is None:
+                return events
+            events.append(alarm)
         frame = self._read_frame()
         if self._pending is not None:
             event = self._advance_pending(time.monotonic())
@@ -454,6 +462,22 @@ class GateLoop:
         reason = RuleResult(rule="manual", outcome="PASS" if req.decision == "admit" else "FAIL",
                             message_zh=req.reason, message_en=req.reason)
         return self._finish(None, req.decision, [reason], kind="manual", operator=req.operator, note=req.reason)
+
+    def _pin_lockout(self, lockouts: int, seconds: float) -> GateEvent | None:
+        """Record a guard-PIN lockout as an alarm event (synced to the hub like any event); None if the store is down."""
+        alarm = GateEvent(
+            id=new_event_id(), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=utc_now(),
+            direction=self.gate.direction, reasons=[messages.PIN_LOCKED],
+            note=f"guard mode locked {seconds:.0f}s after {lockouts} lockout(s) of wrong PINs in a row")
+        try:
+            self.store.record(alarm)
+        except StoreUnavailable as exc:
+            self._store_down(exc)
+            return None
+        log.warning("ALERT guard PIN guessed wrong repeatedly: guard mode locked for %.0fs", seconds)
+        if self.on_event is not None:
+            self.on_event(alarm)
+        return alarm
 
     # ---- screen ---------------------------------------------------------------------------
 

@@ -51,3 +51,7 @@ CLOCK_JUMP = RuleResult(rule="GATE-CLOCK-01", outcome="FAIL", message_zh="闸机
                         message_en="The gate's clock disagrees with the hub's time: decisions use the hub's time")
 STORE_FAULT = RuleResult(rule="GATE-STORE-01", outcome="FAIL", message_zh="闸机存储曾不可写，期间暂停通行",
                          message_en="The gate's store could not be written: the gate was closed meanwhile")
+
+# The alarm a gate records when wrong guard PINs lock its kiosk's guard mode (someone may be guessing).
+PIN_LOCKED = RuleResult(rule="GATE-PIN-01", outcome="FAIL", message_zh="值班密码多次错误，值班模式已锁定",
+                        message_en="Repeated wrong guard PINs: guard mode was locked")

@@ -32,7 +32,7 @@ from protocols.contract import PRESENCE_PAGE
 from protocols.events import FUTURE_SKEW, MAX_EVENT_AGE, GateEvent, takes_place
 from server.migrations import migrate
 from server.store_console import ConsoleQueries
-from server.passwords import hash_password, mosquitto_hash, verify_password
+from server.passwords import forget_verified, hash_password, mosquitto_hash, verify_password
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,7 @@ class HubStore(ConsoleQueries):
                 "INSERT OR REPLACE INTO users (username, password_hash, role, created_at) VALUES (?,?,?,?)",
                 [username, hash_password(password), role, utc_text(utc_now())],
             )
+        forget_verified()  # a replaced password: this worker forgets its matches (the others miss by the new hash)
 
     def check_user(self, username: str, password: str) -> str | None:
         """The user's role if the password is right, else None."""

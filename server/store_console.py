@@ -77,10 +77,15 @@ class ConsoleQueries:
             c.execute("INSERT INTO audit (at, username, action, target, venue) VALUES (?,?,?,?,?)",
                       [utc_text(utc_now()), username, action, target, venue])
 
-    def audit_log(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        """Audit rows, newest first."""
-        return self._rows("SELECT id, at, username, action, target, venue FROM audit ORDER BY id DESC LIMIT ? OFFSET ?",
-                          [limit, offset])
+    def audit_log(self, limit: int = 100, offset: int = 0, *, bound: str | None = None) -> list[dict[str, Any]]:
+        """Audit rows, newest first; for a user bound to a venue only that venue's rows.
+
+        The filter is `server.auth.in_scope` in SQL (so pages stay pages): bound None sees every row, a
+        bound user the rows whose venue is theirs; hub-wide rows (venue NULL) are not a bound user's.
+        """
+        where, params = ("WHERE venue = ?", [bound]) if bound is not None else ("", [])
+        return self._rows(f"SELECT id, at, username, action, target, venue FROM audit {where} "
+                          "ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
 
     # ---- console: denials --------------------------------------------------------------------
 
