@@ -46,6 +46,10 @@ class GateSection(_Section):
     open_s: float = Field(default=3.0, gt=0, le=30, description="how long the barrier opens for one admission")
     # Contact tracing asks for about 21-28 days (POLICY.md section 5).
     retention_days: int = Field(default=28, ge=1, le=366)
+    # How far the wall clock may stray from the hub's time (kept on the monotonic clock) before the gate
+    # decides by the hub's time and raises GATE-CLOCK-01; NTP's steps and a day's drift are well inside.
+    clock_tolerance_s: float = Field(default=120.0, gt=0, le=86_400,
+                                     description="wall clock vs the hub's time, beyond which the trusted time decides")
 
 
 class StoreSection(_Section):

@@ -117,12 +117,13 @@ class Devices:
 
 
 def build_devices(cfg: AgentConfig, on_guard: Callable[[str, str, str], None] | None = None,
-                  extra_displays: list[Display] | None = None) -> Devices:
+                  extra_displays: list[Display] | None = None,
+                  on_pin_lockout: Callable[[int, float], None] | None = None) -> Devices:
     """Build (not open) every device the config names."""
     displays: list[Display] = list(extra_displays or [])
     if cfg.kiosk.enabled:
         displays.append(KioskDisplay(cfg.kiosk.host, cfg.kiosk.port, cfg.guard_pin, on_guard, cfg.kiosk.journal,
-                                     initial=idle_screen()))
+                                     initial=idle_screen(), on_lockout=on_pin_lockout))
     elif cfg.kiosk.journal is not None:
         displays.append(JournalDisplay(cfg.kiosk.journal))
     camera, thermometer, barrier, speaker = (build_device(c) for c in (cfg.camera, cfg.thermometer, cfg.barrier,

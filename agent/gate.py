@@ -16,6 +16,7 @@ from agent.documents import GateDocuments
 from agent.loop import GateLoop, ManualRequest, MaskSensor
 from agent.store import AgentStore
 from agent.sync import SyncClient, SyncError
+from agent.trusted_clock import TrustedClock
 from hardware.display.base import Display
 from protocols.credential import Verification
 from protocols.errors import ConfigError
@@ -76,9 +77,11 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
         documents = GateDocuments(cfg.rules, cfg.sync.documents_dir if cfg.sync is not None else None,
                                   None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json")
         sync = None
+        # One trusted time for the gate: the sync client anchors it to the hub, the loop decides by it.
+        clock = TrustedClock(store, cfg.gate.clock_tolerance_s)
         if cfg.sync is not None:
             sync = SyncClient(store, cfg.sync, venue=cfg.gate.venue, gate=cfg.gate.gate, secret=cfg.device_secret or "",
-                              presence_window_s=cfg.passback_window_s, documents=documents.cache)
+                              presence_window_s=cfg.passback_window_s, documents=documents.cache, clock=clock)
             missing = documents.missing() if trust is None or decider is None else []
             if missing:  # a syncing gate with no bundle or trust list yet asks the hub for them first
                 try:
@@ -104,8 +107,12 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
 
     # With [sync], admissions spend the hub's lease (the venue's cap) and the rules see its roster and appointments.
     venue = documents.venue()
-    devices = build_devices(cfg, on_guard, extra_displays)
+    def on_pin_lockout(lockouts: int, seconds: float) -> None:
+        holder["loop"].pin_lockouts.put((lockouts, seconds))
+
+    devices = build_devices(cfg, on_guard, extra_displays, on_pin_lockout)
     loop = GateLoop(cfg, devices, store, verify, decider, decode_frame, on_event, mask or (lambda: True),
-                    lease=sync.lease if sync is not None else None, venue_facts=venue.facts if venue else None)
+                    lease=sync.lease if sync is not None else None, venue_facts=venue.facts if venue else None,
+                    clock=clock)
     holder["loop"] = loop
     return Gate(cfg, store, devices, loop, sync)

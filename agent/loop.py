@@ -19,8 +19,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ulid import ULID
-
 from agent import messages
 from agent.config import AgentConfig
 from agent.decider import Decider, Verdict
@@ -29,9 +27,9 @@ from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, DecisionInputs, StoreUnavailable
+from agent.trusted_clock import ClockReading, TrustedClock
 from hardware.display.base import Screen
 from hardware.retry import Backoff
-from protocols.clock import utc_now
 from protocols.credential import Verification
 from protocols.decision import GateContext
 from protocols.errors import DeviceError
@@ -48,8 +46,6 @@ FRAME_WAIT_S = 0.1  # longest a tick waits for a frame: guard requests and readi
 REMEASURE_HOLD_S = 15.0  # longest the amber rest screen stays before the prompt is back for others
 PURGE_EVERY_S = 3600.0  # records past the venue's retention go within the hour, between presentations
 STORE_RETRY_S = 1.0  # how often a gate whose store failed tries to write again (the alarm event is the probe)
-# How far the clock may stand behind the newest recorded event before it counts as set back (NTP steps are smaller).
-CLOCK_BACK_TOLERANCE = dt.timedelta(minutes=2)
 STALL_S = 1.0  # a tick taking longer (frozen storage blocks every store call): the kiosk shows the fault meanwhile
 
 
@@ -78,7 +74,7 @@ class GateLoop:
     def __init__(self, cfg: AgentConfig, devices: Devices, store: AgentStore, verify: Verifier,
                  decide: Decider, decode: Decoder, on_event: Callable[[GateEvent], None] | None = None,
                  mask: MaskSensor = lambda: True, lease: PlaceLease | None = None,
-                 venue_facts: VenueFacts | None = None):
+                 venue_facts: VenueFacts | None = None, clock: TrustedClock | None = None):
         # The config's own sections: who the gate is, and the timings of a presentation, a measurement, a screen.
         self.gate, self.presentation, self.measure, self.kiosk = cfg.gate, cfg.presentation, cfg.measure, cfg.kiosk
         self.devices = devices
@@ -91,10 +87,16 @@ class GateLoop:
         self.mask = mask
         self.lease = lease  # None: no [sync], no cap
         self.venue_facts = venue_facts  # None: no roster or appointments loaded
+        # Every "now" of a decision comes from here: the wall clock, or the hub's time when the wall clock jumped.
+        self.clock = clock if clock is not None else TrustedClock(store, cfg.gate.clock_tolerance_s)
+        self._clock_alarm: ClockReading | None = None  # the reading that opened the current clock episode
         self.passback_s = cfg.passback_window_s  # never shorter than a code's age limit
         self.dedupe = Dedupe(cfg.presentation.dedupe_s)
         self.fever = FeverWatch(cfg.measure.rest_s)
         self.manual_requests: queue.Queue[ManualRequest] = queue.Queue()
+        # Kiosk guard-PIN lockouts (the how-manieth in a row, its seconds), recorded here as alarm events:
+        # the kiosk's threads only queue them, the loop alone writes the store.
+        self.pin_lockouts: queue.Queue[tuple[int, float]] = queue.Queue()
         self.stop_event = threading.Event()
         self.frames = 0
         self.decisions = 0
@@ -148,8 +150,14 @@ class GateLoop:
         if self._store_fault is not None and not self._store_back(now):
             self._closed_tick()
             return events
+        self._watch_clock()
         while not self.manual_requests.empty():
             events.append(self._manual(self.manual_requests.get_nowait()))
+        while not self.pin_lockouts.empty():
+            alarm = self._pin_lockout(*self.pin_lockouts.get_nowait())
+            if alarm is None:
+                return events
+            events.append(alarm)
         frame = self._read_frame()
         if self._pending is not None:
             event = self._advance_pending(time.monotonic())
@@ -173,7 +181,7 @@ class GateLoop:
         if self._store_fault is None:
             # The alert: an operator's log watch (journald) sees it now; the hub sees the alarm event on recovery.
             log.error("ALERT gate store unavailable, the gate is closed until it is writable: %s", exc)
-            self._store_fault = (str(exc), utc_now())
+            self._store_fault = (str(exc), self.clock.read(floor=False).at)
         self._store_retry_at = time.monotonic() + STORE_RETRY_S
         screen = self._store_screen()
         self._show(screen)
@@ -212,9 +220,11 @@ class GateLoop:
             return False
         self._store_retry_at = now + STORE_RETRY_S
         why, since = self._store_fault
-        back = utc_now()
+        now_read = self.clock.read(floor=False)
+        back = now_read.at
         alarm = GateEvent(
-            id=new_event_id(), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=back,
+            id=new_event_id(back), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=back,
+            wall_at=now_read.wall,
             direction=self.gate.direction, reasons=[messages.STORE_FAULT],
             note=f"store unavailable {since.isoformat()} .. {back.isoformat()}: {why}"[:500])
         try:
@@ -275,22 +285,37 @@ class GateLoop:
             return [event] if event is not None else []
         return []
 
-    def clock_set_back(self, wall: dt.datetime) -> dt.datetime | None:
-        """The newest recorded event's time if `wall` stands before it (beyond the tolerance): the clock went back."""
-        newest = self.store.last_event_id()
-        if newest is None:
-            return None
-        try:
-            recorded = ULID.from_str(newest).datetime  # ids are ULIDs minted by the clock: a floor it cannot undo
-        except ValueError:
-            return None
-        return recorded if wall < recorded - CLOCK_BACK_TOLERANCE else None
+    def _watch_clock(self) -> None:
+        """Once per episode of the wall clock straying from the trusted time: the alert and the GATE-CLOCK-01 alarm."""
+        reading = self.clock.read(floor=False)  # no store read: this runs every tick
+        if not reading.jumped:
+            if self._clock_alarm is not None:
+                log.warning("wall clock %s agrees with the hub's time again", reading.wall.isoformat())
+                self._clock_alarm = None
+            return
+        if self._clock_alarm is not None:
+            return
+        assert reading.trusted is not None
+        off = (reading.wall - reading.trusted).total_seconds()
+        note = (f"wall clock {reading.wall.isoformat()} is {off:+.0f}s from the hub's time {reading.trusted.isoformat()}"
+                f" (tolerance {self.clock.tolerance.total_seconds():.0f}s): deciding by the hub's time")
+        # The alert: a log watch sees it now, the hub with the alarm event at the next sync.
+        log.error("ALERT %s", note)
+        alarm = GateEvent(id=new_event_id(reading.at), kind="alarm", venue=self.gate.venue, gate=self.gate.gate,
+                          at=reading.at, wall_at=reading.wall, direction=self.gate.direction,
+                          reasons=[messages.CLOCK_JUMP], note=note)
+        self.store.record(alarm)  # StoreUnavailable: run() closes the gate; the episode is raised again after
+        self._clock_alarm = reading
+        if self.on_event is not None:
+            self.on_event(alarm)
 
     def _present(self, text: str, now: float) -> GateEvent | None:
-        wall = utc_now()
-        floor = self.clock_set_back(wall)
-        if floor is not None:
-            # Expiry, code age and anti-passback all read the clock: set back, none of them can be trusted.
+        reading = self.clock.read()
+        wall = reading.at  # the time every rule decides by (named wall before the clock defence)
+        if reading.floor is not None:
+            # No trusted time, and the clock stands behind the newest event: expiry, code age and
+            # anti-passback all read the clock, none of them can be trusted.
+            floor = reading.floor
             log.warning("clock %s is behind the newest event %s: referring", wall.isoformat(), floor.isoformat())
             return self._finish(None, "refer", [messages.local_reason("clock_behind", "OPEN")],
                                 note=f"clock {wall.isoformat()} behind the newest event {floor.isoformat()}")
@@ -400,8 +425,10 @@ class GateLoop:
         with self.lease.counting if capped else contextlib.nullcontext():  # type: ignore[union-attr]
             if capped and not self.lease.take():  # type: ignore[union-attr]
                 decision, reasons = "deny", [*reasons, messages.VENUE_FULL]
+            now_read = self.clock.read(floor=False)
             event = GateEvent(
-                id=new_event_id(), kind=kind, venue=self.gate.venue, gate=self.gate.gate, at=utc_now(),
+                id=new_event_id(now_read.at), kind=kind, venue=self.gate.venue, gate=self.gate.gate, at=now_read.at,
+                wall_at=now_read.wall,
                 direction=self.gate.direction, decision=decision, reasons=reasons,
                 subject=p.subject if p else None, name=p.name if p else None,
                 person_class=p.person_class if p else None, colour=p.colour if p else None, celsius=celsius,
@@ -435,6 +462,22 @@ class GateLoop:
         reason = RuleResult(rule="manual", outcome="PASS" if req.decision == "admit" else "FAIL",
                             message_zh=req.reason, message_en=req.reason)
         return self._finish(None, req.decision, [reason], kind="manual", operator=req.operator, note=req.reason)
+
+    def _pin_lockout(self, lockouts: int, seconds: float) -> GateEvent | None:
+        """Record a guard-PIN lockout as an alarm event (synced to the hub like any event); None if the store is down."""
+        alarm = GateEvent(
+            id=new_event_id(), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=utc_now(),
+            direction=self.gate.direction, reasons=[messages.PIN_LOCKED],
+            note=f"guard mode locked {seconds:.0f}s after {lockouts} lockout(s) of wrong PINs in a row")
+        try:
+            self.store.record(alarm)
+        except StoreUnavailable as exc:
+            self._store_down(exc)
+            return None
+        log.warning("ALERT guard PIN guessed wrong repeatedly: guard mode locked for %.0fs", seconds)
+        if self.on_event is not None:
+            self.on_event(alarm)
+        return alarm
 
     # ---- screen ---------------------------------------------------------------------------
 

@@ -47,5 +47,11 @@ def local_reason(key: str, outcome: str = "FAIL") -> RuleResult:
 
 
 # The alarm a gate records once its store takes writes again (what the hub learns of the outage).
+CLOCK_JUMP = RuleResult(rule="GATE-CLOCK-01", outcome="FAIL", message_zh="闸机时钟与中心时间不符，按中心时间判定",
+                        message_en="The gate's clock disagrees with the hub's time: decisions use the hub's time")
 STORE_FAULT = RuleResult(rule="GATE-STORE-01", outcome="FAIL", message_zh="闸机存储曾不可写，期间暂停通行",
                          message_en="The gate's store could not be written: the gate was closed meanwhile")
+
+# The alarm a gate records when wrong guard PINs lock its kiosk's guard mode (someone may be guessing).
+PIN_LOCKED = RuleResult(rule="GATE-PIN-01", outcome="FAIL", message_zh="值班密码多次错误，值班模式已锁定",
+                        message_en="Repeated wrong guard PINs: guard mode was locked")

@@ -82,11 +82,19 @@ def _m004_peer_presence(db: Database) -> None:
     db["peer_cursor"].create({"id": int, "after": int, "saved_at": str}, pk="id", not_null={"after", "saved_at"})
 
 
+def _m005_clock_anchor(db: Database) -> None:
+    # The last trusted time (agent/trusted_clock.py): the hub's clock at a sync, the monotonic clock at
+    # that moment and the boot it belongs to (one row, id 1), so a restart without the hub keeps a reference.
+    db["clock_anchor"].create({"id": int, "hub_at": float, "monotonic": float, "boot_id": str, "saved_at": str},
+                              pk="id", not_null={"hub_at", "monotonic", "boot_id", "saved_at"})
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_events_and_outbox", _m001_events_and_outbox),
     ("002_lease", _m002_lease),
     ("003_decision_inputs", _m003_decision_inputs),
     ("004_peer_presence", _m004_peer_presence),
+    ("005_clock_anchor", _m005_clock_anchor),
 ]
 
 

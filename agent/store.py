@@ -231,6 +231,18 @@ class AgentStore:
         with self._lock:
             return self.db.conn.execute("SELECT max(id) FROM events").fetchone()[0]
 
+    def save_clock_anchor(self, hub_at: float, monotonic: float, boot_id: str) -> None:
+        """Keep the last trusted time: the hub's clock (epoch s) at `monotonic` seconds of boot `boot_id`."""
+        with self._lock, _writing(self.path), self.db.atomic():
+            self.db.conn.execute("INSERT OR REPLACE INTO clock_anchor (id, hub_at, monotonic, boot_id, saved_at)"
+                                 " VALUES (1, ?, ?, ?, ?)", [hub_at, monotonic, boot_id, _iso(utc_now())])
+
+    def clock_anchor(self) -> tuple[float, float, str] | None:
+        """The last trusted time kept, (hub epoch s, monotonic s, boot id), or None if the hub never answered."""
+        with self._lock:
+            row = self.db.conn.execute("SELECT hub_at, monotonic, boot_id FROM clock_anchor WHERE id = 1").fetchone()
+        return (float(row[0]), float(row[1]), str(row[2])) if row else None
+
     def save_lease(self, cap: int | None, grant: int, after_event: str | None) -> None:
         """Keep the hub's last lease answer: `grant` places from the admissions after `after_event` on."""
         with self._lock, self.db.atomic():

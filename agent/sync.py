@@ -25,6 +25,7 @@ from agent.config import SyncSection
 from agent.documents import DocumentCache, GateDocuments
 from agent.sync_mqtt import MqttLink
 from agent.store import AgentStore, OutboxItem
+from agent.trusted_clock import TrustedClock
 from protocols import contract
 from protocols.contract import (DocumentKind, EnrollRequest, EnrollResponse, LeaseRequest, LeaseResponse,
                                 SyncRequest, SyncResponse, wire)
@@ -105,10 +106,12 @@ class SyncClient:
     """Drains one gate's outbox to the hub and keeps its documents and lease current."""
 
     def __init__(self, store: AgentStore, settings: SyncSection, *, venue: str, gate: str, secret: str,
-                 presence_window_s: float = 60.0, documents: DocumentCache | None = None):
+                 presence_window_s: float = 60.0, documents: DocumentCache | None = None,
+                 clock: TrustedClock | None = None):
         """settings: the config's [sync]; the gate's ids and its secret (from the environment, never a file);
         presence_window_s: the anti-passback window, other gates' entries and exits this recent come with
-        each sync (0: none); documents: the installer that checks what is fetched (default: unchecked)."""
+        each sync (0: none); documents: the installer that checks what is fetched (default: unchecked);
+        clock: the gate's trusted time, anchored to the hub's time of each sync answer."""
         self.store = store
         self.settings = settings
         self.venue, self.gate, self.secret = venue, gate, secret
@@ -116,6 +119,7 @@ class SyncClient:
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {secret}"
         self.documents = documents if documents is not None else DocumentCache(settings.documents_dir)
+        self.clock = clock
         self.lease = Lease()
         kept = store.lease_left()
         if kept is not None:
@@ -153,11 +157,14 @@ class SyncClient:
                 items = items[: self.settings.batch]
             if not items and sent_any:
                 break
+            sent = time.monotonic() if self.clock is None else self.clock.monotonic()
             try:
                 answer = self._post(contract.DEVICE_SYNC, self._sync_request(items), SyncResponse)
             except SyncError as exc:
                 self.store.mark_failed([i.event_id for i in items], str(exc))
                 raise
+            if self.clock is not None and answer.hub_time is not None:
+                self.clock.anchor(answer.hub_time, sent, self.clock.monotonic())
             sent_any = True
             self.store.mark_sent(answer.acked)
             if answer.conflicts:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from protocols.events import PRESENCE_WINDOW_MAX, GateEvent
+from protocols.events import LATEST_EVENT, PRESENCE_WINDOW_MAX, GateEvent
 
 API_PREFIX = "/api/v1"
 
@@ -126,6 +126,9 @@ class SyncResponse(Body):
                                         description="ids the hub already held with other content: the first is kept")
     refused: list[RefusedEvent] | None = Field(default=None, max_length=MAX_BATCH,
                                                description="events not stored, each with its reason (absent: none)")
+    # A float, not text: one clock read on the hub's hot path, no formatting; absent from hubs before it.
+    hub_time: float | None = Field(default=None, ge=0, le=LATEST_EVENT.timestamp(),
+                                   description="the hub's clock when it answered, UTC seconds since 1970 (ms)")
 
 
 class LeaseRequest(Body):

@@ -60,9 +60,9 @@ def takes_place(kind: str | None, direction: str | None, decision: str | None) -
     return all(fields[column] in values for column, values in _TAKES_PLACE)
 
 
-def new_event_id() -> str:
-    """A fresh ULID string: sorts by time, never changes once minted."""
-    return str(ULID())
+def new_event_id(at: dt.datetime | None = None) -> str:
+    """A fresh ULID string (of `at`, default the system clock): sorts by time, never changes once minted."""
+    return str(ULID() if at is None else ULID.from_datetime(at))
 
 
 def mask_name(name: str | None) -> str | None:
@@ -114,11 +114,16 @@ class GateEvent(BaseModel):
     credential_format: str | None = Field(default=None, max_length=8)
     operator: str | None = Field(default=None, max_length=64, description="guard id for manual decisions")
     note: str | None = Field(default=None, max_length=500)
+    # Optional so events of gates from before the clock defence stay valid: `at` is the time the gate
+    # decided by (its trusted time when its wall clock had jumped), `wall_at` what its wall clock said.
+    wall_at: dt.datetime | None = Field(default=None, description="the gate's wall clock when `at` was taken")
 
-    @field_validator("at")
+    @field_validator("at", "wall_at")
     @classmethod
-    def _sane_time(cls, at: dt.datetime) -> dt.datetime:
+    def _sane_time(cls, at: dt.datetime | None) -> dt.datetime | None:
         """A time with a zone, between 1970 and 2100 (9999-12-31 is no gate's clock)."""
+        if at is None:
+            return None
         if at.tzinfo is None:
             raise ValueError("the event time must carry its UTC offset")
         if not EARLIEST_EVENT <= at < LATEST_EVENT:

@@ -172,6 +172,12 @@ def _m008_rate_limits(db: Database) -> None:
     db.execute("CREATE INDEX audit_login ON audit (username, action, target, at)")
 
 
+def _m009_event_wall_clock(db: Database) -> None:
+    # What the gate's wall clock said when it decided by its trusted time instead (the clock defence);
+    # NULL for events of gates from before it.
+    db["events"].add_column("wall_at", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
@@ -181,6 +187,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("006_presence", _m006_presence),
     ("007_gate_direction", _m007_gate_direction),
     ("008_rate_limits", _m008_rate_limits),
+    ("009_event_wall_clock", _m009_event_wall_clock),
 ]
 
 

@@ -70,6 +70,44 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+def _link(path: str, method: str, description: str, parameters: dict[str, str] | None = None,
+          body: dict[str, str] | None = None) -> dict[str, Any]:
+    """An OpenAPI link to the operation at path and method (schemathesis follows these when testing statefully)."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    link: dict[str, Any] = {"operationRef": f"#/paths/{pointer}/{method}", "description": description}
+    if parameters:
+        link["parameters"] = parameters
+    if body:
+        link["requestBody"] = body
+    return link
+
+
+def _links() -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The links that are true of the hub: (path, method, status) -> {name: link}."""
+    one = API_PREFIX + "/venues/{venue_id}"
+    new_venue = {"venue_id": "$response.body#/id"}
+    same_venue = {"venue_id": "$request.path.venue_id"}
+    return {
+        (API_PREFIX + "/venues", "post", "201"): {
+            "GetVenue": _link(one, "get", "the venue just created", new_venue),
+            "PatchVenue": _link(one, "patch", "change the venue just created", new_venue),
+            "Occupancy": _link(one + "/occupancy", "get", "its occupancy", new_venue),
+            "ListGates": _link(one + "/gates", "get", "its gates", new_venue),
+            "AddGate": _link(one + "/gates", "post", "add a gate to it", new_venue),
+            "Reserve": _link(one + "/reservations", "post", "book a slot at it", new_venue),
+            "Slots": _link(one + "/reservations", "get", "its bookings", new_venue),
+            "Devices": _link(one + "/devices", "get", "its devices", new_venue),
+            "Documents": _link(one + "/documents", "get", "its documents", new_venue),
+            "PutDocument": _link(one + "/documents/{kind}", "put", "publish a document for it", new_venue)},
+        (one + "/gates", "post", "201"): {
+            "EnrollToken": _link(one + "/gates/{gate_id}/enroll-token", "post", "a token for the gate just added",
+                                 {**same_venue, "gate_id": "$response.body#/id"})},
+        (one + "/gates/{gate_id}/enroll-token", "post", "201"): {
+            "Enroll": _link(_template(contract.ENROLL), "post", "spend the token just made",
+                            body={"token": "$response.body#/token"})},
+    }
+
+
 def build() -> dict[str, Any]:
     """The whole document."""
     _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template="#/components/schemas/{model}")
@@ -146,6 +184,8 @@ def build() -> dict[str, Any]:
         "/openapi.json": {"get": _op("This document", {"200": _json(obj)}, security=None)},
         "/healthz": {"get": _op("Alive", {"200": _json(obj)}, security=None)},
     }
+    for (path, method, status), links in _links().items():
+        paths[path][method]["responses"][status]["links"] = links
     return {
         "openapi": "3.1.0",
         "info": {"title": "Venue checkpoint hub · 场所核验中心", "version": VERSION,

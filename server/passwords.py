@@ -9,10 +9,12 @@ guesses it takes (check_password_strength), the user name among the words it tri
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import OrderedDict
 
 from protocols.errors import CheckpointError
 
@@ -27,9 +29,39 @@ def hash_password(password: str) -> str:
     return f"scrypt${salt.hex()}${digest.hex()}"
 
 
-@functools.lru_cache(maxsize=256)
-def verify_password(password: str, stored: str) -> bool:
-    """True when password matches a stored scrypt hash (cached: a console session checks it often)."""
+# ---- recently verified passwords ---------------------------------------------------------------
+# HTTP Basic sends the password with every request and scrypt costs ~50 ms, so a worker remembers
+# for a short while that a password matched. It remembers a keyed hash, never the password: HMAC
+# with a random key made per process (never written anywhere) over the password AND the stored hash.
+# The stored hash is read from the database on every request, so a changed password (a new salt and
+# hash) misses every worker's entries at once; `forget_verified` also drops this worker's entries.
+# Only matches are kept: every wrong guess still pays for scrypt, and guesses cannot fill the cache.
+# Trade-off: someone who can read a worker's memory gets the key and the tags of passwords used in the
+# last VERIFIED_TTL seconds and could test guesses against them at HMAC speed rather than scrypt's;
+# such a reader could as well read those passwords off the request buffers while they arrive, and the
+# entries (at most VERIFIED_MAX) are gone a minute later, unlike the plaintext an lru_cache kept.
+VERIFIED_TTL = 60.0  # seconds a match is remembered
+VERIFIED_MAX = 256
+_KEY = secrets.token_bytes(32)
+_verified: OrderedDict[bytes, float] = OrderedDict()  # tag -> monotonic expiry, oldest first
+_lock = threading.Lock()
+
+
+def _tag(password: str, stored: str) -> bytes:
+    """The keyed hash a verified (password, stored hash) pair is remembered by."""
+    secret = password.encode("utf-8")
+    # Length-prefixed, so no (password, stored) pair can be shifted into another.
+    message = len(secret).to_bytes(4, "big") + secret + stored.encode("utf-8")
+    return hmac.digest(_KEY, message, "sha256")
+
+
+def forget_verified() -> None:
+    """Drop this worker's remembered matches (on a password change; other workers miss by the new hash)."""
+    with _lock:
+        _verified.clear()
+
+
+def _scrypt_matches(password: str, stored: str) -> bool:
     try:
         scheme, salt_hex, digest_hex = stored.split("$")
         salt = bytes.fromhex(salt_hex)
@@ -39,6 +71,23 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
     return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True when password matches a stored scrypt hash (a match is remembered VERIFIED_TTL s by keyed hash only)."""
+    tag, now = _tag(password, stored), time.monotonic()
+    with _lock:
+        expiry = _verified.get(tag)
+        if expiry is not None and expiry > now:
+            return True
+        _verified.pop(tag, None)
+    if not _scrypt_matches(password, stored):
+        return False
+    with _lock:
+        _verified[tag] = now + VERIFIED_TTL
+        while len(_verified) > VERIFIED_MAX:
+            _verified.popitem(last=False)
+    return True
 
 
 def mosquitto_hash(password: str, iterations: int = MOSQUITTO_ITERATIONS) -> str:

@@ -1,4 +1,4 @@
-"""The hub's tables as SQLAlchemy Core `MetaData`: the schema of the old migrations 001-008, column for column.
+"""The hub's tables as SQLAlchemy Core `MetaData`: the schema of the old migrations 001-009, column for column.
 
 Alembic's revisions (server/alembic/versions/) create and change these tables; the store's queries
 (server/store*.py) are built from them. The same tables run on SQLite and PostgreSQL; where the two
@@ -104,6 +104,9 @@ events = Table(
     Column("operator", Str),
     Column("note", Str),
     Column("received_at", Str, nullable=False),
+    # What the gate's wall clock said when it decided by its trusted time instead (the clock defence);
+    # NULL for events of gates from before it.
+    Column("wall_at", Str),
     Index("events_venue_at", "venue", "at"),
     # The console's filters: venue + decision + time, and time alone for the all-venues view.
     Index("events_venue_decision_at", "venue", "decision", "at"),

@@ -39,7 +39,7 @@ from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, position_of, shown, upsert,
 )
 from server.store_migrate import upgrade
-from server.passwords import hash_password, mosquitto_hash, verify_password
+from server.passwords import forget_verified, hash_password, mosquitto_hash, verify_password
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _event_row(e: GateEvent, eff: int, received: str) -> dict[str, Any]:
         "decision": e.decision, "effect": eff, "failed": failed, "reasons": reasons, "subject": e.subject,
         "name": e.name, "person_class": e.person_class, "colour": e.colour, "celsius": e.celsius,
         "bundle_version": e.bundle_version, "credential_format": e.credential_format, "operator": e.operator,
-        "note": e.note, "received_at": received,
+        "note": e.note, "received_at": received, "wall_at": None if e.wall_at is None else utc_text(e.wall_at),
     }
 
 
@@ -266,6 +266,7 @@ class HubStore(ConsoleQueries):
             c.execute(upsert(c, users, ["username"], ["password_hash", "role", "created_at", "venue"]),
                       {"username": username, "password_hash": hash_password(password), "role": role,
                        "created_at": utc_text(utc_now()), "venue": None})
+        forget_verified()  # a replaced password: this worker forgets its matches (the others miss by the new hash)
 
     def check_user(self, username: str, password: str) -> str | None:
         """The user's role if the password is right, else None."""
@@ -751,7 +752,7 @@ class HubStore(ConsoleQueries):
                    limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
         """Events matching the filters, newest first."""
         ev = events_table
-        stmt = select(*(ev.c[name] for name in EVENT_COLUMNS if name != "effect"))
+        stmt = select(*(ev.c[name] for name in EVENT_COLUMNS if name not in ("effect", "wall_at")))
         for column, value in (("venue", venue), ("gate", gate), ("decision", decision)):
             if value is not None:
                 stmt = stmt.where(ev.c[column] == value)

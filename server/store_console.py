@@ -89,11 +89,17 @@ class ConsoleQueries:
             c.execute(insert(audit).values(at=utc_text(utc_now()), username=username, action=action, target=target,
                                            venue=venue))
 
-    def audit_log(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        """Audit rows, newest first."""
+    def audit_log(self, limit: int = 100, offset: int = 0, *, bound: str | None = None) -> list[dict[str, Any]]:
+        """Audit rows, newest first; for a user bound to a venue only that venue's rows.
+
+        The filter is `server.auth.in_scope` in SQL (so pages stay pages): bound None sees every row, a
+        bound user the rows whose venue is theirs; hub-wide rows (venue NULL) are not a bound user's.
+        """
         a = audit
-        return self._rows(select(a.c.id, a.c.at, a.c.username, a.c.action, a.c.target, a.c.venue)
-                          .order_by(a.c.id.desc()).limit(limit).offset(offset))
+        stmt = select(a.c.id, a.c.at, a.c.username, a.c.action, a.c.target, a.c.venue)
+        if bound is not None:
+            stmt = stmt.where(a.c.venue == bound)
+        return self._rows(stmt.order_by(a.c.id.desc()).limit(limit).offset(offset))
 
     # ---- console: denials --------------------------------------------------------------------
 

@@ -72,13 +72,59 @@ def test_guard_records_a_manual_decision_with_a_pin(sim):
 
 
 @pytest.mark.slow
-def test_guard_mode_locks_after_repeated_wrong_pins(sim, monkeypatch):
+def test_guard_mode_locks_after_repeated_wrong_pins_and_the_gate_records_an_alarm(sim, monkeypatch):
     url = sim.kiosk_url
-    for _ in range(kiosk_module.MAX_PIN_FAILURES):
+    for _ in range(kiosk_module.MAX_PIN_FAILURES - 1):
         assert post_guard(url, pin="1111", decision="deny", reason="x", operator="G1").status_code == 403
-    locked = post_guard(url, pin="2468", decision="deny", reason="x", operator="G1")
-    assert locked.status_code == 429
-    assert sim.gate.store.count() == 0
+    last = post_guard(url, pin="1111", decision="deny", reason="x", operator="G1")
+    assert last.status_code == 429 and last.json()["locked_s"] == kiosk_module.LOCKOUT_S
+    locked = post_guard(url, pin="2468", decision="deny", reason="x", operator="G1")  # even the right PIN
+    assert locked.status_code == 429 and "已锁定" in locked.json()["message"]["zh"]
+    alarm = sim.events.get(timeout=5)  # what the agent hands to its sync, so the hub receives it
+    assert alarm.kind == "alarm" and [r.rule for r in alarm.reasons] == ["GATE-PIN-01"]
+    assert [e.kind for e in sim.gate.store.events()] == ["alarm"]  # no decision was made
+
+
+class Clock:
+    """A monotonic clock the test moves on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_each_lockout_doubles_through_the_kiosk_endpoint_and_a_right_pin_resets_it() -> None:
+    from hardware.display.kiosk import LOCKOUT_S, MAX_LOCKOUT_S, MAX_PIN_FAILURES, KioskDisplay
+
+    clock, lockouts, decisions = Clock(), [], []
+    kiosk = KioskDisplay(port=0, guard_pin="2468", on_guard=lambda *a: decisions.append(a),
+                         on_lockout=lambda n, s: lockouts.append((n, s)), clock=clock)
+    kiosk.open()
+    try:
+        def wrong_run() -> requests.Response:
+            for _ in range(MAX_PIN_FAILURES - 1):
+                assert post_guard(kiosk.url, pin="0000").status_code == 403
+            return post_guard(kiosk.url, pin="0000")
+
+        for n in range(1, 4):
+            answer = wrong_run()
+            assert answer.status_code == 429 and answer.json()["locked_s"] == LOCKOUT_S * 2 ** (n - 1)
+            clock.now += LOCKOUT_S * 2 ** (n - 1) - 30
+            still = post_guard(kiosk.url, pin="2468", decision="admit", reason="x", operator="G")
+            assert still.status_code == 429 and still.json()["locked_s"] == 30
+            assert still.json()["message"] == {"zh": "已锁定，剩余 0m30s", "en": "locked: 0m30s left"}
+            clock.now += 30
+        assert lockouts == [(1, 60.0), (2, 120.0), (3, 240.0)] and decisions == []
+        assert post_guard(kiosk.url, pin="2468", decision="admit", reason="x", operator="G").status_code == 202
+        assert wrong_run().json()["locked_s"] == LOCKOUT_S  # a right PIN starts the back-off again
+        for _ in range(20):  # the back-off stops at a day
+            clock.now += MAX_LOCKOUT_S
+            answer = wrong_run()
+        assert answer.json()["locked_s"] == MAX_LOCKOUT_S and "24h00m" in answer.json()["message"]["zh"]
+    finally:
+        kiosk.close()
 
 
 @pytest.mark.slow

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import sqlite3
+from contextlib import closing
 from importlib import resources
 from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from server.app import create_app
@@ -17,7 +20,16 @@ from server.blueprints.meta import openapi_text
 from server.openapi import message_schemas, render
 from server.store import HubStore
 
-ADMIN = "Basic " + base64.b64encode(b"admin:pw").decode()
+PASSWORD = "pass-word-1"
+# Every kind of person the API knows (server/auth.py ROLES), and an admin bound to one venue.
+PEOPLE = {"admin": ("admin", None), "supervisor": ("supervisor", None), "guard": ("guard", None),
+          "venue-admin": ("admin", "acme")}
+FUZZ_EXAMPLES = 100  # per operation and caller in the slow run
+QUICK_EXAMPLES = 25  # over all operations together, in the fast subset
+
+
+def _basic(user: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
 
 
 def test_the_stored_document_is_what_the_builder_makes() -> None:
@@ -28,8 +40,11 @@ def _app(tmp: Path):
     db = tmp / "hub.db"
     app = create_app({"DATABASE": str(db)})
     store = HubStore(db)
-    store.create_user("admin", "pw", "admin")
+    for user, (role, venue) in PEOPLE.items():
+        store.create_user(user, PASSWORD, role)
+        store.set_user_venue(user, venue)
     store.create_venue("acme", {"cap": 10, "slot_minutes": 30, "slot_capacity": 2})
+    store.create_venue("other", {"cap": 10, "slot_minutes": 30, "slot_capacity": 2})  # outside venue-admin's scope
     store.create_gate("acme", "g0")
     _, secret = store.redeem_token(store.create_enroll_token("acme", "g0"))
     store.put_document("acme", "bundle", b'{"body": {}}', "application/json")
@@ -50,15 +65,78 @@ def fuzzed(tmp_path_factory):
 
 # The document the hub serves at /openapi.json; the app it is fuzzed against is built when the tests run.
 schema = schemathesis.openapi.from_dict(json.loads(openapi_text()))
+DEVICE_PATHS = "^/api/v1/(device|enroll)"  # a device's credential (enroll takes none: its token is the body)
+device_ops = schema.include(path_regex=DEVICE_PATHS)
+people_ops = schema.exclude(path_regex=DEVICE_PATHS)
+
+
+def _call(case, app, authorization: str) -> None:
+    # The real credentials, so the fuzzing reaches past authentication; only a server error fails.
+    case.call_and_validate(app=app, headers={"Authorization": authorization}, checks=[not_a_server_error])
+
+
+@pytest.fixture(params=list(PEOPLE))
+def person(request) -> str:
+    """Each console role in turn, and the venue-bound admin."""
+    return request.param
+
+
+@settings(max_examples=QUICK_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(case=schema.as_strategy())
+def test_a_few_inputs_make_no_server_error(case, fuzzed) -> None:
+    # The fast subset's taste of the fuzz: a few cases over all operations, as an admin or the device.
+    device = case.path.startswith("/api/v1/device")
+    _call(case, fuzzed[0], f"Bearer {fuzzed[1]}" if device else _basic("admin"))
 
 
 @pytest.mark.slow
-@schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_input_makes_a_server_error(case, fuzzed) -> None:
-    # The real credentials, so the fuzzing reaches past authentication.
-    auth = f"Bearer {fuzzed[1]}" if case.path.startswith("/api/v1/device") else ADMIN
-    case.call_and_validate(app=fuzzed[0], headers={"Authorization": auth}, checks=[not_a_server_error])
+@people_ops.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_no_input_makes_a_server_error_for_any_person(case, fuzzed, person) -> None:
+    _call(case, fuzzed[0], _basic(person))
+
+
+@pytest.mark.slow
+@device_ops.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_no_input_makes_a_server_error_for_a_device(case, fuzzed) -> None:
+    _call(case, fuzzed[0], f"Bearer {fuzzed[1]}")
+
+
+@pytest.mark.slow
+def test_no_sequence_along_the_documents_links_makes_a_server_error(tmp_path: Path) -> None:
+    (tmp_path / "template").mkdir()
+    template, secret = _app(tmp_path / "template")
+    runs = itertools.count()
+    answered: set[tuple[str, str, int]] = set()  # (method, path template, status) of every step
+
+    class Hub(schema.as_state_machine()):
+        """Create a venue, then use it (gates, tokens, enrollment...), as an admin of every venue."""
+
+        def setup(self) -> None:
+            # Each sequence on a fresh copy of the hub: a sequence replayed (to shrink it) must meet the same hub.
+            db = tmp_path / f"run{next(runs)}.db"
+            # SQLite's backup, not a file copy: the template's last writes may still be in its WAL.
+            with closing(sqlite3.connect(template.config["DATABASE"])) as src, closing(sqlite3.connect(db)) as dst:
+                src.backup(dst)
+            self.app = create_app({"DATABASE": str(db)})
+
+        def get_call_kwargs(self, case):
+            device = case.path.startswith("/api/v1/device")
+            return {"app": self.app, "headers": {"Authorization": f"Bearer {secret}" if device else _basic("admin")}}
+
+        def after_call(self, response, case):
+            answered.add((case.method, case.path, response.status_code))
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=[not_a_server_error])  # only a server error fails
+
+    Hub.run(settings=settings(max_examples=FUZZ_EXAMPLES, stateful_step_count=6, deadline=None,
+                              suppress_health_check=list(HealthCheck), database=None))
+    # The links were followed: a venue named by one step's answer (none exists under a random name) was
+    # read and given a gate by later steps.
+    assert ("GET", "/api/v1/venues/{venue_id}", 200) in answered
+    assert ("POST", "/api/v1/venues/{venue_id}/gates", 201) in answered, "\n".join(map(str, sorted(answered)))
 
 
 @pytest.mark.parametrize("path", ["/api/v1/device/sync", "/api/v1/venues"])

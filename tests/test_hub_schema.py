@@ -1,8 +1,9 @@
 """The hub's schema under Alembic: a fresh database gets exactly the old migrations' schema, and a database
 made by the old named migrations (`checkpoint hub init` before Alembic) is taken over, never recreated.
 
-tests/data/hub-v008.db was made by the previous hub's code (`HubStore.migrate()` with all 8 old migrations,
-an admin, the venue `acme` with a cap of 10, gate g0, one admitted entry of subject "ab" * 16).
+tests/data/hub-v008.db was made by the hub's code before Alembic (`HubStore.migrate()` when 008 was the last old
+migration; 009 came later), with an admin, the venue `acme` with a cap of 10, gate g0, one admitted entry of
+subject "ab" * 16.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def test_old_database_is_taken_over_with_its_data(tmp_path: Path):
     db = tmp_path / "hub.db"
     shutil.copy(LEGACY, db)
     store = HubStore(db)
-    assert store.migrate() == ["0002"]  # stamped at 0001 (its schema), only the trigger's removal applied
+    # The old step it lacks (009) finished, stamped at 0001 (that schema), only the trigger's removal applied.
+    assert store.migrate() == ["0002"]
     assert store.migrate() == []
     assert store.check_user("admin", "Legacy-admin-pass-2026") == "admin"
     assert store.event_count("acme") == 1 and store.occupancy("acme")["inside"] == 1
@@ -66,8 +68,8 @@ def test_old_database_is_taken_over_with_its_data(tmp_path: Path):
 
 def test_fresh_schema_is_the_old_migrations_schema(tmp_path: Path):
     old = tmp_path / "old.db"
-    shutil.copy(LEGACY, old)
     with sqlite3.connect(old) as raw:
+        assert legacy.migrate(Database(raw)) == [name for name, _ in legacy.MIGRATIONS]  # every old step, as old hubs did
         raw.execute("DROP TRIGGER events_presence")  # what 0002 removes; the rest must be equal
     fresh = HubStore(tmp_path / "fresh.db")
     assert fresh.migrate() == ["0001", "0002"]

@@ -233,3 +233,14 @@ def test_lists_are_narrowed_to_the_users_venue_and_personal_reads_are_audited(sc
     assert ("supervisor", "api.events", OWN) in actions
     assert ("supervisor", "api.out_of_scope", OTHER) in actions
     assert ("admin", "api.out_of_scope", OTHER) in actions
+
+
+def test_the_audit_page_shows_a_bound_admin_only_its_venues_rows(scoped: ScopedHub) -> None:
+    scoped.store.add_audit("someone", "denial.view", "marker-own", OWN)
+    scoped.store.add_audit("someone", "denial.view", "marker-other", OTHER)
+    scoped.store.add_audit("someone", "hub.wide", "marker-hub", None)
+    page = scoped.console("admin").get("/console/audit").get_data(as_text=True)
+    assert "marker-own" in page and "marker-other" not in page and "marker-hub" not in page
+    scoped.store.create_user("root", PASSWORD, "admin")  # bound to no venue: every row
+    everything = scoped.console("root").get("/console/audit").get_data(as_text=True)
+    assert all(m in everything for m in ("marker-own", "marker-other", "marker-hub"))

@@ -3,7 +3,9 @@
 Served by the standard library's threading HTTP server on a named thread, so a gate needs no
 Flask. The page's files are in `kiosk/` beside this module. The guard posts a manual decision
 with a PIN; it is handed to `on_guard` (the agent's loop queues it and alone records and
-actuates). Wrong PINs lock guard mode for a while, so a PIN cannot be guessed.
+actuates). Wrong PINs lock guard mode, each lockout twice as long as the one before (up to a day),
+so a 4-digit PIN takes years to exhaust; each lockout is handed to `on_lockout` (the agent records
+it as an alarm event the hub receives).
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ ASSETS = Path(__file__).with_name("kiosk")
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                  ".css": "text/css; charset=utf-8"}
 MAX_BODY = 4096
-MAX_PIN_FAILURES = 5
-LOCKOUT_S = 60.0
+MAX_PIN_FAILURES = 5  # wrong PINs in a row that lock guard mode
+LOCKOUT_S = 60.0  # the first lockout; each later one doubles, until a right PIN
+MAX_LOCKOUT_S = 24 * 3600.0  # so 5 guesses a day at worst: 10^4 PINs take 2000 days (about 5.5 years)
 SSE_KEEPALIVE_S = 15.0
 
 GuardCallback = Callable[[str, str, str], None]  # decision, reason, operator
+LockoutCallback = Callable[[int, float], None]  # the how-manieth lockout in a row, its seconds
 
 
 class KioskDisplay(Display):
@@ -45,7 +49,8 @@ class KioskDisplay(Display):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8088, guard_pin: str | None = None,
                  on_guard: GuardCallback | None = None, journal: Path | None = None,
-                 initial: Screen | None = None, name: str = "kiosk"):
+                 initial: Screen | None = None, name: str = "kiosk", on_lockout: LockoutCallback | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         super().__init__(name)
         self.host = host
         self.port = port
@@ -55,8 +60,12 @@ class KioskDisplay(Display):
         self._screen = initial or Screen("idle", "", "")
         self._version = 0
         self._changed = threading.Condition()
+        self.on_lockout = on_lockout
+        self._clock = clock  # monotonic; a test passes its own to let a lockout run out
         self._failures = 0
+        self._lockouts = 0  # in a row, since the last right PIN: the back-off's exponent
         self._locked_until = 0.0
+        self._pin_lock = threading.Lock()  # the page's requests come on several threads
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -118,21 +127,32 @@ class KioskDisplay(Display):
 
     def guard(self, body: dict[str, Any]) -> tuple[HTTPStatus, dict[str, Any]]:
         """Check a guard's request (PIN, decision, reason) and pass it to the loop."""
-        now = time.monotonic()
         if self.guard_pin is None or self.on_guard is None:
             return HTTPStatus.FORBIDDEN, _msg("本机未启用值班模式", "Guard mode is not enabled at this gate")
-        if now < self._locked_until:
-            return HTTPStatus.TOO_MANY_REQUESTS, _msg("密码错误次数过多，请稍后再试", "Too many wrong PINs: try later")
         pin, decision = body.get("pin"), body.get("decision")
         reason, operator = body.get("reason"), body.get("operator")
-        if not isinstance(pin, str) or not hmac.compare_digest(pin.encode(), self.guard_pin.encode()):
-            self._failures += 1
-            if self._failures >= MAX_PIN_FAILURES:
+        with self._pin_lock:
+            now = self._clock()
+            if now < self._locked_until:
+                return HTTPStatus.TOO_MANY_REQUESTS, _locked(self._locked_until - now)
+            if not isinstance(pin, str) or not hmac.compare_digest(pin.encode(), self.guard_pin.encode()):
+                self._failures += 1
+                if self._failures < MAX_PIN_FAILURES:
+                    return HTTPStatus.FORBIDDEN, _msg("密码错误", "Wrong PIN")
                 self._failures = 0
-                self._locked_until = now + LOCKOUT_S
-                log.warning("guard mode locked for %.0fs after %d wrong PINs", LOCKOUT_S, MAX_PIN_FAILURES)
-            return HTTPStatus.FORBIDDEN, _msg("密码错误", "Wrong PIN")
-        self._failures = 0
+                self._lockouts += 1
+                seconds = min(LOCKOUT_S * 2 ** min(self._lockouts - 1, 32), MAX_LOCKOUT_S)
+                self._locked_until = now + seconds
+                lockouts = self._lockouts
+            else:
+                self._failures = self._lockouts = 0
+                lockouts = 0
+        if lockouts:
+            log.warning("guard mode locked for %.0fs after %d wrong PINs (lockout %d in a row)", seconds,
+                        MAX_PIN_FAILURES, lockouts)
+            if self.on_lockout is not None:
+                self.on_lockout(lockouts, seconds)
+            return HTTPStatus.TOO_MANY_REQUESTS, _locked(seconds)
         if decision not in ("admit", "deny"):
             return HTTPStatus.BAD_REQUEST, _msg("请选择放行或拒绝", "Choose admit or deny")
         if not isinstance(reason, str) or not reason.strip() or len(reason) > 200:
@@ -145,6 +165,13 @@ class KioskDisplay(Display):
 
 def _msg(zh: str, en: str) -> dict[str, Any]:
     return {"message": {"zh": zh, "en": en}}
+
+
+def _locked(seconds: float) -> dict[str, Any]:
+    """The answer while guard mode is locked: 已锁定 · locked, with the time left (also as a number)."""
+    left = max(1, int(seconds + 0.999))
+    text = f"{left // 3600}h{left % 3600 // 60:02d}m" if left >= 3600 else f"{left // 60}m{left % 60:02d}s"
+    return {**_msg(f"已锁定，剩余 {text}", f"locked: {text} left"), "locked_s": left}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -39,6 +39,11 @@ def enroll() -> tuple[EnrollResponse, int]:
     return answer, 201
 
 
+def _hub_time() -> float:
+    """The hub's clock for a sync answer (whole ms): the gate keeps it as its trusted time (agent/trusted_clock.py)."""
+    return round(utc_now().timestamp(), 3)
+
+
 @bp.post(contract.DEVICE_SYNC)
 @device_required
 def sync() -> SyncResponse:
@@ -59,7 +64,8 @@ def sync() -> SyncResponse:
     if result.conflicts:
         extra["conflicts"] = result.conflicts
     if body.presence_after is None:
-        return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch, **extra)
+        return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch,
+                            hub_time=_hub_time(), **extra)
     # Anti-passback across gates: who entered or left at the venue's other gates lately.
     since = utc_now() - dt.timedelta(seconds=body.presence_window_s)
     page = store.presence_changes(device.venue, device.gate, body.presence_after, since)
@@ -67,7 +73,7 @@ def sync() -> SyncResponse:
     # making a checked model of each cost a third of a sync. The gate validates the answer it reads.
     return SyncResponse.model_construct(acked=result.acked, new=result.new, versions=versions, fetch=fetch,
                                         presence=page.changes, presence_after=page.cursor, presence_more=page.more,
-                                        **extra)
+                                        hub_time=_hub_time(), **extra)
 
 
 @bp.post(contract.DEVICE_LEASE)

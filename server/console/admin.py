@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, url_for
+from flask import g, redirect, render_template, url_for
 
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp
@@ -17,9 +17,9 @@ AUDIT_PAGE = 100
 @bp.get("/audit")
 @login_required("admin")
 def audit_page():
-    """Who viewed or changed what, and when, newest first."""
+    """Who viewed or changed what, and when, newest first (a venue-bound admin: that venue's rows only)."""
     page = positive_int("page", 1, 100_000)
-    rows = get_store().audit_log(AUDIT_PAGE + 1, (page - 1) * AUDIT_PAGE)
+    rows = get_store().audit_log(AUDIT_PAGE + 1, (page - 1) * AUDIT_PAGE, bound=g.console_user["venue"])
     return render_template("console/audit.html", rows=rows[:AUDIT_PAGE], page=page, more=len(rows) > AUDIT_PAGE)
 
 

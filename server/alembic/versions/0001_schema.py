@@ -1,4 +1,4 @@
-"""The hub's schema as the old named migrations 001-008 left it (server/migrations.py), minus the
+"""The hub's schema as the old named migrations 001-009 left it (server/migrations.py), minus the
 SQLite-only presence trigger (revision 0002 drops it from databases made by that code).
 
 Frozen: generated once from server/schema.py, never edited; a change is a new revision.
@@ -109,6 +109,7 @@ def upgrade() -> None:
     sa.Column('operator', Str, nullable=True),
     sa.Column('note', Str, nullable=True),
     sa.Column('received_at', Str, nullable=False),
+    sa.Column('wall_at', Str, nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sqlite_with_rowid=False
     )
