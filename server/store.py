@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Integer, bindparam, case, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, Executable, Integer, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from ulid import ULID
 
@@ -143,7 +143,11 @@ def _presence_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 _DEVICE = (select(devices.c.id, devices.c.venue, devices.c.gate)
            .where(devices.c.secret_sha256 == bindparam("b_secret"), devices.c.revoked_at.is_(None)))
 _HELD = select(events_table).where(events_table.c.id.in_(bindparam("b_ids", expanding=True)))
-_GATE_DIRECTION = select(gates.c.direction).where(gates.c.venue == bindparam("b_venue"), gates.c.id == bindparam("b_gate"))
+# What ingest needs of a gate, in one look-up: its direction, its venue's cap and dwell time, the places it holds.
+_GATE_FACTS = (select(gates.c.direction, venues.c.cap, venues.c.dwell_minutes, func.coalesce(leases.c.held, 0))
+               .select_from(gates.join(venues, venues.c.id == gates.c.venue)
+                            .outerjoin(leases, (leases.c.venue == gates.c.venue) & (leases.c.gate == gates.c.id)))
+               .where(gates.c.venue == bindparam("b_venue"), gates.c.id == bindparam("b_gate")))
 _TOUCH = update(gates).where(gates.c.venue == bindparam("b_venue"), gates.c.id == bindparam("b_gate"))
 _VERSIONS = (select(documents.c.kind, documents.c.version).where(documents.c.venue == bindparam("b_venue"))
              .order_by(documents.c.kind))
@@ -157,16 +161,15 @@ _DWELL = select(venues.c.dwell_minutes).where(venues.c.id == bindparam("b_venue"
 _CAP_AND_HELD = (select(venues.c.cap, func.coalesce(leases.c.held, 0))
                  .select_from(venues.outerjoin(leases, (leases.c.venue == venues.c.id) & (leases.c.gate == bindparam("b_gate"))))
                  .where(venues.c.id == bindparam("b_venue")))
-_ADD_ENTRIES = (update(occupancy).where(occupancy.c.venue == bindparam("b_venue"))
-                .values(entries=occupancy.c.entries + bindparam("b_n", type_=Integer)))
-_ADD_EXITS = (update(occupancy).where(occupancy.c.venue == bindparam("b_venue"))
-              .values(exits=occupancy.c.exits + bindparam("b_n", type_=Integer)))
+_COUNT = (update(occupancy).where(occupancy.c.venue == bindparam("b_venue"))
+          .values(entries=occupancy.c.entries + bindparam("b_entries", type_=Integer),
+                  exits=occupancy.c.exits + bindparam("b_exits", type_=Integer)))
 # max(0, held - n), spelt as CASE: a two-argument max() is SQLite's only (PostgreSQL's is GREATEST).
 _SHRINK_LEASE = (update(leases).where(leases.c.venue == bindparam("b_venue"), leases.c.gate == bindparam("b_gate"))
                  .values(held=case((leases.c.held > bindparam("b_n", type_=Integer),
                                     leases.c.held - bindparam("b_n", type_=Integer)), else_=0)))
 _IS_EXIT = (events_table.c.kind == "exit") | ((events_table.c.direction == "out") & (events_table.c.decision == "admit"))
-_UNMATCHED_EXITS = (select(events_table.c.id, events_table.c.subject, events_table.c.at)
+_UNMATCHED_EXITS = (select(events_table.c.id, events_table.c.gate, events_table.c.subject, events_table.c.at)
                     .where(events_table.c.venue == bindparam("b_venue"), events_table.c.effect == 0,
                            events_table.c.subject.in_(bindparam("b_subjects", expanding=True)), _IS_EXIT)
                     .order_by(events_table.c.at))
@@ -422,7 +425,10 @@ class HubStore(ConsoleQueries):
         with self.write() as c:
             held = self._held(c, timely)
             conflicts = self._conflicts(held, timely)
-            accepted = self._check_directions(c, timely, refused)
+            facts: dict[tuple[str, str], Any] = {}
+            accepted = self._check_directions(c, timely, refused, facts)
+            # Entries and exits counted per venue, written once at the end of the transaction.
+            counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             # The first of each id is stored, later ones and ids held already are not (writers are serialised,
             # so what `held` read stays true until this transaction ends).
             seen = set(held)
@@ -442,25 +448,30 @@ class HubStore(ConsoleQueries):
                 new += added
                 entered += rows
                 if eff == 1:
-                    beyond += self._beyond_lease(c, venue, gate, added, received)
-                    c.execute(_ADD_ENTRIES, {"b_venue": venue, "b_n": added})
-                    # Admissions made against a lease turn into occupancy: the lease shrinks.
-                    c.execute(_SHRINK_LEASE, {"b_venue": venue, "b_gate": gate, "b_n": added})
-            self._add_presence(c, entered)
-            late = self._match_late_entries(c, [e for e in accepted if effect(e) == 1 and e.subject])
+                    beyond += self._beyond_lease(c, venue, gate, added, received, facts.get((venue, gate)))
+                    counts[venue][0] += added
+                    # Admissions made against a lease turn into occupancy: the lease shrinks (if it holds any).
+                    known = facts.get((venue, gate))
+                    if known is None or known[3] > 0:
+                        c.execute(_SHRINK_LEASE, {"b_venue": venue, "b_gate": gate, "b_n": added})
+            late = self._match_late_entries(c, [e for e in accepted if effect(e) == 1 and e.subject], counts)
             fresh_exits = []
             for e in sorted(exits, key=lambda x: x.at):
                 if e.id not in seen:
                     seen.add(e.id)
                     fresh_exits.append(e)
-            left = self._store_exits(c, fresh_exits, received)
+            left = self._store_exits(c, fresh_exits, received, facts, counts)
             new += len(left)
             unmatched += sum(1 for r in left if r["effect"] == 0)
-            self._add_presence(c, left)
+            # Presence changes in the order the events count: the entries, late-matched exits, the exits.
+            self._add_presence(c, [*entered, *late, *left])
+            for venue, (entries, exits_) in counts.items():
+                if entries or exits_:
+                    c.execute(_COUNT, {"b_venue": venue, "b_entries": entries, "b_exits": exits_})
             if gate_running is not None:
                 self._touch(c, *gate_running)
         if late:
-            log.info("%d exits stored earlier now match entries that arrived late", late)
+            log.info("%d exits stored earlier now match entries that arrived late", len(late))
         if unmatched:
             log.warning("%d exits of nobody counted inside: stored, no place freed", unmatched)
         for r in refused:
@@ -472,7 +483,8 @@ class HubStore(ConsoleQueries):
         taken = {r.id for r in refused}
         return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched, beyond)
 
-    def _store_exits(self, c: Connection, exits: Sequence[GateEvent], received: str) -> list[dict[str, Any]]:
+    def _store_exits(self, c: Connection, exits: Sequence[GateEvent], received: str, facts: dict[tuple[str, str], Any],
+                     counts: dict[str, list[int]]) -> list[dict[str, Any]]:
         """Store new exits in time order, each freeing a place only if its subject is counted inside; their rows."""
         ev = events_table
         stored: list[dict[str, Any]] = []
@@ -480,7 +492,8 @@ class HubStore(ConsoleQueries):
         for e in exits:
             by_venue[e.venue].append(e)
         for venue, mine in by_venue.items():
-            dwell = c.execute(_DWELL, {"b_venue": venue}).scalar()
+            known = next((row for (v, _), row in facts.items() if v == venue and row is not None), None)
+            dwell = known[2] if known is not None else c.execute(_DWELL, {"b_venue": venue}).scalar()
             rows = []
             if dwell:
                 # Inside means within the dwell time of each exit: one look-up per exit, each seeing the ones before.
@@ -498,9 +511,7 @@ class HubStore(ConsoleQueries):
                         balance[e.subject] -= 1
                     rows.append(_event_row(e, -1 if inside else 0, received))
                 c.execute(insert_ignore(c, ev), rows)
-            freed = sum(1 for r in rows if r["effect"] == -1)
-            if freed:
-                c.execute(_ADD_EXITS, {"b_venue": venue, "b_n": freed})
+            counts[venue][1] += sum(1 for r in rows if r["effect"] == -1)
             stored += rows
         return stored
 
@@ -512,12 +523,13 @@ class HubStore(ConsoleQueries):
             c.execute(_ADD_PRESENCE, changes)
 
     @staticmethod
-    def _beyond_lease(c: Connection, venue: str, gate: str, admitted: int, received: str) -> int:
+    def _beyond_lease(c: Connection, venue: str, gate: str, admitted: int, received: str, known: Any = None) -> int:
         """Audit admitted entries at a capped venue beyond the places the gate held; how many were beyond."""
         # A gate admits only against places the hub lent it (guard openings too), so more is a faulty or
         # hostile device filling the venue. Still stored and counted: the people are inside, and a
         # refused record would under-count them; the audit shows supervisors which gate and how many.
-        row = c.execute(_CAP_AND_HELD, {"b_venue": venue, "b_gate": gate}).first()
+        # `known`: the gate's facts read by _check_directions in this transaction (cap, held); else read now.
+        row = (known[1], known[3]) if known is not None else c.execute(_CAP_AND_HELD, {"b_venue": venue, "b_gate": gate}).first()
         if row is None or row[0] is None or admitted <= row[1]:
             return 0
         c.execute(insert(audit).values(at=received, username=f"gate:{gate}", action="device.beyond_lease",
@@ -545,17 +557,20 @@ class HubStore(ConsoleQueries):
         return out
 
     @staticmethod
-    def _check_directions(c: Connection, batch: Sequence[GateEvent], refused: list[Refusal]) -> list[GateEvent]:
+    def _check_directions(c: Connection, batch: Sequence[GateEvent], refused: list[Refusal],
+                          facts: dict[tuple[str, str], Any]) -> list[GateEvent]:
         """The events made the way their gate lets people through; the others go to `refused`.
 
-        A gate with no direction yet takes that of its first event (trust on first use).
+        A gate with no direction yet takes that of its first event (trust on first use). `facts` gets each
+        gate's row of `_GATE_FACTS` (None for a gate the hub has no row of).
         """
         known: dict[tuple[str, str], str | None] = {}
         accepted = []
         for e in batch:
             key = (e.venue, e.gate)
             if key not in known:
-                known[key] = c.execute(_GATE_DIRECTION, {"b_venue": e.venue, "b_gate": e.gate}).scalar()
+                facts[key] = c.execute(_GATE_FACTS, {"b_venue": e.venue, "b_gate": e.gate}).first()
+                known[key] = facts[key][0] if facts[key] is not None else None
             way = gate_direction_of(e)
             if known[key] == "both":  # an admin's choice: a door used both ways, each event keeps its own
                 accepted.append(e)
@@ -572,29 +587,26 @@ class HubStore(ConsoleQueries):
         return accepted
 
     @staticmethod
-    def _match_late_entries(c: Connection, entries: list[GateEvent]) -> int:
+    def _match_late_entries(c: Connection, entries: list[GateEvent], counts: dict[str, list[int]]) -> list[dict[str, Any]]:
         """Let exits stored unmatched free their place now that an entry of theirs arrived (an entry gate
-        was offline longer than the exit gate); how many were matched."""
+        was offline longer than the exit gate); the rows of the exits matched, as they now count."""
         ev = events_table
         by_venue: dict[str, set[str]] = defaultdict(set)
         for e in entries:
             by_venue[e.venue].add(e.subject or "")
-        matched = 0
+        matched: list[dict[str, Any]] = []
         for venue, subjects in by_venue.items():
             rows = c.execute(_UNMATCHED_EXITS, {"b_venue": venue, "b_subjects": sorted(subjects)}).all()
-            for event_id, subject, at in rows:
+            for event_id, gate, subject, at in rows:
                 balance = c.execute(select(func.coalesce(func.sum(ev.c.effect), 0))
                                     .where(ev.c.venue == venue, ev.c.subject == subject, ev.c.effect != 0,
                                            ev.c.at <= at)).scalar()
                 if balance <= 0:
                     continue  # still nobody inside before this exit
                 c.execute(update(ev).where(ev.c.id == event_id).values(effect=-1))
-                c.execute(_ADD_EXITS, {"b_venue": venue, "b_n": 1})
-                # Presence changes are written when an event is stored: this exit's, now that it counts.
-                c.execute(insert(presence).from_select(
-                    ["venue", "gate", "subject", "direction", "at"],
-                    select(ev.c.venue, ev.c.gate, ev.c.subject, literal("out"), ev.c.at).where(ev.c.id == event_id)))
-                matched += 1
+                counts[venue][1] += 1
+                # Its presence change (an exit, now that it counts) goes in with the batch's own.
+                matched.append({"venue": venue, "gate": gate, "subject": subject, "effect": -1, "at": at})
         return matched
 
     @staticmethod
