@@ -21,6 +21,7 @@ from protocols.events import GateEvent, new_event_id
 from server import migrations as legacy
 from server.store import HubStore
 from server.store_migrate import head
+from tests.conftest import run_sql
 
 LEGACY = Path(__file__).parent / "data" / "hub-v008.db"
 
@@ -96,3 +97,22 @@ def test_partly_migrated_old_database_is_finished_then_taken_over(tmp_path: Path
     fresh = HubStore(tmp_path / "fresh.db")
     fresh.migrate()
     assert _describe(store) == _describe(fresh)
+
+
+def test_ids_sort_byte_by_byte_on_either_engine(hub_engine: str, tmp_path: Path, request) -> None:
+    # A PostgreSQL database whose own collation is a language's (ICU en-US: "a" < "B"), as a hub's may be:
+    # the store's order must still be SQLite's, byte by byte ("B" < "a"), so pages and cursors agree.
+    if hub_engine == "sqlite":
+        database = str(tmp_path / "hub.db")
+    else:
+        cluster = request.getfixturevalue("postgres")
+        run_sql(cluster.url(), "CREATE DATABASE hub_icu TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+                " LOCALE 'C.UTF-8'", autocommit=True)
+        database = cluster.url("hub_icu")
+        request.addfinalizer(lambda: run_sql(cluster.url(), "DROP DATABASE hub_icu WITH (FORCE)", autocommit=True))
+    store = HubStore(database)
+    store.migrate()
+    for venue in ("b", "B", "a", "A-2", "a-1"):
+        store.create_venue(venue, {})
+    assert [v["id"] for v in store.venues()] == sorted(["b", "B", "a", "A-2", "a-1"])  # Python's order is by code point
+    store.close()
