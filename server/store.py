@@ -210,7 +210,8 @@ class HubStore(ConsoleQueries):
         except OSError as exc:
             raise HubDatabaseError(f"{self.name}: cannot open the hub database: {exc.strerror or exc}") from exc
         except DBAPIError as exc:
-            raise HubDatabaseError(f"{self.name}: cannot open the hub database: {exc.orig}") from exc
+            # One line: libpq's messages run over several.
+            raise HubDatabaseError(f"{self.name}: cannot open the hub database: {' '.join(str(exc.orig).split())}") from exc
         if self.path is not None:
             try:
                 # The connect listener's pragmas read the header; this reads the schema: garbage or a truncated file fails here.

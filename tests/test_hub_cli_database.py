@@ -59,4 +59,5 @@ def test_an_unreachable_server_is_one_line_without_its_password() -> None:
     result = _run("migrate", "--database", url)
     assert result.exit_code == 2, result.output
     assert "cannot open the hub database" in result.output and "127.0.0.1" in result.output
+    assert len(result.output.strip().splitlines()) == 1
     assert "s3cret-pass" not in result.output and "Traceback" not in result.output
