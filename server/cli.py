@@ -75,7 +75,7 @@ class HubGroup(click.Group):
             raise BadDatabase(str(exc)) from exc
         except DatabaseError as exc:
             # Damage past the pages read at open (a truncated file) shows only when a query reaches it.
-            raise BadDatabase(f"{ctx.meta.get('hub_db', 'hub database')}: not a usable hub database ({exc.orig})") from exc
+            raise BadDatabase(f"{ctx.meta.get('hub_db', 'hub database')}: not a usable hub database ({' '.join(str(exc.orig).split())})") from exc
 
 
 def _store(database: str) -> HubStore:
