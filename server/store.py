@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Executable, Integer, bindparam, case, delete, func, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from ulid import ULID
 
 from protocols.clock import utc_now, utc_text
@@ -209,12 +209,15 @@ class HubStore(ConsoleQueries):
             self.conn: Connection = engine_for(self.url).connect()
         except OSError as exc:
             raise HubDatabaseError(f"{self.name}: cannot open the hub database: {exc.strerror or exc}") from exc
-        except DBAPIError as exc:
+        except OperationalError as exc:
             # One line: libpq's messages run over several.
             raise HubDatabaseError(f"{self.name}: cannot open the hub database: {' '.join(str(exc.orig).split())}") from exc
+        except DBAPIError as exc:
+            # Opened, but the connect listener's pragmas read a header that is not SQLite's (garbage, truncated).
+            raise HubDatabaseError(f"{self.name}: not a usable hub database ({' '.join(str(exc.orig).split())})") from exc
         if self.path is not None:
             try:
-                # The connect listener's pragmas read the header; this reads the schema: garbage or a truncated file fails here.
+                # The connect listener's pragmas read the header; this reads the schema: a damaged file fails here.
                 self.conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").fetchone()
             except DBAPIError as exc:
                 self.conn.close()
