@@ -123,14 +123,15 @@ def end_write(conn: Connection, commit: bool) -> None:
     conn.exec_driver_sql("COMMIT" if commit else "ROLLBACK")
 
 
-def _insert(conn: Connection, table: Table):
-    return (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
+def _insert(dialect: str, table: Table):
+    # Each dialect's own insert(): ON CONFLICT is not a Core construct.
+    return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
 
 
 @functools.cache
 def _insert_ignore(dialect: str, table: Table):
     # Built once per engine kind and table: the ingest hot path runs it for every batch.
-    return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table).on_conflict_do_nothing()
+    return _insert(dialect, table).on_conflict_do_nothing()
 
 
 def insert_ignore(conn: Connection, table: Table):
@@ -141,7 +142,7 @@ def insert_ignore(conn: Connection, table: Table):
 def upsert(conn: Connection, table: Table, keys: list[str], update: Any):
     """INSERT ... ON CONFLICT (keys) DO UPDATE: `update` names columns taken from the new row, or maps
     columns to expressions (which may use the statement's `excluded`, passed as a callable's argument)."""
-    stmt = _insert(conn, table)
+    stmt = _insert(conn.dialect.name, table)
     if callable(update):
         update = update(stmt.excluded)
     elif isinstance(update, list):
