@@ -212,6 +212,13 @@ class GateLoop:
         if self._screen is None or self._screen.state != "error":
             self._show(self._store_screen())
 
+    def _alarm_event(self, reason: RuleResult, note: str, reading: ClockReading | None = None) -> GateEvent:
+        """An alarm event of this gate, dated by the time it decides by (and its wall clock beside)."""
+        reading = reading or self.clock.read(floor=False)
+        return GateEvent(id=new_event_id(reading.at), kind="alarm", venue=self.gate.venue, gate=self.gate.gate,
+                         at=reading.at, wall_at=reading.wall, direction=self.gate.direction, reasons=[reason],
+                         note=note[:500])
+
     def _store_back(self, now: float) -> bool:
         """Try the store again (at most every STORE_RETRY_S) by recording the alarm event; True when it took it."""
         if self._store_fault is None:
@@ -222,11 +229,8 @@ class GateLoop:
         why, since = self._store_fault
         now_read = self.clock.read(floor=False)
         back = now_read.at
-        alarm = GateEvent(
-            id=new_event_id(back), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=back,
-            wall_at=now_read.wall,
-            direction=self.gate.direction, reasons=[messages.STORE_FAULT],
-            note=f"store unavailable {since.isoformat()} .. {back.isoformat()}: {why}"[:500])
+        alarm = self._alarm_event(messages.STORE_FAULT, f"store unavailable {since.isoformat()} .. {back.isoformat()}: {why}",
+                                  now_read)
         try:
             self.store.record(alarm)
         except StoreUnavailable:
@@ -301,9 +305,7 @@ class GateLoop:
                 f" (tolerance {self.clock.tolerance.total_seconds():.0f}s): deciding by the hub's time")
         # The alert: a log watch sees it now, the hub with the alarm event at the next sync.
         log.error("ALERT %s", note)
-        alarm = GateEvent(id=new_event_id(reading.at), kind="alarm", venue=self.gate.venue, gate=self.gate.gate,
-                          at=reading.at, wall_at=reading.wall, direction=self.gate.direction,
-                          reasons=[messages.CLOCK_JUMP], note=note)
+        alarm = self._alarm_event(messages.CLOCK_JUMP, note, reading)
         self.store.record(alarm)  # StoreUnavailable: run() closes the gate; the episode is raised again after
         self._clock_alarm = reading
         if self.on_event is not None:
@@ -465,10 +467,8 @@ class GateLoop:
 
     def _pin_lockout(self, lockouts: int, seconds: float) -> GateEvent | None:
         """Record a guard-PIN lockout as an alarm event (synced to the hub like any event); None if the store is down."""
-        alarm = GateEvent(
-            id=new_event_id(), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=utc_now(),
-            direction=self.gate.direction, reasons=[messages.PIN_LOCKED],
-            note=f"guard mode locked {seconds:.0f}s after {lockouts} lockout(s) of wrong PINs in a row")
+        alarm = self._alarm_event(messages.PIN_LOCKED,
+                                  f"guard mode locked {seconds:.0f}s after {lockouts} lockout(s) of wrong PINs in a row")
         try:
             self.store.record(alarm)
         except StoreUnavailable as exc:
