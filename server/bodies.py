@@ -27,6 +27,9 @@ class VenueSettings(Body):
     plan_approved: bool | None = None
     slot_minutes: int | None = Field(default=None, ge=5, le=24 * 60)
     slot_capacity: int | None = Field(default=None, ge=1, le=100_000)
+    lease_reclaim_after_s: int | None = Field(
+        default=None, ge=1, le=7 * 24 * 3600,
+        description="how long a gate must be silent before its lent places may be reclaimed (absent: 600 s)")
 
 
 class VenueCreate(VenueSettings):

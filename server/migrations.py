@@ -170,6 +170,13 @@ def _m008_rate_limits(db: Database) -> None:
     db.execute("CREATE INDEX audit_login ON audit (username, action, target, at)")
 
 
+def _m009_lease_reclaim(db: Database) -> None:
+    # How long a gate must be silent before a supervisor may take back the places lent to it
+    # (NULL: 600 s); and when a lease was last reclaimed, so the console can say so.
+    db["venues"].add_column("lease_reclaim_after_s", int)
+    db["leases"].add_column("reclaimed_at", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
@@ -179,6 +186,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("006_presence", _m006_presence),
     ("007_gate_direction", _m007_gate_direction),
     ("008_rate_limits", _m008_rate_limits),
+    ("009_lease_reclaim", _m009_lease_reclaim),
 ]
 
 
