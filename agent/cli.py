@@ -253,6 +253,8 @@ def _print_event(event: GateEvent) -> None:
         mark = "← 离开 EXIT "
     elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-TEMP-01"}:
         mark = "… 复测 RETEST"  # recorded as a refusal; the person rests and measures again
+    elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-CAP-01"}:
+        mark = "… 稍候 WAIT  "  # the venue is full for now: amber on the screen, not a red refusal
     temp = f"{event.celsius:.1f}°C" if event.celsius is not None else "  -   "
     why = "; ".join(f"{r.message_zh} · {r.message_en}" for r in shown_reasons(event.reasons))
     kind = "" if event.kind in ("decision", "exit") else f"[{event.kind}] "

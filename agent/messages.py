@@ -14,6 +14,7 @@ REST = ("体温偏高，请休息后复测", "Temperature high: please rest, the
 RETEST = ("请稍候复测", "Please rest, then measure again")  # a first abnormal reading: amber, not a refusal
 FEVER = ("体温异常，请前往发热门诊", "Abnormal temperature: please go to the fever clinic")
 GOODBYE = ("再见", "Goodbye")
+WAIT = ("请稍候", "Please wait")  # the venue is full for now: amber, not a red refusal
 EXIT_REFER = ("请联系值班人员", "Please ask the guard")
 THERMOMETER_DOWN = ("测温仪未连接", "Thermometer unavailable")
 CAMERA_DOWN = ("摄像头故障，正在重连", "Camera unavailable: reconnecting")
