@@ -61,6 +61,28 @@ class Reservation(Body):
     slot: str
 
 
+class Bilingual(Body):
+    """One text in Simplified Chinese and English."""
+
+    zh: str
+    en: str
+
+
+class GateLease(Body):
+    """The places lent to one gate, its last contact, and whether a supervisor may reclaim them now."""
+
+    gate: str
+    direction: str | None
+    held: int = Field(description="places lent to the gate and not yet used as far as the hub knows")
+    last_contact: str | None = Field(description="the gate's last sync or lease call (UTC), null: never")
+    silent_s: float | None = Field(description="seconds since then")
+    reclaim_after_s: int = Field(description="the venue's silence before a reclaim is allowed")
+    reclaimable: bool
+    reclaimed_at: str | None
+    overfill_risk: Bilingual = Field(description="what reclaiming these places risks, said before the action")
+    reclaimed: int | None = Field(default=None, description="in a reclaim's answer: the places taken back")
+
+
 class Occupancy(Body):
     """How many are inside a venue, its cap, what is lent to gates and what is free."""
 

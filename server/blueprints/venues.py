@@ -8,9 +8,9 @@ import sqlite3
 from flask import Blueprint, g, jsonify, request
 
 from protocols.clock import utc_text
-from protocols.contract import API_PREFIX
+from protocols.contract import API_PREFIX, wire
 from server.auth import audit, check_venue, in_scope, role_required
-from server.bodies import GateCreate, ReservationRequest, VenueCreate, VenueSettings
+from server.bodies import Bilingual, GateCreate, GateLease, ReservationRequest, VenueCreate, VenueSettings
 from server.db import get_store
 from server.gatherings import check, tier
 from server.http_errors import ApiError
@@ -99,13 +99,13 @@ def list_gates(venue_id: str):
     return jsonify(get_store().gates(venue_id))
 
 
-def lent_json(lent: LentPlaces) -> dict:
-    """One gate's lent places as the API answers them, with the risk a reclaim would run."""
+def lent_json(lent: LentPlaces, **extra: int) -> dict:
+    """One gate's lent places as the API answers them (a GateLease), with the risk a reclaim would run."""
     zh, en = overfill_risk(lent.held)
-    return {"gate": lent.gate, "direction": lent.direction, "held": lent.held, "last_contact": lent.last_contact,
-            "silent_s": None if lent.silent_s is None else round(lent.silent_s, 1),
-            "reclaim_after_s": lent.reclaim_after_s, "reclaimable": lent.reclaimable,
-            "reclaimed_at": lent.reclaimed_at, "overfill_risk": {"zh": zh, "en": en}}
+    return wire(GateLease(gate=lent.gate, direction=lent.direction, held=lent.held, last_contact=lent.last_contact,
+                          silent_s=None if lent.silent_s is None else round(lent.silent_s, 1),
+                          reclaim_after_s=lent.reclaim_after_s, reclaimable=lent.reclaimable,
+                          reclaimed_at=lent.reclaimed_at, overfill_risk=Bilingual(zh=zh, en=en), **extra))
 
 
 @bp.get("/<venue_id>/leases")
@@ -129,7 +129,7 @@ def reclaim_lease(venue_id: str, gate_id: str):
         raise ApiError(404, "no_such_gate", "闸机不存在 / no such gate") from exc
     except ReclaimRefused as exc:
         raise ApiError(409, exc.reason, str(exc)) from exc
-    return jsonify({**lent_json(lent), "reclaimed": lent.held})
+    return jsonify(lent_json(lent, reclaimed=lent.held))
 
 
 @bp.post("/<venue_id>/gates")
