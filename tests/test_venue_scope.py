@@ -115,6 +115,11 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "GET /console/venues": (lambda h, v: ("GET", "/console/venues", {}), at_least("admin", 200, 200)),
     "POST /console/venues/<venue_id>": (
         lambda h, v: ("POST", f"/console/venues/{v}", {"data": {"kind": "school"}}), at_least("admin", 302)),
+    "GET /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
+        lambda h, v: ("GET", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 200)),
+    # `north` holds no places: refused (409) once role and venue are let through.
+    "POST /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
+        lambda h, v: ("POST", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 409)),
     "GET /console/denials": (lambda h, v: ("GET", "/console/denials", {"query_string": {"venue": v}}),
                              at_least("guard", 200)),
     "GET /console/denials/<event_id>": (lambda h, v: ("GET", f"/console/denials/{h.denial[v]}", {}),
