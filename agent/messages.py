@@ -17,6 +17,7 @@ GOODBYE = ("再见", "Goodbye")
 WAIT = ("请稍候", "Please wait")  # the venue is full for now: amber, not a red refusal
 EXIT_REFER = ("请联系值班人员", "Please ask the guard")
 THERMOMETER_DOWN = ("测温仪未连接", "Thermometer unavailable")
+THERMOMETER_DRIFT = ("测温仪读数漂移，请联系值班人员校准", "Thermometer readings drifting: please call the guard to recalibrate")
 CAMERA_DOWN = ("摄像头故障，正在重连", "Camera unavailable: reconnecting")
 FIRE_ALARM = ("消防报警，闸门常开", "Fire alarm: barrier held open")
 STORE_DOWN = ("存储故障，闸机暂停使用", "Storage fault: the gate is closed")
@@ -50,3 +51,8 @@ def local_reason(key: str, outcome: str = "FAIL") -> RuleResult:
 # The alarm a gate records once its store takes writes again (what the hub learns of the outage).
 STORE_FAULT = RuleResult(rule="GATE-STORE-01", outcome="FAIL", message_zh="闸机存储曾不可写，期间暂停通行",
                          message_en="The gate's store could not be written: the gate was closed meanwhile")
+
+
+# The alarm a gate records when the median of its recent readings leaves the plausible band.
+DRIFT_FAULT = RuleResult(rule="GATE-THERM-01", outcome="FAIL", message_zh="测温仪读数中位数偏离正常范围，请校准",
+                         message_en="The median of the thermometer's recent readings left the normal band: recalibrate")
