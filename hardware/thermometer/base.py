@@ -24,7 +24,10 @@ class ThermometerSettings(BaseModel):
     """Settings every thermometer driver shares."""
 
     model_config = ConfigDict(extra="forbid")
+    # calibrated = measured * calibration_gain + calibration_offset_c (`checkpoint agent calibrate-thermometer`
+    # fits the offset against one reference reading, offset and gain against two).
     calibration_offset_c: float = Field(0.0, ge=-5.0, le=5.0)
+    calibration_gain: float = Field(1.0, ge=0.8, le=1.2)
     plausible_min_c: float = PLAUSIBLE_MIN_C
     plausible_max_c: float = PLAUSIBLE_MAX_C
     open_attempts: int = Field(3, ge=1)
@@ -95,8 +98,8 @@ class Thermometer(Device):
 
     def _record(self, measured_c: float, raw: bytes, at_monotonic: float | None = None,
                 at_wallclock: dt.datetime | None = None) -> Reading:
-        """Apply the calibration offset, flag implausible values, and keep it as the latest."""
-        celsius = round(measured_c + self.settings.calibration_offset_c, 2)
+        """Apply the calibration (gain, then offset), flag implausible values, and keep it as the latest."""
+        celsius = round(measured_c * self.settings.calibration_gain + self.settings.calibration_offset_c, 2)
         plausible = self.settings.plausible_min_c <= celsius <= self.settings.plausible_max_c
         reading = Reading(
             celsius=celsius,
