@@ -575,6 +575,8 @@ class HubStore(ConsoleQueries):
         return self._lent(self.conn, venue_id, None, now or utc_now())
 
     def _lent(self, c: sqlite3.Connection, venue_id: str, gate: str | None, now: dt.datetime) -> list[LentPlaces]:
+        from server.reports import stored_time  # reports imports this module: read lazily, as the console does
+
         venue = c.execute("SELECT lease_reclaim_after_s FROM venues WHERE id = ?", [venue_id]).fetchone()
         after = (venue[0] if venue else None) or DEFAULT_RECLAIM_AFTER_S
         rows = c.execute(
@@ -583,9 +585,11 @@ class HubStore(ConsoleQueries):
             + (" AND g.id = ?" if gate else "") + " ORDER BY g.id", [venue_id] + ([gate] if gate else [])).fetchall()
         out = []
         for gate_id, direction, held, seen, renewed, reclaimed in rows:
-            # Both are hub time text of one form, so the later is the greater string.
-            last = max((t for t in (seen, renewed) if t), default=None)
-            silent = None if last is None else (now - dt.datetime.fromisoformat(last)).total_seconds()
+            # Read as times, not compared as text: a time no clock can show in the gates table is skipped
+            # (the lease's own time is always the hub's), never an error on this page.
+            times = [(t, text) for text in (seen, renewed) if (t := stored_time(text)) is not None]
+            last_t, last = max(times) if times else (None, None)
+            silent = None if last_t is None else (now - last_t).total_seconds()
             out.append(LentPlaces(gate_id, direction, held, last, silent, after, reclaimed))
         return out
 
