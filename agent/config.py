@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hardware.barrier.simulated import SimulatedBarrierConfig
 from hardware.camera.simulated import SimulatedCameraConfig
@@ -64,6 +64,17 @@ class MeasureSection(_Section):
     max_age_s: float = Field(default=3.0, gt=0, le=30, description="a reading older than this is not used")
     wait_s: float = Field(default=8.0, gt=0, le=60, description="how long a person is asked to measure")
     rest_s: float = Field(default=20.0, ge=0, le=600, description="rest before the one re-measure after a high reading")
+    # Integrity: the median of the last drift_window readings must stay in [drift_low_c, drift_high_c].
+    drift_window: int = Field(default=30, ge=0, le=1000,
+                              description="readings the drift median is taken over (0: no drift watch)")
+    drift_low_c: float = Field(default=35.5, ge=30, le=45, description="lowest plausible median of people's readings")
+    drift_high_c: float = Field(default=37.5, ge=30, le=45, description="highest plausible median of people's readings")
+
+    @model_validator(mode="after")
+    def _band_in_order(self) -> "MeasureSection":
+        if self.drift_low_c >= self.drift_high_c:
+            raise ValueError("measure.drift_low_c must be below measure.drift_high_c")
+        return self
 
 
 class KioskSection(_Section):

@@ -106,7 +106,7 @@ class Devices:
 
     def announce(self, screen: Screen) -> None:
         """Beep the pattern for the screen and say it aloud (zh then en); never blocks."""
-        beep = {"admit": "admit", "remeasure": "remeasure", "fever": "alert"}.get(screen.state, "deny")
+        beep = {"admit": "admit", "remeasure": "remeasure", "wait": "remeasure", "fever": "alert"}.get(screen.state, "deny")
         self.speaker.beep(beep)
         self.speaker.say(*speech(screen))
 

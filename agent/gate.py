@@ -81,7 +81,8 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
         clock = TrustedClock(store, cfg.gate.clock_tolerance_s)
         if cfg.sync is not None:
             sync = SyncClient(store, cfg.sync, venue=cfg.gate.venue, gate=cfg.gate.gate, secret=cfg.device_secret or "",
-                              presence_window_s=cfg.passback_window_s, documents=documents.cache, clock=clock)
+                              presence_window_s=cfg.passback_window_s, documents=documents.cache, clock=clock,
+                              direction=cfg.gate.direction)
             missing = documents.missing() if trust is None or decider is None else []
             if missing:  # a syncing gate with no bundle or trust list yet asks the hub for them first
                 try:

@@ -27,6 +27,7 @@ from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, DecisionInputs, StoreUnavailable
+from agent.thermometer_drift import DriftWatch
 from agent.trusted_clock import ClockReading, TrustedClock
 from hardware.display.base import Screen
 from hardware.retry import Backoff
@@ -77,6 +78,8 @@ class GateLoop:
                  venue_facts: VenueFacts | None = None, clock: TrustedClock | None = None):
         # The config's own sections: who the gate is, and the timings of a presentation, a measurement, a screen.
         self.gate, self.presentation, self.measure, self.kiosk = cfg.gate, cfg.presentation, cfg.measure, cfg.kiosk
+        self.drift = (DriftWatch(cfg.measure.drift_window, cfg.measure.drift_low_c, cfg.measure.drift_high_c)
+                      if cfg.measure.drift_window else None)
         self.devices = devices
         self.store = store
         self.verify = verify
@@ -242,6 +245,26 @@ class GateLoop:
             self.on_event(alarm)
         return True
 
+    def _watch_drift(self, celsius: float) -> None:
+        """Feed the drift median; on leaving the band record the GATE-THERM-01 alarm (it reaches the hub) and show the fault."""
+        if self.drift is None:
+            return
+        change = self.drift.add(celsius)
+        if change is None:
+            return
+        median = self.drift.median
+        if change == "recovered":
+            log.info("thermometer median %.2f C back in %.1f-%.1f C", median, self.drift.low_c, self.drift.high_c)
+            return
+        log.warning("thermometer median %.2f C of the last %d readings is outside %.1f-%.1f C: recalibrate",
+                    median, len(self.drift.readings), self.drift.low_c, self.drift.high_c)
+        alarm = self._alarm_event(messages.DRIFT_FAULT,
+                                  f"median {median:.2f} C of the last {len(self.drift.readings)} readings outside "
+                                  f"{self.drift.low_c:.1f}-{self.drift.high_c:.1f} C")
+        self.store.record(alarm)  # a store fault here is the loop's own: the same handling as a decision's
+        if self.on_event is not None:
+            self.on_event(alarm)
+
     # ---- camera ---------------------------------------------------------------------------
 
     def _read_frame(self) -> Any:
@@ -377,6 +400,7 @@ class GateLoop:
                                          countdown_s=round(self._pending_deadline - now)))
             else:
                 self._pending = None
+                self._watch_drift(reading.celsius)
                 return self._decide(p, reading.celsius, now)
         if now >= self._pending_deadline:
             self._pending = None
@@ -487,6 +511,8 @@ class GateLoop:
             faults.append(messages.CAMERA_DOWN)
         if not self.devices.thermometer.connected:
             faults.append(messages.THERMOMETER_DOWN)
+        if self.drift is not None and self.drift.drifted:
+            faults.append(messages.THERMOMETER_DRIFT)
         if self.devices.barrier.fire_alarm_active:
             faults.append(messages.FIRE_ALARM)
         return tuple(faults)

@@ -14,8 +14,10 @@ REST = ("体温偏高，请休息后复测", "Temperature high: please rest, the
 RETEST = ("请稍候复测", "Please rest, then measure again")  # a first abnormal reading: amber, not a refusal
 FEVER = ("体温异常，请前往发热门诊", "Abnormal temperature: please go to the fever clinic")
 GOODBYE = ("再见", "Goodbye")
+WAIT = ("请稍候", "Please wait")  # the venue is full for now: amber, not a red refusal
 EXIT_REFER = ("请联系值班人员", "Please ask the guard")
 THERMOMETER_DOWN = ("测温仪未连接", "Thermometer unavailable")
+THERMOMETER_DRIFT = ("测温仪读数漂移，请联系值班人员校准", "Thermometer readings drifting: please call the guard to recalibrate")
 CAMERA_DOWN = ("摄像头故障，正在重连", "Camera unavailable: reconnecting")
 FIRE_ALARM = ("消防报警，闸门常开", "Fire alarm: barrier held open")
 STORE_DOWN = ("存储故障，闸机暂停使用", "Storage fault: the gate is closed")
@@ -55,3 +57,7 @@ STORE_FAULT = RuleResult(rule="GATE-STORE-01", outcome="FAIL", message_zh="闸�
 # The alarm a gate records when wrong guard PINs lock its kiosk's guard mode (someone may be guessing).
 PIN_LOCKED = RuleResult(rule="GATE-PIN-01", outcome="FAIL", message_zh="值班密码多次错误，值班模式已锁定",
                         message_en="Repeated wrong guard PINs: guard mode was locked")
+
+# The alarm a gate records when the median of its recent readings leaves the plausible band.
+DRIFT_FAULT = RuleResult(rule="GATE-THERM-01", outcome="FAIL", message_zh="测温仪读数中位数偏离正常范围，请校准",
+                         message_en="The median of the thermometer's recent readings left the normal band: recalibrate")

@@ -44,6 +44,9 @@ def result_screen(event: GateEvent, countdown_s: float) -> Screen:
         state: ScreenState = "admit"
     elif event.kind == "fever":
         title, state = messages.FEVER, "fever"
+    elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {messages.VENUE_FULL.rule}:
+        # Refused only because the venue is full: nothing is wrong with the person, who may come back.
+        title, state = messages.WAIT, "wait"
     elif event.decision == "refer":
         title, state = (messages.EXIT_REFER if event.direction == "out" else messages.REFER), "refer"
     else:

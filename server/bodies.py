@@ -27,6 +27,9 @@ class VenueSettings(Body):
     plan_approved: bool | None = None
     slot_minutes: int | None = Field(default=None, ge=5, le=24 * 60)
     slot_capacity: int | None = Field(default=None, ge=1, le=100_000)
+    lease_reclaim_after_s: int | None = Field(
+        default=None, ge=1, le=7 * 24 * 3600,
+        description="how long a gate must be silent before its lent places may be reclaimed (absent: 600 s)")
 
 
 class VenueCreate(VenueSettings):
@@ -56,6 +59,28 @@ class Reservation(Body):
 
     id: int
     slot: str
+
+
+class Bilingual(Body):
+    """One text in Simplified Chinese and English."""
+
+    zh: str
+    en: str
+
+
+class GateLease(Body):
+    """The places lent to one gate, its last contact, and whether a supervisor may reclaim them now."""
+
+    gate: str
+    direction: str | None
+    held: int = Field(description="places lent to the gate and not yet used as far as the hub knows")
+    last_contact: str | None = Field(description="the gate's last sync or lease call (UTC), null: never")
+    silent_s: float | None = Field(description="seconds since then")
+    reclaim_after_s: int = Field(description="the venue's silence before a reclaim is allowed")
+    reclaimable: bool
+    reclaimed_at: str | None
+    overfill_risk: Bilingual = Field(description="what reclaiming these places risks, said before the action")
+    reclaimed: int | None = Field(default=None, description="in a reclaim's answer: the places taken back")
 
 
 class Occupancy(Body):

@@ -30,13 +30,15 @@ from protocols.clock import utc_now, utc_text
 from protocols.errors import CheckpointError
 from protocols.contract import PRESENCE_PAGE
 from protocols.events import FUTURE_SKEW, MAX_EVENT_AGE, GateEvent, takes_place
+from server.leases import DEFAULT_RECLAIM_AFTER_S, LentPlaces, check_reclaim
 from server.migrations import migrate
 from server.store_console import ConsoleQueries
 from server.passwords import forget_verified, hash_password, mosquitto_hash, verify_password
 
 log = logging.getLogger(__name__)
 
-VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity")
+VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity",
+                "lease_reclaim_after_s")
 
 
 def sha256(text: str) -> str:
@@ -585,11 +587,16 @@ class HubStore(ConsoleQueries):
             inside = self._inside(c, venue, now or utc_now())
             rows = c.execute("SELECT gate, held FROM leases WHERE venue = ?", [venue_id]).fetchall()
             held = dict(rows)
-            n_gates = c.execute("SELECT count(*) FROM gates WHERE venue = ?", [venue_id]).fetchone()[0]
+            # Exit gates take no share: a fair share split with them was a share no one could use.
+            n_gates = c.execute("SELECT count(*) FROM gates WHERE venue = ? AND coalesce(direction, '') != 'out'",
+                                [venue_id]).fetchone()[0]
+            exit_gate = c.execute("SELECT 1 FROM gates WHERE venue = ? AND id = ? AND direction = 'out'",
+                                  [venue_id, gate]).fetchone() is not None
             # Admissions not yet synced were made against places the hub lent this gate, so there can
             # be no more of them than it holds: a gate claiming more cannot hold back the others' places.
             unsynced = min(max(0, unsynced), held.get(gate, 0))
-            granted = grant(venue.get("cap"), inside, held, gate, want, unsynced, n_gates)
+            # An exit gate admits nobody in, so it is lent nothing (whatever it asks for).
+            granted = 0 if exit_gate else grant(venue.get("cap"), inside, held, gate, want, unsynced, n_gates)
             # Admissions the hub has not seen yet stay reserved until their events arrive.
             new_held = granted + max(0, unsynced)
             c.execute(
@@ -597,7 +604,49 @@ class HubStore(ConsoleQueries):
                 " ON CONFLICT (venue, gate) DO UPDATE SET held = excluded.held, updated_at = excluded.updated_at",
                 [venue_id, gate, new_held, utc_text(utc_now())],
             )
+            self._touch(c, venue_id, gate, None)  # a lease call is contact too: the gate is not silent
         return {"grant": granted, "held": new_held, "cap": venue.get("cap"), "inside": inside}
+
+    def lent_places(self, venue_id: str, now: dt.datetime | None = None) -> list[LentPlaces]:
+        """Per gate of a venue: the places it holds, its last contact, and whether they may be reclaimed now."""
+        return self._lent(self.conn, venue_id, None, now or utc_now())
+
+    def _lent(self, c: sqlite3.Connection, venue_id: str, gate: str | None, now: dt.datetime) -> list[LentPlaces]:
+        from server.reports import stored_time  # reports imports this module: read lazily, as the console does
+
+        venue = c.execute("SELECT lease_reclaim_after_s FROM venues WHERE id = ?", [venue_id]).fetchone()
+        after = (venue[0] if venue else None) or DEFAULT_RECLAIM_AFTER_S
+        rows = c.execute(
+            "SELECT g.id, g.direction, coalesce(l.held, 0), g.last_seen, l.updated_at, l.reclaimed_at FROM gates g"
+            " LEFT JOIN leases l ON l.venue = g.venue AND l.gate = g.id WHERE g.venue = ?"
+            + (" AND g.id = ?" if gate else "") + " ORDER BY g.id", [venue_id] + ([gate] if gate else [])).fetchall()
+        out = []
+        for gate_id, direction, held, seen, renewed, reclaimed in rows:
+            # Read as times, not compared as text: a time no clock can show in the gates table is skipped
+            # (the lease's own time is always the hub's), never an error on this page.
+            times = [(t, text) for text in (seen, renewed) if (t := stored_time(text)) is not None]
+            last_t, last = max(times) if times else (None, None)
+            silent = None if last_t is None else (now - last_t).total_seconds()
+            out.append(LentPlaces(gate_id, direction, held, last, silent, after, reclaimed))
+        return out
+
+    def reclaim_lease(self, venue_id: str, gate: str, username: str, now: dt.datetime | None = None) -> LentPlaces:
+        """Take back the places lent to a gate silent long enough, audited in the same transaction; what it held.
+
+        Raises ReclaimRefused when the gate is not silent long enough or holds nothing, KeyError when
+        there is no such gate."""
+        now = now or utc_now()
+        with self.write() as c:
+            found = self._lent(c, venue_id, gate, now)
+            if not found:
+                raise KeyError(gate)
+            lent = found[0]
+            check_reclaim(lent)
+            c.execute("UPDATE leases SET held = 0, reclaimed_at = ? WHERE venue = ? AND gate = ?",
+                      [utc_text(now), venue_id, gate])
+            c.execute("INSERT INTO audit (at, username, action, target, venue) VALUES (?,?,?,?,?)",
+                      [utc_text(now), username, "lease.reclaim", f"{gate}: {lent.held}", venue_id])
+        return lent
 
     # ---- distribution ------------------------------------------------------------------------
 

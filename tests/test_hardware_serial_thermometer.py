@@ -104,6 +104,19 @@ def test_calibration_offset_is_added_to_every_reading(rig):
     assert thermo.latest().celsius == 36.6
 
 
+def test_ambient_compensation_uses_the_mlx90614_frames_ambient(rig):
+    # 36.0 °C skin, 24.5 °C ambient in the frame: 36.0 + 0.1 * (36.0 - 24.5) = 37.15, then the offset.
+    sim, thermo = rig("binary", {"celsius": 36.0}, ambient_compensation_k=0.1, calibration_offset_c=0.05)
+    assert wait_until(lambda: thermo.latest() is not None)
+    assert thermo.latest().celsius == pytest.approx(37.2)
+
+
+def test_ambient_compensation_without_the_binary_frame_is_a_config_error_naming_the_key():
+    with pytest.raises(ValidationError) as exc:
+        SerialThermometerConfig(port="/dev/null", wire_format="ascii", ambient_compensation_k=0.1)
+    assert "thermometer.ambient_compensation_k" in str(exc.value)
+
+
 def test_custom_line_pattern_from_config(rig):
     sim, thermo = rig("ascii", {"ascii_template": "Obj: {celsius:.2f} C\r\n", "celsius": 37.15},
                       pattern=r"Obj:\s*(?P<celsius>\d+\.\d+)\s*C")

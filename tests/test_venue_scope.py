@@ -83,6 +83,11 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
         lambda h, v: ("POST", f"/api/v1/venues/{v}/gates", {"json": {"id": f"g{next(_n)}"}}), at_least("admin", 201)),
     "POST /api/v1/venues/<venue_id>/gates/<gate_id>/enroll-token": (
         lambda h, v: ("POST", f"/api/v1/venues/{v}/gates/north/enroll-token", {}), at_least("admin", 201)),
+    "GET /api/v1/venues/<venue_id>/leases": (lambda h, v: ("GET", f"/api/v1/venues/{v}/leases", {}),
+                                             at_least("supervisor", 200)),
+    # `north` was never lent a place: the reclaim is refused (409) once the scope check lets it through.
+    "POST /api/v1/venues/<venue_id>/gates/<gate_id>/lease/reclaim": (
+        lambda h, v: ("POST", f"/api/v1/venues/{v}/gates/north/lease/reclaim", {}), at_least("supervisor", 409)),
     "POST /api/v1/venues/<venue_id>/reservations": (
         lambda h, v: ("POST", f"/api/v1/venues/{v}/reservations",
                       {"json": {"subject": f"s{next(_n)}", "at": "2030-01-01T09:10:00Z"}}), at_least("guard", 201)),
@@ -110,6 +115,11 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "GET /console/venues": (lambda h, v: ("GET", "/console/venues", {}), at_least("admin", 200, 200)),
     "POST /console/venues/<venue_id>": (
         lambda h, v: ("POST", f"/console/venues/{v}", {"data": {"kind": "school"}}), at_least("admin", 302)),
+    "GET /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
+        lambda h, v: ("GET", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 200)),
+    # `north` holds no places: refused (409) once role and venue are let through.
+    "POST /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
+        lambda h, v: ("POST", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 409)),
     "GET /console/denials": (lambda h, v: ("GET", "/console/denials", {"query_string": {"venue": v}}),
                              at_least("guard", 200)),
     "GET /console/denials/<event_id>": (lambda h, v: ("GET", f"/console/denials/{h.denial[v]}", {}),

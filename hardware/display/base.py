@@ -11,7 +11,8 @@ from pydantic.dataclasses import dataclass
 
 from hardware.device import Device
 
-ScreenState = Literal["idle", "scanning", "measure", "admit", "deny", "refer", "remeasure", "fever", "error"]
+# "wait": amber, the venue is full for now (no red refusal of a person who did nothing wrong).
+ScreenState = Literal["idle", "scanning", "measure", "admit", "deny", "refer", "remeasure", "fever", "error", "wait"]
 BilingualText = tuple[str, str]  # (zh, en)
 
 
