@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from hardware.barrier.simulated import SimulatedBarrierConfig
 from hardware.camera.simulated import SimulatedCameraConfig
-from hardware.registry import BarrierConfig, CameraConfig, SpeakerConfig, ThermometerConfig
+from hardware.registry import BarrierConfig, CameraConfig, ScannerConfig, SpeakerConfig, ThermometerConfig
 from hardware.speaker.silent import SilentSpeakerConfig
 from hardware.thermometer.simulated_serial import SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
@@ -117,6 +117,8 @@ class AgentConfig(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     # Device sections: the drivers' own config models (hardware.registry), each chosen by `type`.
     camera: CameraConfig = Field(default_factory=SimulatedCameraConfig)
+    # A QR scanner module beside the camera (None: the camera alone); its codes meet the same presentation logic.
+    scanner: ScannerConfig | None = None
     thermometer: ThermometerConfig = Field(default_factory=SimulatedSerialThermometerConfig)
     measure: MeasureSection = Field(default_factory=MeasureSection)
     barrier: BarrierConfig = Field(default_factory=SimulatedBarrierConfig)

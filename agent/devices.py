@@ -21,6 +21,7 @@ from hardware.display.journal import JournalDisplay
 from hardware.display.kiosk import KioskDisplay
 from hardware.registry import build_device
 from hardware.retry import Backoff
+from hardware.scanner.base import Scanner
 from hardware.speaker.base import Speaker
 from hardware.thermometer.base import Thermometer
 from hardware.thermometer.simulated_serial import PtyThermometerSimulator, SimulatedSerialThermometer
@@ -38,6 +39,7 @@ class Devices:
     barrier: Barrier
     displays: list[Display]
     speaker: Speaker
+    scanner: Scanner | None = None  # a QR scanner module beside the camera
     _opener: threading.Thread | None = None
     _closing: threading.Event = field(default_factory=threading.Event)
 
@@ -59,6 +61,11 @@ class Devices:
             self.camera.open()
         except DeviceError as exc:
             log.error("camera not available at start (the loop retries): %s", exc)
+        if self.scanner is not None:
+            try:
+                self.scanner.open()  # its reader thread reopens it once it has been open; a first failure is logged
+            except DeviceError as exc:
+                log.error("scanner not available at start: %s", exc)
 
     def _keep_opening_thermometer(self) -> None:
         backoff = Backoff(first_s=1.0, max_s=30.0)
@@ -79,7 +86,8 @@ class Devices:
             self._opener = None
         self.safe_state()
         self.barrier.close()
-        for closer in (self.camera.close, self.thermometer.close, *[d.close for d in self.displays]):
+        scanner = [self.scanner.close] if self.scanner is not None else []
+        for closer in (self.camera.close, *scanner, self.thermometer.close, *[d.close for d in self.displays]):
             closer()
         self.speaker.close()
 
@@ -127,4 +135,5 @@ def build_devices(cfg: AgentConfig, on_guard: Callable[[str, str, str], None] | 
         displays.append(JournalDisplay(cfg.kiosk.journal))
     camera, thermometer, barrier, speaker = (build_device(c) for c in (cfg.camera, cfg.thermometer, cfg.barrier,
                                                                         cfg.speaker))
-    return Devices(camera, thermometer, barrier, displays, speaker)  # type: ignore[arg-type]
+    scanner = build_device(cfg.scanner) if cfg.scanner is not None else None
+    return Devices(camera, thermometer, barrier, displays, speaker, scanner)  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, DecisionInputs, StoreUnavailable
 from hardware.display.base import Screen
 from hardware.retry import Backoff
+from hardware.scanner.base import ScannedLine
 from protocols.clock import utc_now
 from protocols.credential import Verification
 from protocols.decision import GateContext
@@ -151,10 +152,15 @@ class GateLoop:
         while not self.manual_requests.empty():
             events.append(self._manual(self.manual_requests.get_nowait()))
         frame = self._read_frame()
+        line = self._read_scanner()
         if self._pending is not None:
             event = self._advance_pending(time.monotonic())
             if event is not None:
                 events.append(event)
+        elif line is not None:
+            # A scanner module decodes for us: its line meets the same dedupe and decision as a frame's code.
+            self.frame_at = line.at_monotonic
+            events.extend(self._take_codes([line.text], now))
         elif frame is not None:
             self.frames += 1
             if self.frames % self.presentation.decode_every_n_frames == 0:
@@ -263,8 +269,16 @@ class GateLoop:
 
     # ---- scanning -------------------------------------------------------------------------
 
+    def _read_scanner(self) -> ScannedLine | None:
+        """The scanner's next line (None without a scanner); read while a person is measured too, and then dropped."""
+        scanner = self.devices.scanner
+        return scanner.read(0.0) if scanner is not None else None
+
     def _scan(self, frame: Any, now: float) -> list[GateEvent]:
-        texts = self.decode(frame)
+        return self._take_codes(self.decode(frame), now)
+
+    def _take_codes(self, texts: list[str], now: float) -> list[GateEvent]:
+        """The first new code among `texts` is one presentation; codes seen inside the dedupe window are not."""
         for text in texts:
             if not self.dedupe.is_new(text, now):
                 continue

@@ -18,6 +18,10 @@ from hardware.camera.picamera2_capture import PiCamera2Camera, PiCamera2Config
 from hardware.camera.simulated import SimulatedCamera, SimulatedCameraConfig
 from hardware.device import Device
 from hardware.display.simulated import RecordingDisplay, RecordingDisplayConfig
+from hardware.scanner.evdev_hid import EvdevScanner, EvdevScannerConfig
+from hardware.scanner.serial_uart import SerialScanner, SerialScannerConfig
+from hardware.scanner.simulated import (SimulatedHidScanner, SimulatedHidScannerConfig, SimulatedScanner,
+                                        SimulatedScannerConfig)
 from hardware.speaker.buzzer import BuzzerSpeaker, BuzzerSpeakerConfig
 from hardware.speaker.espeak import EspeakSpeaker, EspeakSpeakerConfig
 from hardware.speaker.silent import SilentSpeaker, SilentSpeakerConfig
@@ -32,6 +36,10 @@ CameraConfig = Annotated[Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCam
 ThermometerConfig = Annotated[
     Union[SerialThermometerConfig, MqttThermometerConfig, SimulatedSerialThermometerConfig], Field(discriminator="type")
 ]
+ScannerConfig = Annotated[
+    Union[EvdevScannerConfig, SerialScannerConfig, SimulatedScannerConfig, SimulatedHidScannerConfig],
+    Field(discriminator="type"),
+]
 BarrierConfig = Annotated[Union[GpioBarrierConfig, SimulatedBarrierConfig], Field(discriminator="type")]
 SpeakerConfig = Annotated[
     Union[EspeakSpeakerConfig, BuzzerSpeakerConfig, VoiceAndBuzzerConfig, RecordingSpeakerConfig, SilentSpeakerConfig],
@@ -45,6 +53,10 @@ DRIVERS: dict[type[BaseModel], type[Device]] = {
     SerialThermometerConfig: SerialThermometer,
     MqttThermometerConfig: MqttThermometer,
     SimulatedSerialThermometerConfig: SimulatedSerialThermometer,
+    EvdevScannerConfig: EvdevScanner,
+    SerialScannerConfig: SerialScanner,
+    SimulatedScannerConfig: SimulatedScanner,
+    SimulatedHidScannerConfig: SimulatedHidScanner,
     GpioBarrierConfig: GpioBarrier,
     SimulatedBarrierConfig: SimulatedBarrier,
     RecordingDisplayConfig: RecordingDisplay,
