@@ -1,0 +1,55 @@
+"""A gate fed by QR scanner modules: a pty UART scanner and a uinput wedge, through the camera's presentation logic."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import pytest
+
+from hardware.scanner.simulated import PtyScannerSimulator, uinput_missing_reason
+from tests.agent_gate_helpers import start_simulation
+
+
+def present_by_scanner(sim, scan, person):
+    """The person's temperature on the thermometer, then their code read by the scanner; the decision."""
+    sim.gate.devices.thermometer_simulator.set_temperature(person.celsius)
+    time.sleep(2.5 * sim.cfg.thermometer.interval_s)
+    scan(person.code)
+    return sim.events.get(timeout=10)
+
+
+@pytest.mark.slow
+def test_a_pty_uart_scanner_feeds_the_gate_admit_deny_and_one_decision_per_presentation(tmp_path):
+    with PtyScannerSimulator(tmp_path / "ttySCAN", "CRLF") as uart:
+        sim = start_simulation(tmp_path, scanner={"type": "serial", "port": str(uart.link), "terminator": "CRLF"})
+        try:
+            green = sim.factory.person("green")
+            admitted = present_by_scanner(sim, uart.scan, green)
+            assert admitted.decision == "admit" and admitted.colour == "green"
+            # The module reads the phone again at once: the same presentation, no second decision.
+            uart.scan(green.code)
+            with pytest.raises(queue.Empty):
+                sim.events.get(timeout=0.3)
+            # Garbage on the line between people decides nobody and stops nothing.
+            uart.write_raw(b"\xff\xfe\x00\x80\r\n")
+            forged = present_by_scanner(sim, uart.scan, sim.factory.person("forged"))
+            assert forged.decision == "deny" and "GATE-CODE-01" in {r.rule for r in forged.reasons}
+            assert forged.note == "code: bad_signature"
+            assert sim.gate.store.count() == 2 and sim.gate.devices.scanner.lines_dropped == 1
+        finally:
+            sim.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(uinput_missing_reason() is not None, reason=str(uinput_missing_reason()))
+def test_a_uinput_wedge_scanner_feeds_the_gate_admit_and_deny(tmp_path):
+    sim = start_simulation(tmp_path, scanner={"type": "simulated-hid"})
+    try:
+        scanner = sim.gate.devices.scanner
+        admitted = present_by_scanner(sim, scanner.present, sim.factory.person("green"))
+        assert admitted.decision == "admit"
+        denied = present_by_scanner(sim, scanner.present, sim.factory.person("red"))
+        assert denied.decision == "deny" and "GATE-COLOUR-01" in {r.rule for r in denied.reasons}
+    finally:
+        sim.close()
