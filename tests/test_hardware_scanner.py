@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import string
+import time
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -160,3 +161,35 @@ def test_the_grabbed_wedge_keystrokes_reach_no_other_reader():
 def test_uinput_missing_reason_names_the_device_node():
     reason = uinput_missing_reason()
     assert reason is None or "/dev/uinput" in reason
+
+
+def test_checkpoint_hardware_scanner_shows_what_a_serial_module_reads(tmp_path):
+    import threading
+
+    from click.testing import CliRunner
+
+    from hardware.cli import hardware
+
+    with PtyScannerSimulator(tmp_path / "ttySCAN", "CRLF") as sim:
+        def scan_soon():
+            time.sleep(0.3)
+            sim.write_raw(b"\xff\xfe\r\n")
+            sim.scan(HP1)
+
+        threading.Thread(target=scan_soon, daemon=True).start()
+        result = CliRunner().invoke(hardware, ["scanner", "--type", "serial", "--port", str(sim.link),
+                                               "--terminator", "CRLF", "--seconds", "0.8"])
+    assert result.exit_code == 0, result.output
+    assert f"HP1: {len(HP1)} chars" in result.output and "lines=1 dropped=1" in result.output
+    assert HP1 not in result.output  # the code itself is not printed
+
+
+def test_checkpoint_hardware_scanner_names_what_is_missing(tmp_path):
+    from click.testing import CliRunner
+
+    from hardware.cli import hardware
+
+    missing = CliRunner().invoke(hardware, ["scanner", "--type", "serial"])
+    assert missing.exit_code == 2 and "--port" in missing.output
+    gone = CliRunner().invoke(hardware, ["scanner", "--type", "evdev", "--device", str(tmp_path / "event99")])
+    assert gone.exit_code == 1 and "event99" in gone.output and "Traceback" not in gone.output
