@@ -53,3 +53,15 @@ def test_a_uinput_wedge_scanner_feeds_the_gate_admit_and_deny(tmp_path):
         assert denied.decision == "deny" and "GATE-COLOUR-01" in {r.rule for r in denied.reasons}
     finally:
         sim.close()
+
+
+def test_a_scanner_section_without_its_device_names_the_key(tmp_path):
+    from pydantic import ValidationError
+
+    from agent.config import error_lines
+    from tests.agent_gate_helpers import gate_config
+
+    with pytest.raises(ValidationError) as exc:
+        gate_config(tmp_path, scanner={"type": "evdev"})
+    assert error_lines(exc.value) == ["scanner.evdev.device: Field required"]
+    assert gate_config(tmp_path).scanner is None  # no [scanner]: the camera alone, as before
