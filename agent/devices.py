@@ -40,7 +40,7 @@ class Devices:
     displays: list[Display]
     speaker: Speaker
     scanner: Scanner | None = None  # a QR scanner module beside the camera
-    _opener: threading.Thread | None = None
+    _openers: list[threading.Thread] = field(default_factory=list)
     _closing: threading.Event = field(default_factory=threading.Event)
 
     def open(self) -> None:
@@ -54,36 +54,42 @@ class Devices:
         except DeviceError as exc:
             # The loop shows the fault (no admission without a reading) while a thread keeps trying.
             log.error("thermometer not available at start, retrying in the background: %s", exc)
-            self._opener = threading.Thread(target=self._keep_opening_thermometer, name="thermometer-opener",
-                                            daemon=True)
-            self._opener.start()
+            self._keep_opening(self.thermometer, "thermometer")
         try:
             self.camera.open()
         except DeviceError as exc:
             log.error("camera not available at start (the loop retries): %s", exc)
         if self.scanner is not None:
             try:
-                self.scanner.open()  # its reader thread reopens it once it has been open; a first failure is logged
+                self.scanner.open()
             except DeviceError as exc:
-                log.error("scanner not available at start: %s", exc)
+                # The camera still reads codes; a wedge plugged in later is opened by the background thread.
+                log.error("scanner not available at start, retrying in the background: %s", exc)
+                self._keep_opening(self.scanner, "scanner")
 
-    def _keep_opening_thermometer(self) -> None:
-        backoff = Backoff(first_s=1.0, max_s=30.0)
-        while not self._closing.wait(backoff.next()):
-            try:
-                self.thermometer.open()
-            except DeviceError as exc:
-                log.info("thermometer still not available: %s", exc)
-                continue
-            log.info("thermometer opened")
-            return
+    def _keep_opening(self, device: Thermometer | Scanner, what: str) -> None:
+        """Open a device missing at start on a background thread (backoff up to 30 s) until it opens or we close."""
+        def keep_trying() -> None:
+            backoff = Backoff(first_s=1.0, max_s=30.0)
+            while not self._closing.wait(backoff.next()):
+                try:
+                    device.open()
+                except DeviceError as exc:
+                    log.info("%s still not available: %s", what, exc)
+                    continue
+                log.info("%s opened", what)
+                return
+
+        opener = threading.Thread(target=keep_trying, name=f"{what}-opener", daemon=True)
+        self._openers.append(opener)
+        opener.start()
 
     def close(self) -> None:
         """Barrier safe first, then release everything; safe to call twice."""
         self._closing.set()
-        if self._opener is not None:
-            self._opener.join(timeout=10)
-            self._opener = None
+        for opener in self._openers:
+            opener.join(timeout=10)
+        self._openers.clear()
         self.safe_state()
         self.barrier.close()
         scanner = [self.scanner.close] if self.scanner is not None else []

@@ -65,3 +65,19 @@ def test_a_scanner_section_without_its_device_names_the_key(tmp_path):
         gate_config(tmp_path, scanner={"type": "evdev"})
     assert error_lines(exc.value) == ["scanner.evdev.device: Field required"]
     assert gate_config(tmp_path).scanner is None  # no [scanner]: the camera alone, as before
+
+
+@pytest.mark.slow
+def test_a_scanner_plugged_in_after_the_gate_started_is_opened_and_read(tmp_path):
+    link = tmp_path / "ttySCAN"
+    sim = start_simulation(tmp_path, scanner={"type": "serial", "port": str(link), "open_attempts": 1})
+    try:
+        with PtyScannerSimulator(link, "CR") as uart:
+            scanner = sim.gate.devices.scanner
+            deadline = time.monotonic() + 10
+            while scanner._thread is None and time.monotonic() < deadline:  # the background opener's work
+                time.sleep(0.05)
+            admitted = present_by_scanner(sim, uart.scan, sim.factory.person("green"))
+            assert admitted.decision == "admit"
+    finally:
+        sim.close()

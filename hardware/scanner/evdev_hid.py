@@ -149,6 +149,8 @@ class EvdevScanner(Scanner):
             try:
                 ready, _, _ = select.select([self._device.fd], [], [], 0.1)
                 events = list(self._device.read()) if ready else []
+            except BlockingIOError:  # woken with nothing to read (EAGAIN): not a lost device
+                events = []
             except (OSError, ValueError) as exc:  # unplugged: ENODEV; closed fd: ValueError
                 self.log.warning("%s: device %s lost: %s", self.name, self.config.device, exc)
                 self._close_device()
