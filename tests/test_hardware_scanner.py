@@ -23,15 +23,7 @@ HC1 = "HC1:NCFOXN%TS3DH3ZSUZK+.V0ETD%65NL-AH-R6IOO6+IUKRG*I.I7BVR$0D6NHDI%YHG7IL
 def typed(assembler: KeyLineAssembler, text: str, t0: float = 0.0, gap: float = 0.002):
     """Feed the key events a wedge sends for `text` + Enter; returns (lines, drops)."""
     lines, drops, t = [], [], t0
-    events = []
-    for stroke in strokes_for(text):
-        if stroke.shift:
-            events.append(("KEY_LEFTSHIFT", KEY_DOWN))
-        events += [(stroke.key, KEY_DOWN), (stroke.key, KEY_UP)]
-        if stroke.shift:
-            events.append(("KEY_LEFTSHIFT", KEY_UP))
-    events += [("KEY_ENTER", KEY_DOWN), ("KEY_ENTER", KEY_UP)]
-    for key, value in events:
+    for key, value in _wedge_events(text):
         t += gap
         line, dropped = assembler.feed(key, value, t)
         lines += [line] if line else []
@@ -193,3 +185,75 @@ def test_checkpoint_hardware_scanner_names_what_is_missing(tmp_path):
     assert missing.exit_code == 2 and "--port" in missing.output
     gone = CliRunner().invoke(hardware, ["scanner", "--type", "evdev", "--device", str(tmp_path / "event99")])
     assert gone.exit_code == 1 and "event99" in gone.output and "Traceback" not in gone.output
+
+
+class StandInInputDevice:
+    """Where the kernel has no uinput: an input device's read side (a real pipe for select, evdev's own
+    InputEvent objects), so the driver's thread, key-name mapping and grab/ungrab run; the uinput tests above
+    are the real proof where /dev/uinput exists."""
+
+    def __init__(self):
+        import os
+
+        self._r, self._w = os.pipe()
+        self.fd = self._r
+        self.pending: list = []
+        self.grabbed = False
+        self.calls: list[str] = []
+
+    def type_text(self, text: str) -> None:
+        import os
+
+        from evdev import InputEvent, ecodes
+
+        for key, value in _wedge_events(text):
+            self.pending.append(InputEvent(0, 0, ecodes.EV_KEY, getattr(ecodes, key), value))
+            self.pending.append(InputEvent(0, 0, ecodes.EV_SYN, 0, 0))
+        os.write(self._w, b"x")
+
+    def read(self):
+        import os
+
+        os.read(self._r, 4096)
+        events, self.pending = self.pending, []
+        return iter(events)
+
+    def grab(self):
+        self.grabbed = True
+        self.calls.append("grab")
+
+    def ungrab(self):
+        self.grabbed = False
+        self.calls.append("ungrab")
+
+    def close(self):
+        import os
+
+        self.calls.append("close")
+        os.close(self._r)
+        os.close(self._w)
+
+
+def _wedge_events(text: str):
+    events = []
+    for stroke in strokes_for(text):
+        if stroke.shift:
+            events.append(("KEY_LEFTSHIFT", KEY_DOWN))
+        events += [(stroke.key, KEY_DOWN), (stroke.key, KEY_UP)]
+        if stroke.shift:
+            events.append(("KEY_LEFTSHIFT", KEY_UP))
+    return events + [("KEY_ENTER", KEY_DOWN), ("KEY_ENTER", KEY_UP)]
+
+
+def test_evdev_driver_thread_grabs_maps_key_codes_and_ungrabs_on_close(monkeypatch):
+    from hardware.scanner.evdev_hid import EvdevScanner, EvdevScannerConfig
+
+    stand_in = StandInInputDevice()
+    scanner = EvdevScanner(EvdevScannerConfig(device="/dev/input/event-stand-in"))
+    monkeypatch.setattr(scanner, "_open_device", lambda: (stand_in.grab(), stand_in)[1])
+    with scanner:
+        assert stand_in.grabbed
+        stand_in.type_text(HC1)
+        line = scanner.read(5.0)
+        assert line is not None and line.text == HC1
+    assert stand_in.calls == ["grab", "ungrab", "close"]
