@@ -52,6 +52,7 @@ class PtyScannerSimulator:
             tmp.symlink_to(os.ttyname(slave))
             os.replace(tmp, self.link)
             self._master, self._slave = master, slave
+        log.info("simulated scanner plugged in at %s -> %s", self.link, os.ttyname(slave))
         return self
 
     def stop(self) -> None:
