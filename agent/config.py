@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hardware.barrier.simulated import SimulatedBarrierConfig
 from hardware.camera.simulated import SimulatedCameraConfig
@@ -131,6 +131,13 @@ class AgentConfig(_Section):
     _subject_key: bytes = PrivateAttr(default=b"")
     _guard_pin: str | None = PrivateAttr(default=None)
     _device_secret: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _reads_codes(self) -> "AgentConfig":
+        # Either or both may read codes; neither is a gate that can only refer people to the guard.
+        if self.camera.type == "off" and self.scanner is None:
+            raise ValueError('camera.type = "off" needs a [scanner] section: a gate with neither reads no code')
+        return self
 
     @property
     def passback_window_s(self) -> float:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from hardware.barrier.gpio_relay import GpioBarrier, GpioBarrierConfig
 from hardware.barrier.simulated import SimulatedBarrier, SimulatedBarrierConfig
+from hardware.camera.off import NoCamera, NoCameraConfig
 from hardware.camera.opencv_capture import OpenCVCamera, OpenCVCameraConfig
 from hardware.camera.picamera2_capture import PiCamera2Camera, PiCamera2Config
 from hardware.camera.simulated import SimulatedCamera, SimulatedCameraConfig
@@ -32,7 +33,9 @@ from hardware.thermometer.serial_line import SerialThermometer, SerialThermomete
 from hardware.thermometer.simulated_serial import SimulatedSerialThermometer, SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
 
-CameraConfig = Annotated[Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCameraConfig], Field(discriminator="type")]
+CameraConfig = Annotated[
+    Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCameraConfig, NoCameraConfig], Field(discriminator="type")
+]
 ThermometerConfig = Annotated[
     Union[SerialThermometerConfig, MqttThermometerConfig, SimulatedSerialThermometerConfig], Field(discriminator="type")
 ]
@@ -50,6 +53,7 @@ DRIVERS: dict[type[BaseModel], type[Device]] = {
     OpenCVCameraConfig: OpenCVCamera,
     PiCamera2Config: PiCamera2Camera,
     SimulatedCameraConfig: SimulatedCamera,
+    NoCameraConfig: NoCamera,
     SerialThermometerConfig: SerialThermometer,
     MqttThermometerConfig: MqttThermometer,
     SimulatedSerialThermometerConfig: SimulatedSerialThermometer,

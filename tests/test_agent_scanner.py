@@ -81,3 +81,28 @@ def test_a_scanner_plugged_in_after_the_gate_started_is_opened_and_read(tmp_path
             assert admitted.decision == "admit"
     finally:
         sim.close()
+
+
+def test_a_gate_with_neither_camera_nor_scanner_is_refused_naming_both_keys(tmp_path):
+    from pydantic import ValidationError
+
+    from agent.config import error_lines
+    from tests.agent_gate_helpers import gate_config
+
+    with pytest.raises(ValidationError) as exc:
+        gate_config(tmp_path, camera={"type": "off"})
+    assert 'camera.type = "off" needs a [scanner] section' in error_lines(exc.value)[0]
+    assert gate_config(tmp_path, camera={"type": "off"}, scanner={"type": "simulated"}).camera.type == "off"
+
+
+@pytest.mark.slow
+def test_a_scanner_only_gate_without_a_camera_decides_by_the_scanner(tmp_path):
+    sim = start_simulation(tmp_path, camera={"type": "off"}, scanner={"type": "simulated", "terminator": "LF"})
+    try:
+        scanner = sim.gate.devices.scanner
+        admitted = present_by_scanner(sim, scanner.present, sim.factory.person("green"))
+        assert admitted.decision == "admit"
+        denied = present_by_scanner(sim, scanner.present, sim.factory.person("expired"))
+        assert denied.decision == "deny" and "GATE-CODE-02" in {r.rule for r in denied.reasons}
+    finally:
+        sim.close()
