@@ -202,8 +202,10 @@ class GateLoop:
         return Screen("error", *messages.STORE_DOWN, reasons=(messages.STORE_DOWN_REASON,), faults=self._faults())
 
     def _closed_tick(self) -> None:
-        """A tick while the store is down: the camera drained, the guard's requests refused, the fault kept up."""
+        """A tick while the store is down: camera and scanner drained, the guard's requests refused, the fault kept up."""
         self._read_frame()
+        if self._read_scanner() is not None:  # decided after the store is back, it would be nobody at the gate now
+            log.warning("scanned code dropped: the store is unavailable")
         while not self.manual_requests.empty():
             # Not kept for later: a guard's opening performed minutes afterwards would surprise everyone.
             log.warning("guard request %s dropped: the store is unavailable", self.manual_requests.get_nowait())

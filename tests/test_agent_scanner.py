@@ -9,6 +9,8 @@ import pytest
 
 from hardware.scanner.simulated import PtyScannerSimulator, uinput_missing_reason
 from tests.agent_gate_helpers import start_simulation
+from tests.conftest import wait_until
+from tests.test_agent_store_fault import fill, small_disk  # noqa: F401 (small_disk is a fixture)
 
 
 def present_by_scanner(sim, scan, person):
@@ -104,5 +106,25 @@ def test_a_scanner_only_gate_without_a_camera_decides_by_the_scanner(tmp_path):
         assert admitted.decision == "admit"
         denied = present_by_scanner(sim, scanner.present, sim.factory.person("expired"))
         assert denied.decision == "deny" and "GATE-CODE-02" in {r.rule for r in denied.reasons}
+    finally:
+        sim.close()
+
+
+@pytest.mark.slow
+def test_a_code_scanned_while_the_store_is_down_is_not_decided_once_it_is_back(tmp_path, small_disk):
+    sim = start_simulation(tmp_path, store={"path": str(small_disk / "agent.sqlite")}, scanner={"type": "simulated"})
+    try:
+        scanner = sim.gate.devices.scanner
+        assert present_by_scanner(sim, scanner.present, sim.factory.person("green")).decision == "admit"
+        filler = fill(small_disk)
+        scanner.present(sim.factory.person("green").code)  # this one finds the store full: the gate closes
+        wait_until(lambda: sim.gate.loop._store_fault is not None, what="the store fault")
+        scanner.present(sim.factory.person("green").code)  # scanned while closed: that person is told so, and goes
+        time.sleep(0.3)
+        filler.unlink()
+        assert sim.events.get(timeout=10).kind == "alarm"
+        with pytest.raises(queue.Empty):
+            sim.events.get(timeout=1.0)
+        assert sim.gate.store.count() == 2  # the first admit and the alarm
     finally:
         sim.close()
