@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from hardware.barrier.simulated import SimulatedBarrierConfig
 from hardware.camera.simulated import SimulatedCameraConfig
-from hardware.registry import BarrierConfig, CameraConfig, SpeakerConfig, ThermometerConfig
+from hardware.registry import BarrierConfig, CameraConfig, ScannerConfig, SpeakerConfig, ThermometerConfig
 from hardware.speaker.silent import SilentSpeakerConfig
 from hardware.thermometer.simulated_serial import SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
@@ -132,6 +132,8 @@ class AgentConfig(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     # Device sections: the drivers' own config models (hardware.registry), each chosen by `type`.
     camera: CameraConfig = Field(default_factory=SimulatedCameraConfig)
+    # A QR scanner module beside the camera (None: the camera alone); its codes meet the same presentation logic.
+    scanner: ScannerConfig | None = None
     thermometer: ThermometerConfig = Field(default_factory=SimulatedSerialThermometerConfig)
     measure: MeasureSection = Field(default_factory=MeasureSection)
     barrier: BarrierConfig = Field(default_factory=SimulatedBarrierConfig)
@@ -144,6 +146,13 @@ class AgentConfig(_Section):
     _subject_key: bytes = PrivateAttr(default=b"")
     _guard_pin: str | None = PrivateAttr(default=None)
     _device_secret: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _reads_codes(self) -> "AgentConfig":
+        # Either or both may read codes; neither is a gate that can only refer people to the guard.
+        if self.camera.type == "off" and self.scanner is None:
+            raise ValueError('camera.type = "off" needs a [scanner] section: a gate with neither reads no code')
+        return self
 
     @property
     def passback_window_s(self) -> float:

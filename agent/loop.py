@@ -31,6 +31,7 @@ from agent.thermometer_drift import DriftWatch
 from agent.trusted_clock import ClockReading, TrustedClock
 from hardware.display.base import Screen
 from hardware.retry import Backoff
+from hardware.scanner.base import ScannedLine
 from protocols.credential import Verification
 from protocols.decision import GateContext
 from protocols.errors import DeviceError
@@ -162,10 +163,15 @@ class GateLoop:
                 return events
             events.append(alarm)
         frame = self._read_frame()
+        line = self._read_scanner()
         if self._pending is not None:
             event = self._advance_pending(time.monotonic())
             if event is not None:
                 events.append(event)
+        elif line is not None:
+            # A scanner module decodes for us: its line meets the same dedupe and decision as a frame's code.
+            self.frame_at = line.at_monotonic
+            events.extend(self._take_codes([line.text], now))
         elif frame is not None:
             self.frames += 1
             if self.frames % self.presentation.decode_every_n_frames == 0:
@@ -207,8 +213,10 @@ class GateLoop:
         return Screen("error", *messages.STORE_DOWN, reasons=(messages.STORE_DOWN_REASON,), faults=self._faults())
 
     def _closed_tick(self) -> None:
-        """A tick while the store is down: the camera drained, the guard's requests refused, the fault kept up."""
+        """A tick while the store is down: camera and scanner drained, the guard's requests refused, the fault kept up."""
         self._read_frame()
+        if self._read_scanner() is not None:  # decided after the store is back, it would be nobody at the gate now
+            log.warning("scanned code dropped: the store is unavailable")
         while not self.manual_requests.empty():
             # Not kept for later: a guard's opening performed minutes afterwards would surprise everyone.
             log.warning("guard request %s dropped: the store is unavailable", self.manual_requests.get_nowait())
@@ -300,8 +308,16 @@ class GateLoop:
 
     # ---- scanning -------------------------------------------------------------------------
 
+    def _read_scanner(self) -> ScannedLine | None:
+        """The scanner's next line (None without a scanner); read while a person is measured too, and then dropped."""
+        scanner = self.devices.scanner
+        return scanner.read(0.0) if scanner is not None else None
+
     def _scan(self, frame: Any, now: float) -> list[GateEvent]:
-        texts = self.decode(frame)
+        return self._take_codes(self.decode(frame), now)
+
+    def _take_codes(self, texts: list[str], now: float) -> list[GateEvent]:
+        """The first new code among `texts` is one presentation; codes seen inside the dedupe window are not."""
         for text in texts:
             if not self.dedupe.is_new(text, now):
                 continue
