@@ -46,6 +46,9 @@ class Rule(BaseModel):
     description: str = Field(min_length=1)
     message_zh: str = Field(min_length=1)
     message_en: str = Field(min_length=1)
+    # What the gate's voice says for this rule, so it can say every failing reason; unset: the message.
+    short_zh: str | None = Field(default=None, min_length=1, max_length=20)
+    short_en: str | None = Field(default=None, min_length=1, max_length=60)
     valid_from: dt.datetime
     valid_to: dt.datetime | None = None
     severity: Severity
