@@ -23,6 +23,7 @@ from hardware.speaker.silent import SilentSpeakerConfig
 from hardware.thermometer.simulated_serial import SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
 from protocols.events import PRESENCE_WINDOW_MAX
+from protocols.readings import ReadingLimits
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class MeasureSection(_Section):
     max_age_s: float = Field(default=3.0, gt=0, le=30, description="a reading older than this is not used")
     wait_s: float = Field(default=8.0, gt=0, le=60, description="how long a person is asked to measure")
     rest_s: float = Field(default=20.0, ge=0, le=600, description="rest before the one re-measure after a high reading")
+    # Which readings may decide (protocols/readings.py, the same check `checkpoint decide` runs).
+    limits: ReadingLimits = Field(default_factory=ReadingLimits,
+                                  description="[measure.limits] plausible_min_c, plausible_max_c, remeasure_below_c")
 
 
 class KioskSection(_Section):

@@ -36,6 +36,7 @@ from protocols.credential import Verification
 from protocols.decision import GateContext
 from protocols.errors import DeviceError
 from protocols.events import GateEvent, RuleResult, mask_name, new_event_id, takes_place
+from protocols.readings import remeasure_reason
 
 log = logging.getLogger(__name__)
 
@@ -345,8 +346,9 @@ class GateLoop:
         reading = thermo.latest(self.measure.max_age_s)
         if reading is not None and reading.at_monotonic > not_before:
             self._used_reading_at = reading.at_monotonic
-            if reading.out_of_range:
-                self._show(prompt_screen("remeasure", messages.REMEASURE, name=p.name,
+            why = remeasure_reason(reading.celsius, self.measure.limits)
+            if why is not None:
+                self._show(prompt_screen("remeasure", messages.LOCAL_REASONS[why], name=p.name,
                                          countdown_s=round(self._pending_deadline - now)))
             else:
                 self._pending = None
