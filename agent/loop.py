@@ -417,12 +417,13 @@ class GateLoop:
         if decision == "admit":
             self.scan_to_relay_s = time.monotonic() - self.frame_at
             self.devices.open_barrier(self.gate.open_s, event.id)
+        short = self.decider.short_forms(event.at)  # the voice says every reason, each in its short form
         if rest_s is not None:
-            screen = remeasure_screen(event, rest_s)
+            screen = remeasure_screen(event, rest_s, short)
             # The countdown is the whole rest, but the prompt returns for the next person soon after.
             self._show(screen, hold_s=min(rest_s, max(self.kiosk.countdown_s, REMEASURE_HOLD_S)))
         else:
-            screen = result_screen(event, self.kiosk.countdown_s)
+            screen = result_screen(event, self.kiosk.countdown_s, short)
             self._show(screen, hold_s=self.kiosk.countdown_s)
         self.devices.announce(screen)
         self.decisions += 1

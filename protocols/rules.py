@@ -208,6 +208,12 @@ class RuleSet:
             compiled.append(CompiledRule(rule, run, required, needs_credential, zh, en))
         return cls(pack, dict(params), tuple(compiled))
 
+    def short_forms(self, at: dt.datetime) -> dict[str, tuple[str, str]]:
+        """What the voice says for each rule in force at `at`: its short form, else its message (zh, en)."""
+        shown = message_values(self.params)
+        return {c.rule.id: ((c.rule.short_zh or c.message_zh).format_map(shown), (c.rule.short_en or c.message_en).format_map(shown))
+                for c in self.active(at)}
+
     def active(self, at: dt.datetime) -> list[CompiledRule]:
         """The rules valid at time at; of several versions of one id, the one that started last."""
         # Which rules are in force changes only at a validity boundary: cache per interval.
