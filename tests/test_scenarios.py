@@ -176,6 +176,8 @@ def test_the_decide_path_covers_most_rows():
     assert len(DECIDABLE) >= 120 and sum(map(is_dcc, DECIDABLE)) >= 17
 
 
+# Slow as a whole (about 6 s: each run verifies and compiles its bundle), though each row is quick.
+@pytest.mark.slow
 @pytest.mark.parametrize("case", DECIDABLE, ids=[c["name"] for c in DECIDABLE])
 def test_scenario_through_decide(case, keys, tmp_path):
     directory, issuer_key, root_key, dsc_key = keys
