@@ -1,19 +1,24 @@
-"""The scenario table's second path: rows a running gate can be shown, decided by a simulated gate.
+"""The scenario table's second path: rows a running gate can be shown, decided by simulated gates.
 
 The gate decides on its own clock, so each row's times are moved by (now - the table's moment); rows
-with stays (whole dates), boundaries to the second, an explicit moment, a roster, an appointment,
-goods, another pack or a re-measure after a rest stay on the engine and `checkpoint decide` paths. Each row gets its own subject (anti-passback).
+with stays (whole dates), boundaries to the second, an explicit moment, goods, someone inside, an EU
+DCC, the office pack (no gate venue kind) or a re-measure after a rest stay on the engine and
+`checkpoint decide` paths. Each row gets its own subject (anti-passback); its roster and appointment
+are what the gate's venue documents would say (`GateLoop.venue_facts`, which the hub's copies feed).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import queue
 import time
+from collections import defaultdict
 from typing import Any
 
 import pytest
 
+from agent.decider import PACK_FOR_VENUE
 from agent.people import SIM_ISSUER, Person
 from agent.simulation import SHOW_CODE_S
 from protocols.clock import utc_now
@@ -24,26 +29,33 @@ from tests.agent_gate_helpers import start_simulation
 from tests.conftest import wait_until
 from tests.test_scenarios import AT, TABLE, claims_for, expected
 
-GATE_CONTEXT = {"celsius", "mask"}
+VENUE_FOR_PACK = {pack: venue for venue, pack in PACK_FOR_VENUE.items()}
+GATE_CONTEXT = {"celsius", "mask", "roster", "appointment", "venue_mode"}
 
 
 def on_a_gate(case: dict[str, Any]) -> bool:
-    """Whether a simulated factory gate with its default parameters can be shown this row."""
+    """Whether a simulated gate of the row's pack can be shown this row."""
     claims = claims_for(case)
     ctx = case["context"]
-    if claims is None:
+    if claims is None or case["pack"] not in VENUE_FOR_PACK:
         return False
     # A boundary to the second (expiry, the code's age limit) is not a gate's: its clock moves while it decides.
     exact = abs(claims.expires_at - AT) < dt.timedelta(minutes=2) or AT - claims.issued_at == dt.timedelta(minutes=10)
+    celsius = ctx.get("celsius", 36.5)
     # The thermometer reports tenths: 37.25 is a rounding row for the engine, not a reading a device sends.
-    if round(ctx.get("celsius", 36.5) or 0, 1) != (ctx.get("celsius", 36.5) or 0):
-        return False
-    return (case["pack"] == "factory-gate" and not case.get("params") and not claims.stays and not exact
-            and set(ctx) <= GATE_CONTEXT and ctx.get("mask", True) is not None and ctx.get("celsius", 36.5) is not None)
+    return (not claims.stays and not exact and set(ctx) <= GATE_CONTEXT and ctx.get("mask", True) is not None
+            and celsius is not None and round(celsius, 1) == celsius)
 
 
 ROWS = [c for c in TABLE["cases"] if on_a_gate(c)]
-SHORT = {r.id: (r.short_zh, r.short_en) for r in load_pack("factory-gate").rules}
+
+
+def gate_params(case: dict[str, Any]) -> str:
+    """The venue parameters of the gate that decides this row (the table's venue_mode is the venue's mode)."""
+    params = dict(case.get("params", {}))
+    if case["context"].get("venue_mode"):
+        params["mode"] = case["context"]["venue_mode"]
+    return json.dumps(params, sort_keys=True)
 
 
 def moved(claims: HealthPassClaims, delta: dt.timedelta, subject: str) -> HealthPassClaims:
@@ -56,23 +68,47 @@ def moved(claims: HealthPassClaims, delta: dt.timedelta, subject: str) -> Health
         "not_before": None if claims.not_before is None else claims.not_before + delta})
 
 
+def venue_facts(ctx: dict[str, Any], table_subject: str, subject: str, delta: dt.timedelta):
+    """The row's roster and appointment as the gate's documents would give them, for the row's own subject."""
+    roster = ctx.get("roster")
+    if roster is not None:
+        roster = {subject if s == table_subject else s: attrs for s, attrs in roster.items()}
+    appointment = ctx.get("appointment")
+    if appointment is not None:
+        def shift(text: Any) -> Any:
+            """The time moved to the gate's clock; a row's malformed time stays as malformed."""
+            try:
+                return (dt.datetime.fromisoformat(text) + delta).isoformat()
+            except (TypeError, ValueError):
+                return text
+
+        appointment = {**appointment, "from": shift(appointment["from"]), "to": shift(appointment["to"]),
+                       "subject": subject if appointment["subject"] == table_subject else appointment["subject"]}
+    return lambda who, at: (roster, appointment if appointment and appointment["subject"] == who else None)
+
+
 def test_the_gate_path_covers_the_new_rows():
     names = {c["name"] for c in ROWS}
-    assert len(ROWS) >= 20
-    assert any("positive test" in n for n in names) and any("re-measure (reading_low)" in n for n in names)
+    assert len(ROWS) >= 40
+    assert sum("with a positive test is denied" in n for n in names) == 5  # every pack with a gate venue kind
+    assert any("re-measure (reading_low)" in n for n in names)
+    assert {"closed kindergarten: approved visitor in the window, not on the roster: admitted",
+            "closed factory: approved visitor in the window: admitted"} <= names
 
 
-@pytest.mark.slow
-def test_scenarios_through_a_running_gate(tmp_path):
-    sim = start_simulation(tmp_path)
+def run_rows(tmp_path, pack: str, params: str, rows: list[dict[str, Any]], failures: list[Any]) -> None:
+    """Start a gate of this pack and parameters, show it every row, note every difference."""
+    sim = start_simulation(tmp_path, gate={"venue_kind": VENUE_FOR_PACK[pack]}, rules={"params": json.loads(params)})
+    short = {r.id: (r.short_zh, r.short_en) for r in load_pack(pack).rules}
     kiosk = sim.gate.devices.displays[0]
     thermo = sim.gate.devices.thermometer_simulator
-    speaker = sim.gate.devices.speaker
-    failures = []
     try:
-        for i, case in enumerate(ROWS):
+        for i, case in enumerate(rows):
             ctx = {**TABLE["context_defaults"], **case["context"]}
-            claims = moved(claims_for(case), utc_now() - AT, f"scenario-{i}")
+            delta, subject = utc_now() - AT, f"scenario-{i}"
+            table_claims = claims_for(case)
+            claims = moved(table_claims, delta, subject)
+            sim.gate.loop.venue_facts = venue_facts(ctx, table_claims.subject, subject, delta)
             person = Person("scenario", mint(claims, sim.factory.key), ctx["celsius"], mask=ctx["mask"])
             want = expected(case)
             if want[0] == "remeasure":
@@ -86,9 +122,8 @@ def test_scenarios_through_a_running_gate(tmp_path):
                 undecided = sim.events.empty()
                 thermo.set_temperature(36.5)
                 event = sim.events.get(timeout=10)
-                got = ("remeasure" if undecided and event.decision == "admit" else event.decision,
-                       [], [f"gate.{k}" for k, v in (("reading_implausible", "无效"), ("reading_low", "偏低")) if v in shown.title_zh],
-                       [])
+                why = [f"gate.{k}" for k, v in (("reading_implausible", "无效"), ("reading_low", "偏低")) if v in shown.title_zh]
+                got = ("remeasure" if undecided and event.decision == "admit" else event.decision, [], why, [])
             else:
                 event = sim.present(person)
                 assert event is not None, case["name"]
@@ -96,9 +131,9 @@ def test_scenarios_through_a_running_gate(tmp_path):
                 opens = sorted(r.rule for r in event.reasons if r.outcome == "OPEN")
                 got = (event.decision, fails, opens, want[3])  # flags are the engine's; the gate acts on them
                 # The voice says every failing reason, each in its short form (zh, then en).
-                said = speaker.said[-1]
+                said = sim.gate.devices.speaker.said[-1]
                 for rule in fails:
-                    if not all(s in text for s, text in zip(SHORT[rule], said[1:])):
+                    if not all(s in text for s, text in zip(short[rule], said[1:])):
                         failures.append((case["name"], "voice", rule, said))
             if got != want:
                 failures.append((case["name"], got, want))
@@ -106,7 +141,19 @@ def test_scenarios_through_a_running_gate(tmp_path):
             while not sim.events.empty():  # a late event (there should be none) must not shift the rows
                 failures.append((case["name"], "extra event", sim.events.get_nowait().decision))
     except queue.Empty:
-        failures.append(("timeout",))
+        failures.append((pack, "timeout"))
     finally:
         sim.close()
+
+
+@pytest.mark.slow
+def test_scenarios_through_running_gates(tmp_path):
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for case in ROWS:
+        groups[(case["pack"], gate_params(case))].append(case)
+    failures: list[Any] = []
+    for n, ((pack, params), rows) in enumerate(sorted(groups.items())):
+        directory = tmp_path / f"gate-{n}"
+        directory.mkdir()
+        run_rows(directory, pack, params, rows, failures)
     assert failures == []
