@@ -12,11 +12,11 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from agent.messages import local_reason
 from protocols.bundle import DEFAULT_MAX_AGE, verify_bundle
 from protocols.clock import utc_now
 from protocols.contract import DocumentKind
 from protocols.decision import GateContext, evaluate
-from agent.messages import local_reason
 from protocols.errors import BundleError, ConfigError, TrustListError
 from protocols.keys import load_public_key
 from protocols.readings import DEFAULT_LIMITS, ReadingLimits, remeasure_reason
