@@ -99,7 +99,7 @@ def test_the_gate_path_covers_the_new_rows():
 def run_rows(tmp_path, pack: str, params: str, rows: list[dict[str, Any]], failures: list[Any]) -> None:
     """Start a gate of this pack and parameters, show it every row, note every difference."""
     sim = start_simulation(tmp_path, gate={"venue_kind": VENUE_FOR_PACK[pack]}, rules={"params": json.loads(params)})
-    short = {r.id: (r.short_zh, r.short_en) for r in load_pack(pack).rules}
+    short = {r.id: (r.short_zh or r.message_zh, r.short_en or r.message_en) for r in load_pack(pack).rules}
     kiosk = sim.gate.devices.displays[0]
     thermo = sim.gate.devices.thermometer_simulator
     try:
