@@ -119,10 +119,10 @@ DCC_ENTRY = {
 RAT_DEVICE = "1232"  # a rapid antigen test names its device (value set test-manf)
 
 
-def dcc_code(case: dict[str, Any], key: PrivateKey) -> tuple[str, str]:
+def dcc_code(case: dict[str, Any], key: PrivateKey, given: str = "GABRIELE") -> tuple[str, str]:
     """The row's EU DCC as a real signed HC1 code, and the holder's subject id the gate computes."""
     fields = {**TABLE["credential_defaults"], **case["credential"]}
-    hcert = dict(DCC_HOLDER)
+    hcert = {**DCC_HOLDER, "nam": {**DCC_HOLDER["nam"], "gn": given.title(), "gnt": given}}
     for kind, entries in fields["extra"]["hcert"].items():
         hcert[kind] = [{**DCC_ENTRY[kind], **({"ma": RAT_DEVICE} if e.get("tt") == "LP217198-3" else {}), **e}
                        for e in entries]

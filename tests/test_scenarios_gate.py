@@ -1,9 +1,10 @@
 """The scenario table's second path: rows a running gate can be shown, decided by simulated gates.
 
 The gate decides on its own clock, so each row's times are moved by (now - the table's moment); rows
-with stays (whole dates), boundaries to the second, an explicit moment, goods, someone inside, an EU
-DCC, the office pack (no gate venue kind) or a re-measure after a rest stay on the engine and
-`checkpoint decide` paths. Each row gets its own subject (anti-passback); its roster and appointment
+with stays (whole dates), boundaries to the second, an explicit moment, goods, someone inside, the
+office pack (no gate venue kind) or a re-measure after a rest stay on the engine and `checkpoint
+decide` paths. An EU DCC row is a real signed `HC1:` code whose test time moves by the same delta and
+whose dates (vaccination, recovery) by whole days, as its rules compare days, from a DSC the gate's trust list holds beside the simulation's issuer. Each row gets its own subject (anti-passback); its roster and appointment
 are what the gate's venue documents would say (`GateLoop.venue_facts`, which the hub's copies feed).
 """
 
@@ -27,20 +28,29 @@ from protocols.healthpass_claims import HealthPassClaims
 from protocols.rules import load_pack
 from tests.agent_gate_helpers import start_simulation
 from tests.conftest import wait_until
-from tests.test_scenarios import AT, TABLE, claims_for, expected
+from protocols.trustlist import TrustList
+from protocols.verify import verify_code
+from tests.helpers_codes import make_issuer
+from tests.test_scenarios import AT, TABLE, claims_for, dcc_code, expected, is_dcc
 
 VENUE_FOR_PACK = {pack: venue for venue, pack in PACK_FOR_VENUE.items()}
 GATE_CONTEXT = {"celsius", "mask", "roster", "appointment", "venue_mode"}
+TEST_WINDOWS = {dt.timedelta(hours=h) for h in (48, 72, 168)}  # a test exactly this old is a boundary to the second
 
 
 def on_a_gate(case: dict[str, Any]) -> bool:
     """Whether a simulated gate of the row's pack can be shown this row."""
-    claims = claims_for(case)
     ctx = case["context"]
-    if claims is None or case["pack"] not in VENUE_FOR_PACK:
+    if case["pack"] not in VENUE_FOR_PACK:
+        return False
+    if is_dcc(case):
+        return set(ctx) <= GATE_CONTEXT
+    claims = claims_for(case)
+    if claims is None:
         return False
     # A boundary to the second (expiry, the code's age limit) is not a gate's: its clock moves while it decides.
-    exact = abs(claims.expires_at - AT) < dt.timedelta(minutes=2) or AT - claims.issued_at == dt.timedelta(minutes=10)
+    exact = (abs(claims.expires_at - AT) < dt.timedelta(minutes=2) or AT - claims.issued_at == dt.timedelta(minutes=10)
+             or (claims.test is not None and AT - claims.test.at in TEST_WINDOWS))
     celsius = ctx.get("celsius", 36.5)
     # The thermometer reports tenths: 37.25 is a rounding row for the engine, not a reading a device sends.
     return (not claims.stays and not exact and set(ctx) <= GATE_CONTEXT and ctx.get("mask", True) is not None
@@ -66,6 +76,22 @@ def moved(claims: HealthPassClaims, delta: dt.timedelta, subject: str) -> Health
         "expires_at": claims.expires_at + delta, "test": test,
         "colour_since": None if claims.colour_since is None else claims.colour_since + delta,
         "not_before": None if claims.not_before is None else claims.not_before + delta})
+
+
+def moved_dcc(case: dict[str, Any], delta: dt.timedelta) -> dict[str, Any]:
+    """The DCC row with its times (code, test sample) moved by delta and its dates by whole days."""
+    days = dt.timedelta(days=(AT + delta).date().toordinal() - AT.date().toordinal())
+    shift_day = lambda d: (dt.date.fromisoformat(d) + days).isoformat()  # noqa: E731
+    shift_time = lambda t: (dt.datetime.fromisoformat(t) + delta).isoformat(timespec="seconds").replace("+00:00", "Z")  # noqa: E731
+    cred = dict(case["credential"])
+    for key in ("issued_at", "expires_at"):
+        cred[key] = (dt.datetime.fromisoformat(cred[key]) + delta).isoformat()
+    hcert = {}
+    for kind, entries in cred["extra"]["hcert"].items():
+        hcert[kind] = [{k: (shift_day(v) if k in ("dt", "fr", "df", "du") else shift_time(v) if k == "sc" else v)
+                        for k, v in e.items()} for e in entries]
+    cred["extra"] = {"hcert": hcert}
+    return {**case, "credential": cred}
 
 
 def venue_facts(ctx: dict[str, Any], table_subject: str, subject: str, delta: dt.timedelta):
@@ -94,11 +120,16 @@ def test_the_gate_path_covers_the_new_rows():
     assert any("re-measure (reading_low)" in n for n in names)
     assert {"closed kindergarten: approved visitor in the window, not on the roster: admitted",
             "closed factory: approved visitor in the window: admitted"} <= names
+    assert sum(map(is_dcc, ROWS)) >= 15  # every EU DCC row of a pack a gate runs (not office)
 
 
 def run_rows(tmp_path, pack: str, params: str, rows: list[dict[str, Any]], failures: list[Any]) -> None:
     """Start a gate of this pack and parameters, show it every row, note every difference."""
     sim = start_simulation(tmp_path, gate={"venue_kind": VENUE_FOR_PACK[pack]}, rules={"params": json.loads(params)})
+    # The gate's trust list: the simulation's issuer and an EU DSC (what a hub's list would hold).
+    dsc_key, dsc = make_issuer(issuer="DE", may_sign=("HC1.v", "HC1.t", "HC1.r"))
+    trust = TrustList([*sim.factory.trust.keys, dsc])
+    sim.gate.loop.verify = lambda text, at: verify_code(text, trust, at)
     short = {r.id: (r.short_zh or r.message_zh, r.short_en or r.message_en) for r in load_pack(pack).rules}
     kiosk = sim.gate.devices.displays[0]
     thermo = sim.gate.devices.thermometer_simulator
@@ -106,10 +137,14 @@ def run_rows(tmp_path, pack: str, params: str, rows: list[dict[str, Any]], failu
         for i, case in enumerate(rows):
             ctx = {**TABLE["context_defaults"], **case["context"]}
             delta, subject = utc_now() - AT, f"scenario-{i}"
-            table_claims = claims_for(case)
-            claims = moved(table_claims, delta, subject)
-            sim.gate.loop.venue_facts = venue_facts(ctx, table_claims.subject, subject, delta)
-            person = Person("scenario", mint(claims, sim.factory.key), ctx["celsius"], mask=ctx["mask"])
+            if is_dcc(case):
+                code, subject = dcc_code(moved_dcc(case, delta), dsc_key, given="ROW<" + "".join(chr(65 + int(d)) for d in str(i)))  # a different holder per row
+                table_subject = case["credential"]["subject"]
+            else:
+                table_claims = claims_for(case)
+                code, table_subject = mint(moved(table_claims, delta, subject), sim.factory.key), table_claims.subject
+            sim.gate.loop.venue_facts = venue_facts(ctx, table_subject, subject, delta)
+            person = Person("scenario", code, ctx["celsius"], mask=ctx["mask"])
             want = expected(case)
             if want[0] == "remeasure":
                 # The gate must not decide on this reading: it asks for another, and a good one then decides.
