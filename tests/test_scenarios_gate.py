@@ -1,7 +1,8 @@
 """The scenario table's second path: rows a running gate can be shown, decided by simulated gates.
 
 The gate decides on its own clock, so each row's times are moved by (now - the table's moment); rows
-with stays (whole dates), boundaries to the second, an explicit moment, goods, someone inside, the
+with stays (whole dates), boundaries to the second (expiry, code age, a test 48/72 h old, a visit
+window's edge), an explicit moment, goods, someone inside, the
 office pack (no gate venue kind) or a re-measure after a rest stay on the engine and `checkpoint
 decide` paths. An EU DCC row is a real signed `HC1:` code whose test time moves by the same delta and
 whose dates (vaccination, recovery) by whole days, as its rules compare days, from a DSC the gate's trust list holds beside the simulation's issuer. Each row gets its own subject (anti-passback); its roster and appointment
@@ -38,10 +39,23 @@ GATE_CONTEXT = {"celsius", "mask", "roster", "appointment", "venue_mode"}
 TEST_WINDOWS = {dt.timedelta(hours=h) for h in (48, 72, 168)}  # a test exactly this old is a boundary to the second
 
 
+def near_a_window_edge(appointment: Any) -> bool:
+    """Whether the row's visit window opens or closes within two minutes of the table's moment."""
+    if not isinstance(appointment, dict):
+        return False
+    for key in ("from", "to"):
+        try:
+            if abs(dt.datetime.fromisoformat(appointment.get(key)) - AT) < dt.timedelta(minutes=2):
+                return True
+        except (TypeError, ValueError):
+            continue
+    return False
+
+
 def on_a_gate(case: dict[str, Any]) -> bool:
     """Whether a simulated gate of the row's pack can be shown this row."""
     ctx = case["context"]
-    if case["pack"] not in VENUE_FOR_PACK:
+    if case["pack"] not in VENUE_FOR_PACK or near_a_window_edge(ctx.get("appointment")):
         return False
     if is_dcc(case):
         return set(ctx) <= GATE_CONTEXT
