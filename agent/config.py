@@ -23,6 +23,7 @@ from hardware.speaker.silent import SilentSpeakerConfig
 from hardware.thermometer.simulated_serial import SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
 from protocols.events import PRESENCE_WINDOW_MAX
+from protocols.readings import ReadingLimits
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,10 @@ class MeasureSection(_Section):
                               description="readings the drift median is taken over (0: no drift watch)")
     drift_low_c: float = Field(default=35.5, ge=30, le=45, description="lowest plausible median of people's readings")
     drift_high_c: float = Field(default=37.5, ge=30, le=45, description="highest plausible median of people's readings")
+
+    # Which readings may decide (protocols/readings.py, the same check `checkpoint decide` runs).
+    limits: ReadingLimits = Field(default_factory=ReadingLimits,
+                                  description="[measure.limits] plausible_min_c, plausible_max_c, remeasure_below_c")
 
     @model_validator(mode="after")
     def _band_in_order(self) -> "MeasureSection":

@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
+from agent.messages import local_reason
 from protocols.bundle import DEFAULT_MAX_AGE, verify_bundle
 from protocols.clock import utc_now
 from protocols.contract import DocumentKind
 from protocols.decision import GateContext, evaluate
 from protocols.errors import BundleError, ConfigError, TrustListError
 from protocols.keys import load_public_key
+from protocols.readings import DEFAULT_LIMITS, ReadingLimits, remeasure_reason
 from protocols.rules_cli import read_json
 from protocols.trustlist import ROOT_PUB_FILENAME, TrustList
 from protocols.verify import verify_code
@@ -76,6 +79,12 @@ def _code_from_image(path: Path) -> str | None:
 @click.option("--roster", "roster_path", type=click.Path(dir_okay=False, path_type=Path), help="Roster JSON.")
 @click.option("--appointment", "appointment_path", type=click.Path(dir_okay=False, path_type=Path), help="Appointment JSON.")
 @click.option("--venue-mode", type=click.Choice(["open", "closed"]), help="Override the bundle's mode.")
+@click.option("--plausible-min-c", type=float, default=DEFAULT_LIMITS.plausible_min_c, show_default=True,
+              help="A reading below this is no person: measure again (the gate's [measure.limits] plausible_min_c).")
+@click.option("--plausible-max-c", type=float, default=DEFAULT_LIMITS.plausible_max_c, show_default=True,
+              help="A reading above this is no person: measure again ([measure.limits] plausible_max_c).")
+@click.option("--remeasure-below-c", type=float, default=DEFAULT_LIMITS.remeasure_below_c, show_default=True,
+              help="A reading below this is measured again, never admitted ([measure.limits] remeasure_below_c).")
 @click.option("--max-bundle-age-hours", type=float, default=DEFAULT_MAX_AGE.total_seconds() / 3600, show_default=True,
               help="Refuse a bundle issued longer ago than this.")
 def decide(
@@ -91,17 +100,26 @@ def decide(
     roster_path: Path | None,
     appointment_path: Path | None,
     venue_mode: str | None,
+    plausible_min_c: float,
+    plausible_max_c: float,
+    remeasure_below_c: float,
     max_bundle_age_hours: float,
 ) -> None:
     """Verify a code and decide admit, deny or refer under a signed bundle; print one JSON object.
 
-    Decides as a gate whose venue state is empty (nobody inside yet, for anti-passback).
+    Decides as a gate whose venue state is empty (nobody inside yet, for anti-passback). A reading the
+    gate would not decide on (protocols/readings.py) prints decision "remeasure", as the gate asks for one.
 
     Example: checkpoint decide --bundle bundle.json --trust keys/trust-list.json --code "HP1:..." --celsius 36.6 --mask yes
     """
     if (code is None) == (image_path is None):
         raise click.UsageError("give exactly one of --code or --image")
     at = _parse_at(at_text)
+    try:
+        limits = ReadingLimits(plausible_min_c=plausible_min_c, plausible_max_c=plausible_max_c,
+                               remeasure_below_c=remeasure_below_c)
+    except ValidationError as exc:
+        raise click.UsageError(f"--plausible-min-c/--plausible-max-c/--remeasure-below-c: {exc.errors()[0]['msg']}") from exc
     try:
         anchor = load_public_key(root_pub or trust_path.parent / ROOT_PUB_FILENAME)
         trust = TrustList.load(trust_path, anchor)
@@ -117,6 +135,13 @@ def decide(
     appointment = None
     if appointment_path is not None:
         appointment = read_appointment(appointment_path, credential.subject if credential else None)
+    # The gate's own check, before any rule: a reading it would not decide on asks for another.
+    why = next((w for w in (remeasure_reason(c, limits) for c in (celsius, remeasure) if c is not None) if w), None)
+    if why is not None:
+        report = {"decision": "remeasure", "reasons": [local_reason(why, "OPEN").model_dump()],
+                  "bundle_version": bundle.version, "flags": []}
+        click.echo(json.dumps({**report, "ms": round((time.perf_counter() - started) * 1000, 3)}, ensure_ascii=False))
+        return
     ctx = GateContext(
         at=at,
         celsius=celsius,

@@ -36,6 +36,7 @@ from protocols.credential import Verification
 from protocols.decision import GateContext
 from protocols.errors import DeviceError
 from protocols.events import GateEvent, RuleResult, mask_name, new_event_id, takes_place
+from protocols.readings import remeasure_reason
 
 log = logging.getLogger(__name__)
 
@@ -411,8 +412,9 @@ class GateLoop:
         reading = thermo.latest(self.measure.max_age_s)
         if reading is not None and reading.at_monotonic > not_before:
             self._used_reading_at = reading.at_monotonic
-            if reading.out_of_range:
-                self._show(prompt_screen("remeasure", messages.REMEASURE, name=p.name,
+            why = remeasure_reason(reading.celsius, self.measure.limits)
+            if why is not None:
+                self._show(prompt_screen("remeasure", messages.LOCAL_REASONS[why], name=p.name,
                                          countdown_s=round(self._pending_deadline - now)))
             else:
                 self._pending = None
@@ -484,12 +486,13 @@ class GateLoop:
         if decision == "admit":
             self.scan_to_relay_s = time.monotonic() - self.frame_at
             self.devices.open_barrier(self.gate.open_s, event.id)
+        short = self.decider.short_forms(event.at)  # the voice says every reason, each in its short form
         if rest_s is not None:
-            screen = remeasure_screen(event, rest_s)
+            screen = remeasure_screen(event, rest_s, short)
             # The countdown is the whole rest, but the prompt returns for the next person soon after.
             self._show(screen, hold_s=min(rest_s, max(self.kiosk.countdown_s, REMEASURE_HOLD_S)))
         else:
-            screen = result_screen(event, self.kiosk.countdown_s)
+            screen = result_screen(event, self.kiosk.countdown_s, short)
             self._show(screen, hold_s=self.kiosk.countdown_s)
         self.devices.announce(screen)
         self.decisions += 1

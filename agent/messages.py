@@ -6,7 +6,6 @@ from protocols.events import RuleResult
 
 PROMPT = ("请出示健康码", "Please show your code")
 MEASURE = ("请测量体温", "Please measure your temperature")
-REMEASURE = ("读数异常，请重新测温", "Reading out of range: please measure again")
 ADMIT = ("请通行", "Please enter")
 DENY = ("禁止通行", "Entry refused")
 REFER = ("请联系值班人员", "Please see the guard")
@@ -34,6 +33,9 @@ LOCAL_REASONS: dict[str, tuple[str, str]] = {
     "bundle_stale": ("规则包已过期，请联系值班人员", "Rule bundle out of date: please see the guard"),
     "trust_list_stale": ("信任列表已过期，请联系值班人员", "Trust list out of date: please see the guard"),
     "clock_behind": ("闸机时钟异常，请联系值班人员", "The gate's clock is wrong: please see the guard"),
+    # Readings that may not decide (protocols/readings.py): the person measures again, nothing is recorded.
+    "reading_implausible": ("体温读数无效，请正对测温仪重新测量", "Reading not plausible: face the thermometer and measure again"),
+    "reading_low": ("体温读数偏低，请靠近测温仪重新测量", "Reading too low: come closer and measure again"),
 }
 
 

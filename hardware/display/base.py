@@ -30,6 +30,7 @@ class Screen:
     countdown_s: int | float | None = Field(None, ge=0)
     event_id: str | None = None
     faults: tuple[BilingualText, ...] = ()  # device faults shown under the prompt
+    spoken: tuple[BilingualText, ...] = ()  # the reasons as the voice says them, short (empty: the reasons)
 
     def whole_seconds(self) -> Screen:
         """This screen with its countdown rounded to whole seconds, as a display draws it."""

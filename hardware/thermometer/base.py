@@ -13,10 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hardware.device import Device
 from protocols.clock import utc_now
+# The device's own flag uses the band the gate decides with (protocols/readings.py), so its log agrees.
+from protocols.readings import PLAUSIBLE_MAX_C, PLAUSIBLE_MIN_C
 
-# Below 30 C the sensor saw a sleeve, a wall or nothing; above 45 C is not a living person.
-PLAUSIBLE_MIN_C = 30.0
-PLAUSIBLE_MAX_C = 45.0
 DEFAULT_MAX_AGE_S = 3.0
 
 
