@@ -80,6 +80,7 @@ class GateLoop:
                  venue_facts: VenueFacts | None = None, clock: TrustedClock | None = None):
         # The config's own sections: who the gate is, and the timings of a presentation, a measurement, a screen.
         self.gate, self.presentation, self.measure, self.kiosk = cfg.gate, cfg.presentation, cfg.measure, cfg.kiosk
+        self._drift_fed: Presented | None = None  # the person whose reading the drift watch last took
         self.drift = (DriftWatch(cfg.measure.drift_window, cfg.measure.drift_low_c, cfg.measure.drift_high_c)
                       if cfg.measure.drift_window else None)
         self.devices = devices
@@ -413,12 +414,17 @@ class GateLoop:
         if reading is not None and reading.at_monotonic > not_before:
             self._used_reading_at = reading.at_monotonic
             why = remeasure_reason(reading.celsius, self.measure.limits)
+            if why != "reading_implausible" and self._drift_fed is not p:
+                # One reading per person (a re-measure prompt streams more of the same forehead); a low but
+                # plausible one counts (a sensor reading low asks everyone to re-measure), an implausible
+                # one (nobody in front, a glitch) says nothing of the sensor.
+                self._drift_fed = p
+                self._watch_drift(reading.celsius)
             if why is not None:
                 self._show(prompt_screen("remeasure", messages.LOCAL_REASONS[why], name=p.name,
                                          countdown_s=round(self._pending_deadline - now)))
             else:
                 self._pending = None
-                self._watch_drift(reading.celsius)
                 return self._decide(p, reading.celsius, now)
         if now >= self._pending_deadline:
             self._pending = None
