@@ -9,6 +9,7 @@ disk. Faults (camera gone, thermometer unplugged) never admit anybody: they show
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -26,6 +27,7 @@ from agent.config import AgentConfig
 from agent.decider import Decider, Verdict
 from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
+from agent.mask_watch import MaskWatch
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, DecisionInputs, StoreUnavailable
@@ -78,7 +80,7 @@ class GateLoop:
     def __init__(self, cfg: AgentConfig, devices: Devices, store: AgentStore, verify: Verifier,
                  decide: Decider, decode: Decoder, on_event: Callable[[GateEvent], None] | None = None,
                  mask: MaskSensor = lambda: True, lease: PlaceLease | None = None,
-                 venue_facts: VenueFacts | None = None):
+                 venue_facts: VenueFacts | None = None, mask_watch: MaskWatch | None = None):
         # The config's own sections: who the gate is, and the timings of a presentation, a measurement, a screen.
         self.gate, self.presentation, self.measure, self.kiosk = cfg.gate, cfg.presentation, cfg.measure, cfg.kiosk
         self.devices = devices
@@ -87,8 +89,9 @@ class GateLoop:
         self.decider = decide
         self.decode = decode
         self.on_event = on_event
-        # No mask detector yet: the guard at the gate watches masks; a detector (or the simulation) plugs in here.
+        # Without a detector ([mask] detector = "guard" or "off") the sensor answers; the simulation plugs in here.
         self.mask = mask
+        self.mask_watch = mask_watch  # the camera's look at each presentation ([mask] detector = "litert")
         self.lease = lease  # None: no [sync], no cap
         self.venue_facts = venue_facts  # None: no roster or appointments loaded
         self.passback_s = cfg.passback_window_s  # never shorter than a code's age limit
@@ -152,6 +155,8 @@ class GateLoop:
             events.append(self._manual(self.manual_requests.get_nowait()))
         frame = self._read_frame()
         if self._pending is not None:
+            if frame is not None and self.mask_watch is not None:
+                self.mask_watch.offer(frame)  # the person is still in front of the camera: another look if needed
             event = self._advance_pending(time.monotonic())
             if event is not None:
                 events.append(event)
@@ -269,6 +274,8 @@ class GateLoop:
             if not self.dedupe.is_new(text, now):
                 continue
             digest = self.dedupe.digest(text)
+            if self.mask_watch is not None and self.gate.direction != "out":
+                self.mask_watch.begin(frame)  # the look runs beside verify, measure and decide
             event = self._present(text, now)
             # The window starts again when the decision is shown: a phone still held up is the same person.
             self.dedupe.touch(digest, time.monotonic())
@@ -368,12 +375,19 @@ class GateLoop:
         roster, appointment = (None, None)
         if self.venue_facts is not None and p.credential is not None:
             roster, appointment = self.venue_facts(p.credential.subject, p.wall)
+        mask = self.mask_watch.verdict()[0] if self.mask_watch is not None else self.mask()
         ctx = GateContext(
             at=p.wall, celsius=case.first_celsius if case else celsius, remeasure=celsius if case else None,
-            mask=self.mask(), inside=inside, roster=roster, appointment=appointment,
+            mask=mask, inside=inside, roster=roster, appointment=appointment,
         )
         # What the rules saw is kept beside the event (subject hashed) for `checkpoint rules backtest`.
         verdict: Verdict = self.decider.decide(p.credential, ctx, hash_subject=self.store.hash_subject)
+        if mask is None and self.mask_watch is not None:
+            # No face found: the mask rule is OPEN (never a silent pass); say why, and nobody is admitted on it.
+            no_face = messages.local_reason("mask_no_face", "OPEN")
+            result = dataclasses.replace(verdict.result, decision="deny" if verdict.decision == "deny" else "refer",
+                                         reasons=[*verdict.result.reasons, no_face])
+            verdict = dataclasses.replace(verdict, result=result)
         if verdict.fever:
             self.fever.close(subject)
             return self._finish(p, "deny", verdict.reasons, celsius=celsius, bundle=verdict.bundle_version, kind="fever",
