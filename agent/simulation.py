@@ -59,9 +59,9 @@ class Simulation:
             trust = self.factory.trust
             decider = Decider.from_pack(cfg.gate.venue_kind, cfg.rules.params, self.factory.risk_areas)
         # With the camera's model on, the model judges the face photo the simulated person holds up beside the code.
-        self._faces = face_photos() if cfg.mask.detector == "litert" else None
+        self.faces = face_photos() if cfg.mask.detector == "litert" else None
         self.gate: Gate = build_gate(cfg, trust=trust, decider=decider, on_event=self._event,
-                                     mask=None if self._faces else (lambda: self._current.mask if self._current else True),
+                                     mask=None if self.faces else (lambda: self._current.mask if self._current else True),
                                      extra_displays=extra_displays)
         self.gate.start()
         self._thread = self.gate.run_in_thread()
@@ -90,8 +90,8 @@ class Simulation:
         else:
             time.sleep(0.1)  # a real or MQTT thermometer: let its latest reading arrive
         face = None
-        if self._faces:
-            choices = self._faces[bool(person.mask)]
+        if self.faces:
+            choices = self.faces[bool(person.mask)]
             face = self.factory.rng.choice(choices)
         self.gate.devices.camera.present(person.code, SHOW_CODE_S, face=face)  # type: ignore[attr-defined]
         try:

@@ -27,19 +27,20 @@ def test_anchors_and_zero_offsets_decode_to_the_anchors():
     np.testing.assert_allclose(decode_boxes(np.zeros((5972, 4), np.float32)), ANCHORS, atol=1e-6)
 
 
-def test_overlapping_detections_are_one_face_in_frame_pixels():
+def test_offsets_decode_with_the_variances_and_overlaps_are_one_face_in_frame_pixels():
     scores = np.zeros((5972, 2), np.float32)
-    scores[600] = (0.1, 0.9)  # two neighbouring anchors of the same face, and nothing else
-    scores[601] = (0.2, 0.8)
+    scores[600] = (0.1, 0.9)  # one face, seen by anchor 600 (shifted, resized) ...
+    scores[601] = (0.2, 0.8)  # ... and, less sure, by anchor 601 of the same cell: suppressed
     offsets = np.zeros((5972, 4), np.float32)
-    # anchor 601 (same cell, larger) overlaps 600 enough to be suppressed
-    offsets[601, :2] = ((ANCHORS[600, :2] + ANCHORS[600, 2:]) / 2 - (ANCHORS[601, :2] + ANCHORS[601, 2:]) / 2) \
-        / (ANCHORS[601, 2:] - ANCHORS[601, :2]) / 0.1
+    offsets[600] = (1.0, -0.5, 0.5, -0.5)
     faces = faces_from_outputs(offsets, scores, 640, 480)
     assert len(faces) == 1 and faces[0].mask is False and faces[0].score == pytest.approx(0.9)
-    x, y, w, h = faces[0].box
-    x0, y0, x1, y1 = ANCHORS[600] * [640, 480, 640, 480]
-    assert (x, y) == (round(x0), round(y0)) and w == pytest.approx(x1 - x0, abs=1) and h == pytest.approx(y1 - y0, abs=1)
+    # By hand: centre moves by variance 0.1 x offset x anchor size, size scales by exp(0.2 x offset).
+    (ax0, ay0, ax1, ay1), (aw, ah) = ANCHORS[600], ANCHORS[600, 2:] - ANCHORS[600, :2]
+    cx, cy = (ax0 + ax1) / 2 + 0.1 * 1.0 * aw, (ay0 + ay1) / 2 + 0.1 * -0.5 * ah
+    w, h = aw * np.exp(0.2 * 0.5), ah * np.exp(0.2 * -0.5)
+    expected = ((cx - w / 2) * 640, (cy - h / 2) * 480, w * 640, h * 480)
+    assert faces[0].box == pytest.approx(expected, abs=1)
     assert faces_from_outputs(offsets, np.full((5972, 2), 0.2, np.float32), 640, 480) == []
 
 
@@ -82,7 +83,7 @@ def test_gate_denies_an_unmasked_face_admits_a_masked_one_and_refers_no_face(tmp
                                            "venue_kind": "factory"}, mask={"detector": "litert"})
     try:
         assert sim.gate.loop.mask_watch is not None
-        faces = sim._faces
+        faces = sim.faces
         unmasked = present(sim, sim.factory.person("green"), faces[False][0])
         assert unmasked.decision == "deny"
         assert any(r.rule == "GATE-MASK-01" and r.outcome == "FAIL" and r.message_zh == "请佩戴口罩" for r in unmasked.reasons)
