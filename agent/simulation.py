@@ -32,6 +32,9 @@ SHOW_CODE_S = 1.2  # how long a person holds the phone up
 DECISION_TIMEOUT_S = 15.0
 
 
+STEP_UP_S = 0.3  # with face photos: the face alone in view before the phone is raised
+
+
 def face_photos() -> dict[bool, list[np.ndarray]]:
     """The simulator's face photos (hardware/camera/faces), grey, by mask worn."""
     folder = Path(simulated_camera.__file__).with_name("faces")
@@ -93,6 +96,9 @@ class Simulation:
         if self.faces:
             choices = self.faces[bool(person.mask)]
             face = self.factory.rng.choice(choices)
+        if face is not None:  # the person steps up, then raises the phone
+            self.gate.devices.camera.present_image(face, STEP_UP_S)  # type: ignore[attr-defined]
+            time.sleep(STEP_UP_S)
         self.gate.devices.camera.present(person.code, SHOW_CODE_S, face=face)  # type: ignore[attr-defined]
         try:
             return self.events.get(timeout=DECISION_TIMEOUT_S)

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import parse_config  # noqa: E402
-from agent.simulation import Simulation  # noqa: E402
+from agent.simulation import STEP_UP_S, Simulation  # noqa: E402
 from agent.sync import Lease  # noqa: E402
 from agent.documents import VenueDocuments  # noqa: E402
 from protocols.contract import DocumentKind  # noqa: E402
@@ -74,6 +74,9 @@ def scan_to_decision(people: int, fps: float, venue: bool = True, mask: str = "g
             for _ in range(people):
                 # With the model on, a masked face beside the code (the look runs beside the code check).
                 face = sim.faces[True][0] if sim.faces else None
+                if face is not None:  # as agent simulate: the person steps up, then raises the phone
+                    sim.gate.devices.camera.present_image(face, STEP_UP_S)
+                    time.sleep(STEP_UP_S)
                 sim.gate.devices.camera.present(sim.factory.person("green").code, 0.25, face=face)
                 event = sim.events.get(timeout=10)
                 if event.decision == "admit" and sim.gate.loop.scan_to_relay_s is not None:

@@ -104,3 +104,21 @@ def test_mask_detector_key_is_checked():
     with pytest.raises(ValidationError, match="mask.detector"):
         parse_config({"gate": {"venue": "v", "gate": "g"}, "mask": {"detector": "camera"}},
                      {"CHECKPOINT_SUBJECT_KEY": "00" * 16})
+
+
+@pytest.mark.slow
+def test_simulated_people_are_judged_by_the_model_from_before_the_code_and_an_empty_gate_is_not_looked_at(tmp_path):
+    sim = start_simulation(tmp_path, mask={"detector": "litert"})
+    try:
+        watch = sim.gate.loop.mask_watch
+        time.sleep(1.0)  # an empty gate: frames read, none looked at
+        assert sim.gate.loop.frames > 10 and watch.looks == 0
+        unmasked = sim.present(sim.factory.person("no_mask"))
+        assert unmasked is not None and unmasked.decision == "deny"
+        assert any(r.rule == "GATE-MASK-01" and r.outcome == "FAIL" for r in unmasked.reasons)
+        time.sleep(1.5)
+        masked = sim.present(sim.factory.person("green"))
+        assert masked is not None and masked.decision == "admit", masked.reasons
+        assert watch.looks >= 2 and watch.answered_early >= 1  # the face was looked at before the phone came up
+    finally:
+        sim.close()
