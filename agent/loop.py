@@ -161,7 +161,7 @@ class GateLoop:
             if event is not None:
                 events.append(event)
         elif frame is not None:
-            if self.mask_watch is not None:
+            if self.mask_watch is not None and self.gate.direction != "out":  # an exit runs no mask rule
                 self.mask_watch.glance(frame)  # someone stepping up is looked at before their phone is read
             self.frames += 1
             if self.frames % self.presentation.decode_every_n_frames == 0:
