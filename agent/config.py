@@ -114,6 +114,18 @@ class PresentationSection(_Section):
     decode_every_n_frames: int = Field(default=1, ge=1, le=30)
 
 
+class MaskSection(_Section):
+    """Who sees masks at this gate: the camera's model (litert), the guard standing there, or nobody (off)."""
+
+    # guard: the guard at the gate watches masks (the rules see a mask worn, as before there was a detector);
+    # litert: the vendored model looks at the frames of each presented code (hardware/vision/face_mask.py);
+    # off: this venue requires no mask (the rules see a mask worn; use only with a pack whose mask rule warns).
+    detector: Literal["litert", "guard", "off"] = "guard"
+    threads: int = Field(default=1, ge=1, le=4, description="LiteRT threads per look")
+    no_mask_threshold: float = Field(default=0.5, gt=0, lt=1, description="p(no mask) from which a face is unmasked")
+    wait_s: float = Field(default=1.0, gt=0, le=10, description="longest a decision waits for the look of its code's frame")
+
+
 class SyncSection(_Section):
     """Where the hub is; the device secret comes from CHECKPOINT_DEVICE_SECRET, never from the file."""
 
@@ -146,6 +158,7 @@ class AgentConfig(_Section):
     speaker: SpeakerConfig = Field(default_factory=SilentSpeakerConfig)
     rules: RulesSection = Field(default_factory=RulesSection)
     presentation: PresentationSection = Field(default_factory=PresentationSection)
+    mask: MaskSection = Field(default_factory=MaskSection)
     sync: SyncSection | None = None
     # Secrets: never in the file (private attributes cannot be set from it), filled by parse_config().
     _subject_key: bytes = PrivateAttr(default=b"")

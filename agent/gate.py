@@ -14,10 +14,12 @@ from agent.decode import decode_frame
 from agent.devices import Devices, build_devices
 from agent.documents import GateDocuments
 from agent.loop import GateLoop, ManualRequest, MaskSensor
+from agent.mask_watch import MaskWatch
 from agent.store import AgentStore
 from agent.sync import SyncClient, SyncError
 from agent.trusted_clock import TrustedClock
 from hardware.display.base import Display
+from hardware.vision.face_mask import MaskDetector
 from protocols.credential import Verification
 from protocols.errors import ConfigError
 from protocols.events import GateEvent
@@ -61,16 +63,28 @@ class Gate:
     def close(self) -> None:
         """Release every device (barrier safe first), send what is left and return the lease, close the store."""
         self.devices.close()
+        if self.loop.mask_watch is not None:
+            self.loop.mask_watch.close()
         if self.sync is not None:
             self.sync.stop()
             self.sync.drain()
         self.store.close()
 
 
+def build_mask_watch(cfg: AgentConfig) -> MaskWatch | None:
+    """The camera's mask look when [mask] detector = "litert"; None when the guard watches or masks are off."""
+    if cfg.mask.detector != "litert":
+        return None
+    detector = MaskDetector(threads=cfg.mask.threads, no_mask_threshold=cfg.mask.no_mask_threshold)
+    return MaskWatch(detector, cfg.mask.wait_s)
+
+
 def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Decider | None = None,
                on_event: Callable[[GateEvent], None] | None = None, mask: MaskSensor | None = None,
                extra_displays: list[Display] | None = None) -> Gate:
     """Assemble a gate; trust and decider default to the ones the hub sent (with [sync]) or the config names."""
+    # First, so a missing model or package is a config error before anything is opened.
+    mask_watch = build_mask_watch(cfg) if mask is None else None
     store = AgentStore(cfg.store.path, cfg.subject_key)
     try:
         # Without [sync] the newest accepted documents are remembered beside the store (a rollback by file, too).
@@ -114,6 +128,6 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     devices = build_devices(cfg, on_guard, extra_displays, on_pin_lockout)
     loop = GateLoop(cfg, devices, store, verify, decider, decode_frame, on_event, mask or (lambda: True),
                     lease=sync.lease if sync is not None else None, venue_facts=venue.facts if venue else None,
-                    clock=clock)
+                    clock=clock, mask_watch=mask_watch)
     holder["loop"] = loop
     return Gate(cfg, store, devices, loop, sync)

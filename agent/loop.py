@@ -9,6 +9,7 @@ disk. Faults (camera gone, thermometer unplugged) never admit anybody: they show
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -24,6 +25,7 @@ from agent.config import AgentConfig
 from agent.decider import Decider, Verdict
 from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
+from agent.mask_watch import MaskWatch
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, DecisionInputs, StoreUnavailable
@@ -77,7 +79,8 @@ class GateLoop:
     def __init__(self, cfg: AgentConfig, devices: Devices, store: AgentStore, verify: Verifier,
                  decide: Decider, decode: Decoder, on_event: Callable[[GateEvent], None] | None = None,
                  mask: MaskSensor = lambda: True, lease: PlaceLease | None = None,
-                 venue_facts: VenueFacts | None = None, clock: TrustedClock | None = None):
+                 venue_facts: VenueFacts | None = None, clock: TrustedClock | None = None,
+                 mask_watch: MaskWatch | None = None):
         # The config's own sections: who the gate is, and the timings of a presentation, a measurement, a screen.
         self.gate, self.presentation, self.measure, self.kiosk = cfg.gate, cfg.presentation, cfg.measure, cfg.kiosk
         self._drift_fed: Presented | None = None  # the person whose reading the drift watch last took
@@ -89,8 +92,9 @@ class GateLoop:
         self.decider = decide
         self.decode = decode
         self.on_event = on_event
-        # No mask detector yet: the guard at the gate watches masks; a detector (or the simulation) plugs in here.
+        # Without a detector ([mask] detector = "guard" or "off") the sensor answers; the simulation plugs in here.
         self.mask = mask
+        self.mask_watch = mask_watch  # the camera's look at each presentation ([mask] detector = "litert")
         self.lease = lease  # None: no [sync], no cap
         self.venue_facts = venue_facts  # None: no roster or appointments loaded
         # Every "now" of a decision comes from here: the wall clock, or the hub's time when the wall clock jumped.
@@ -167,14 +171,18 @@ class GateLoop:
         frame = self._read_frame()
         line = self._read_scanner()
         if self._pending is not None:
+            if frame is not None and self.mask_watch is not None:
+                self.mask_watch.offer(frame)  # the person is still in front of the camera: another look if needed
             event = self._advance_pending(time.monotonic())
             if event is not None:
                 events.append(event)
         elif line is not None:
             # A scanner module decodes for us: its line meets the same dedupe and decision as a frame's code.
             self.frame_at = line.at_monotonic
-            events.extend(self._take_codes([line.text], now))
+            events.extend(self._take_codes([line.text], now, frame))
         elif frame is not None:
+            if self.mask_watch is not None and self.gate.direction != "out":  # an exit runs no mask rule
+                self.mask_watch.glance(frame)  # someone stepping up is looked at before their phone is read
             self.frames += 1
             if self.frames % self.presentation.decode_every_n_frames == 0:
                 events.extend(self._scan(frame, now))
@@ -316,14 +324,17 @@ class GateLoop:
         return scanner.read(0.0) if scanner is not None else None
 
     def _scan(self, frame: Any, now: float) -> list[GateEvent]:
-        return self._take_codes(self.decode(frame), now)
+        return self._take_codes(self.decode(frame), now, frame)
 
-    def _take_codes(self, texts: list[str], now: float) -> list[GateEvent]:
-        """The first new code among `texts` is one presentation; codes seen inside the dedupe window are not."""
+    def _take_codes(self, texts: list[str], now: float, frame: Any | None) -> list[GateEvent]:
+        """The first new code among `texts` is one presentation; codes seen inside the dedupe window are not.
+        `frame`: the camera's frame of the moment (the code's own, or beside a scanner's line; None: no camera)."""
         for text in texts:
             if not self.dedupe.is_new(text, now):
                 continue
             digest = self.dedupe.digest(text)
+            if self.mask_watch is not None and self.gate.direction != "out":
+                self.mask_watch.begin(frame)  # the look runs beside verify, measure and decide
             event = self._present(text, now)
             # The window starts again when the decision is shown: a phone still held up is the same person.
             self.dedupe.touch(digest, time.monotonic())
@@ -443,12 +454,19 @@ class GateLoop:
         roster, appointment = (None, None)
         if self.venue_facts is not None and p.credential is not None:
             roster, appointment = self.venue_facts(p.credential.subject, p.wall)
+        mask = self.mask_watch.verdict()[0] if self.mask_watch is not None else self.mask()
         ctx = GateContext(
             at=p.wall, celsius=case.first_celsius if case else celsius, remeasure=celsius if case else None,
-            mask=self.mask(), inside=inside, roster=roster, appointment=appointment,
+            mask=mask, inside=inside, roster=roster, appointment=appointment,
         )
         # What the rules saw is kept beside the event (subject hashed) for `checkpoint rules backtest`.
         verdict: Verdict = self.decider.decide(p.credential, ctx, hash_subject=self.store.hash_subject)
+        if mask is None and self.mask_watch is not None:
+            # No face found: the mask rule is OPEN (never a silent pass); say why, and nobody is admitted on it.
+            no_face = messages.local_reason("mask_no_face", "OPEN")
+            result = dataclasses.replace(verdict.result, decision="deny" if verdict.decision == "deny" else "refer",
+                                         reasons=[*verdict.result.reasons, no_face])
+            verdict = dataclasses.replace(verdict, result=result)
         if verdict.fever:
             self.fever.close(subject)
             return self._finish(p, "deny", verdict.reasons, celsius=celsius, bundle=verdict.bundle_version, kind="fever",

@@ -29,6 +29,7 @@ MANUAL_DENY = ("人工拒绝", "Refused by the guard")
 LOCAL_REASONS: dict[str, tuple[str, str]] = {
     "no_reading": ("未测体温，请测温后重新扫码", "No temperature reading: measure, then scan again"),
     "thermometer_unavailable": ("测温仪不可用，请联系值班人员", "Thermometer unavailable: please see the guard"),
+    "mask_no_face": ("未看清面部，请正对摄像头或由值班人员核验口罩", "Face not seen: face the camera, or a guard checks the mask"),
     "rest_first": ("请继续休息后再复测", "Please rest a little longer before measuring again"),
     "bundle_stale": ("规则包已过期，请联系值班人员", "Rule bundle out of date: please see the guard"),
     "trust_list_stale": ("信任列表已过期，请联系值班人员", "Trust list out of date: please see the guard"),
