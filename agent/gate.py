@@ -128,6 +128,6 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     devices = build_devices(cfg, on_guard, extra_displays, on_pin_lockout)
     loop = GateLoop(cfg, devices, store, verify, decider, decode_frame, on_event, mask or (lambda: True),
                     lease=sync.lease if sync is not None else None, venue_facts=venue.facts if venue else None,
-                    clock=clock, mask_watch=mask_watch)
+                    clock=clock, mask_watch=mask_watch, schedule=venue.schedule if venue else None)
     holder["loop"] = loop
     return Gate(cfg, store, devices, loop, sync)

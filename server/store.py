@@ -708,6 +708,28 @@ class HubStore(ConsoleQueries):
         return self._rows("SELECT slot, count(*) AS booked FROM reservations WHERE venue = ? GROUP BY slot ORDER BY slot",
                           [venue])
 
+    def bookings(self, venue: str, since: str) -> list[dict[str, Any]]:
+        """Every booking of a slot starting at or after `since` (UTC text), as (subject keyed hash, slot start)."""
+        return self._rows("SELECT subject, slot FROM reservations WHERE venue = ? AND slot >= ? ORDER BY slot, subject",
+                          [venue, since])
+
+    # ---- schedule groups (meal groups, shifts) -------------------------------------------------
+
+    def schedule_groups(self, venue: str) -> list[dict[str, Any]]:
+        """The venue's roster groups with time windows: name, kind, zones and slots (JSON text)."""
+        return self._rows("SELECT name, kind, zones, slots FROM schedule_groups WHERE venue = ? ORDER BY name", [venue])
+
+    def put_schedule_group(self, venue: str, name: str, kind: str, zones: str, slots: str) -> None:
+        """Set a group's windows (zones and slots as JSON text), replacing what it had."""
+        with self.write() as c:
+            c.execute("INSERT OR REPLACE INTO schedule_groups (venue, name, kind, zones, slots, updated_at)"
+                      " VALUES (?,?,?,?,?,?)", [venue, name, kind, zones, slots, utc_text(utc_now())])
+
+    def delete_schedule_group(self, venue: str, name: str) -> bool:
+        """Remove a group's windows; False when it had none."""
+        with self.write() as c:
+            return c.execute("DELETE FROM schedule_groups WHERE venue = ? AND name = ?", [venue, name]).rowcount > 0
+
     # ---- access log --------------------------------------------------------------------------
 
     def access_log(self, *, venue: str | None = None, gate: str | None = None, since: dt.datetime | None = None,
