@@ -25,11 +25,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from protocols.clock import utc_seconds
+from protocols.cose import PrivateKey
 from protocols.errors import CheckpointError
 from protocols.keys import PublicKey
 from protocols.signed import sign_document, verify_document
-from protocols.cose import PrivateKey
 
 SCHEDULE_TYPE = "checkpoint-schedule"
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # as the hub's console and reports default to
@@ -195,5 +194,4 @@ def window_facts(schedule: Schedule | None, holder: str | None, group: str | Non
         zone_ok = not windows_of.zones or zone in windows_of.zones
         facts["group" if windows_of.kind == "meal" else "shift"] = {
             "name": group, "open": open_now, "slot": slot, "zoneOk": zone_ok, "zones": "/".join(windows_of.zones)}
-    facts["at"] = utc_seconds(at)
     return facts

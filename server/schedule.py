@@ -57,8 +57,12 @@ def publish_schedule(store: HubStore, venue: dict[str, Any], key: PrivateKey | N
     """Sign and publish the venue's schedule (the same store call as PUT .../documents/schedule)."""
     if key is None:
         raise NoScheduleKey("the hub has no schedule key ($CHECKPOINT_SCHEDULE_KEY): schedules cannot be signed")
-    doc = sign_schedule(build_schedule(store, venue, now or utc_now(), timezone), key)
-    body = json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    published = store.put_document(venue["id"], DocumentKind.SCHEDULE, body, "application/json")
+
+    def build() -> bytes:
+        # Built under the store's write lock: the clock is read there, so issued_at follows the version order.
+        doc = sign_schedule(build_schedule(store, venue, now or utc_now(), timezone), key)
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+    published = store.put_built_document(venue["id"], DocumentKind.SCHEDULE, build, "application/json")
     log.info("schedule of %s published as version %s", venue["id"], published["version"])
     return published

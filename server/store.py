@@ -17,7 +17,7 @@ import secrets
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -652,17 +652,27 @@ class HubStore(ConsoleQueries):
 
     def put_document(self, venue: str, kind: str, body: bytes, content_type: str) -> dict[str, Any]:
         """Store a new version of a venue's document (bundle, trust list, ...); same bytes, same version."""
-        etag = hashlib.sha256(body).hexdigest()[:32]
         with self.write() as c:
-            row = c.execute("SELECT version, etag FROM documents WHERE venue = ? AND kind = ?", [venue, kind]).fetchone()
-            if row and row[1] == etag:
-                return {"kind": kind, "version": row[0], "etag": etag}
-            version = (row[0] if row else 0) + 1
-            c.execute(
-                "INSERT OR REPLACE INTO documents (venue, kind, version, etag, content_type, body, created_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                [venue, kind, version, etag, content_type, body, utc_text(utc_now())],
-            )
+            return self._put_document(c, venue, kind, body, content_type)
+
+    def put_built_document(self, venue: str, kind: str, build: Callable[[], bytes], content_type: str) -> dict[str, Any]:
+        """Build a document (it may read this store) and store it in one write transaction: two workers publishing
+        at once store their versions in the order they built them, so a signed issued_at never goes back."""
+        with self.write() as c:
+            return self._put_document(c, venue, kind, build(), content_type)
+
+    @staticmethod
+    def _put_document(c: sqlite3.Connection, venue: str, kind: str, body: bytes, content_type: str) -> dict[str, Any]:
+        etag = hashlib.sha256(body).hexdigest()[:32]
+        row = c.execute("SELECT version, etag FROM documents WHERE venue = ? AND kind = ?", [venue, kind]).fetchone()
+        if row and row[1] == etag:
+            return {"kind": kind, "version": row[0], "etag": etag}
+        version = (row[0] if row else 0) + 1
+        c.execute(
+            "INSERT OR REPLACE INTO documents (venue, kind, version, etag, content_type, body, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [venue, kind, version, etag, content_type, body, utc_text(utc_now())],
+        )
         return {"kind": kind, "version": version, "etag": etag}
 
     def document(self, venue: str, kind: str) -> dict[str, Any] | None:
