@@ -114,3 +114,41 @@ def test_the_gate_refuses_a_schedule_rollback_unsigned_or_foreign_one(tmp_path):
     assert restarted.venue().schedule() is None  # the rollback mark survives: none, so the window rules are OPEN
     with pytest.raises(ScheduleError, match="rollback"):
         restarted.verify(DocumentKind.SCHEDULE, old)
+
+
+@pytest.mark.slow
+def test_a_group_edited_at_the_hub_reaches_a_syncing_gate_and_its_rules(hub_factory, tmp_path, monkeypatch):
+    """Hub (served over HTTP) -> the gate's own sync client -> the installed, verified schedule -> a decision."""
+    from agent.store import AgentStore
+    from agent.config import SyncSection
+    from agent.sync import SyncClient
+    from protocols.bundle import build_bundle
+    from protocols.credential import Credential
+    from protocols.decision import GateContext, evaluate
+    from protocols.rules import load_pack
+
+    key = generate_private_key()
+    save_private_key(key, tmp_path / "schedule-key.pem")
+    save_public_key(key, tmp_path / "schedule-pub.pem")
+    monkeypatch.setenv("CHECKPOINT_SCHEDULE_KEY", str(tmp_path / "schedule-key.pem"))
+    hub = hub_factory(venues={"canteen1": {}}, gates={"canteen1": ["g0"]}, enroll=[("canteen1", "g0")], serve=True)
+    hub.store.create_user("admin", "admin-pass", "admin")
+    put = hub.app.test_client().put("/api/v1/venues/canteen1/schedule/groups/A", headers=ADMIN, json=MEAL)
+    assert put.status_code == 200, put.data
+    device, secret = hub.devices["g0"]
+    docs = GateDocuments(RulesSection(schedule_public_key=tmp_path / "schedule-pub.pem"), tmp_path / "docs")
+    client = SyncClient(AgentStore(tmp_path / "gate.db", b"k" * 32),
+                        SyncSection(hub_url=hub.url, device_id=device.id, documents_dir=tmp_path / "docs"),
+                        venue="canteen1", gate="g0", secret=secret, documents=docs.cache)
+    client.sync_http()
+    schedule = docs.venue().schedule()
+    assert schedule is not None and schedule.groups["A"].zones == ["east"]
+    bundle = build_bundle(load_pack("canteen"), {"mealGroupsRequired": True})
+    staff = Credential.model_validate({"format": "HP1", "issuer": "i", "kid": "k", "subject": "S-1", "name": "张*明",
+                                       "person_class": "staff", "colour": "green",
+                                       "issued_at": "2026-11-29T03:59:00Z", "expires_at": "2026-11-29T05:00:00Z"})
+    at = dt.datetime(2026, 11, 29, 4, 0, tzinfo=dt.timezone.utc)  # 12:00 in Shanghai: after A's 11:00-11:30
+    result = evaluate(bundle, staff, GateContext(at=at, celsius=36.5, mask=True, inside=False,
+                                                 roster={"S-1": {"group": "A"}}, schedule=schedule, zone="east"))
+    assert result.decision == "deny" and [r.rule for r in result.reasons] == ["GATE-GROUP-01"]
+    assert "11:00-11:30" in result.reasons[0].message_zh
