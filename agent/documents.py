@@ -270,12 +270,12 @@ class DocumentCache:
         return True
 
 
-def read_schedule(path: Path, key: PublicKey | None, marks: AcceptedMarks) -> Schedule:
-    """The signed schedule at path, checked against `key` and the rollback mark; ScheduleError if not."""
+def check_schedule(body: bytes, key: PublicKey | None, marks: AcceptedMarks) -> Schedule:
+    """A signed schedule's bytes, checked against `key` and the rollback mark; ScheduleError if not."""
     if key is None:
         raise ScheduleError("no key to check the schedule with (rules.schedule_public_key or rules.root_public_key)")
     try:
-        doc = json.loads(path.read_bytes())
+        doc = json.loads(body)
     except ValueError as exc:
         raise ScheduleError(f"schedule is not JSON: {exc}") from exc
     schedule = verify_schedule(doc, key)
@@ -293,7 +293,7 @@ class VenueDocuments:
         marks = marks if marks is not None else AcceptedMarks(None)
 
         def load_schedule(p: Path) -> Schedule:
-            schedule = read_schedule(p, schedule_key, marks)
+            schedule = check_schedule(p.read_bytes(), schedule_key, marks)
             marks.accept(DocumentKind.SCHEDULE, schedule.issued_at)
             return schedule
 
@@ -360,14 +360,7 @@ class GateDocuments:
             parse_appointments(body)
             return None
         if kind == DocumentKind.SCHEDULE:
-            if self.schedule_key is None:
-                raise ScheduleError("no key to check a fetched schedule with: refused")
-            try:
-                schedule = verify_schedule(json.loads(body), self.schedule_key)
-            except ValueError as exc:
-                raise ScheduleError(f"schedule is not JSON: {exc}") from exc
-            self.marks.check(kind, schedule.issued_at, ScheduleError)
-            return schedule.issued_at
+            return check_schedule(body, self.schedule_key, self.marks).issued_at
         if kind not in self.READS:
             raise ConfigError(f"{kind} is not read by the gate (it travels inside the signed bundle): not installed")
         error = BundleError if kind == DocumentKind.BUNDLE else TrustListError
