@@ -270,8 +270,8 @@ class DocumentCache:
         return True
 
 
-def check_schedule(body: bytes, key: PublicKey | None, marks: AcceptedMarks) -> Schedule:
-    """A signed schedule's bytes, checked against `key` and the rollback mark; ScheduleError if not."""
+def check_schedule(body: bytes, key: PublicKey | None, marks: AcceptedMarks, venue: str | None = None) -> Schedule:
+    """A signed schedule's bytes, checked against `key`, the rollback mark and the gate's venue; ScheduleError if not."""
     if key is None:
         raise ScheduleError("no key to check the schedule with (rules.schedule_public_key or rules.root_public_key)")
     try:
@@ -279,6 +279,9 @@ def check_schedule(body: bytes, key: PublicKey | None, marks: AcceptedMarks) -> 
     except ValueError as exc:
         raise ScheduleError(f"schedule is not JSON: {exc}") from exc
     schedule = verify_schedule(doc, key)
+    # One key signs every venue's schedule: another venue's, replayed here, must not open this one's gates.
+    if venue is not None and schedule.venue != venue:
+        raise ScheduleError(f"schedule is for venue {schedule.venue!r}, this gate is at {venue!r}: refused")
     marks.check(DocumentKind.SCHEDULE, schedule.issued_at, ScheduleError)  # an older one than accepted: a rollback
     return schedule
 
@@ -286,14 +289,16 @@ def check_schedule(body: bytes, key: PublicKey | None, marks: AcceptedMarks) -> 
 class VenueDocuments:
     """The roster, appointments and signed schedule the sync client fetched into `folder`, for the loop's decisions."""
 
-    def __init__(self, folder: Path, schedule_key: PublicKey | None = None, marks: AcceptedMarks | None = None):
-        """schedule_key: what the schedule must be signed by (None: no schedule is ever used); marks: rollback marks."""
+    def __init__(self, folder: Path, schedule_key: PublicKey | None = None, marks: AcceptedMarks | None = None,
+                 venue: str | None = None):
+        """schedule_key: what the schedule must be signed by (None: no schedule is ever used); marks: rollback marks;
+        venue: the gate's venue, which the schedule must name."""
         self._lock = threading.Lock()
         folder = Path(folder)
         marks = marks if marks is not None else AcceptedMarks(None)
 
         def load_schedule(p: Path) -> Schedule:
-            schedule = check_schedule(p.read_bytes(), schedule_key, marks)
+            schedule = check_schedule(p.read_bytes(), schedule_key, marks, venue)
             marks.accept(DocumentKind.SCHEDULE, schedule.issued_at)
             return schedule
 
@@ -324,10 +329,12 @@ class GateDocuments:
     READS = (DocumentKind.BUNDLE, DocumentKind.TRUSTLIST, DocumentKind.ROSTER, DocumentKind.APPOINTMENTS,
              DocumentKind.SCHEDULE)
 
-    def __init__(self, rules: RulesSection, folder: Path | None = None, marks: Path | None = None):
+    def __init__(self, rules: RulesSection, folder: Path | None = None, marks: Path | None = None,
+                 venue: str | None = None):
         """folder: the hub's copies (None: no [sync]); marks: where the newest accepted issued_at of each kind is
-        kept (default: accepted.json in folder; neither: in memory only)."""
+        kept (default: accepted.json in folder; neither: in memory only); venue: the gate's, which a schedule must name."""
         self.rules = rules
+        self.venue_id = venue
         self.root = read_root_key(rules.root_public_key)  # read once, for every kind and every new version
         self.schedule_key = read_root_key(rules.schedule_public_key) or self.root
         if marks is None and folder is not None:
@@ -360,7 +367,7 @@ class GateDocuments:
             parse_appointments(body)
             return None
         if kind == DocumentKind.SCHEDULE:
-            return check_schedule(body, self.schedule_key, self.marks).issued_at
+            return check_schedule(body, self.schedule_key, self.marks, self.venue_id).issued_at
         if kind not in self.READS:
             raise ConfigError(f"{kind} is not read by the gate (it travels inside the signed bundle): not installed")
         error = BundleError if kind == DocumentKind.BUNDLE else TrustListError
@@ -415,4 +422,5 @@ class GateDocuments:
 
     def venue(self) -> VenueDocuments | None:
         """The roster, appointments and schedule the hub sent (None without [sync])."""
-        return VenueDocuments(self.cache.folder, self.schedule_key, self.marks) if self.cache is not None else None
+        return (VenueDocuments(self.cache.folder, self.schedule_key, self.marks, self.venue_id)
+                if self.cache is not None else None)

@@ -89,7 +89,8 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     try:
         # Without [sync] the newest accepted documents are remembered beside the store (a rollback by file, too).
         documents = GateDocuments(cfg.rules, cfg.sync.documents_dir if cfg.sync is not None else None,
-                                  None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json")
+                                  None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json",
+                                  venue=cfg.gate.venue)
         sync = None
         # One trusted time for the gate: the sync client anchors it to the hub, the loop decides by it.
         clock = TrustedClock(store, cfg.gate.clock_tolerance_s)

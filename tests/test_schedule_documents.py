@@ -88,15 +88,16 @@ def test_a_hub_without_a_schedule_key_refuses_to_edit_windows(tmp_path, monkeypa
     assert client.get("/api/v1/venues/canteen1/schedule", headers=ADMIN).get_json()["groups"] == {}
 
 
-def schedule_doc(key, issued: str, slot: str = "11:00") -> bytes:
-    body = {"issued_at": issued, "groups": {"A": {**MEAL, "slots": [{"from": slot, "to": "13:00"}]}}}
+def schedule_doc(key, issued: str, slot: str = "11:00", venue: str = "canteen1") -> bytes:
+    body = {"venue": venue, "issued_at": issued, "groups": {"A": {**MEAL, "slots": [{"from": slot, "to": "13:00"}]}}}
     return json.dumps(sign_schedule(parse_schedule(body), key)).encode()
 
 
-def test_the_gate_refuses_a_schedule_rollback_unsigned_or_foreign_one(tmp_path):
+def test_the_gate_refuses_a_schedule_rollback_unsigned_foreign_or_of_another_venue(tmp_path):
     key, other = generate_private_key(), generate_private_key()
     save_public_key(key, tmp_path / "schedule-pub.pem")
-    docs = GateDocuments(RulesSection(schedule_public_key=tmp_path / "schedule-pub.pem"), tmp_path / "documents")
+    docs = GateDocuments(RulesSection(schedule_public_key=tmp_path / "schedule-pub.pem"), tmp_path / "documents",
+                         venue="canteen1")
     new, old = schedule_doc(key, "2026-11-29T08:00:00Z", "12:00"), schedule_doc(key, "2026-11-28T08:00:00Z")
     assert docs.cache.install(DocumentKind.SCHEDULE, "2", "e2", new)
     venue = docs.venue()
@@ -104,13 +105,16 @@ def test_the_gate_refuses_a_schedule_rollback_unsigned_or_foreign_one(tmp_path):
     # A replayed older schedule (a lifted restriction brought back) is refused, fetched or after a restart.
     assert not docs.cache.install(DocumentKind.SCHEDULE, "1", "e1", old)
     assert not docs.cache.install(DocumentKind.SCHEDULE, "3", "e3", schedule_doc(other, "2026-11-30T08:00:00Z"))
+    # Another venue's schedule, signed by the same hub key, does not open this venue's gates.
+    assert not docs.cache.install(DocumentKind.SCHEDULE, "5", "e5", schedule_doc(key, "2026-11-30T08:00:00Z", venue="other"))
     unsigned = json.dumps({"body": json.loads(new)["body"]}).encode()
     assert not docs.cache.install(DocumentKind.SCHEDULE, "4", "e4", unsigned)
     path = docs.cache.path(DocumentKind.SCHEDULE)
     path.write_bytes(old)  # written over the installed one behind the installer's back
     os.utime(path, (1, 1))
     assert venue.schedule().groups["A"].slots[0].start == "12:00"  # the last good one keeps running
-    restarted = GateDocuments(RulesSection(schedule_public_key=tmp_path / "schedule-pub.pem"), tmp_path / "documents")
+    restarted = GateDocuments(RulesSection(schedule_public_key=tmp_path / "schedule-pub.pem"), tmp_path / "documents",
+                              venue="canteen1")
     assert restarted.venue().schedule() is None  # the rollback mark survives: none, so the window rules are OPEN
     with pytest.raises(ScheduleError, match="rollback"):
         restarted.verify(DocumentKind.SCHEDULE, old)
@@ -136,7 +140,8 @@ def test_a_group_edited_at_the_hub_reaches_a_syncing_gate_and_its_rules(hub_fact
     put = hub.app.test_client().put("/api/v1/venues/canteen1/schedule/groups/A", headers=ADMIN, json=MEAL)
     assert put.status_code == 200, put.data
     device, secret = hub.devices["g0"]
-    docs = GateDocuments(RulesSection(schedule_public_key=tmp_path / "schedule-pub.pem"), tmp_path / "docs")
+    docs = GateDocuments(RulesSection(schedule_public_key=tmp_path / "schedule-pub.pem"), tmp_path / "docs",
+                         venue="canteen1")
     client = SyncClient(AgentStore(tmp_path / "gate.db", b"k" * 32),
                         SyncSection(hub_url=hub.url, device_id=device.id, documents_dir=tmp_path / "docs"),
                         venue="canteen1", gate="g0", secret=secret, documents=docs.cache)
