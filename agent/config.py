@@ -51,6 +51,8 @@ class GateSection(_Section):
     # decides by the hub's time and raises GATE-CLOCK-01; NTP's steps and a day's drift are well inside.
     clock_tolerance_s: float = Field(default=120.0, gt=0, le=86_400,
                                      description="wall clock vs the hub's time, beyond which the trusted time decides")
+    # Where the gate stands: canteen meal groups eat only in their zones (the signed schedule names them).
+    zone: str | None = Field(default=None, min_length=1, max_length=64, description="the gate's zone of the venue")
 
 
 class StoreSection(_Section):
@@ -102,6 +104,10 @@ class RulesSection(_Section):
     trust_list_max_age_h: float | None = Field(default=168.0, gt=0,
                                                description="refuse a trust list issued longer ago (its revocations are stale)")
     root_public_key: Path | None = None
+    # The hub signs the schedule from its own bookings, so it holds this key, never the root key.
+    schedule_public_key: Path | None = Field(
+        default=None, description="the key the hub's signed schedule (bookings, meal groups, shifts) is checked with; "
+                                  "unset: the root key")
     max_code_age_s: float | None = Field(default=None, gt=0, description="refuse codes issued longer ago (screenshots)")
     params: dict[str, Any] = Field(default_factory=dict, description="parameters for a simulation's unsigned bundle")
 

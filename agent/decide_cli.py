@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,15 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from agent.config import SUBJECT_KEY_ENV, subject_key_from_env
 from agent.messages import local_reason
 from protocols.bundle import DEFAULT_MAX_AGE, verify_bundle
 from protocols.clock import utc_now
 from protocols.contract import DocumentKind
 from protocols.decision import GateContext, evaluate
 from protocols.errors import BundleError, ConfigError, TrustListError
+from protocols.events import subject_hash
+from protocols.schedule import ScheduleError, verify_schedule
 from protocols.keys import load_public_key
 from protocols.readings import DEFAULT_LIMITS, ReadingLimits, remeasure_reason
 from protocols.rules_cli import read_json
@@ -78,6 +82,10 @@ def _code_from_image(path: Path) -> str | None:
 @click.option("--at", "at_text", help="Decide as of this ISO 8601 time (default: now).")
 @click.option("--roster", "roster_path", type=click.Path(dir_okay=False, path_type=Path), help="Roster JSON.")
 @click.option("--appointment", "appointment_path", type=click.Path(dir_okay=False, path_type=Path), help="Appointment JSON.")
+@click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The venue's signed schedule (bookings, meal groups, shifts); bookings are looked up by "
+                   f"the keyed hash of the subject, with the venue's key from ${SUBJECT_KEY_ENV}.")
+@click.option("--zone", help="The gate's zone of the venue (canteen meal groups eat in their zones).")
 @click.option("--venue-mode", type=click.Choice(["open", "closed"]), help="Override the bundle's mode.")
 @click.option("--plausible-min-c", type=float, default=DEFAULT_LIMITS.plausible_min_c, show_default=True,
               help="A reading below this is no person: measure again (the gate's [measure.limits] plausible_min_c).")
@@ -99,6 +107,8 @@ def decide(
     at_text: str | None,
     roster_path: Path | None,
     appointment_path: Path | None,
+    schedule_path: Path | None,
+    zone: str | None,
     venue_mode: str | None,
     plausible_min_c: float,
     plausible_max_c: float,
@@ -126,6 +136,11 @@ def decide(
         bundle = verify_bundle(read_json(bundle_path, DocumentKind.BUNDLE), anchor, at, dt.timedelta(hours=max_bundle_age_hours))
     except (ConfigError, TrustListError, BundleError) as exc:
         raise click.ClickException(str(exc)) from exc
+    try:
+        schedule = verify_schedule(read_json(schedule_path, DocumentKind.SCHEDULE), anchor) if schedule_path else None
+        key = subject_key_from_env(os.environ) if schedule is not None else None
+    except (ConfigError, ScheduleError) as exc:
+        raise click.ClickException(f"schedule {schedule_path}: {exc}") from exc
     roster = read_roster(roster_path) if roster_path else None
     started = time.perf_counter()
     text = code if code is not None else _code_from_image(image_path)  # type: ignore[arg-type]
@@ -152,6 +167,10 @@ def decide(
         venue_mode=venue_mode,
         inside=False,
         code_reason=reason,
+        schedule=schedule,
+        # The schedule names bookings by the venue's keyed hash, as the gate's store does.
+        holder=subject_hash(key, credential.subject) if key is not None and credential is not None else None,
+        zone=zone,
     )
     result = evaluate(bundle, credential, ctx)
     elapsed_ms = (time.perf_counter() - started) * 1000

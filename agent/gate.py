@@ -89,7 +89,8 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     try:
         # Without [sync] the newest accepted documents are remembered beside the store (a rollback by file, too).
         documents = GateDocuments(cfg.rules, cfg.sync.documents_dir if cfg.sync is not None else None,
-                                  None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json")
+                                  None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json",
+                                  venue=cfg.gate.venue)
         sync = None
         # One trusted time for the gate: the sync client anchors it to the hub, the loop decides by it.
         clock = TrustedClock(store, cfg.gate.clock_tolerance_s)
@@ -128,6 +129,6 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     devices = build_devices(cfg, on_guard, extra_displays, on_pin_lockout)
     loop = GateLoop(cfg, devices, store, verify, decider, decode_frame, on_event, mask or (lambda: True),
                     lease=sync.lease if sync is not None else None, venue_facts=venue.facts if venue else None,
-                    clock=clock, mask_watch=mask_watch)
+                    clock=clock, mask_watch=mask_watch, schedule=venue.schedule if venue else None)
     holder["loop"] = loop
     return Gate(cfg, store, devices, loop, sync)

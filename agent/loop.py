@@ -39,6 +39,7 @@ from protocols.decision import GateContext
 from protocols.errors import DeviceError
 from protocols.events import GateEvent, RuleResult, mask_name, new_event_id, takes_place
 from protocols.readings import remeasure_reason
+from protocols.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class GateLoop:
                  decide: Decider, decode: Decoder, on_event: Callable[[GateEvent], None] | None = None,
                  mask: MaskSensor = lambda: True, lease: PlaceLease | None = None,
                  venue_facts: VenueFacts | None = None, clock: TrustedClock | None = None,
-                 mask_watch: MaskWatch | None = None):
+                 mask_watch: MaskWatch | None = None, schedule: Callable[[], Schedule | None] | None = None):
         # The config's own sections: who the gate is, and the timings of a presentation, a measurement, a screen.
         self.gate, self.presentation, self.measure, self.kiosk = cfg.gate, cfg.presentation, cfg.measure, cfg.kiosk
         self._drift_fed: Presented | None = None  # the person whose reading the drift watch last took
@@ -97,6 +98,7 @@ class GateLoop:
         self.mask_watch = mask_watch  # the camera's look at each presentation ([mask] detector = "litert")
         self.lease = lease  # None: no [sync], no cap
         self.venue_facts = venue_facts  # None: no roster or appointments loaded
+        self.schedule = schedule  # the venue's signed time windows (None: no [sync])
         # Every "now" of a decision comes from here: the wall clock, or the hub's time when the wall clock jumped.
         self.clock = clock if clock is not None else TrustedClock(store, cfg.gate.clock_tolerance_s)
         self._clock_alarm: ClockReading | None = None  # the reading that opened the current clock episode
@@ -458,6 +460,8 @@ class GateLoop:
         ctx = GateContext(
             at=p.wall, celsius=case.first_celsius if case else celsius, remeasure=celsius if case else None,
             mask=mask, inside=inside, roster=roster, appointment=appointment,
+            # The schedule names bookings by the venue's keyed hash, which p.subject already is.
+            schedule=self.schedule() if self.schedule is not None else None, holder=p.subject, zone=self.gate.zone,
         )
         # What the rules saw is kept beside the event (subject hashed) for `checkpoint rules backtest`.
         verdict: Verdict = self.decider.decide(p.credential, ctx, hash_subject=self.store.hash_subject)

@@ -143,9 +143,14 @@ def substitute_params(logic: Any, params: Mapping[str, Any]) -> Any:
     return logic
 
 
+WINDOW_VALUES = ("reservationSlot", "groupSlot", "groupZones", "shiftSlot")
+
+
 def message_values(params: Mapping[str, Any]) -> dict[str, Any]:
     """The values a rule message may name: the parameters, and the fever threshold in degrees."""
     values = dict(params)
+    # The holder's own window is named at decision time (protocols.decision.fill_window): kept as written.
+    values.update({name: "{" + name + "}" for name in WINDOW_VALUES})
     if isinstance(params.get("feverDeci"), int):
         values["feverCelsius"] = f"{params['feverDeci'] / 10:.1f}"
     return values

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from protocols.contract import Body
+from protocols.schedule import DailySlot
 from protocols.topics import SEGMENT
 
 ID = SEGMENT.pattern  # the same ids that are safe MQTT topic segments
@@ -52,6 +53,15 @@ class ReservationRequest(Body):
 
     subject: str = Field(min_length=1, max_length=64)
     at: dt.datetime
+
+
+class ScheduleGroup(Body):
+    """A roster group's time windows: a canteen meal group (slots, zones) or a staff shift (slots)."""
+
+    kind: Literal["meal", "shift"]
+    zones: list[str] = Field(default_factory=list, max_length=64, description="meal: the zones it eats in (empty: any)")
+    slots: list[DailySlot] = Field(min_length=1, max_length=48,
+                                   description="daily, HH:MM in the venue's time zone; an end before the start runs past midnight")
 
 
 class Reservation(Body):

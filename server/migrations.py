@@ -183,6 +183,13 @@ def _m010_lease_reclaim(db: Database) -> None:
     db["leases"].add_column("reclaimed_at", str)
 
 
+def _m011_schedule_groups(db: Database) -> None:
+    # The venue's roster groups with time windows (canteen meal groups, staff shifts), signed into the
+    # `schedule` document with the bookings; zones and slots as JSON lists.
+    db["schedule_groups"].create(
+        {"venue": str, "name": str, "kind": str, "zones": str, "slots": str, "updated_at": str}, pk=("venue", "name"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
@@ -194,6 +201,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("008_rate_limits", _m008_rate_limits),
     ("009_event_wall_clock", _m009_event_wall_clock),
     ("010_lease_reclaim", _m010_lease_reclaim),
+    ("011_schedule_groups", _m011_schedule_groups),
 ]
 
 

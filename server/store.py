@@ -17,7 +17,7 @@ import secrets
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -652,17 +652,27 @@ class HubStore(ConsoleQueries):
 
     def put_document(self, venue: str, kind: str, body: bytes, content_type: str) -> dict[str, Any]:
         """Store a new version of a venue's document (bundle, trust list, ...); same bytes, same version."""
-        etag = hashlib.sha256(body).hexdigest()[:32]
         with self.write() as c:
-            row = c.execute("SELECT version, etag FROM documents WHERE venue = ? AND kind = ?", [venue, kind]).fetchone()
-            if row and row[1] == etag:
-                return {"kind": kind, "version": row[0], "etag": etag}
-            version = (row[0] if row else 0) + 1
-            c.execute(
-                "INSERT OR REPLACE INTO documents (venue, kind, version, etag, content_type, body, created_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                [venue, kind, version, etag, content_type, body, utc_text(utc_now())],
-            )
+            return self._put_document(c, venue, kind, body, content_type)
+
+    def put_built_document(self, venue: str, kind: str, build: Callable[[], bytes], content_type: str) -> dict[str, Any]:
+        """Build a document (it may read this store) and store it in one write transaction: two workers publishing
+        at once store their versions in the order they built them, so a signed issued_at never goes back."""
+        with self.write() as c:
+            return self._put_document(c, venue, kind, build(), content_type)
+
+    @staticmethod
+    def _put_document(c: sqlite3.Connection, venue: str, kind: str, body: bytes, content_type: str) -> dict[str, Any]:
+        etag = hashlib.sha256(body).hexdigest()[:32]
+        row = c.execute("SELECT version, etag FROM documents WHERE venue = ? AND kind = ?", [venue, kind]).fetchone()
+        if row and row[1] == etag:
+            return {"kind": kind, "version": row[0], "etag": etag}
+        version = (row[0] if row else 0) + 1
+        c.execute(
+            "INSERT OR REPLACE INTO documents (venue, kind, version, etag, content_type, body, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [venue, kind, version, etag, content_type, body, utc_text(utc_now())],
+        )
         return {"kind": kind, "version": version, "etag": etag}
 
     def document(self, venue: str, kind: str) -> dict[str, Any] | None:
@@ -707,6 +717,28 @@ class HubStore(ConsoleQueries):
         """Bookings per slot."""
         return self._rows("SELECT slot, count(*) AS booked FROM reservations WHERE venue = ? GROUP BY slot ORDER BY slot",
                           [venue])
+
+    def bookings(self, venue: str, since: str) -> list[dict[str, Any]]:
+        """Every booking of a slot starting at or after `since` (UTC text), as (subject keyed hash, slot start)."""
+        return self._rows("SELECT subject, slot FROM reservations WHERE venue = ? AND slot >= ? ORDER BY slot, subject",
+                          [venue, since])
+
+    # ---- schedule groups (meal groups, shifts) -------------------------------------------------
+
+    def schedule_groups(self, venue: str) -> list[dict[str, Any]]:
+        """The venue's roster groups with time windows: name, kind, zones and slots (JSON text)."""
+        return self._rows("SELECT name, kind, zones, slots FROM schedule_groups WHERE venue = ? ORDER BY name", [venue])
+
+    def put_schedule_group(self, venue: str, name: str, kind: str, zones: str, slots: str) -> None:
+        """Set a group's windows (zones and slots as JSON text), replacing what it had."""
+        with self.write() as c:
+            c.execute("INSERT OR REPLACE INTO schedule_groups (venue, name, kind, zones, slots, updated_at)"
+                      " VALUES (?,?,?,?,?,?)", [venue, name, kind, zones, slots, utc_text(utc_now())])
+
+    def delete_schedule_group(self, venue: str, name: str) -> bool:
+        """Remove a group's windows; False when it had none."""
+        with self.write() as c:
+            return c.execute("DELETE FROM schedule_groups WHERE venue = ? AND name = ?", [venue, name]).rowcount > 0
 
     # ---- access log --------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from agent.config import SUBJECT_KEY_ENV, subject_key_from_env
 from agent.messages import local_reason
 from checkpoint.cli import main
 from protocols.bundle import Bundle, build_bundle, parse_risk_areas, sign_bundle
@@ -33,7 +34,9 @@ from protocols.healthpass import mint
 from protocols.healthpass_claims import HealthPassClaims
 from protocols.readings import remeasure_reason
 from protocols.keys import key_id
+from protocols.events import subject_hash
 from protocols.rules import load_pack
+from protocols.schedule import parse_schedule, sign_schedule
 from protocols.trustlist import TrustList
 from demo.samples import ISSUER, make_claims
 from tests.helpers_codes import make_issuer, write_keydir
@@ -56,10 +59,26 @@ def credential_for(case: dict[str, Any]) -> Credential | None:
     return Credential.model_validate({**TABLE["credential_defaults"], **case["credential"]})
 
 
+# The venue's key for hashing subject ids (CHECKPOINT_SUBJECT_KEY): a schedule names bookings by it.
+SUBJECT_KEY_TEXT = "scenario-venue-subject-key"
+SUBJECT_KEY = subject_key_from_env({SUBJECT_KEY_ENV: SUBJECT_KEY_TEXT})
+
+
+def schedule_body(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The row's schedule as the hub signs it: bookings named by the keyed hash, never the subject id."""
+    body = case["context"].get("schedule")
+    if body is None:
+        return None
+    return {**body, "reservations": {subject_hash(SUBJECT_KEY, s): b for s, b in body["reservations"].items()}}
+
+
 def context_for(case: dict[str, Any]) -> GateContext:
     """The case's gate context: the table's defaults with the case's fields laid over them."""
     fields = {**TABLE["context_defaults"], **case["context"]}
     at = dt.datetime.fromisoformat(fields.pop("at", TABLE["at"]))
+    if fields.pop("schedule", None) is not None:
+        subject = {**TABLE["credential_defaults"], **(case["credential"] or {})}["subject"]
+        fields.update(schedule=parse_schedule(schedule_body(case)), holder=subject_hash(SUBJECT_KEY, subject))
     return GateContext(at=at, **fields)
 
 
@@ -91,10 +110,18 @@ def expected(case: dict[str, Any]) -> tuple[str, list[str], list[str], list[str]
     return e["decision"], sorted(e["fail"]), sorted(e["open"]), sorted(e["flags"])
 
 
+def assert_says(case: dict[str, Any], report: dict[str, Any]) -> None:
+    """The row's `says`: texts the reasons shown must carry (a window's slot, a zone)."""
+    shown = " ".join(f"{r['message_zh']} {r['message_en']}" for r in report["reasons"])
+    for text in case["expect"].get("says", []):
+        assert text in shown, (text, shown)
+
+
 @pytest.mark.parametrize("case", TABLE["cases"], ids=[c["name"] for c in TABLE["cases"]])
 def test_scenario(case):
     report = engine_report(case)
     assert outcome(report) == expected(case), report
+    assert_says(case, report)
     assert all(r["message_zh"] and r["message_en"] for r in report["reasons"])
     assert report["bundle_version"] == bundle_for(case["pack"], json.dumps(case.get("params", {}), sort_keys=True)).version
 
@@ -103,7 +130,7 @@ def test_scenario(case):
 
 # What `decide` can be told: a row needing more (goods, someone inside, a refused code) stays on the
 # engine path (and the gate path where a gate can be shown it).
-DECIDE_CONTEXT = {"celsius", "remeasure", "mask", "roster", "appointment", "venue_mode", "at"}
+DECIDE_CONTEXT = {"celsius", "remeasure", "mask", "roster", "appointment", "venue_mode", "at", "schedule", "zone"}
 
 # The fields a DCC row leaves out, from the EU test data (dgc-testdata common/DGC2-5), so the schema holds.
 DCC_HOLDER = {"ver": "1.3.0", "nam": {"fn": "Musterfrau", "fnt": "MUSTERFRAU", "gn": "Gabriele", "gnt": "GABRIELE"},
@@ -207,7 +234,14 @@ def test_scenario_through_decide(case, keys, tmp_path):
             args += [f"--{key}", str(tmp_path / f"{key}.json")]
     if ctx.get("venue_mode"):
         args += ["--venue-mode", ctx["venue_mode"]]
-    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    if ctx.get("schedule") is not None:
+        (tmp_path / "schedule.json").write_text(json.dumps(sign_schedule(parse_schedule(schedule_body(case)), root_key)))
+        args += ["--schedule", str(tmp_path / "schedule.json")]
+    if ctx.get("zone"):
+        args += ["--zone", ctx["zone"]]
+    env = {SUBJECT_KEY_ENV: SUBJECT_KEY_TEXT}
+    result = CliRunner().invoke(main, args, catch_exceptions=False, env=env)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert outcome(report) == expected(case), report
+    assert_says(case, report)

@@ -102,6 +102,15 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
         at_least("admin", 201)),
     "GET /api/v1/venues/<venue_id>/documents": (lambda h, v: ("GET", f"/api/v1/venues/{v}/documents", {}),
                                                 at_least("supervisor", 200)),
+    "GET /api/v1/venues/<venue_id>/schedule": (lambda h, v: ("GET", f"/api/v1/venues/{v}/schedule", {}),
+                                               at_least("supervisor", 200)),
+    # This hub has no schedule key: the edit is refused (409) once role and venue are let through.
+    "PUT /api/v1/venues/<venue_id>/schedule/groups/<name>": (
+        lambda h, v: ("PUT", f"/api/v1/venues/{v}/schedule/groups/A",
+                      {"json": {"kind": "shift", "slots": [{"from": "08:00", "to": "17:00"}]}}), at_least("admin", 409)),
+    # No such group: 404 once role and venue are let through.
+    "DELETE /api/v1/venues/<venue_id>/schedule/groups/<name>": (
+        lambda h, v: ("DELETE", f"/api/v1/venues/{v}/schedule/groups/A", {}), at_least("admin", 404)),
     "GET /api/v1/events": (lambda h, v: ("GET", "/api/v1/events", {"query_string": {"venue": v}}),
                            at_least("supervisor", 200)),
     # ---- the console (signed in by session; POSTs carry the CSRF token) --------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from protocols.clock import utc_text
 from protocols.contract import API_PREFIX, wire
+from server.blueprints import schedule
 from server.auth import audit, check_venue, in_scope, role_required
 from server.bodies import Bilingual, GateCreate, GateLease, ReservationRequest, VenueCreate, VenueSettings
 from server.db import get_store
@@ -171,6 +172,9 @@ def reserve(venue_id: str):
     if booking is None:
         raise ApiError(409, "slot_full", "该时段已约满 / this time slot is full")
     audit("reservation.create", slot, venue_id)  # a subject's booking: personal data written
+    # The gates enforce bookings in 预约 mode: a new one reaches them in the signed schedule.
+    if current_app.extensions.get("schedule_key") is not None:
+        schedule.publish(venue)
     return jsonify({"id": booking, "slot": slot}), 201
 
 
