@@ -86,12 +86,16 @@ class DecoderChain:
 
     def decode(self, frame: np.ndarray) -> list[str]:
         """The distinct QR texts in `frame` (BGR, BGRA or grayscale uint8); [] when none."""
+        return self.run(frame)[0]
+
+    def run(self, frame: np.ndarray) -> tuple[list[str], FrameContext]:
+        """The texts as `decode` gives them, and what the stages learnt (suspects, retried crops)."""
         context = FrameContext(as_gray(frame))
         for stage in self.stages:
             texts = stage.decode(context)
             if texts:
-                return list(dict.fromkeys(texts))
-        return []
+                return list(dict.fromkeys(texts)), context
+        return [], context
 
 
 _default_chain: DecoderChain | None = None
