@@ -265,8 +265,9 @@ def test_synthetic_frames_are_deterministic_and_show_their_text() -> None:
     lengths = {len(synthetic_frame("clean", i).text or "") for i in range(2)}
     assert min(lengths) in range(290, 310) and max(lengths) in range(590, 610)
     assert set(VARIANTS) == {"clean", "tilt", "perspective", "blur1.0", "blur1.5"} | {
-        "lowcontrast", "jpeg40", "small", "empty"
+        "lowcontrast", "jpeg40", "small", "empty", "flat"
     }
+    assert synthetic_frame("flat", 0).text is None and synthetic_frame("flat", 0).corners is None
     assert decode_frame(synthetic_frame("clean", 5).image) == [synthetic_frame("clean", 5).text]
 
 
