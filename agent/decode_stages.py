@@ -17,6 +17,7 @@ import numpy as np
 import zxingcpp
 
 from agent.decode_regions import (
+    MIN_QR_TEXTURE,
     Region,
     crop,
     enhance,
@@ -85,11 +86,14 @@ class EnhancedCropStage(Stage):
 
     name = "enhance"
 
+    def __init__(self, min_texture: float = MIN_QR_TEXTURE) -> None:
+        self.min_texture = min_texture  # the texture gate; 0 retries every dense patch (measuring)
+
     def decode(self, context: FrameContext) -> list[str]:
         """Retry on suspect symbols first, then on regions with a QR code's texture; else nothing."""
         # Only where zxing-cpp saw a symbol or the locator sees a code's texture: on a frame with
         # neither (most frames at an idle gate) the stage costs the locator alone.
-        regions = merge_regions(context.suspects + textured_regions(context.gray))
+        regions = merge_regions(context.suspects + textured_regions(context.gray, min_texture=self.min_texture))
         for region in regions:
             patch = crop(context.gray, region)
             if min(patch.shape[:2]) < MIN_PATCH_SIDE:
