@@ -1,7 +1,8 @@
 """Read QR codes from camera frames and image files with a chain of decoders.
 
 The default chain is zxing-cpp, then (only when zxing-cpp read nothing) zxing-cpp again on
-upscaled, sharpened crops of where a code probably is. Measured in docs/benchmarks.md.
+upscaled, sharpened crops of where a code probably is: where zxing-cpp saw a symbol, or where the
+texture is a code's and not printed text's. Measured in docs/benchmarks.md.
 
     >>> from agent.decode import decode_image_file
     >>> decode_image_file("code.png")
