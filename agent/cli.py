@@ -57,6 +57,69 @@ def validate_config(config_file: Path) -> None:
     click.echo(f"{config_file}: ok (venue {cfg.gate.venue}, gate {cfg.gate.gate})")
 
 
+@agent.command("calibrate-thermometer")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reference", "references", type=float, multiple=True, required=True,
+              help="A reference thermometer's reading of the same target (°C); twice for a two-point fit.")
+@click.option("--measured", type=float, multiple=True,
+              help="What the gate showed for each --reference, in order; absent: read the configured thermometer.")
+@click.option("--seconds", type=float, default=5.0, show_default=True, help="How long to read the thermometer.")
+@click.option("--operator", required=True, help="Who calibrates (written to the audit line).")
+def calibrate_thermometer(config_file: Path, references: tuple[float, ...], measured: tuple[float, ...],
+                          seconds: float, operator: str) -> None:
+    """Fit the thermometer's offset (one reference) or gain and offset (two) and write them into the config.
+
+    The gate must be restarted to use them. Each calibration appends a line to
+    thermometer-calibration.jsonl beside the config. Example (a blackbody at 36.8 °C held in front
+    of the gate's sensor): checkpoint agent calibrate-thermometer /etc/checkpoint/agent.toml --reference 36.8 --operator li
+    """
+    from agent.calibration import Calibration, fit, write
+    from agent.config import read_toml, resolve_paths
+
+    try:
+        cfg = AgentConfig.model_validate(read_toml(config_file))  # no secrets needed to calibrate
+        resolve_paths(cfg, config_file.resolve().parent)
+        if measured and len(measured) != len(references):
+            raise click.BadParameter("give one --measured per --reference", param_hint="--measured")
+        if not measured and len(references) != 1:
+            raise click.BadParameter("two references need --measured for each (the sensor cannot see both at once)",
+                                     param_hint="--measured")
+        shown = measured or (_mean_reading(cfg.thermometer, seconds),)
+        current = Calibration(cfg.thermometer.calibration_offset_c, cfg.thermometer.calibration_gain)
+        points = list(zip(references, shown))
+        new = fit(points, current)
+        audit = write(config_file, new, current, points, operator)
+    except ValidationError as exc:
+        for line in error_lines(exc):
+            click.echo(f"{config_file}: {line}", err=True)
+        sys.exit(1)
+    except CheckpointError as exc:
+        click.echo(f"{config_file}: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"thermometer.calibration_offset_c {current.offset_c} -> {new.offset_c}, calibration_gain "
+               f"{current.gain} -> {new.gain}; audit: {audit}; restart the gate to use them")
+
+
+def _mean_reading(settings, seconds: float) -> float:
+    """The mean of the configured thermometer's readings over `seconds`, or a DeviceError-style CheckpointError."""
+    import statistics
+    import time
+
+    from hardware.registry import build_device
+
+    thermometer = build_device(settings)
+    readings: list[float] = []
+    thermometer.add_listener(lambda r: readings.append(r.celsius))  # type: ignore[attr-defined]
+    thermometer.open()
+    try:
+        time.sleep(seconds)
+    finally:
+        thermometer.close()
+    if not readings:
+        raise CheckpointError(f"no reading from the thermometer in {seconds:.0f} s", reason="no_reading")
+    return statistics.fmean(readings)
+
+
 @agent.command("export-decisions")
 @click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The gate's SQLite store.")
@@ -265,6 +328,8 @@ def _print_event(event: GateEvent) -> None:
         mark = "← 离开 EXIT "
     elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-TEMP-01"}:
         mark = "… 复测 RETEST"  # recorded as a refusal; the person rests and measures again
+    elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-CAP-01"}:
+        mark = "… 稍候 WAIT  "  # the venue is full for now: amber on the screen, not a red refusal
     temp = f"{event.celsius:.1f}°C" if event.celsius is not None else "  -   "
     why = "; ".join(f"{r.message_zh} · {r.message_en}" for r in shown_reasons(event.reasons))
     kind = "" if event.kind in ("decision", "exit") else f"[{event.kind}] "

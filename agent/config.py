@@ -14,15 +14,16 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hardware.barrier.simulated import SimulatedBarrierConfig
 from hardware.camera.simulated import SimulatedCameraConfig
-from hardware.registry import BarrierConfig, CameraConfig, SpeakerConfig, ThermometerConfig
+from hardware.registry import BarrierConfig, CameraConfig, ScannerConfig, SpeakerConfig, ThermometerConfig
 from hardware.speaker.silent import SilentSpeakerConfig
 from hardware.thermometer.simulated_serial import SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
 from protocols.events import PRESENCE_WINDOW_MAX
+from protocols.readings import ReadingLimits
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class GateSection(_Section):
     # decides by the hub's time and raises GATE-CLOCK-01; NTP's steps and a day's drift are well inside.
     clock_tolerance_s: float = Field(default=120.0, gt=0, le=86_400,
                                      description="wall clock vs the hub's time, beyond which the trusted time decides")
+    # Where the gate stands: canteen meal groups eat only in their zones (the signed schedule names them).
+    zone: str | None = Field(default=None, min_length=1, max_length=64, description="the gate's zone of the venue")
 
 
 class StoreSection(_Section):
@@ -64,6 +67,21 @@ class MeasureSection(_Section):
     max_age_s: float = Field(default=3.0, gt=0, le=30, description="a reading older than this is not used")
     wait_s: float = Field(default=8.0, gt=0, le=60, description="how long a person is asked to measure")
     rest_s: float = Field(default=20.0, ge=0, le=600, description="rest before the one re-measure after a high reading")
+    # Integrity: the median of the last drift_window readings must stay in [drift_low_c, drift_high_c].
+    drift_window: int = Field(default=30, ge=0, le=1000,
+                              description="readings the drift median is taken over (0: no drift watch)")
+    drift_low_c: float = Field(default=35.5, ge=30, le=45, description="lowest plausible median of people's readings")
+    drift_high_c: float = Field(default=37.5, ge=30, le=45, description="highest plausible median of people's readings")
+
+    # Which readings may decide (protocols/readings.py, the same check `checkpoint decide` runs).
+    limits: ReadingLimits = Field(default_factory=ReadingLimits,
+                                  description="[measure.limits] plausible_min_c, plausible_max_c, remeasure_below_c")
+
+    @model_validator(mode="after")
+    def _band_in_order(self) -> "MeasureSection":
+        if self.drift_low_c >= self.drift_high_c:
+            raise ValueError("measure.drift_low_c must be below measure.drift_high_c")
+        return self
 
 
 class KioskSection(_Section):
@@ -86,6 +104,10 @@ class RulesSection(_Section):
     trust_list_max_age_h: float | None = Field(default=168.0, gt=0,
                                                description="refuse a trust list issued longer ago (its revocations are stale)")
     root_public_key: Path | None = None
+    # The hub signs the schedule from its own bookings, so it holds this key, never the root key.
+    schedule_public_key: Path | None = Field(
+        default=None, description="the key the hub's signed schedule (bookings, meal groups, shifts) is checked with; "
+                                  "unset: the root key")
     max_code_age_s: float | None = Field(default=None, gt=0, description="refuse codes issued longer ago (screenshots)")
     params: dict[str, Any] = Field(default_factory=dict, description="parameters for a simulation's unsigned bundle")
 
@@ -96,6 +118,18 @@ class PresentationSection(_Section):
     dedupe_s: float = Field(default=5.0, ge=0, le=120)
     anti_passback_s: float = Field(default=60.0, ge=0, le=PRESENCE_WINDOW_MAX.total_seconds())
     decode_every_n_frames: int = Field(default=1, ge=1, le=30)
+
+
+class MaskSection(_Section):
+    """Who sees masks at this gate: the camera's model (litert), the guard standing there, or nobody (off)."""
+
+    # guard: the guard at the gate watches masks (the rules see a mask worn, as before there was a detector);
+    # litert: the vendored model looks at the frames of each presented code (hardware/vision/face_mask.py);
+    # off: this venue requires no mask (the rules see a mask worn; use only with a pack whose mask rule warns).
+    detector: Literal["litert", "guard", "off"] = "guard"
+    threads: int = Field(default=1, ge=1, le=4, description="LiteRT threads per look")
+    no_mask_threshold: float = Field(default=0.5, gt=0, lt=1, description="p(no mask) from which a face is unmasked")
+    wait_s: float = Field(default=1.0, gt=0, le=10, description="longest a decision waits for the look of its code's frame")
 
 
 class SyncSection(_Section):
@@ -121,6 +155,8 @@ class AgentConfig(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     # Device sections: the drivers' own config models (hardware.registry), each chosen by `type`.
     camera: CameraConfig = Field(default_factory=SimulatedCameraConfig)
+    # A QR scanner module beside the camera (None: the camera alone); its codes meet the same presentation logic.
+    scanner: ScannerConfig | None = None
     thermometer: ThermometerConfig = Field(default_factory=SimulatedSerialThermometerConfig)
     measure: MeasureSection = Field(default_factory=MeasureSection)
     barrier: BarrierConfig = Field(default_factory=SimulatedBarrierConfig)
@@ -128,11 +164,19 @@ class AgentConfig(_Section):
     speaker: SpeakerConfig = Field(default_factory=SilentSpeakerConfig)
     rules: RulesSection = Field(default_factory=RulesSection)
     presentation: PresentationSection = Field(default_factory=PresentationSection)
+    mask: MaskSection = Field(default_factory=MaskSection)
     sync: SyncSection | None = None
     # Secrets: never in the file (private attributes cannot be set from it), filled by parse_config().
     _subject_key: bytes = PrivateAttr(default=b"")
     _guard_pin: str | None = PrivateAttr(default=None)
     _device_secret: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _reads_codes(self) -> "AgentConfig":
+        # Either or both may read codes; neither is a gate that can only refer people to the guard.
+        if self.camera.type == "off" and self.scanner is None:
+            raise ValueError('camera.type = "off" needs a [scanner] section: a gate with neither reads no code')
+        return self
 
     @property
     def passback_window_s(self) -> float:

@@ -5,18 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
+from agent.config import SUBJECT_KEY_ENV, subject_key_from_env
+from agent.messages import local_reason
 from protocols.bundle import DEFAULT_MAX_AGE, verify_bundle
 from protocols.clock import utc_now
 from protocols.contract import DocumentKind
 from protocols.decision import GateContext, evaluate
 from protocols.errors import BundleError, ConfigError, TrustListError
+from protocols.events import subject_hash
+from protocols.schedule import ScheduleError, verify_schedule
 from protocols.keys import load_public_key
+from protocols.readings import DEFAULT_LIMITS, ReadingLimits, remeasure_reason
 from protocols.rules_cli import read_json
 from protocols.trustlist import ROOT_PUB_FILENAME, TrustList
 from protocols.verify import verify_code
@@ -75,7 +82,17 @@ def _code_from_image(path: Path) -> str | None:
 @click.option("--at", "at_text", help="Decide as of this ISO 8601 time (default: now).")
 @click.option("--roster", "roster_path", type=click.Path(dir_okay=False, path_type=Path), help="Roster JSON.")
 @click.option("--appointment", "appointment_path", type=click.Path(dir_okay=False, path_type=Path), help="Appointment JSON.")
+@click.option("--schedule", "schedule_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The venue's signed schedule (bookings, meal groups, shifts); bookings are looked up by "
+                   f"the keyed hash of the subject, with the venue's key from ${SUBJECT_KEY_ENV}.")
+@click.option("--zone", help="The gate's zone of the venue (canteen meal groups eat in their zones).")
 @click.option("--venue-mode", type=click.Choice(["open", "closed"]), help="Override the bundle's mode.")
+@click.option("--plausible-min-c", type=float, default=DEFAULT_LIMITS.plausible_min_c, show_default=True,
+              help="A reading below this is no person: measure again (the gate's [measure.limits] plausible_min_c).")
+@click.option("--plausible-max-c", type=float, default=DEFAULT_LIMITS.plausible_max_c, show_default=True,
+              help="A reading above this is no person: measure again ([measure.limits] plausible_max_c).")
+@click.option("--remeasure-below-c", type=float, default=DEFAULT_LIMITS.remeasure_below_c, show_default=True,
+              help="A reading below this is measured again, never admitted ([measure.limits] remeasure_below_c).")
 @click.option("--max-bundle-age-hours", type=float, default=DEFAULT_MAX_AGE.total_seconds() / 3600, show_default=True,
               help="Refuse a bundle issued longer ago than this.")
 def decide(
@@ -90,12 +107,18 @@ def decide(
     at_text: str | None,
     roster_path: Path | None,
     appointment_path: Path | None,
+    schedule_path: Path | None,
+    zone: str | None,
     venue_mode: str | None,
+    plausible_min_c: float,
+    plausible_max_c: float,
+    remeasure_below_c: float,
     max_bundle_age_hours: float,
 ) -> None:
     """Verify a code and decide admit, deny or refer under a signed bundle; print one JSON object.
 
-    Decides as a gate whose venue state is empty (nobody inside yet, for anti-passback).
+    Decides as a gate whose venue state is empty (nobody inside yet, for anti-passback). A reading the
+    gate would not decide on (protocols/readings.py) prints decision "remeasure", as the gate asks for one.
 
     Example: checkpoint decide --bundle bundle.json --trust keys/trust-list.json --code "HP1:..." --celsius 36.6 --mask yes
     """
@@ -103,11 +126,21 @@ def decide(
         raise click.UsageError("give exactly one of --code or --image")
     at = _parse_at(at_text)
     try:
+        limits = ReadingLimits(plausible_min_c=plausible_min_c, plausible_max_c=plausible_max_c,
+                               remeasure_below_c=remeasure_below_c)
+    except ValidationError as exc:
+        raise click.UsageError(f"--plausible-min-c/--plausible-max-c/--remeasure-below-c: {exc.errors()[0]['msg']}") from exc
+    try:
         anchor = load_public_key(root_pub or trust_path.parent / ROOT_PUB_FILENAME)
         trust = TrustList.load(trust_path, anchor)
         bundle = verify_bundle(read_json(bundle_path, DocumentKind.BUNDLE), anchor, at, dt.timedelta(hours=max_bundle_age_hours))
     except (ConfigError, TrustListError, BundleError) as exc:
         raise click.ClickException(str(exc)) from exc
+    try:
+        schedule = verify_schedule(read_json(schedule_path, DocumentKind.SCHEDULE), anchor) if schedule_path else None
+        key = subject_key_from_env(os.environ) if schedule is not None else None
+    except (ConfigError, ScheduleError) as exc:
+        raise click.ClickException(f"schedule {schedule_path}: {exc}") from exc
     roster = read_roster(roster_path) if roster_path else None
     started = time.perf_counter()
     text = code if code is not None else _code_from_image(image_path)  # type: ignore[arg-type]
@@ -117,6 +150,13 @@ def decide(
     appointment = None
     if appointment_path is not None:
         appointment = read_appointment(appointment_path, credential.subject if credential else None)
+    # The gate's own check, before any rule: a reading it would not decide on asks for another.
+    why = next((w for w in (remeasure_reason(c, limits) for c in (celsius, remeasure) if c is not None) if w), None)
+    if why is not None:
+        report = {"decision": "remeasure", "reasons": [local_reason(why, "OPEN").model_dump()],
+                  "bundle_version": bundle.version, "flags": []}
+        click.echo(json.dumps({**report, "ms": round((time.perf_counter() - started) * 1000, 3)}, ensure_ascii=False))
+        return
     ctx = GateContext(
         at=at,
         celsius=celsius,
@@ -127,6 +167,10 @@ def decide(
         venue_mode=venue_mode,
         inside=False,
         code_reason=reason,
+        schedule=schedule,
+        # The schedule names bookings by the venue's keyed hash, as the gate's store does.
+        holder=subject_hash(key, credential.subject) if key is not None and credential is not None else None,
+        zone=zone,
     )
     result = evaluate(bundle, credential, ctx)
     elapsed_ms = (time.perf_counter() - started) * 1000

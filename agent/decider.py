@@ -106,6 +106,10 @@ class Decider:
         if self._watch is not None:
             self.bundle = self._watch.current()
 
+    def short_forms(self, at: dt.datetime) -> dict[str, tuple[str, str]]:
+        """The spoken short form of each rule of the current bundle, by rule id (zh, en)."""
+        return self.bundle.ruleset.short_forms(at)
+
     def decide(self, credential: Credential | None, ctx: GateContext,
                hash_subject: Callable[[str], str] | None = None) -> Verdict:
         """Run the bundle's rules over the credential (None: the code was refused) and what the gate knows;

@@ -1,7 +1,8 @@
 """Read QR codes from camera frames and image files with a chain of decoders.
 
 The default chain is zxing-cpp, then (only when zxing-cpp read nothing) zxing-cpp again on
-upscaled, sharpened crops of where a code probably is. Measured in docs/benchmarks.md.
+upscaled, sharpened crops of where a code probably is: where zxing-cpp saw a symbol, or where the
+texture is a code's and not printed text's. Measured in docs/benchmarks.md.
 
     >>> from agent.decode import decode_image_file
     >>> decode_image_file("code.png")
@@ -86,12 +87,16 @@ class DecoderChain:
 
     def decode(self, frame: np.ndarray) -> list[str]:
         """The distinct QR texts in `frame` (BGR, BGRA or grayscale uint8); [] when none."""
+        return self.run(frame)[0]
+
+    def run(self, frame: np.ndarray) -> tuple[list[str], FrameContext]:
+        """The texts as `decode` gives them, and what the stages learnt (suspects, retried crops)."""
         context = FrameContext(as_gray(frame))
         for stage in self.stages:
             texts = stage.decode(context)
             if texts:
-                return list(dict.fromkeys(texts))
-        return []
+                return list(dict.fromkeys(texts)), context
+        return [], context
 
 
 _default_chain: DecoderChain | None = None

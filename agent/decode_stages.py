@@ -17,6 +17,7 @@ import numpy as np
 import zxingcpp
 
 from agent.decode_regions import (
+    MIN_QR_TEXTURE,
     Region,
     crop,
     enhance,
@@ -38,6 +39,7 @@ class FrameContext:
 
     gray: np.ndarray
     suspects: list[Region] = field(default_factory=list)  # symbols seen but not decoded
+    retried: list[Region] = field(default_factory=list)  # crops the enhancement stage read again
 
 
 class Stage(ABC):
@@ -84,13 +86,19 @@ class EnhancedCropStage(Stage):
 
     name = "enhance"
 
+    def __init__(self, min_texture: float = MIN_QR_TEXTURE) -> None:
+        self.min_texture = min_texture  # the texture gate; 0 retries every dense patch (measuring)
+
     def decode(self, context: FrameContext) -> list[str]:
-        """Retry on suspect symbols first, then on densely textured regions."""
-        regions = merge_regions(context.suspects + textured_regions(context.gray))
+        """Retry on suspect symbols first, then on regions with a QR code's texture; else nothing."""
+        # Only where zxing-cpp saw a symbol or the locator sees a code's texture: on a frame with
+        # neither (most frames at an idle gate) the stage costs the locator alone.
+        regions = merge_regions(context.suspects + textured_regions(context.gray, min_texture=self.min_texture))
         for region in regions:
             patch = crop(context.gray, region)
             if min(patch.shape[:2]) < MIN_PATCH_SIDE:
                 continue  # a box at the frame's edge, clipped to nothing
+            context.retried.append(region)
             # No downscaled tries: the crop was just upscaled on purpose.
             texts = _zxing_read(enhance(patch), downscale=False)
             if texts:

@@ -21,6 +21,7 @@ from hardware.display.journal import JournalDisplay
 from hardware.display.kiosk import KioskDisplay
 from hardware.registry import build_device
 from hardware.retry import Backoff
+from hardware.scanner.base import Scanner
 from hardware.speaker.base import Speaker
 from hardware.thermometer.base import Thermometer
 from hardware.thermometer.simulated_serial import PtyThermometerSimulator, SimulatedSerialThermometer
@@ -38,7 +39,8 @@ class Devices:
     barrier: Barrier
     displays: list[Display]
     speaker: Speaker
-    _opener: threading.Thread | None = None
+    scanner: Scanner | None = None  # a QR scanner module beside the camera
+    _openers: list[threading.Thread] = field(default_factory=list)
     _closing: threading.Event = field(default_factory=threading.Event)
 
     def open(self) -> None:
@@ -52,34 +54,46 @@ class Devices:
         except DeviceError as exc:
             # The loop shows the fault (no admission without a reading) while a thread keeps trying.
             log.error("thermometer not available at start, retrying in the background: %s", exc)
-            self._opener = threading.Thread(target=self._keep_opening_thermometer, name="thermometer-opener",
-                                            daemon=True)
-            self._opener.start()
+            self._keep_opening(self.thermometer, "thermometer")
         try:
             self.camera.open()
         except DeviceError as exc:
             log.error("camera not available at start (the loop retries): %s", exc)
-
-    def _keep_opening_thermometer(self) -> None:
-        backoff = Backoff(first_s=1.0, max_s=30.0)
-        while not self._closing.wait(backoff.next()):
+        if self.scanner is not None:
             try:
-                self.thermometer.open()
+                self.scanner.open()
             except DeviceError as exc:
-                log.info("thermometer still not available: %s", exc)
-                continue
-            log.info("thermometer opened")
-            return
+                # The camera still reads codes; a wedge plugged in later is opened by the background thread.
+                log.error("scanner not available at start, retrying in the background: %s", exc)
+                self._keep_opening(self.scanner, "scanner")
+
+    def _keep_opening(self, device: Thermometer | Scanner, what: str) -> None:
+        """Open a device missing at start on a background thread (backoff up to 30 s) until it opens or we close."""
+        def keep_trying() -> None:
+            backoff = Backoff(first_s=1.0, max_s=30.0)
+            while not self._closing.wait(backoff.next()):
+                try:
+                    device.open()
+                except DeviceError as exc:
+                    log.info("%s still not available: %s", what, exc)
+                    continue
+                log.info("%s opened", what)
+                return
+
+        opener = threading.Thread(target=keep_trying, name=f"{what}-opener", daemon=True)
+        self._openers.append(opener)
+        opener.start()
 
     def close(self) -> None:
         """Barrier safe first, then release everything; safe to call twice."""
         self._closing.set()
-        if self._opener is not None:
-            self._opener.join(timeout=10)
-            self._opener = None
+        for opener in self._openers:
+            opener.join(timeout=10)
+        self._openers.clear()
         self.safe_state()
         self.barrier.close()
-        for closer in (self.camera.close, self.thermometer.close, *[d.close for d in self.displays]):
+        scanner = [self.scanner.close] if self.scanner is not None else []
+        for closer in (self.camera.close, *scanner, self.thermometer.close, *[d.close for d in self.displays]):
             closer()
         self.speaker.close()
 
@@ -106,7 +120,7 @@ class Devices:
 
     def announce(self, screen: Screen) -> None:
         """Beep the pattern for the screen and say it aloud (zh then en); never blocks."""
-        beep = {"admit": "admit", "remeasure": "remeasure", "fever": "alert"}.get(screen.state, "deny")
+        beep = {"admit": "admit", "remeasure": "remeasure", "wait": "remeasure", "fever": "alert"}.get(screen.state, "deny")
         self.speaker.beep(beep)
         self.speaker.say(*speech(screen))
 
@@ -128,4 +142,5 @@ def build_devices(cfg: AgentConfig, on_guard: Callable[[str, str, str], None] | 
         displays.append(JournalDisplay(cfg.kiosk.journal))
     camera, thermometer, barrier, speaker = (build_device(c) for c in (cfg.camera, cfg.thermometer, cfg.barrier,
                                                                         cfg.speaker))
-    return Devices(camera, thermometer, barrier, displays, speaker)  # type: ignore[arg-type]
+    scanner = build_device(cfg.scanner) if cfg.scanner is not None else None
+    return Devices(camera, thermometer, barrier, displays, speaker, scanner)  # type: ignore[arg-type]

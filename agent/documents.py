@@ -35,6 +35,7 @@ from protocols.contract import DocumentKind
 from protocols.clock import utc_text
 from protocols.errors import BundleError, CheckpointError, ConfigError, TrustListError
 from protocols.keys import PublicKey, load_public_key
+from protocols.schedule import Schedule, ScheduleError, verify_schedule
 from protocols.trustlist import TrustList
 
 log = logging.getLogger(__name__)
@@ -269,12 +270,40 @@ class DocumentCache:
         return True
 
 
-class VenueDocuments:
-    """The roster and appointments the sync client fetched into `folder`, for the loop's decisions."""
+def check_schedule(body: bytes, key: PublicKey | None, marks: AcceptedMarks, venue: str | None = None) -> Schedule:
+    """A signed schedule's bytes, checked against `key`, the rollback mark and the gate's venue; ScheduleError if not."""
+    if key is None:
+        raise ScheduleError("no key to check the schedule with (rules.schedule_public_key or rules.root_public_key)")
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise ScheduleError(f"schedule is not JSON: {exc}") from exc
+    schedule = verify_schedule(doc, key)
+    # One key signs every venue's schedule: another venue's, replayed here, must not open this one's gates.
+    if venue is not None and schedule.venue != venue:
+        raise ScheduleError(f"schedule is for venue {schedule.venue!r}, this gate is at {venue!r}: refused")
+    marks.check(DocumentKind.SCHEDULE, schedule.issued_at, ScheduleError)  # an older one than accepted: a rollback
+    return schedule
 
-    def __init__(self, folder: Path):
+
+class VenueDocuments:
+    """The roster, appointments and signed schedule the sync client fetched into `folder`, for the loop's decisions."""
+
+    def __init__(self, folder: Path, schedule_key: PublicKey | None = None, marks: AcceptedMarks | None = None,
+                 venue: str | None = None):
+        """schedule_key: what the schedule must be signed by (None: no schedule is ever used); marks: rollback marks;
+        venue: the gate's venue, which the schedule must name."""
         self._lock = threading.Lock()
         folder = Path(folder)
+        marks = marks if marks is not None else AcceptedMarks(None)
+
+        def load_schedule(p: Path) -> Schedule:
+            schedule = check_schedule(p.read_bytes(), schedule_key, marks, venue)
+            marks.accept(DocumentKind.SCHEDULE, schedule.issued_at)
+            return schedule
+
+        # Loaded at start when there (a rollback or a bad file: none, so the window rules are OPEN, never a pass).
+        self._schedule: Watcher[Schedule | None] = Watcher(folder / DocumentKind.SCHEDULE, load_schedule, None)
         self._roster: Watcher[Roster | None] = Watcher(
             folder / DocumentKind.ROSTER, lambda p: parse_roster(p.read_bytes()), None)
         self._appointments: Watcher[list[dict[str, Any]] | None] = Watcher(
@@ -287,18 +316,27 @@ class VenueDocuments:
             appointments = self._appointments.current()
         return roster, (pick_appointment(appointments, subject, at) if appointments else None)
 
+    def schedule(self) -> Schedule | None:
+        """The venue's signed schedule now (None: none fetched, or none that verified)."""
+        with self._lock:
+            return self._schedule.current()
+
 
 class GateDocuments:
     """Every document one gate runs: configured files, the hub's copies in `folder` (None: no [sync]), the root key."""
 
     # What the gate installs and reads; parameters and risk areas travel inside the signed bundle.
-    READS = (DocumentKind.BUNDLE, DocumentKind.TRUSTLIST, DocumentKind.ROSTER, DocumentKind.APPOINTMENTS)
+    READS = (DocumentKind.BUNDLE, DocumentKind.TRUSTLIST, DocumentKind.ROSTER, DocumentKind.APPOINTMENTS,
+             DocumentKind.SCHEDULE)
 
-    def __init__(self, rules: RulesSection, folder: Path | None = None, marks: Path | None = None):
+    def __init__(self, rules: RulesSection, folder: Path | None = None, marks: Path | None = None,
+                 venue: str | None = None):
         """folder: the hub's copies (None: no [sync]); marks: where the newest accepted issued_at of each kind is
-        kept (default: accepted.json in folder; neither: in memory only)."""
+        kept (default: accepted.json in folder; neither: in memory only); venue: the gate's, which a schedule must name."""
         self.rules = rules
+        self.venue_id = venue
         self.root = read_root_key(rules.root_public_key)  # read once, for every kind and every new version
+        self.schedule_key = read_root_key(rules.schedule_public_key) or self.root
         if marks is None and folder is not None:
             marks = Path(folder) / "accepted.json"
         self.marks = AcceptedMarks(marks)
@@ -328,6 +366,8 @@ class GateDocuments:
         if kind == DocumentKind.APPOINTMENTS:
             parse_appointments(body)
             return None
+        if kind == DocumentKind.SCHEDULE:
+            return check_schedule(body, self.schedule_key, self.marks, self.venue_id).issued_at
         if kind not in self.READS:
             raise ConfigError(f"{kind} is not read by the gate (it travels inside the signed bundle): not installed")
         error = BundleError if kind == DocumentKind.BUNDLE else TrustListError
@@ -381,5 +421,6 @@ class GateDocuments:
                                                             self.marks), unset)
 
     def venue(self) -> VenueDocuments | None:
-        """The roster and appointments the hub sent (None without [sync])."""
-        return VenueDocuments(self.cache.folder) if self.cache is not None else None
+        """The roster, appointments and schedule the hub sent (None without [sync])."""
+        return (VenueDocuments(self.cache.folder, self.schedule_key, self.marks, self.venue_id)
+                if self.cache is not None else None)

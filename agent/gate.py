@@ -14,10 +14,12 @@ from agent.decode import decode_frame
 from agent.devices import Devices, build_devices
 from agent.documents import GateDocuments
 from agent.loop import GateLoop, ManualRequest, MaskSensor
+from agent.mask_watch import MaskWatch
 from agent.store import AgentStore
 from agent.sync import SyncClient, SyncError
 from agent.trusted_clock import TrustedClock
 from hardware.display.base import Display
+from hardware.vision.face_mask import MaskDetector
 from protocols.credential import Verification
 from protocols.errors import ConfigError
 from protocols.events import GateEvent
@@ -61,27 +63,41 @@ class Gate:
     def close(self) -> None:
         """Release every device (barrier safe first), send what is left and return the lease, close the store."""
         self.devices.close()
+        if self.loop.mask_watch is not None:
+            self.loop.mask_watch.close()
         if self.sync is not None:
             self.sync.stop()
             self.sync.drain()
         self.store.close()
 
 
+def build_mask_watch(cfg: AgentConfig) -> MaskWatch | None:
+    """The camera's mask look when [mask] detector = "litert"; None when the guard watches or masks are off."""
+    if cfg.mask.detector != "litert":
+        return None
+    detector = MaskDetector(threads=cfg.mask.threads, no_mask_threshold=cfg.mask.no_mask_threshold)
+    return MaskWatch(detector, cfg.mask.wait_s)
+
+
 def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Decider | None = None,
                on_event: Callable[[GateEvent], None] | None = None, mask: MaskSensor | None = None,
                extra_displays: list[Display] | None = None) -> Gate:
     """Assemble a gate; trust and decider default to the ones the hub sent (with [sync]) or the config names."""
+    # First, so a missing model or package is a config error before anything is opened.
+    mask_watch = build_mask_watch(cfg) if mask is None else None
     store = AgentStore(cfg.store.path, cfg.subject_key)
     try:
         # Without [sync] the newest accepted documents are remembered beside the store (a rollback by file, too).
         documents = GateDocuments(cfg.rules, cfg.sync.documents_dir if cfg.sync is not None else None,
-                                  None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json")
+                                  None if cfg.sync is not None else cfg.store.path.parent / "accepted-documents.json",
+                                  venue=cfg.gate.venue)
         sync = None
         # One trusted time for the gate: the sync client anchors it to the hub, the loop decides by it.
         clock = TrustedClock(store, cfg.gate.clock_tolerance_s)
         if cfg.sync is not None:
             sync = SyncClient(store, cfg.sync, venue=cfg.gate.venue, gate=cfg.gate.gate, secret=cfg.device_secret or "",
-                              presence_window_s=cfg.passback_window_s, documents=documents.cache, clock=clock)
+                              presence_window_s=cfg.passback_window_s, documents=documents.cache, clock=clock,
+                              direction=cfg.gate.direction)
             missing = documents.missing() if trust is None or decider is None else []
             if missing:  # a syncing gate with no bundle or trust list yet asks the hub for them first
                 try:
@@ -113,6 +129,6 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
     devices = build_devices(cfg, on_guard, extra_displays, on_pin_lockout)
     loop = GateLoop(cfg, devices, store, verify, decider, decode_frame, on_event, mask or (lambda: True),
                     lease=sync.lease if sync is not None else None, venue_facts=venue.facts if venue else None,
-                    clock=clock)
+                    clock=clock, mask_watch=mask_watch, schedule=venue.schedule if venue else None)
     holder["loop"] = loop
     return Gate(cfg, store, devices, loop, sync)

@@ -9,6 +9,7 @@ disk. Faults (camera gone, thermometer unplugged) never admit anybody: they show
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -24,16 +25,21 @@ from agent.config import AgentConfig
 from agent.decider import Decider, Verdict
 from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
+from agent.mask_watch import MaskWatch
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, DecisionInputs, StoreUnavailable
+from agent.thermometer_drift import DriftWatch
 from agent.trusted_clock import ClockReading, TrustedClock
 from hardware.display.base import Screen
 from hardware.retry import Backoff
+from hardware.scanner.base import ScannedLine
 from protocols.credential import Verification
 from protocols.decision import GateContext
 from protocols.errors import DeviceError
 from protocols.events import GateEvent, RuleResult, mask_name, new_event_id, takes_place
+from protocols.readings import remeasure_reason
+from protocols.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +80,25 @@ class GateLoop:
     def __init__(self, cfg: AgentConfig, devices: Devices, store: AgentStore, verify: Verifier,
                  decide: Decider, decode: Decoder, on_event: Callable[[GateEvent], None] | None = None,
                  mask: MaskSensor = lambda: True, lease: PlaceLease | None = None,
-                 venue_facts: VenueFacts | None = None, clock: TrustedClock | None = None):
+                 venue_facts: VenueFacts | None = None, clock: TrustedClock | None = None,
+                 mask_watch: MaskWatch | None = None, schedule: Callable[[], Schedule | None] | None = None):
         # The config's own sections: who the gate is, and the timings of a presentation, a measurement, a screen.
         self.gate, self.presentation, self.measure, self.kiosk = cfg.gate, cfg.presentation, cfg.measure, cfg.kiosk
+        self._drift_fed: Presented | None = None  # the person whose reading the drift watch last took
+        self.drift = (DriftWatch(cfg.measure.drift_window, cfg.measure.drift_low_c, cfg.measure.drift_high_c)
+                      if cfg.measure.drift_window else None)
         self.devices = devices
         self.store = store
         self.verify = verify
         self.decider = decide
         self.decode = decode
         self.on_event = on_event
-        # No mask detector yet: the guard at the gate watches masks; a detector (or the simulation) plugs in here.
+        # Without a detector ([mask] detector = "guard" or "off") the sensor answers; the simulation plugs in here.
         self.mask = mask
+        self.mask_watch = mask_watch  # the camera's look at each presentation ([mask] detector = "litert")
         self.lease = lease  # None: no [sync], no cap
         self.venue_facts = venue_facts  # None: no roster or appointments loaded
+        self.schedule = schedule  # the venue's signed time windows (None: no [sync])
         # Every "now" of a decision comes from here: the wall clock, or the hub's time when the wall clock jumped.
         self.clock = clock if clock is not None else TrustedClock(store, cfg.gate.clock_tolerance_s)
         self._clock_alarm: ClockReading | None = None  # the reading that opened the current clock episode
@@ -159,11 +171,20 @@ class GateLoop:
                 return events
             events.append(alarm)
         frame = self._read_frame()
+        line = self._read_scanner()
         if self._pending is not None:
+            if frame is not None and self.mask_watch is not None:
+                self.mask_watch.offer(frame)  # the person is still in front of the camera: another look if needed
             event = self._advance_pending(time.monotonic())
             if event is not None:
                 events.append(event)
+        elif line is not None:
+            # A scanner module decodes for us: its line meets the same dedupe and decision as a frame's code.
+            self.frame_at = line.at_monotonic
+            events.extend(self._take_codes([line.text], now, frame))
         elif frame is not None:
+            if self.mask_watch is not None and self.gate.direction != "out":  # an exit runs no mask rule
+                self.mask_watch.glance(frame)  # someone stepping up is looked at before their phone is read
             self.frames += 1
             if self.frames % self.presentation.decode_every_n_frames == 0:
                 events.extend(self._scan(frame, now))
@@ -204,13 +225,22 @@ class GateLoop:
         return Screen("error", *messages.STORE_DOWN, reasons=(messages.STORE_DOWN_REASON,), faults=self._faults())
 
     def _closed_tick(self) -> None:
-        """A tick while the store is down: the camera drained, the guard's requests refused, the fault kept up."""
+        """A tick while the store is down: camera and scanner drained, the guard's requests refused, the fault kept up."""
         self._read_frame()
+        if self._read_scanner() is not None:  # decided after the store is back, it would be nobody at the gate now
+            log.warning("scanned code dropped: the store is unavailable")
         while not self.manual_requests.empty():
             # Not kept for later: a guard's opening performed minutes afterwards would surprise everyone.
             log.warning("guard request %s dropped: the store is unavailable", self.manual_requests.get_nowait())
         if self._screen is None or self._screen.state != "error":
             self._show(self._store_screen())
+
+    def _alarm_event(self, reason: RuleResult, note: str, reading: ClockReading | None = None) -> GateEvent:
+        """An alarm event of this gate, dated by the time it decides by (and its wall clock beside)."""
+        reading = reading or self.clock.read(floor=False)
+        return GateEvent(id=new_event_id(reading.at), kind="alarm", venue=self.gate.venue, gate=self.gate.gate,
+                         at=reading.at, wall_at=reading.wall, direction=self.gate.direction, reasons=[reason],
+                         note=note[:500])
 
     def _store_back(self, now: float) -> bool:
         """Try the store again (at most every STORE_RETRY_S) by recording the alarm event; True when it took it."""
@@ -222,11 +252,8 @@ class GateLoop:
         why, since = self._store_fault
         now_read = self.clock.read(floor=False)
         back = now_read.at
-        alarm = GateEvent(
-            id=new_event_id(back), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=back,
-            wall_at=now_read.wall,
-            direction=self.gate.direction, reasons=[messages.STORE_FAULT],
-            note=f"store unavailable {since.isoformat()} .. {back.isoformat()}: {why}"[:500])
+        alarm = self._alarm_event(messages.STORE_FAULT, f"store unavailable {since.isoformat()} .. {back.isoformat()}: {why}",
+                                  now_read)
         try:
             self.store.record(alarm)
         except StoreUnavailable:
@@ -237,6 +264,26 @@ class GateLoop:
         if self.on_event is not None:
             self.on_event(alarm)
         return True
+
+    def _watch_drift(self, celsius: float) -> None:
+        """Feed the drift median; on leaving the band record the GATE-THERM-01 alarm (it reaches the hub) and show the fault."""
+        if self.drift is None:
+            return
+        change = self.drift.add(celsius)
+        if change is None:
+            return
+        median = self.drift.median
+        if change == "recovered":
+            log.info("thermometer median %.2f C back in %.1f-%.1f C", median, self.drift.low_c, self.drift.high_c)
+            return
+        log.warning("thermometer median %.2f C of the last %d readings is outside %.1f-%.1f C: recalibrate",
+                    median, len(self.drift.readings), self.drift.low_c, self.drift.high_c)
+        alarm = self._alarm_event(messages.DRIFT_FAULT,
+                                  f"median {median:.2f} C of the last {len(self.drift.readings)} readings outside "
+                                  f"{self.drift.low_c:.1f}-{self.drift.high_c:.1f} C")
+        self.store.record(alarm)  # a store fault here is the loop's own: the same handling as a decision's
+        if self.on_event is not None:
+            self.on_event(alarm)
 
     # ---- camera ---------------------------------------------------------------------------
 
@@ -273,12 +320,23 @@ class GateLoop:
 
     # ---- scanning -------------------------------------------------------------------------
 
+    def _read_scanner(self) -> ScannedLine | None:
+        """The scanner's next line (None without a scanner); read while a person is measured too, and then dropped."""
+        scanner = self.devices.scanner
+        return scanner.read(0.0) if scanner is not None else None
+
     def _scan(self, frame: Any, now: float) -> list[GateEvent]:
-        texts = self.decode(frame)
+        return self._take_codes(self.decode(frame), now, frame)
+
+    def _take_codes(self, texts: list[str], now: float, frame: Any | None) -> list[GateEvent]:
+        """The first new code among `texts` is one presentation; codes seen inside the dedupe window are not.
+        `frame`: the camera's frame of the moment (the code's own, or beside a scanner's line; None: no camera)."""
         for text in texts:
             if not self.dedupe.is_new(text, now):
                 continue
             digest = self.dedupe.digest(text)
+            if self.mask_watch is not None and self.gate.direction != "out":
+                self.mask_watch.begin(frame)  # the look runs beside verify, measure and decide
             event = self._present(text, now)
             # The window starts again when the decision is shown: a phone still held up is the same person.
             self.dedupe.touch(digest, time.monotonic())
@@ -301,9 +359,7 @@ class GateLoop:
                 f" (tolerance {self.clock.tolerance.total_seconds():.0f}s): deciding by the hub's time")
         # The alert: a log watch sees it now, the hub with the alarm event at the next sync.
         log.error("ALERT %s", note)
-        alarm = GateEvent(id=new_event_id(reading.at), kind="alarm", venue=self.gate.venue, gate=self.gate.gate,
-                          at=reading.at, wall_at=reading.wall, direction=self.gate.direction,
-                          reasons=[messages.CLOCK_JUMP], note=note)
+        alarm = self._alarm_event(messages.CLOCK_JUMP, note, reading)
         self.store.record(alarm)  # StoreUnavailable: run() closes the gate; the episode is raised again after
         self._clock_alarm = reading
         if self.on_event is not None:
@@ -370,8 +426,15 @@ class GateLoop:
         reading = thermo.latest(self.measure.max_age_s)
         if reading is not None and reading.at_monotonic > not_before:
             self._used_reading_at = reading.at_monotonic
-            if reading.out_of_range:
-                self._show(prompt_screen("remeasure", messages.REMEASURE, name=p.name,
+            why = remeasure_reason(reading.celsius, self.measure.limits)
+            if why != "reading_implausible" and self._drift_fed is not p:
+                # One reading per person (a re-measure prompt streams more of the same forehead); a low but
+                # plausible one counts (a sensor reading low asks everyone to re-measure), an implausible
+                # one (nobody in front, a glitch) says nothing of the sensor.
+                self._drift_fed = p
+                self._watch_drift(reading.celsius)
+            if why is not None:
+                self._show(prompt_screen("remeasure", messages.LOCAL_REASONS[why], name=p.name,
                                          countdown_s=round(self._pending_deadline - now)))
             else:
                 self._pending = None
@@ -393,12 +456,21 @@ class GateLoop:
         roster, appointment = (None, None)
         if self.venue_facts is not None and p.credential is not None:
             roster, appointment = self.venue_facts(p.credential.subject, p.wall)
+        mask = self.mask_watch.verdict()[0] if self.mask_watch is not None else self.mask()
         ctx = GateContext(
             at=p.wall, celsius=case.first_celsius if case else celsius, remeasure=celsius if case else None,
-            mask=self.mask(), inside=inside, roster=roster, appointment=appointment,
+            mask=mask, inside=inside, roster=roster, appointment=appointment,
+            # The schedule names bookings by the venue's keyed hash, which p.subject already is.
+            schedule=self.schedule() if self.schedule is not None else None, holder=p.subject, zone=self.gate.zone,
         )
         # What the rules saw is kept beside the event (subject hashed) for `checkpoint rules backtest`.
         verdict: Verdict = self.decider.decide(p.credential, ctx, hash_subject=self.store.hash_subject)
+        if mask is None and self.mask_watch is not None:
+            # No face found: the mask rule is OPEN (never a silent pass); say why, and nobody is admitted on it.
+            no_face = messages.local_reason("mask_no_face", "OPEN")
+            result = dataclasses.replace(verdict.result, decision="deny" if verdict.decision == "deny" else "refer",
+                                         reasons=[*verdict.result.reasons, no_face])
+            verdict = dataclasses.replace(verdict, result=result)
         if verdict.fever:
             self.fever.close(subject)
             return self._finish(p, "deny", verdict.reasons, celsius=celsius, bundle=verdict.bundle_version, kind="fever",
@@ -442,12 +514,13 @@ class GateLoop:
         if decision == "admit":
             self.scan_to_relay_s = time.monotonic() - self.frame_at
             self.devices.open_barrier(self.gate.open_s, event.id)
+        short = self.decider.short_forms(event.at)  # the voice says every reason, each in its short form
         if rest_s is not None:
-            screen = remeasure_screen(event, rest_s)
+            screen = remeasure_screen(event, rest_s, short)
             # The countdown is the whole rest, but the prompt returns for the next person soon after.
             self._show(screen, hold_s=min(rest_s, max(self.kiosk.countdown_s, REMEASURE_HOLD_S)))
         else:
-            screen = result_screen(event, self.kiosk.countdown_s)
+            screen = result_screen(event, self.kiosk.countdown_s, short)
             self._show(screen, hold_s=self.kiosk.countdown_s)
         self.devices.announce(screen)
         self.decisions += 1
@@ -465,10 +538,8 @@ class GateLoop:
 
     def _pin_lockout(self, lockouts: int, seconds: float) -> GateEvent | None:
         """Record a guard-PIN lockout as an alarm event (synced to the hub like any event); None if the store is down."""
-        alarm = GateEvent(
-            id=new_event_id(), kind="alarm", venue=self.gate.venue, gate=self.gate.gate, at=utc_now(),
-            direction=self.gate.direction, reasons=[messages.PIN_LOCKED],
-            note=f"guard mode locked {seconds:.0f}s after {lockouts} lockout(s) of wrong PINs in a row")
+        alarm = self._alarm_event(messages.PIN_LOCKED,
+                                  f"guard mode locked {seconds:.0f}s after {lockouts} lockout(s) of wrong PINs in a row")
         try:
             self.store.record(alarm)
         except StoreUnavailable as exc:
@@ -487,6 +558,8 @@ class GateLoop:
             faults.append(messages.CAMERA_DOWN)
         if not self.devices.thermometer.connected:
             faults.append(messages.THERMOMETER_DOWN)
+        if self.drift is not None and self.drift.drifted:
+            faults.append(messages.THERMOMETER_DRIFT)
         if self.devices.barrier.fire_alarm_active:
             faults.append(messages.FIRE_ALARM)
         return tuple(faults)

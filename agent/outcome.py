@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +13,17 @@ from protocols.events import GateEvent, RuleResult
 
 
 def speech(screen: Screen) -> tuple[str, str]:
-    """What to say aloud for a screen: the title, then the first reason, in each language."""
-    zh = screen.title_zh + ("。" + screen.reasons[0][0] if screen.reasons else "")
-    en = screen.title_en + (". " + screen.reasons[0][1] if screen.reasons else "")
+    """What to say aloud for a screen: the title, then every reason in its short form, in each language."""
+    # Every reason, not the first only: a person refused for two things should not fix one and be refused again.
+    said = screen.spoken or screen.reasons
+    zh = screen.title_zh + ("。" + "；".join(z for z, _ in said) if said else "")
+    en = screen.title_en + (". " + "; ".join(e for _, e in said) if said else "")
     return zh, en
+
+
+def spoken_reasons(reasons: list[RuleResult], short: Mapping[str, tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The shown reasons as the voice says them: each rule's short form, else its message."""
+    return tuple(short.get(r.rule, (r.message_zh or r.rule, r.message_en or r.rule)) for r in shown_reasons(reasons))
 
 
 def idle_screen(faults: tuple[tuple[str, str], ...] = ()) -> Screen:
@@ -37,13 +45,16 @@ def shown_reasons(reasons: list[RuleResult]) -> list[RuleResult]:
     return failed or [r for r in reasons if r.outcome == "OPEN"]
 
 
-def result_screen(event: GateEvent, countdown_s: float) -> Screen:
-    """The green or red screen for a recorded decision, listing every failed rule."""
+def result_screen(event: GateEvent, countdown_s: float, short: Mapping[str, tuple[str, str]] | None = None) -> Screen:
+    """The green or red screen for a recorded decision, listing every failed rule (short: spoken forms by rule)."""
     if event.decision == "admit":
         title = {"manual": messages.MANUAL, "exit": messages.GOODBYE}.get(event.kind, messages.ADMIT)
         state: ScreenState = "admit"
     elif event.kind == "fever":
         title, state = messages.FEVER, "fever"
+    elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {messages.VENUE_FULL.rule}:
+        # Refused only because the venue is full: nothing is wrong with the person, who may come back.
+        title, state = messages.WAIT, "wait"
     elif event.decision == "refer":
         title, state = (messages.EXIT_REFER if event.direction == "out" else messages.REFER), "refer"
     else:
@@ -51,14 +62,14 @@ def result_screen(event: GateEvent, countdown_s: float) -> Screen:
         state = "deny"
     reasons = tuple((r.message_zh or r.rule, r.message_en or r.rule) for r in shown_reasons(event.reasons))
     return Screen(state, title[0], title[1], reasons=reasons, name=event.name, celsius=event.celsius,
-                  countdown_s=countdown_s, event_id=event.id)
+                  countdown_s=countdown_s, event_id=event.id, spoken=spoken_reasons(event.reasons, short or {}))
 
 
-def remeasure_screen(event: GateEvent, rest_s: float) -> Screen:
+def remeasure_screen(event: GateEvent, rest_s: float, short: Mapping[str, tuple[str, str]] | None = None) -> Screen:
     """The amber screen after a first abnormal reading: rest, then measure again, with the reading and the rest."""
     reasons = tuple((r.message_zh or r.rule, r.message_en or r.rule) for r in shown_reasons(event.reasons))
     return Screen("remeasure", *messages.RETEST, reasons=reasons, name=event.name, celsius=event.celsius,
-                  countdown_s=rest_s, event_id=event.id)
+                  countdown_s=rest_s, event_id=event.id, spoken=spoken_reasons(event.reasons, short or {}))
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,16 @@ import threading
 import time
 from collections.abc import Callable
 
+from pathlib import Path
+
+import cv2
+import numpy as np
+
 from agent.config import AgentConfig
 from agent.decider import Decider
 from agent.gate import Gate, build_gate
 from agent.people import PeopleFactory, Person
+from hardware.camera import simulated as simulated_camera
 from hardware.display.base import Display
 from hardware.display.kiosk import KioskDisplay
 from protocols.clock import utc_now
@@ -24,6 +30,16 @@ log = logging.getLogger(__name__)
 
 SHOW_CODE_S = 1.2  # how long a person holds the phone up
 DECISION_TIMEOUT_S = 15.0
+
+
+STEP_UP_S = 0.3  # with face photos: the face alone in view before the phone is raised
+
+
+def face_photos() -> dict[bool, list[np.ndarray]]:
+    """The simulator's face photos (hardware/camera/faces), grey, by mask worn."""
+    folder = Path(simulated_camera.__file__).with_name("faces")
+    return {worn: [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((folder / sub).glob("*.jpg"))]
+            for worn, sub in ((True, "with_mask"), (False, "without_mask"))}
 
 
 class Simulation:
@@ -45,8 +61,10 @@ class Simulation:
         else:
             trust = self.factory.trust
             decider = Decider.from_pack(cfg.gate.venue_kind, cfg.rules.params, self.factory.risk_areas)
+        # With the camera's model on, the model judges the face photo the simulated person holds up beside the code.
+        self.faces = face_photos() if cfg.mask.detector == "litert" else None
         self.gate: Gate = build_gate(cfg, trust=trust, decider=decider, on_event=self._event,
-                                     mask=lambda: self._current.mask if self._current else True,
+                                     mask=None if self.faces else (lambda: self._current.mask if self._current else True),
                                      extra_displays=extra_displays)
         self.gate.start()
         self._thread = self.gate.run_in_thread()
@@ -74,7 +92,14 @@ class Simulation:
             time.sleep(2.5 * self.cfg.thermometer.interval_s)  # type: ignore[union-attr]
         else:
             time.sleep(0.1)  # a real or MQTT thermometer: let its latest reading arrive
-        self.gate.devices.camera.present(person.code, SHOW_CODE_S)  # type: ignore[attr-defined]
+        face = None
+        if self.faces:
+            choices = self.faces[bool(person.mask)]
+            face = self.factory.rng.choice(choices)
+        if face is not None:  # the person steps up, then raises the phone
+            self.gate.devices.camera.present_image(face, STEP_UP_S)  # type: ignore[attr-defined]
+            time.sleep(STEP_UP_S)
+        self.gate.devices.camera.present(person.code, SHOW_CODE_S, face=face)  # type: ignore[attr-defined]
         try:
             return self.events.get(timeout=DECISION_TIMEOUT_S)
         except queue.Empty:

@@ -107,13 +107,16 @@ class SyncClient:
 
     def __init__(self, store: AgentStore, settings: SyncSection, *, venue: str, gate: str, secret: str,
                  presence_window_s: float = 60.0, documents: DocumentCache | None = None,
-                 clock: TrustedClock | None = None):
+                 clock: TrustedClock | None = None, direction: str = "in"):
         """settings: the config's [sync]; the gate's ids and its secret (from the environment, never a file);
         presence_window_s: the anti-passback window, other gates' entries and exits this recent come with
         each sync (0: none); documents: the installer that checks what is fetched (default: unchecked);
-        clock: the gate's trusted time, anchored to the hub's time of each sync answer."""
+        clock: the gate's trusted time, anchored to the hub's time of each sync answer;
+        direction: "out" for an exit gate, which admits nobody in and so asks for no places."""
         self.store = store
         self.settings = settings
+        # An exit gate holding a share of the cap kept it from the entry gates, and nothing used it.
+        self.wants_places = direction != "out" and settings.lease_want > 0
         self.venue, self.gate, self.secret = venue, gate, secret
         self.presence_window_s = presence_window_s
         self.http = requests.Session()
@@ -249,7 +252,7 @@ class SyncClient:
         """A last HTTP sync before stopping, then hand the unused lease back; False if the hub was unreachable."""
         try:
             self.sync_http()
-            if return_lease and self.settings.lease_want:
+            if return_lease and self.wants_places:
                 self.renew_lease(0)
         except SyncError as exc:
             log.warning("last sync failed, the outbox keeps the events: %s", exc)
@@ -307,7 +310,7 @@ class SyncClient:
             if self._fetch_wanted.is_set():
                 self._fetch_wanted.clear()
                 self.sync_http(only_stale=True)
-            if self.settings.lease_want and self.lease.remaining * 2 <= self.settings.lease_want:
+            if self.wants_places and self.lease.remaining * 2 <= self.settings.lease_want:
                 self.renew_lease(self.settings.lease_want)
         except SyncError as exc:
             log.info("sync deferred: %s", exc)

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import parse_config  # noqa: E402
-from agent.simulation import Simulation  # noqa: E402
+from agent.simulation import STEP_UP_S, Simulation  # noqa: E402
 from agent.sync import Lease  # noqa: E402
 from agent.documents import VenueDocuments  # noqa: E402
 from protocols.contract import DocumentKind  # noqa: E402
@@ -36,7 +36,7 @@ def thread_cpu_s(thread_ident: int) -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread_ident))
 
 
-def make_sim(folder: Path, fps: float, venue: bool = True) -> Simulation:
+def make_sim(folder: Path, fps: float, venue: bool = True, mask: str = "guard") -> Simulation:
     cfg = parse_config({
         "gate": {"venue": "bench", "gate": "g1", "open_s": 0.2},
         "store": {"path": str(folder / "agent.sqlite")},
@@ -46,6 +46,7 @@ def make_sim(folder: Path, fps: float, venue: bool = True) -> Simulation:
         "speaker": {"type": "recording"},
         "kiosk": {"port": 0, "countdown_s": 0.2},
         "presentation": {"dedupe_s": 0.2, "anti_passback_s": 60},
+        "mask": {"detector": mask},
     }, {"CHECKPOINT_SUBJECT_KEY": os.urandom(16).hex()})
     sim = Simulation(cfg, seed=1)
     if venue:
@@ -62,16 +63,21 @@ def make_sim(folder: Path, fps: float, venue: bool = True) -> Simulation:
     return sim
 
 
-def scan_to_decision(people: int, fps: float, venue: bool = True) -> list[float]:
+def scan_to_decision(people: int, fps: float, venue: bool = True, mask: str = "guard") -> list[float]:
     """Milliseconds from frame arrival to relay command, one per admitted person."""
     with tempfile.TemporaryDirectory() as tmp:
-        sim = make_sim(Path(tmp), fps, venue)
+        sim = make_sim(Path(tmp), fps, venue, mask)
         try:
             sim.gate.devices.thermometer_simulator.set_temperature(36.5)
             time.sleep(0.3)
             out = []
             for _ in range(people):
-                sim.gate.devices.camera.present(sim.factory.person("green").code, 0.25)
+                # With the model on, a masked face beside the code (the look runs beside the code check).
+                face = sim.faces[True][0] if sim.faces else None
+                if face is not None:  # as agent simulate: the person steps up, then raises the phone
+                    sim.gate.devices.camera.present_image(face, STEP_UP_S)
+                    time.sleep(STEP_UP_S)
+                sim.gate.devices.camera.present(sim.factory.person("green").code, 0.25, face=face)
                 event = sim.events.get(timeout=10)
                 if event.decision == "admit" and sim.gate.loop.scan_to_relay_s is not None:
                     out.append(sim.gate.loop.scan_to_relay_s * 1000)
@@ -83,10 +89,10 @@ def scan_to_decision(people: int, fps: float, venue: bool = True) -> list[float]
             sim.close()
 
 
-def idle_cpu(seconds: float, fps: float) -> tuple[float, float, int]:
+def idle_cpu(seconds: float, fps: float, mask: str = "guard") -> tuple[float, float, int]:
     """(% of one core used by the loop thread, by the whole process, frames read) over an idle period."""
     with tempfile.TemporaryDirectory() as tmp:
-        sim = make_sim(Path(tmp), fps)
+        sim = make_sim(Path(tmp), fps, mask=mask)
         try:
             time.sleep(1.0)  # warm up
             ident = sim._thread.ident
@@ -155,11 +161,13 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=60)
     parser.add_argument("--idle-s", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--mask", choices=("guard", "litert"), default="guard",
+                        help="[mask] detector: guard (no model) or litert (the camera's model on each presentation)")
     parser.add_argument("--no-venue", action="store_true", help="no lease, roster or appointments (a gate without [sync])")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    lat = scan_to_decision(args.people, args.fps, not args.no_venue)
-    loop_pct, proc_pct, frames = idle_cpu(args.idle_s, args.fps)
+    lat = scan_to_decision(args.people, args.fps, not args.no_venue, args.mask)
+    loop_pct, proc_pct, frames = idle_cpu(args.idle_s, args.fps, args.mask)
     with_venue = "no lease or roster" if args.no_venue else "lease + roster + appointments"
     print(f"| measure (640x480, {args.fps:.0f} fps, simulated devices, {with_venue}) | value | target |")
     print("|---|---|---|")

@@ -4,7 +4,9 @@ Used by `bench/decode.py`, by tests, and by anything that needs realistic frames
 camera (e.g. a camera simulator). Every frame is generated from (seed, variant, index) alone,
 so frame 7 of "blur1.5" is the same picture on every machine and in every run.
 
-Variants: clean, tilt, perspective, blur1.0, blur1.5, lowcontrast, jpeg40, small, empty.
+Variants: clean, tilt, perspective, blur1.0, blur1.5, lowcontrast, jpeg40, small, and two without
+a code: empty (the cluttered scene, half with a phone showing no code, half with a printed notice)
+and flat (a plain wall or floor: smooth colour, defocus and sensor noise only).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ VARIANTS: tuple[str, ...] = (
     "jpeg40",
     "small",
     "empty",
+    "flat",
 )
+EMPTY_VARIANTS: tuple[str, ...] = ("empty", "flat")  # the variants that show no code
 CODE_LENGTHS: tuple[int, ...] = (300, 600)
 PREFIXES: tuple[str, ...] = ("HP1:", "HC1:")
 
@@ -95,10 +99,15 @@ def _phone_canvas(
     return canvas, corners
 
 
+def _smooth(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth colour blobs (float32 BGR): a wall, a floor, an out-of-focus background."""
+    low = rng.uniform(30, 200, size=(6, 8, 3)).astype(np.float32)
+    return cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
 def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A cluttered BGR scene: smooth colour blobs, a few hard-edged shapes."""
-    low = rng.uniform(30, 200, size=(6, 8, 3)).astype(np.float32)
-    image = cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
+    image = _smooth(width, height, rng)
     for _ in range(int(rng.integers(3, 8))):
         x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
         w, h = int(rng.integers(20, width // 3)), int(rng.integers(20, height // 3))
@@ -157,7 +166,7 @@ def make_frame(
     rng: np.random.Generator,
     size: tuple[int, int] = (640, 480),
 ) -> np.ndarray:
-    """One BGR frame of `variant` showing `text` (no code when `variant` is "empty")."""
+    """One BGR frame of `variant` showing `text` (no code in the EMPTY_VARIANTS)."""
     return render_frame(variant, text, rng, size)[0]
 
 
@@ -171,6 +180,9 @@ def render_frame(
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     width, height = size
+    if variant == "flat":
+        frame = np.clip(_smooth(width, height, rng), 0, 255).astype(np.uint8)
+        return _camera(variant, frame, rng), None
     frame = _background(width, height, rng)
     short = min(width, height)
     if variant == "small":
@@ -190,6 +202,12 @@ def render_frame(
         )
         alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
         frame = (warped * alpha + frame * (1.0 - alpha)).astype(np.uint8)
+    return _camera(variant, frame, rng), (quad if variant != "empty" else None)
+
+
+def _camera(variant: str, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What the camera adds to the scene: defocus or blur, glare, sensor noise, JPEG."""
+    width = frame.shape[1]
     if variant.startswith("blur"):
         sigma = float(variant[len("blur") :])
     else:
@@ -211,7 +229,7 @@ def render_frame(
         if not ok:
             raise RuntimeError("OpenCV could not encode a JPEG")
         frame = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    return frame, (quad if variant != "empty" else None)
+    return frame
 
 
 def frame_rng(seed: int, variant: str, index: int) -> np.random.Generator:
@@ -225,7 +243,7 @@ def synthetic_frame(
     """Frame `index` of `variant`: codes alternate 300/600 characters and `HP1:`/`HC1:`."""
     rng = frame_rng(seed, variant, index)
     text = None
-    if variant != "empty":
+    if variant not in EMPTY_VARIANTS:
         length = CODE_LENGTHS[index % len(CODE_LENGTHS)]
         prefix = PREFIXES[(index // len(CODE_LENGTHS)) % len(PREFIXES)]
         text = code_text(length, rng, prefix)

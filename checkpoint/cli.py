@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "codes": "protocols.codes_cli:codes",
     "rules": "protocols.rules_cli:rules",
     "scan": "agent.scan_cli:scan",
+    "mask": "agent.mask_cli:mask",
     "decide": "agent.decide_cli:decide",
     "agent": "agent.cli:agent",
     "hub": "server.cli:hub",

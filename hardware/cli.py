@@ -181,3 +181,70 @@ def camera(source: str, seconds: float, snapshot: Path | None) -> None:
     if snapshot is not None:
         cv2.imwrite(str(snapshot), last)
         click.echo(f"saved {snapshot}")
+
+
+@hardware.command()
+@click.option("--type", "kind", type=click.Choice(["serial", "evdev"]), required=True, help="UART module or USB wedge.")
+@click.option("--port", default=None, help="Serial port of a UART module (--type serial).")
+@click.option("--baudrate", type=int, default=9600, show_default=True)
+@click.option("--terminator", type=click.Choice(["CR", "LF", "CRLF"]), default="CR", show_default=True)
+@click.option("--device", default=None, help="Input event device of a wedge (--type evdev), /dev/input/by-id/...")
+@click.option("--no-grab", is_flag=True, help="Let the keystrokes through to other readers too (bench only).")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="How long to listen.")
+def scanner(kind: str, port: str | None, baudrate: int, terminator: str, device: str | None, no_grab: bool,
+            seconds: float) -> None:
+    """Print what a QR scanner module reads (prefix, length, first characters), then what it dropped.
+
+    Example: checkpoint hardware scanner --type serial --port /dev/ttyS0 --terminator CRLF
+    """
+    from hardware.scanner.evdev_hid import EvdevScanner, EvdevScannerConfig
+    from hardware.scanner.serial_uart import SerialScanner, SerialScannerConfig
+
+    if kind == "serial" and not port:
+        raise click.UsageError("--type serial needs --port (e.g. /dev/ttyS0)")
+    if kind == "evdev" and not device:
+        raise click.UsageError("--type evdev needs --device (e.g. /dev/input/by-id/usb-...-event-kbd)")
+    dev = (SerialScanner(SerialScannerConfig(port=port, baudrate=baudrate, terminator=terminator))  # type: ignore[arg-type]
+           if kind == "serial" else EvdevScanner(EvdevScannerConfig(device=device, grab=not no_grab)))  # type: ignore[arg-type]
+    try:
+        dev.open()
+    except DeviceError as exc:
+        _fail(exc)
+    try:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            line = dev.read(min(left, 0.5))
+            if line is not None:
+                # Enough to tell the format and that it read whole; not the code itself (it names a person).
+                prefix = line.text[:4] if line.text[3:4] == ":" else "?"
+                click.echo(f"{line.at_wallclock:%H:%M:%S.%f} {prefix} {len(line.text)} chars  {line.text[:12]}…")
+    finally:
+        dev.close()
+    click.echo(f"lines={dev.lines_read} dropped={dev.lines_dropped}")
+    if dev.lines_read == 0:
+        raise click.ClickException("no code read: check the wiring, the baud rate and the terminator "
+                                   "(UART), or the device path (wedge)")
+
+
+@hardware.command("simulate-scanner")
+@click.argument("link", type=click.Path(path_type=Path))
+@click.argument("codes", nargs=-1)
+@click.option("--terminator", type=click.Choice(["CR", "LF", "CRLF"]), default="CR", show_default=True)
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between codes.")
+def simulate_scanner(link: Path, codes: tuple[str, ...], terminator: str, interval: float) -> None:
+    """Run a simulated UART scanner on a pty at LINK that scans each of CODES in turn.
+
+    Example: checkpoint hardware simulate-scanner /tmp/ttySCAN "HP1:..." --terminator CRLF
+    """
+    from hardware.scanner.simulated import PtyScannerSimulator
+
+    with PtyScannerSimulator(link, terminator) as sim:  # type: ignore[arg-type]
+        click.echo(f"simulated scanner at {link} ({terminator}); Ctrl-C stops it")
+        try:
+            time.sleep(interval)
+            for code in codes:
+                sim.scan(code)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C is how this command is meant to end
+    click.echo(f"scanned {len(codes)} codes")

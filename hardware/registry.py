@@ -13,11 +13,16 @@ from pydantic import BaseModel, Field
 
 from hardware.barrier.gpio_relay import GpioBarrier, GpioBarrierConfig
 from hardware.barrier.simulated import SimulatedBarrier, SimulatedBarrierConfig
+from hardware.camera.off import NoCamera, NoCameraConfig
 from hardware.camera.opencv_capture import OpenCVCamera, OpenCVCameraConfig
 from hardware.camera.picamera2_capture import PiCamera2Camera, PiCamera2Config
 from hardware.camera.simulated import SimulatedCamera, SimulatedCameraConfig
 from hardware.device import Device
 from hardware.display.simulated import RecordingDisplay, RecordingDisplayConfig
+from hardware.scanner.evdev_hid import EvdevScanner, EvdevScannerConfig
+from hardware.scanner.serial_uart import SerialScanner, SerialScannerConfig
+from hardware.scanner.simulated import (SimulatedHidScanner, SimulatedHidScannerConfig, SimulatedScanner,
+                                        SimulatedScannerConfig)
 from hardware.speaker.buzzer import BuzzerSpeaker, BuzzerSpeakerConfig
 from hardware.speaker.espeak import EspeakSpeaker, EspeakSpeakerConfig
 from hardware.speaker.silent import SilentSpeaker, SilentSpeakerConfig
@@ -28,9 +33,15 @@ from hardware.thermometer.serial_line import SerialThermometer, SerialThermomete
 from hardware.thermometer.simulated_serial import SimulatedSerialThermometer, SimulatedSerialThermometerConfig
 from protocols.errors import ConfigError
 
-CameraConfig = Annotated[Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCameraConfig], Field(discriminator="type")]
+CameraConfig = Annotated[
+    Union[OpenCVCameraConfig, PiCamera2Config, SimulatedCameraConfig, NoCameraConfig], Field(discriminator="type")
+]
 ThermometerConfig = Annotated[
     Union[SerialThermometerConfig, MqttThermometerConfig, SimulatedSerialThermometerConfig], Field(discriminator="type")
+]
+ScannerConfig = Annotated[
+    Union[EvdevScannerConfig, SerialScannerConfig, SimulatedScannerConfig, SimulatedHidScannerConfig],
+    Field(discriminator="type"),
 ]
 BarrierConfig = Annotated[Union[GpioBarrierConfig, SimulatedBarrierConfig], Field(discriminator="type")]
 SpeakerConfig = Annotated[
@@ -42,9 +53,14 @@ DRIVERS: dict[type[BaseModel], type[Device]] = {
     OpenCVCameraConfig: OpenCVCamera,
     PiCamera2Config: PiCamera2Camera,
     SimulatedCameraConfig: SimulatedCamera,
+    NoCameraConfig: NoCamera,
     SerialThermometerConfig: SerialThermometer,
     MqttThermometerConfig: MqttThermometer,
     SimulatedSerialThermometerConfig: SimulatedSerialThermometer,
+    EvdevScannerConfig: EvdevScanner,
+    SerialScannerConfig: SerialScanner,
+    SimulatedScannerConfig: SimulatedScanner,
+    SimulatedHidScannerConfig: SimulatedHidScanner,
     GpioBarrierConfig: GpioBarrier,
     SimulatedBarrierConfig: SimulatedBarrier,
     RecordingDisplayConfig: RecordingDisplay,

@@ -27,6 +27,7 @@ class DocumentKind(StrEnum):
     TRUSTLIST = "trustlist"
     ROSTER = "roster"
     APPOINTMENTS = "appointments"
+    SCHEDULE = "schedule"  # signed: reservations, meal groups, shifts (protocols/schedule.py)
 
 
 DOCUMENT_KINDS: tuple[str, ...] = tuple(k.value for k in DocumentKind)

@@ -20,6 +20,7 @@ from protocols.bundle import Bundle
 from protocols.clock import utc_seconds
 from protocols.credential import Credential
 from protocols.events import Decision, Outcome, RuleResult
+from protocols.schedule import Schedule, window_facts
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class GateContext:
     venue_mode: str | None = None  # "open" / "closed": overrides the bundle's `mode` parameter
     inside: bool | None = None  # anti-passback presence: is this subject already inside?
     code_reason: str | None = None  # why verification failed, when there is no credential
+    schedule: Schedule | None = None  # the venue's signed time windows (None: not loaded)
+    holder: str | None = None  # the venue's keyed hash of the subject: how the schedule names a booking
+    zone: str | None = None  # the gate's zone of the venue (meal groups eat in their zones)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ def rule_data(bundle: Bundle, credential: Credential | None, ctx: GateContext) -
     params = bundle.ruleset.params
     subject = credential.subject if credential is not None else None
     member, entry = _roster_entry(ctx.roster, subject)
+    group = entry.get("group") if entry is not None and isinstance(entry.get("group"), str) else None
     return {
         "payload": payload,
         "external": {
@@ -105,6 +110,7 @@ def rule_data(bundle: Bundle, credential: Credential | None, ctx: GateContext) -
             "appointment": dict(ctx.appointment) if ctx.appointment is not None else None,
             "goods": dict(ctx.goods) if ctx.goods is not None else None,
             "roster": {"member": member, "entry": entry},
+            "window": window_facts(ctx.schedule, ctx.holder, group, ctx.zone, ctx.at, params),
             "riskAreas": bundle.risk_view,
             "params": params,
         },
@@ -118,6 +124,23 @@ def _roster_entry(roster: Any, subject: str | None) -> tuple[bool | None, dict[s
         entry = roster.get(subject)
         return subject in roster, dict(entry) if isinstance(entry, Mapping) else None
     return subject in roster, None
+
+
+NONE_BOOKED = {"zh": "未预约", "en": "none booked"}
+
+
+def fill_window(message: str, data: Mapping[str, Any], lang: str) -> str:
+    """A message naming the holder's own window ({reservationSlot}, {groupSlot}, {groupZones}, {shiftSlot}):
+    the slot is known only at the moment of the decision, so it is filled here, not when the bundle compiles."""
+    if "{" not in message:
+        return message
+    window = data["external"].get("window") or {}
+    values = {"reservationSlot": (window.get("reservation") or {}).get("slot"),
+              "groupSlot": (window.get("group") or {}).get("slot"), "groupZones": (window.get("group") or {}).get("zones"),
+              "shiftSlot": (window.get("shift") or {}).get("slot")}
+    for name, value in values.items():
+        message = message.replace("{" + name + "}", value or NONE_BOOKED[lang])
+    return message
 
 
 def evaluate(bundle: Bundle, credential: Credential | None, ctx: GateContext) -> DecisionResult:
@@ -203,7 +226,8 @@ def _run(bundle: Bundle, data: dict[str, Any], at: dt.datetime, has_credential: 
             worst = effect
         if outcome == "FAIL":
             flags.update(rule.flags)
-        reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=compiled.message_zh, message_en=compiled.message_en))
+        reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=fill_window(compiled.message_zh, data, "zh"),
+                                  message_en=fill_window(compiled.message_en, data, "en")))
     decision: Decision = "admit" if worst in ("admit", "warn") else worst  # type: ignore[assignment]
     if decision == "deny" and person_class in bundle.pack.deny_flags:
         flags.update(bundle.pack.deny_flags[person_class])

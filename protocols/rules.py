@@ -46,6 +46,9 @@ class Rule(BaseModel):
     description: str = Field(min_length=1)
     message_zh: str = Field(min_length=1)
     message_en: str = Field(min_length=1)
+    # What the gate's voice says for this rule, so it can say every failing reason; unset: the message.
+    short_zh: str | None = Field(default=None, min_length=1, max_length=20)
+    short_en: str | None = Field(default=None, min_length=1, max_length=60)
     valid_from: dt.datetime
     valid_to: dt.datetime | None = None
     severity: Severity
@@ -140,9 +143,14 @@ def substitute_params(logic: Any, params: Mapping[str, Any]) -> Any:
     return logic
 
 
+WINDOW_VALUES = ("reservationSlot", "groupSlot", "groupZones", "shiftSlot")
+
+
 def message_values(params: Mapping[str, Any]) -> dict[str, Any]:
     """The values a rule message may name: the parameters, and the fever threshold in degrees."""
     values = dict(params)
+    # The holder's own window is named at decision time (protocols.decision.fill_window): kept as written.
+    values.update({name: "{" + name + "}" for name in WINDOW_VALUES})
     if isinstance(params.get("feverDeci"), int):
         values["feverCelsius"] = f"{params['feverDeci'] / 10:.1f}"
     return values
@@ -204,6 +212,12 @@ class RuleSet:
             needs_credential = any(p.split(".")[0] == "payload" for p in paths)
             compiled.append(CompiledRule(rule, run, required, needs_credential, zh, en))
         return cls(pack, dict(params), tuple(compiled))
+
+    def short_forms(self, at: dt.datetime) -> dict[str, tuple[str, str]]:
+        """What the voice says for each rule in force at `at`: its short form, else its message (zh, en)."""
+        shown = message_values(self.params)
+        return {c.rule.id: ((c.rule.short_zh or c.message_zh).format_map(shown), (c.rule.short_en or c.message_en).format_map(shown))
+                for c in self.active(at)}
 
     def active(self, at: dt.datetime) -> list[CompiledRule]:
         """The rules valid at time at; of several versions of one id, the one that started last."""

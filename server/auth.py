@@ -85,6 +85,7 @@ def role_required(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any
                 check_venue(kwargs["venue_id"])
             return view(*args, **kwargs)
 
+        wrapped.required_role = role  # type: ignore[attr-defined]  # read by the route tables of the tests
         return wrapped
 
     return decorator

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from protocols.contract import Body
+from protocols.schedule import DailySlot
 from protocols.topics import SEGMENT
 
 ID = SEGMENT.pattern  # the same ids that are safe MQTT topic segments
@@ -27,6 +28,9 @@ class VenueSettings(Body):
     plan_approved: bool | None = None
     slot_minutes: int | None = Field(default=None, ge=5, le=24 * 60)
     slot_capacity: int | None = Field(default=None, ge=1, le=100_000)
+    lease_reclaim_after_s: int | None = Field(
+        default=None, ge=1, le=7 * 24 * 3600,
+        description="how long a gate must be silent before its lent places may be reclaimed (absent: 600 s)")
 
 
 class VenueCreate(VenueSettings):
@@ -51,11 +55,42 @@ class ReservationRequest(Body):
     at: dt.datetime
 
 
+class ScheduleGroup(Body):
+    """A roster group's time windows: a canteen meal group (slots, zones) or a staff shift (slots)."""
+
+    kind: Literal["meal", "shift"]
+    zones: list[str] = Field(default_factory=list, max_length=64, description="meal: the zones it eats in (empty: any)")
+    slots: list[DailySlot] = Field(min_length=1, max_length=48,
+                                   description="daily, HH:MM in the venue's time zone; an end before the start runs past midnight")
+
+
 class Reservation(Body):
     """A booking."""
 
     id: int
     slot: str
+
+
+class Bilingual(Body):
+    """One text in Simplified Chinese and English."""
+
+    zh: str
+    en: str
+
+
+class GateLease(Body):
+    """The places lent to one gate, its last contact, and whether a supervisor may reclaim them now."""
+
+    gate: str
+    direction: str | None
+    held: int = Field(description="places lent to the gate and not yet used as far as the hub knows")
+    last_contact: str | None = Field(description="the gate's last sync or lease call (UTC), null: never")
+    silent_s: float | None = Field(description="seconds since then")
+    reclaim_after_s: int = Field(description="the venue's silence before a reclaim is allowed")
+    reclaimable: bool
+    reclaimed_at: str | None
+    overfill_risk: Bilingual = Field(description="what reclaiming these places risks, said before the action")
+    reclaimed: int | None = Field(default=None, description="in a reclaim's answer: the places taken back")
 
 
 class Occupancy(Body):

@@ -178,6 +178,20 @@ def _m009_event_wall_clock(db: Database) -> None:
     db["events"].add_column("wall_at", str)
 
 
+def _m010_lease_reclaim(db: Database) -> None:
+    # How long a gate must be silent before a supervisor may take back the places lent to it
+    # (NULL: 600 s); and when a lease was last reclaimed, so the console can say so.
+    db["venues"].add_column("lease_reclaim_after_s", int)
+    db["leases"].add_column("reclaimed_at", str)
+
+
+def _m011_schedule_groups(db: Database) -> None:
+    # The venue's roster groups with time windows (canteen meal groups, staff shifts), signed into the
+    # `schedule` document with the bookings; zones and slots as JSON lists.
+    db["schedule_groups"].create(
+        {"venue": str, "name": str, "kind": str, "zones": str, "slots": str, "updated_at": str}, pk=("venue", "name"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
@@ -188,6 +202,8 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("007_gate_direction", _m007_gate_direction),
     ("008_rate_limits", _m008_rate_limits),
     ("009_event_wall_clock", _m009_event_wall_clock),
+    ("010_lease_reclaim", _m010_lease_reclaim),
+    ("011_schedule_groups", _m011_schedule_groups),
 ]
 
 

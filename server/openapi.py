@@ -21,7 +21,7 @@ VERSION = "1.0.0"
 MODELS = [contract.EnrollRequest, contract.EnrollResponse, contract.SyncRequest, contract.SyncResponse,
           contract.PresenceChange, contract.LeaseRequest, contract.LeaseResponse, bodies.VenueCreate,
           bodies.VenueSettings, bodies.GateCreate, bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy,
-          bodies.DocumentInfo, bodies.TokenResponse]
+          bodies.DocumentInfo, bodies.TokenResponse, bodies.GateLease, bodies.ScheduleGroup]
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["reason", "message"],
     "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}}}}}
@@ -152,6 +152,14 @@ def build() -> dict[str, Any]:
                         body="GateCreate", params=[venue])},
         API_PREFIX + "/venues/{venue_id}/gates/{gate_id}/enroll-token": {"post": _op("A one-time enrollment token", {
             "201": _json(_ref("TokenResponse")), **_errors(401, 403, 404)}, security="person", params=[venue, gate])},
+        API_PREFIX + "/venues/{venue_id}/leases": {"get": _op("Places lent per gate, last contact, reclaimable now", {
+            "200": _json({"type": "array", "items": _ref("GateLease")}), **_errors(401, 403, 404)}, security="person",
+            params=[venue])},
+        API_PREFIX + "/venues/{venue_id}/gates/{gate_id}/lease/reclaim": {"post": _op(
+            "Reclaim the places of a gate silent longer than the venue's lease_reclaim_after_s (audited; the venue "
+            "may exceed its cap by up to that many)", {
+                "200": _json(_ref("GateLease")), **_errors(401, 403, 404, 409)}, security="person",
+            params=[venue, gate])},
         API_PREFIX + "/venues/{venue_id}/devices": {"get": _op("A venue's enrolled devices", {
             "200": _json({"type": "array", "items": obj}), **_errors(401, 403, 404)}, security="person",
             params=[venue])},
@@ -164,6 +172,16 @@ def build() -> dict[str, Any]:
             "post": _op("Book a staggered time slot", {"201": _json(_ref("Reservation")),
                                                        **_errors(401, 403, 404, 409, 415, 422)},
                         security="person", body="ReservationRequest", params=[venue])},
+        API_PREFIX + "/venues/{venue_id}/schedule": {"get": _op(
+            "A venue's groups with time windows (meal slots and zones, shifts) and its schedule's version", {
+                "200": _json(obj), **_errors(401, 403, 404)}, security="person", params=[venue])},
+        API_PREFIX + "/venues/{venue_id}/schedule/groups/{name}": {
+            "put": _op("Set a roster group's time windows; publishes a new signed schedule (409 without the hub's "
+                       "schedule key)", {"200": _json(obj), **_errors(401, 403, 404, 409, 415, 422)},
+                       security="person", body="ScheduleGroup", params=[venue, _path("name")]),
+            "delete": _op("Remove a group's time windows; publishes a new signed schedule", {
+                "204": {"description": "removed"}, **_errors(401, 403, 404, 409)}, security="person",
+                params=[venue, _path("name")])},
         API_PREFIX + "/venues/{venue_id}/documents": {"get": _op("Current document versions", {
             "200": _json({"type": "object", "additionalProperties": {"type": "string"}}), **_errors(401, 403, 404)},
             security="person", params=[venue])},

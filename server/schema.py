@@ -1,4 +1,4 @@
-"""The hub's tables as SQLAlchemy Core `MetaData`: the schema of the old migrations 001-009, column for column.
+"""The hub's tables as SQLAlchemy Core `MetaData`: the schema of the old migrations 001-011, column for column.
 
 Alembic's revisions (server/alembic/versions/) create and change these tables; the store's queries
 (server/store*.py) are built from them. The same tables run on SQLite and PostgreSQL; where the two
@@ -47,6 +47,8 @@ venues = Table(
     Column("kind", Str),  # factory, school, kindergarten, market, canteen, office, village
     Column("report_deadline_hour", Integer),  # NULL: 10 for schools and kindergartens, else 14
     Column("retention_days", Integer),  # NULL: 28 (contact tracing needs 21-28 days)
+    # How long a gate must be silent before a supervisor may take back the places lent to it (NULL: 600 s).
+    Column("lease_reclaim_after_s", Integer),
 )
 
 gates = Table(
@@ -132,6 +134,7 @@ leases = Table(
     Column("gate", Str, primary_key=True),
     Column("held", Integer),
     Column("updated_at", Str),
+    Column("reclaimed_at", Str),  # when a supervisor last took the places back, so the console can say so
 )
 
 documents = Table(
@@ -227,6 +230,18 @@ presence = Table(
     Index("presence_venue_id", "venue", "id"),
     Index("presence_at", "at"),
     sqlite_autoincrement=True,
+)
+
+# The venue's roster groups with time windows (canteen meal groups, staff shifts), signed into the
+# `schedule` document with the bookings; zones and slots as JSON lists (text).
+schedule_groups = Table(
+    "schedule_groups", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("name", Str, primary_key=True),
+    Column("kind", Str),
+    Column("zones", Str),
+    Column("slots", Str),
+    Column("updated_at", Str),
 )
 
 # Flask-Limiter's counters (server/limits_store.py): one row per limit key and window, shared by every

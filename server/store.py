@@ -17,13 +17,13 @@ import os
 import secrets
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Integer, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Connection, Executable, Integer, bindparam, case, delete, func, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from ulid import ULID
 
@@ -33,7 +33,8 @@ from protocols.contract import PRESENCE_PAGE
 from protocols.events import FUTURE_SKEW, MAX_EVENT_AGE, GateEvent, takes_place
 from server.schema import audit, devices, documents, enroll_tokens, gates, leases, occupancy, presence
 from server.schema import events as events_table  # `events` is the batch in ingest()
-from server.schema import reservations, users, venues
+from server.leases import DEFAULT_RECLAIM_AFTER_S, LentPlaces, check_reclaim
+from server.schema import reservations, schedule_groups, users, venues
 from server.store_console import ConsoleQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, position_of, shown, upsert,
@@ -43,7 +44,8 @@ from server.passwords import forget_verified, hash_password, mosquitto_hash, ver
 
 log = logging.getLogger(__name__)
 
-VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity")
+VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity",
+                "lease_reclaim_after_s")
 
 
 def sha256(text: str) -> str:
@@ -691,31 +693,90 @@ class HubStore(ConsoleQueries):
             venue = c.execute(select(venues).where(venues.c.id == venue_id)).mappings().first() or {}
             inside = self._inside(c, dict(venue), now or utc_now())
             held = dict(c.execute(select(leases.c.gate, leases.c.held).where(leases.c.venue == venue_id)).all())
-            n_gates = c.execute(select(func.count()).select_from(gates).where(gates.c.venue == venue_id)).scalar()
+            # Exit gates take no share: a fair share split with them was a share no one could use.
+            n_gates = c.execute(select(func.count()).select_from(gates).where(
+                gates.c.venue == venue_id, func.coalesce(gates.c.direction, "") != "out")).scalar()
+            exit_gate = c.execute(select(literal(1)).where(
+                gates.c.venue == venue_id, gates.c.id == gate, gates.c.direction == "out")).first() is not None
             # Admissions not yet synced were made against places the hub lent this gate, so there can
             # be no more of them than it holds: a gate claiming more cannot hold back the others' places.
             unsynced = min(max(0, unsynced), held.get(gate, 0))
-            granted = grant(venue.get("cap"), inside, held, gate, want, unsynced, n_gates)
+            # An exit gate admits nobody in, so it is lent nothing (whatever it asks for).
+            granted = 0 if exit_gate else grant(venue.get("cap"), inside, held, gate, want, unsynced, n_gates)
             # Admissions the hub has not seen yet stay reserved until their events arrive.
             new_held = granted + max(0, unsynced)
             c.execute(upsert(c, leases, ["venue", "gate"], ["held", "updated_at"]),
                       {"venue": venue_id, "gate": gate, "held": new_held, "updated_at": utc_text(utc_now())})
+            self._touch(c, venue_id, gate, None)  # a lease call is contact too: the gate is not silent
         return {"grant": granted, "held": new_held, "cap": venue.get("cap"), "inside": inside}
+
+    def lent_places(self, venue_id: str, now: dt.datetime | None = None) -> list[LentPlaces]:
+        """Per gate of a venue: the places it holds, its last contact, and whether they may be reclaimed now."""
+        return self._lent(self.conn, venue_id, None, now or utc_now())
+
+    def _lent(self, c: Connection, venue_id: str, gate: str | None, now: dt.datetime) -> list[LentPlaces]:
+        from server.reports import stored_time  # reports imports this module: read lazily, as the console does
+
+        after = c.execute(select(venues.c.lease_reclaim_after_s).where(venues.c.id == venue_id)).scalar()
+        after = after or DEFAULT_RECLAIM_AFTER_S
+        g, lz = gates, leases
+        stmt = (select(g.c.id, g.c.direction, func.coalesce(lz.c.held, 0), g.c.last_seen, lz.c.updated_at, lz.c.reclaimed_at)
+                .select_from(g.outerjoin(lz, (lz.c.venue == g.c.venue) & (lz.c.gate == g.c.id)))
+                .where(g.c.venue == venue_id).order_by(g.c.id))
+        if gate:
+            stmt = stmt.where(g.c.id == gate)
+        out = []
+        for gate_id, direction, held, seen, renewed, reclaimed in c.execute(stmt).all():
+            # Read as times, not compared as text: a time no clock can show in the gates table is skipped
+            # (the lease's own time is always the hub's), never an error on this page.
+            times = [(t, text) for text in (seen, renewed) if (t := stored_time(text)) is not None]
+            last_t, last = max(times) if times else (None, None)
+            silent = None if last_t is None else (now - last_t).total_seconds()
+            out.append(LentPlaces(gate_id, direction, held, last, silent, after, reclaimed))
+        return out
+
+    def reclaim_lease(self, venue_id: str, gate: str, username: str, now: dt.datetime | None = None) -> LentPlaces:
+        """Take back the places lent to a gate silent long enough, audited in the same transaction; what it held.
+
+        Raises ReclaimRefused when the gate is not silent long enough or holds nothing, KeyError when
+        there is no such gate."""
+        now = now or utc_now()
+        with self.write() as c:
+            found = self._lent(c, venue_id, gate, now)
+            if not found:
+                raise KeyError(gate)
+            lent = found[0]
+            check_reclaim(lent)
+            c.execute(update(leases).where(leases.c.venue == venue_id, leases.c.gate == gate)
+                      .values(held=0, reclaimed_at=utc_text(now)))
+            c.execute(insert(audit).values(at=utc_text(now), username=username, action="lease.reclaim",
+                                           target=f"{gate}: {lent.held}", venue=venue_id))
+        return lent
 
     # ---- distribution ------------------------------------------------------------------------
 
     def put_document(self, venue: str, kind: str, body: bytes, content_type: str) -> dict[str, Any]:
         """Store a new version of a venue's document (bundle, trust list, ...); same bytes, same version."""
+        with self.write() as c:
+            return self._put_document(c, venue, kind, body, content_type)
+
+    def put_built_document(self, venue: str, kind: str, build: Callable[[], bytes], content_type: str) -> dict[str, Any]:
+        """Build a document (it may read this store) and store it in one write transaction: two workers publishing
+        at once store their versions in the order they built them, so a signed issued_at never goes back."""
+        with self.write() as c:
+            return self._put_document(c, venue, kind, build(), content_type)
+
+    @staticmethod
+    def _put_document(c: Connection, venue: str, kind: str, body: bytes, content_type: str) -> dict[str, Any]:
         etag = hashlib.sha256(body).hexdigest()[:32]
         d = documents
-        with self.write() as c:
-            row = c.execute(select(d.c.version, d.c.etag).where(d.c.venue == venue, d.c.kind == kind)).first()
-            if row and row[1] == etag:
-                return {"kind": kind, "version": row[0], "etag": etag}
-            version = (row[0] if row else 0) + 1
-            c.execute(upsert(c, d, ["venue", "kind"], ["version", "etag", "content_type", "body", "created_at"]),
-                      {"venue": venue, "kind": kind, "version": version, "etag": etag, "content_type": content_type,
-                       "body": body, "created_at": utc_text(utc_now())})
+        row = c.execute(select(d.c.version, d.c.etag).where(d.c.venue == venue, d.c.kind == kind)).first()
+        if row and row[1] == etag:
+            return {"kind": kind, "version": row[0], "etag": etag}
+        version = (row[0] if row else 0) + 1
+        c.execute(upsert(c, d, ["venue", "kind"], ["version", "etag", "content_type", "body", "created_at"]),
+                  {"venue": venue, "kind": kind, "version": version, "etag": etag, "content_type": content_type,
+                   "body": body, "created_at": utc_text(utc_now())})
         return {"kind": kind, "version": version, "etag": etag}
 
     def document(self, venue: str, kind: str) -> dict[str, Any] | None:
@@ -760,6 +821,33 @@ class HubStore(ConsoleQueries):
         r = reservations
         return self._rows(select(r.c.slot, func.count().label("booked")).where(r.c.venue == venue)
                           .group_by(r.c.slot).order_by(r.c.slot))
+
+    def bookings(self, venue: str, since: str) -> list[dict[str, Any]]:
+        """Every booking of a slot starting at or after `since` (UTC text), as (subject keyed hash, slot start)."""
+        r = reservations
+        return self._rows(select(r.c.subject, r.c.slot).where(r.c.venue == venue, r.c.slot >= since)
+                          .order_by(r.c.slot, r.c.subject))
+
+    # ---- schedule groups (meal groups, shifts) -------------------------------------------------
+
+    def schedule_groups(self, venue: str) -> list[dict[str, Any]]:
+        """The venue's roster groups with time windows: name, kind, zones and slots (JSON text)."""
+        sg = schedule_groups
+        return self._rows(select(sg.c.name, sg.c.kind, sg.c.zones, sg.c.slots).where(sg.c.venue == venue)
+                          .order_by(sg.c.name))
+
+    def put_schedule_group(self, venue: str, name: str, kind: str, zones: str, slots: str) -> None:
+        """Set a group's windows (zones and slots as JSON text), replacing what it had."""
+        with self.write() as c:
+            c.execute(upsert(c, schedule_groups, ["venue", "name"], ["kind", "zones", "slots", "updated_at"]),
+                      {"venue": venue, "name": name, "kind": kind, "zones": zones, "slots": slots,
+                       "updated_at": utc_text(utc_now())})
+
+    def delete_schedule_group(self, venue: str, name: str) -> bool:
+        """Remove a group's windows; False when it had none."""
+        sg = schedule_groups
+        with self.write() as c:
+            return c.execute(delete(sg).where(sg.c.venue == venue, sg.c.name == name)).rowcount > 0
 
     # ---- access log --------------------------------------------------------------------------
 

@@ -68,3 +68,23 @@ def test_a_first_high_reading_shows_the_amber_rest_screen_with_the_reading_and_a
         page.wait_for_function("getComputedStyle(document.body).backgroundColor === 'rgb(240, 162, 2)'", timeout=3000)
     finally:
         sim.close()
+
+
+def test_a_full_venue_shows_amber_please_wait_not_the_red_refusal(tmp_path, page):
+    from demo.processes import free_port
+
+    # A syncing gate that has never heard from its hub holds no places: the venue may be full.
+    sim = start_simulation(tmp_path, sync={"hub_url": f"http://127.0.0.1:{free_port()}", "device_id": "d1",
+                                           "interval_s": 0.2}, kiosk={"countdown_s": 3.0})
+    try:
+        page.goto(sim.kiosk_url)
+        page.wait_for_function("document.getElementById('title-zh').textContent === '请出示健康码'")
+        event = sim.present(sim.factory.person("green"))
+        assert event.decision == "deny" and [r.rule for r in event.reasons] == ["GATE-CAP-01"]
+        page.wait_for_function("document.body.className === 'wait'", timeout=5000)
+        assert (page.locator("#title-zh").text_content(), page.locator("#title-en").text_content()) == (
+            "请稍候", "Please wait")
+        assert any("场所已满" in r and "please wait" in r for r in page.locator("#reasons li").all_text_contents())
+        page.wait_for_function("getComputedStyle(document.body).backgroundColor === 'rgb(240, 162, 2)'", timeout=3000)
+    finally:
+        sim.close()

@@ -100,3 +100,28 @@ def test_a_supervisor_reviews_a_denial_approves_a_visitor_and_files_the_report(s
     page.screenshot(path=tmp_path / "console-tablet.png", full_page=True)
     assert {(a["action"]) for a in hub.audit()} >= {"login", "denials.list", "denial.view", "denial.review",
                                                     "visit.create", "visit.approve", "report.file"}
+
+
+def test_a_supervisor_reclaims_the_places_of_a_silent_gate_after_reading_the_risk(served, page, tmp_path: Path) -> None:
+    from tests.conftest import wait_until
+
+    hub, base = served
+    hub.store.update_venue("school1", {"lease_reclaim_after_s": 1})
+    hub.store.lease("school1", "north", want=5)  # north is lent 5 places, then goes silent
+    page.goto(base + "/console/")
+    page.fill("input[name=username]", "li")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/console/")
+    assert page.locator("td.lent[data-gate=north]").inner_text().startswith("5")
+    assert wait_until(lambda: hub.store.lent_places("school1")[0].reclaimable, 10, "north silent for 1 s")
+    page.reload()
+    page.click("td.lent[data-gate=north] >> text=收回")
+    page.wait_for_url("**/gates/north/reclaim")
+    risk = page.locator("#overfill-risk").inner_text()
+    assert "超出上限 5" in risk and "exceed its cap by up to 5" in risk
+    page.screenshot(path=tmp_path / "console-reclaim.png", full_page=True)
+    page.click("#confirm-reclaim")
+    page.wait_for_url(base + "/console/")
+    assert page.locator("td.lent[data-gate=north]").inner_text().strip() == "0"
+    assert ("li", "lease.reclaim", "north: 5") in [(a["username"], a["action"], a["target"]) for a in hub.audit()]

@@ -93,7 +93,8 @@ queries = st.one_of(
 )
 # A path parameter: a real value, or anything.
 PATH_VALUES = {"event_id": ["01ARZ3NDEKTSV4RRFFQ69G5FAV"], "venue_id": ["school1", "factory1", "nowhere"],
-               "day": ["2026-01-01", "9999-12-31", "0001-01-01", "yesterday"], "filename": ["console.css"]}
+               "day": ["2026-01-01", "9999-12-31", "0001-01-01", "yesterday"], "filename": ["console.css"],
+               "gate_id": ["north", "south", "nowhere"]}
 
 
 def console_get_routes(app) -> list:

@@ -135,12 +135,15 @@ def test_admin_sets_a_venues_kind_deadline_and_retention(hub: Hub) -> None:
     client = hub.client("admin")
     csrf = token(client, "/console/venues")
     answer = client.post("/console/venues/factory1", data={"kind": "kindergarten", "report_deadline_hour": "",
-                                                           "retention_days": "21", "csrf_token": csrf})
+                                                           "retention_days": "21", "lease_reclaim_after_s": "900",
+                                                           "csrf_token": csrf})
     assert answer.status_code == 302
     venue = hub.store.venue("factory1")
     assert (venue["kind"], venue["report_deadline_hour"], venue["retention_days"]) == ("kindergarten", None, 21)
+    assert venue["lease_reclaim_after_s"] == 900 and hub.store.lent_places("factory1")[0].reclaim_after_s == 900
     assert deadline_hour(venue) == 10
-    for bad in ({"kind": "castle"}, {"report_deadline_hour": "24"}, {"retention_days": "-1"}):
+    for bad in ({"kind": "castle"}, {"report_deadline_hour": "24"}, {"retention_days": "-1"},
+                {"lease_reclaim_after_s": "0"}):
         assert client.post("/console/venues/factory1", data={**bad, "csrf_token": csrf}).status_code == 400
     supervisor = hub.client("li")
     assert supervisor.post("/console/venues/factory1", data={"csrf_token": token(supervisor, "/console/")}).status_code == 403

@@ -242,3 +242,25 @@ def test_rules_backtest_lists_the_decisions_a_new_bundle_would_change(env, tmp_p
     assert code == 0
     assert [(x["id"], x["was"], x["now"], x["reasons"]) for x in lines[:-1]] == [("E60", "admit", "deny", ["GATE-TEST-01"])]
     assert lines[-1]["replayed"] == 3 and lines[-1]["changed"] == 1 and lines[-1]["skipped"] == 1
+
+
+def test_a_bad_schedule_file_is_one_clear_line_naming_it(env, tmp_path, monkeypatch):
+    from protocols.keys import load_private_key
+    from protocols.schedule import parse_schedule, sign_schedule
+
+    code = mint(env)
+    base = ["decide", "--bundle", str(env / "bundle.json"), "--trust", str(env / "keys" / "trust-list.json"),
+            "--code", code, "--celsius", "36.5", "--mask", "yes", "--at", iso(NOW)]
+    signed = sign_schedule(parse_schedule({"issued_at": iso(NOW)}), load_private_key(env / "keys" / "root-key.pem"))
+    cases = {"unsigned.json": {"body": signed["body"]},
+             "tampered.json": {**signed, "body": {**signed["body"], "timezone": "UTC"}},
+             "garbage.json": "not a schedule"}
+    for name, doc in cases.items():
+        (tmp_path / name).write_text(json.dumps(doc))
+        result = CliRunner().invoke(main, [*base, "--schedule", str(tmp_path / name)], env={"CHECKPOINT_SUBJECT_KEY": "k" * 20})
+        assert result.exit_code != 0 and str(tmp_path / name) in result.output, result.output
+        assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    (tmp_path / "good.json").write_text(json.dumps(signed))
+    monkeypatch.delenv("CHECKPOINT_SUBJECT_KEY", raising=False)
+    result = CliRunner().invoke(main, [*base, "--schedule", str(tmp_path / "good.json")])
+    assert result.exit_code != 0 and "CHECKPOINT_SUBJECT_KEY" in result.output, result.output

@@ -88,9 +88,10 @@ def test_a_silent_thermometer_reading_goes_stale_while_still_connected(rig):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("celsius, plausible", [(28.0, False), (29.9, False), (30.0, True), (36.5, True),
-                                                (45.0, True), (45.2, False), (-3.0, False)])
-def test_readings_outside_30_to_45_are_flagged(rig, celsius, plausible):
+# The device flags readings outside the band the gate decides with (protocols/readings.py: 34.0-42.5 C).
+@pytest.mark.parametrize("celsius, plausible", [(28.0, False), (33.9, False), (34.0, True), (36.5, True),
+                                                (42.5, True), (42.6, False), (-3.0, False)])
+def test_readings_outside_the_plausible_band_are_flagged(rig, celsius, plausible):
     sim, thermo = rig("binary", {"celsius": celsius})
     assert wait_until(lambda: thermo.latest() is not None)
     reading = thermo.latest()
@@ -102,6 +103,19 @@ def test_calibration_offset_is_added_to_every_reading(rig):
     sim, thermo = rig("ascii", {"celsius": 36.2}, calibration_offset_c=0.4)
     assert wait_until(lambda: thermo.latest() is not None)
     assert thermo.latest().celsius == 36.6
+
+
+def test_ambient_compensation_uses_the_mlx90614_frames_ambient(rig):
+    # 36.0 °C skin, 24.5 °C ambient in the frame: 36.0 + 0.1 * (36.0 - 24.5) = 37.15, then the offset.
+    sim, thermo = rig("binary", {"celsius": 36.0}, ambient_compensation_k=0.1, calibration_offset_c=0.05)
+    assert wait_until(lambda: thermo.latest() is not None)
+    assert thermo.latest().celsius == pytest.approx(37.2)
+
+
+def test_ambient_compensation_without_the_binary_frame_is_a_config_error_naming_the_key():
+    with pytest.raises(ValidationError) as exc:
+        SerialThermometerConfig(port="/dev/null", wire_format="ascii", ambient_compensation_k=0.1)
+    assert "thermometer.ambient_compensation_k" in str(exc.value)
 
 
 def test_custom_line_pattern_from_config(rig):

@@ -223,3 +223,32 @@ def test_any_gate_context_gets_a_decision_never_a_crash(pack, celsius, remeasure
 @functools.lru_cache(maxsize=None)
 def _bundle(pack: str):
     return build_bundle(load_pack(pack))
+
+
+def test_every_shipped_rule_has_a_short_spoken_form():
+    """The voice says every failing reason: each shipped rule says it briefly, Chinese and English."""
+    for name in pack_names():
+        for rule in load_pack(name).rules:
+            assert rule.short_zh and rule.short_en, (name, rule.id)
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in rule.short_zh), rule.id
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+                     | st.sampled_from(["2026-11-15", "2026-11-28T20:00:00Z", "LP6464-4", "260415000"]),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                         st.sampled_from(["dn", "sd", "dt", "tt", "tr", "sc", "fr", "v", "t", "r"]), inner, max_size=4),
+                     max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pack=st.sampled_from(pack_names()),
+       hcert=st.fixed_dictionaries({}, optional={"v": _JSON, "t": _JSON, "r": _JSON}))
+def test_any_dcc_certificate_shape_gets_a_decision_never_a_crash(pack, hcert):
+    """GATE-DCC-01 over hostile certificate content: a decision, and an admit only from a well-formed entry."""
+    cred = _credential(format="HC1", person_class=None, colour=None, test=None, extra={"hcert": hcert})
+    appointment = {"subject": cred.subject, "from": "2026-11-29T07:00:00Z", "to": "2026-11-29T10:00:00Z", "approvedBy": "王*华"}
+    result = evaluate(_bundle(pack), cred, GateContext(at=AT, celsius=36.5, mask=True, inside=False, appointment=appointment,
+                                                       roster={}))
+    assert result.decision in ("admit", "deny", "refer")
+    if result.decision == "admit":
+        assert any(isinstance(hcert.get(k), list) and hcert[k] and isinstance(hcert[k][0], dict) for k in ("v", "t", "r"))

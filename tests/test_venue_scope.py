@@ -83,6 +83,11 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
         lambda h, v: ("POST", f"/api/v1/venues/{v}/gates", {"json": {"id": f"g{next(_n)}"}}), at_least("admin", 201)),
     "POST /api/v1/venues/<venue_id>/gates/<gate_id>/enroll-token": (
         lambda h, v: ("POST", f"/api/v1/venues/{v}/gates/north/enroll-token", {}), at_least("admin", 201)),
+    "GET /api/v1/venues/<venue_id>/leases": (lambda h, v: ("GET", f"/api/v1/venues/{v}/leases", {}),
+                                             at_least("supervisor", 200)),
+    # `north` was never lent a place: the reclaim is refused (409) once the scope check lets it through.
+    "POST /api/v1/venues/<venue_id>/gates/<gate_id>/lease/reclaim": (
+        lambda h, v: ("POST", f"/api/v1/venues/{v}/gates/north/lease/reclaim", {}), at_least("supervisor", 409)),
     "POST /api/v1/venues/<venue_id>/reservations": (
         lambda h, v: ("POST", f"/api/v1/venues/{v}/reservations",
                       {"json": {"subject": f"s{next(_n)}", "at": "2030-01-01T09:10:00Z"}}), at_least("guard", 201)),
@@ -97,6 +102,15 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
         at_least("admin", 201)),
     "GET /api/v1/venues/<venue_id>/documents": (lambda h, v: ("GET", f"/api/v1/venues/{v}/documents", {}),
                                                 at_least("supervisor", 200)),
+    "GET /api/v1/venues/<venue_id>/schedule": (lambda h, v: ("GET", f"/api/v1/venues/{v}/schedule", {}),
+                                               at_least("supervisor", 200)),
+    # This hub has no schedule key: the edit is refused (409) once role and venue are let through.
+    "PUT /api/v1/venues/<venue_id>/schedule/groups/<name>": (
+        lambda h, v: ("PUT", f"/api/v1/venues/{v}/schedule/groups/A",
+                      {"json": {"kind": "shift", "slots": [{"from": "08:00", "to": "17:00"}]}}), at_least("admin", 409)),
+    # No such group: 404 once role and venue are let through.
+    "DELETE /api/v1/venues/<venue_id>/schedule/groups/<name>": (
+        lambda h, v: ("DELETE", f"/api/v1/venues/{v}/schedule/groups/A", {}), at_least("admin", 404)),
     "GET /api/v1/events": (lambda h, v: ("GET", "/api/v1/events", {"query_string": {"venue": v}}),
                            at_least("supervisor", 200)),
     # ---- the console (signed in by session; POSTs carry the CSRF token) --------------------------
@@ -110,6 +124,11 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "GET /console/venues": (lambda h, v: ("GET", "/console/venues", {}), at_least("admin", 200, 200)),
     "POST /console/venues/<venue_id>": (
         lambda h, v: ("POST", f"/console/venues/{v}", {"data": {"kind": "school"}}), at_least("admin", 302)),
+    "GET /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
+        lambda h, v: ("GET", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 200)),
+    # `north` holds no places: refused (409) once role and venue are let through.
+    "POST /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
+        lambda h, v: ("POST", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 409)),
     "GET /console/denials": (lambda h, v: ("GET", "/console/denials", {"query_string": {"venue": v}}),
                              at_least("guard", 200)),
     "GET /console/denials/<event_id>": (lambda h, v: ("GET", f"/console/denials/{h.denial[v]}", {}),

@@ -22,6 +22,20 @@ def qr_image(text: str, frame_height: int, fill: float = 0.6) -> np.ndarray:
     return np.kron(image, np.ones((module_px, module_px), dtype=np.uint8))
 
 
+def face_and_code(face: np.ndarray, text: str, width: int, height: int) -> np.ndarray:
+    """A person at the gate: their face photo (grayscale) beside the phone showing the code of `text`."""
+    code = qr_image(text, height, fill=0.5)
+    gray = face if face.ndim == 2 else cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
+    # The face as tall as the frame allows beside the code: the camera sees a head and shoulders.
+    room_w, room_h = max(1, width - code.shape[1] - 8), int(height * 0.9)
+    scale = min(room_w / gray.shape[1], room_h / gray.shape[0])
+    gray = cv2.resize(gray, (max(1, int(gray.shape[1] * scale)), max(1, int(gray.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    out = np.full((max(gray.shape[0], code.shape[0]), gray.shape[1] + 8 + code.shape[1]), 120, dtype=np.uint8)
+    out[: gray.shape[0], : gray.shape[1]] = gray
+    out[: code.shape[0], gray.shape[1] + 8 :] = code
+    return out
+
+
 def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """A grayscale copy of an image file's pixels, shrunk to fit the frame if needed."""
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -109,9 +109,12 @@ class SimulatedCamera(Camera):
         self._present = True
         self._opened_at = None
 
-    def present(self, code_text: str, seconds: float) -> None:
-        """Hold a QR code of `code_text` in front of the camera for `seconds`."""
-        self._hold(render.qr_image(code_text, self.config.height), seconds)
+    def present(self, code_text: str, seconds: float, face: np.ndarray | None = None) -> None:
+        """Hold a QR code of `code_text` in front of the camera for `seconds` (beside a face photo, if given)."""
+        if face is None:
+            self._hold(render.qr_image(code_text, self.config.height), seconds)
+        else:
+            self._hold(render.face_and_code(face, code_text, self.config.width, self.config.height), seconds)
 
     def present_image(self, image: Path | np.ndarray, seconds: float) -> None:
         """Hold an image (a file or a BGR/gray array) in front of the camera for `seconds`."""

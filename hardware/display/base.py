@@ -11,7 +11,8 @@ from pydantic.dataclasses import dataclass
 
 from hardware.device import Device
 
-ScreenState = Literal["idle", "scanning", "measure", "admit", "deny", "refer", "remeasure", "fever", "error"]
+# "wait": amber, the venue is full for now (no red refusal of a person who did nothing wrong).
+ScreenState = Literal["idle", "scanning", "measure", "admit", "deny", "refer", "remeasure", "fever", "error", "wait"]
 BilingualText = tuple[str, str]  # (zh, en)
 
 
@@ -29,6 +30,7 @@ class Screen:
     countdown_s: int | float | None = Field(None, ge=0)
     event_id: str | None = None
     faults: tuple[BilingualText, ...] = ()  # device faults shown under the prompt
+    spoken: tuple[BilingualText, ...] = ()  # the reasons as the voice says them, short (empty: the reasons)
 
     def whole_seconds(self) -> Screen:
         """This screen with its countdown rounded to whole seconds, as a display draws it."""

@@ -9,14 +9,13 @@ from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hardware.device import Device
 from protocols.clock import utc_now
+# The device's own flag uses the band the gate decides with (protocols/readings.py), so its log agrees.
+from protocols.readings import PLAUSIBLE_MAX_C, PLAUSIBLE_MIN_C
 
-# Below 30 C the sensor saw a sleeve, a wall or nothing; above 45 C is not a living person.
-PLAUSIBLE_MIN_C = 30.0
-PLAUSIBLE_MAX_C = 45.0
 DEFAULT_MAX_AGE_S = 3.0
 
 
@@ -24,7 +23,23 @@ class ThermometerSettings(BaseModel):
     """Settings every thermometer driver shares."""
 
     model_config = ConfigDict(extra="forbid")
+    # calibrated = measured * calibration_gain + calibration_offset_c (`checkpoint agent calibrate-thermometer`
+    # fits the offset against one reference reading, offset and gain against two).
     calibration_offset_c: float = Field(0.0, ge=-5.0, le=5.0)
+    calibration_gain: float = Field(1.0, ge=0.8, le=1.2)
+    # Ambient compensation, off at 0: body = skin + k * (skin - ambient), the heat-balance form of
+    # US patent 6,056,435 (Pompei, Exergen, "Ambient and perfusion normalized temperature detector":
+    # a weighted difference of surface and ambient temperature, k about 0.13 there for the armpit).
+    # The ambient is the MLX90614's own sensor temperature from its binary frame; fit k per site.
+    ambient_compensation_k: float = Field(0.0, ge=0.0, le=0.5,
+                                          description="k of body = skin + k (skin - ambient); 0: off")
+
+    @model_validator(mode="after")
+    def _ambient_needs_the_binary_frame(self) -> "ThermometerSettings":
+        if self.ambient_compensation_k and getattr(self, "wire_format", None) != "binary":
+            raise ValueError("thermometer.ambient_compensation_k needs wire_format = \"binary\": only the "
+                             "MLX90614 frame carries the ambient temperature")
+        return self
     plausible_min_c: float = PLAUSIBLE_MIN_C
     plausible_max_c: float = PLAUSIBLE_MAX_C
     open_attempts: int = Field(3, ge=1)
@@ -94,9 +109,13 @@ class Thermometer(Device):
             return self._last
 
     def _record(self, measured_c: float, raw: bytes, at_monotonic: float | None = None,
-                at_wallclock: dt.datetime | None = None) -> Reading:
-        """Apply the calibration offset, flag implausible values, and keep it as the latest."""
-        celsius = round(measured_c + self.settings.calibration_offset_c, 2)
+                at_wallclock: dt.datetime | None = None, ambient_c: float | None = None) -> Reading:
+        """Compensate for the ambient (when configured and sent), calibrate (gain, then offset), flag
+        implausible values, and keep it as the latest."""
+        k = self.settings.ambient_compensation_k
+        if k and ambient_c is not None:
+            measured_c = measured_c + k * (measured_c - ambient_c)
+        celsius = round(measured_c * self.settings.calibration_gain + self.settings.calibration_offset_c, 2)
         plausible = self.settings.plausible_min_c <= celsius <= self.settings.plausible_max_c
         reading = Reading(
             celsius=celsius,

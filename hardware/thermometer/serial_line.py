@@ -122,4 +122,4 @@ class SerialThermometer(Thermometer):
                 self._stop.wait(backoff.next())
                 continue
             for wire in self._decoder.feed(data):
-                self._record(wire.celsius, wire.raw)
+                self._record(wire.celsius, wire.raw, ambient_c=wire.ambient_celsius)

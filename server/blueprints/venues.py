@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from protocols.clock import utc_text
-from protocols.contract import API_PREFIX
+from protocols.contract import API_PREFIX, wire
+from server.blueprints import schedule
 from server.auth import audit, check_venue, in_scope, role_required
-from server.bodies import GateCreate, ReservationRequest, VenueCreate, VenueSettings
+from server.bodies import Bilingual, GateCreate, GateLease, ReservationRequest, VenueCreate, VenueSettings
 from server.db import get_store
 from server.gatherings import check, tier
 from server.http_errors import ApiError
+from server.leases import LentPlaces, ReclaimRefused, overfill_risk
 
 bp = Blueprint("venues", __name__, url_prefix=f"{API_PREFIX}/venues")
 
@@ -98,6 +100,39 @@ def list_gates(venue_id: str):
     return jsonify(get_store().gates(venue_id))
 
 
+def lent_json(lent: LentPlaces, **extra: int) -> dict:
+    """One gate's lent places as the API answers them (a GateLease), with the risk a reclaim would run."""
+    zh, en = overfill_risk(lent.held)
+    return wire(GateLease(gate=lent.gate, direction=lent.direction, held=lent.held, last_contact=lent.last_contact,
+                          silent_s=None if lent.silent_s is None else round(lent.silent_s, 1),
+                          reclaim_after_s=lent.reclaim_after_s, reclaimable=lent.reclaimable,
+                          reclaimed_at=lent.reclaimed_at, overfill_risk=Bilingual(zh=zh, en=en), **extra))
+
+
+@bp.get("/<venue_id>/leases")
+@role_required("supervisor")
+def list_leases(venue_id: str):
+    """Places lent per gate, each gate's last contact, and whether a supervisor may reclaim them now."""
+    _venue(venue_id)
+    return jsonify([lent_json(lent) for lent in get_store().lent_places(venue_id)])
+
+
+@bp.post("/<venue_id>/gates/<gate_id>/lease/reclaim")
+@role_required("supervisor")
+def reclaim_lease(venue_id: str, gate_id: str):
+    """Take back the places lent to a gate silent longer than the venue's setting (audited); 409 otherwise.
+
+    The venue may then exceed its cap by up to that many (the answer's `overfill_risk`)."""
+    _venue(venue_id)
+    try:
+        lent = get_store().reclaim_lease(venue_id, gate_id, g.user)
+    except KeyError as exc:
+        raise ApiError(404, "no_such_gate", "闸机不存在 / no such gate") from exc
+    except ReclaimRefused as exc:
+        raise ApiError(409, exc.reason, str(exc)) from exc
+    return jsonify(lent_json(lent, reclaimed=lent.held))
+
+
 @bp.post("/<venue_id>/gates")
 @role_required("admin")
 def create_gate(venue_id: str):
@@ -137,6 +172,9 @@ def reserve(venue_id: str):
     if booking is None:
         raise ApiError(409, "slot_full", "该时段已约满 / this time slot is full")
     audit("reservation.create", slot, venue_id)  # a subject's booking: personal data written
+    # The gates enforce bookings in 预约 mode: a new one reaches them in the signed schedule.
+    if current_app.extensions.get("schedule_key") is not None:
+        schedule.publish(venue)
     return jsonify({"id": booking, "slot": slot}), 201
 
 

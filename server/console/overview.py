@@ -42,6 +42,7 @@ def overview():
             "occupancy": store.occupancy(venue["id"], now),
             "current": current,
             "gates": [gate_state(g, current, now) for g in store.gates(venue["id"])],
+            "lent": {p.gate: p for p in store.lent_places(venue["id"], now)},
             "today": build_report(store, venue, today, local_tz()),
             "latest": store.denials(venue=venue["id"], limit=5),
         })

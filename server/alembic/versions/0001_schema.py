@@ -1,4 +1,4 @@
-"""The hub's schema as the old named migrations 001-009 left it (server/migrations.py), minus the
+"""The hub's schema as the old named migrations 001-011 left it (server/migrations.py), minus the
 SQLite-only presence trigger (revision 0002 drops it from databases made by that code).
 
 Frozen: generated once from server/schema.py, never edited; a change is a new revision.
@@ -125,6 +125,7 @@ def upgrade() -> None:
     sa.Column('gate', Str, nullable=False),
     sa.Column('held', sa.Integer(), nullable=True),
     sa.Column('updated_at', Str, nullable=True),
+    sa.Column('reclaimed_at', Str, nullable=True),
     sa.PrimaryKeyConstraint('venue', 'gate')
     )
     op.create_table('occupancy',
@@ -166,6 +167,15 @@ def upgrade() -> None:
         batch_op.create_index('reservations_once', ['venue', 'slot', 'subject'], unique=True)
         batch_op.create_index('reservations_slot', ['venue', 'slot'], unique=False)
 
+    op.create_table('schedule_groups',
+    sa.Column('venue', Str, nullable=False),
+    sa.Column('name', Str, nullable=False),
+    sa.Column('kind', Str, nullable=True),
+    sa.Column('zones', Str, nullable=True),
+    sa.Column('slots', Str, nullable=True),
+    sa.Column('updated_at', Str, nullable=True),
+    sa.PrimaryKeyConstraint('venue', 'name')
+    )
     op.create_table('settings',
     sa.Column('name', Str, nullable=False),
     sa.Column('value', Str, nullable=True),
@@ -192,6 +202,7 @@ def upgrade() -> None:
     sa.Column('kind', Str, nullable=True),
     sa.Column('report_deadline_hour', sa.Integer(), nullable=True),
     sa.Column('retention_days', sa.Integer(), nullable=True),
+    sa.Column('lease_reclaim_after_s', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('visits',
@@ -237,6 +248,7 @@ def downgrade() -> None:
     op.drop_table('venues')
     op.drop_table('users')
     op.drop_table('settings')
+    op.drop_table('schedule_groups')
     with op.batch_alter_table('reservations', schema=None) as batch_op:
         batch_op.drop_index('reservations_slot')
         batch_op.drop_index('reservations_once')
