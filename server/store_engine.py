@@ -14,6 +14,10 @@ server/schema.py); the differences live here, each said once:
 - "insert unless there" and "insert or update": ON CONFLICT on both, built by each dialect's own
   `insert()` (the Core construct is dialect-specific).
 - a case-sensitive substring test: `position_of` (instr on SQLite, strpos on PostgreSQL).
+- NUL in text: PostgreSQL's text cannot hold U+0000 (psycopg refuses the statement), so on PostgreSQL
+  every bound string has it replaced by U+FFFD before it is sent: a lookup by such a value finds
+  nothing and a stored one keeps its other characters, where the refusal was a server error (a
+  console query string) or a lost event. SQLite stores it as it is.
 """
 
 from __future__ import annotations
@@ -90,6 +94,23 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
+def _no_nul(value: Any) -> Any:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+
+def _no_nul_in(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        return {k: _no_nul(v) for k, v in parameters.items()}
+    return type(parameters)(_no_nul(v) for v in parameters)
+
+
+def _pg_no_nul(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool):
+    # PostgreSQL text holds no U+0000: replaced here, the one place every statement passes.
+    if parameters:
+        parameters = [_no_nul_in(p) for p in parameters] if executemany else _no_nul_in(parameters)
+    return statement, parameters
+
+
 def engine_for(url: URL) -> Engine:
     """The process's engine for a database (one per URL, so listeners and compiled SQL are shared)."""
     key = url.render_as_string(hide_password=False)
@@ -105,6 +126,7 @@ def engine_for(url: URL) -> Engine:
                 event.listen(engine, "connect", _sqlite_on_connect)
             else:
                 engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+                event.listen(engine, "before_cursor_execute", _pg_no_nul, retval=True)
             _engines[key] = engine
         return engine
 

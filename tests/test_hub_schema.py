@@ -116,3 +116,16 @@ def test_ids_sort_byte_by_byte_on_either_engine(hub_engine: str, tmp_path: Path,
         store.create_venue(venue, {})
     assert [v["id"] for v in store.venues()] == sorted(["b", "B", "a", "A-2", "a-1"])  # Python's order is by code point
     store.close()
+
+
+def test_text_with_nul_is_looked_up_and_stored_on_either_engine(hub_database: str) -> None:
+    # PostgreSQL's text holds no U+0000 (it refused the statement: a console server error, a lost event).
+    store = HubStore(hub_database)
+    store.migrate()
+    store.create_venue("acme", {"cap": 10})
+    store.create_gate("acme", "g0")
+    assert store.venue("\x00") is None and store.venue("acme\x00") is None
+    event = _entry("ef" * 16).model_copy(update={"note": "门卫\x00备注"})
+    assert store.ingest([event]).new == 1
+    assert store.event_count("acme") == 1
+    store.close()
