@@ -15,7 +15,7 @@ from agent.config import DEVICE_SECRET_ENV, AgentConfig, error_lines, load_confi
 from agent.decider import PACK_FOR_VENUE
 from agent.outcome import shown_reasons
 from protocols.errors import CheckpointError, ConfigError
-from protocols.events import GateEvent
+from protocols.events import REMEASURE_KIND, GateEvent
 
 log = logging.getLogger(__name__)
 
@@ -326,13 +326,13 @@ def _print_event(event: GateEvent) -> None:
     mark = {"admit": "✔ 放行 ADMIT", "deny": "✘ 拒绝 DENY ", "refer": "? 转人工 REFER"}.get(event.decision or "", "-")
     if event.kind == "exit":
         mark = "← 离开 EXIT "
-    elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-TEMP-01"}:
-        mark = "… 复测 RETEST"  # recorded as a refusal; the person rests and measures again
+    elif event.kind == REMEASURE_KIND:
+        mark = "… 复测 RETEST"  # not a refusal: the person rests and measures again
     elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-CAP-01"}:
         mark = "… 稍候 WAIT  "  # the venue is full for now: amber on the screen, not a red refusal
     temp = f"{event.celsius:.1f}°C" if event.celsius is not None else "  -   "
     why = "; ".join(f"{r.message_zh} · {r.message_en}" for r in shown_reasons(event.reasons))
-    kind = "" if event.kind in ("decision", "exit") else f"[{event.kind}] "
+    kind = "" if event.kind in ("decision", "exit", REMEASURE_KIND) else f"[{event.kind}] "
     click.echo(f"{event.at.astimezone():%H:%M:%S} {mark} {kind}{event.name or '-':<4} {event.colour or '-':<6} {temp} {why}")
 
 

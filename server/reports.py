@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from protocols.clock import utc_text
-from protocols.events import DECIDED_KINDS
+from protocols.events import DECIDED_KINDS, REMEASURE_KIND
 from server.csv_export import csv_text
 from server.store import HubStore
 
@@ -35,6 +35,7 @@ class DailyReport:
     admitted: int = 0
     denied: int = 0
     referred: int = 0
+    remeasures: int = 0  # re-measure prompts: not denials, the second reading decided
     denials_by_rule: dict[str, int] = field(default_factory=dict)
     fevers: list[dict[str, Any]] = field(default_factory=list)  # {"at": local time, "gate", "celsius"}
     visitors_admitted: int = 0
@@ -112,7 +113,9 @@ def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneI
             report.visitors_admitted += r["person_class"] == "visitor"
         elif r["effect"] == -1:
             report.exits += 1
-        if r["decision"] == "admit" and r["kind"] in DECIDED_KINDS:
+        if r["kind"] == REMEASURE_KIND:
+            report.remeasures += 1
+        elif r["decision"] == "admit" and r["kind"] in DECIDED_KINDS:
             report.admitted += 1
         elif r["decision"] == "deny":
             report.denied += 1
@@ -159,7 +162,7 @@ def _peak(store: HubStore, venue: dict[str, Any], start: dt.datetime, end: dt.da
 
 CSV_ROWS = [
     ("entries", "进入人次"), ("exits", "离开人次"), ("admitted", "放行"), ("denied", "拒绝"),
-    ("referred", "转人工"), ("visitors_admitted", "访客入场"), ("peak_occupancy", "最高在场人数"),
+    ("referred", "转人工"), ("remeasures", "复测提示"), ("visitors_admitted", "访客入场"), ("peak_occupancy", "最高在场人数"),
 ]
 
 
