@@ -19,6 +19,7 @@ from typing import Any
 from protocols.bundle import Bundle
 from protocols.clock import utc_seconds
 from protocols.credential import Credential
+from protocols.display import not_checked
 from protocols.events import Decision, Outcome, RuleResult
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,12 @@ def _run(bundle: Bundle, data: dict[str, Any], at: dt.datetime, has_credential: 
             worst = effect
         if outcome == "FAIL":
             flags.update(rule.flags)
-        reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=compiled.message_zh, message_en=compiled.message_en))
+        if outcome == "OPEN":
+            # Not "体温37.3℃或以上" for someone never measured: say what could not be checked, and why.
+            zh, en = not_checked(compiled.missing(data))
+        else:
+            zh, en = compiled.message_zh, compiled.message_en
+        reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=zh, message_en=en))
     decision: Decision = "admit" if worst in ("admit", "warn") else worst  # type: ignore[assignment]
     if decision == "deny" and person_class in bundle.pack.deny_flags:
         flags.update(bundle.pack.deny_flags[person_class])

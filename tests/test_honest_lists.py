@@ -4,7 +4,11 @@ checked, every value a person sees is translated, every time is in the venue's z
 from __future__ import annotations
 
 import datetime as dt
+import re
+from html.parser import HTMLParser
 
+from protocols.display import DISPLAY
+from protocols.events import RuleResult
 from tests.test_console_routes import Hub, gate_event, local
 
 
@@ -25,3 +29,92 @@ def test_a_remeasure_prompt_is_not_listed_or_counted_as_a_denial(hub_factory):
     counted = build_report(hub.store, hub.store.venue("school1"), day, ZoneInfo("Asia/Shanghai"))
     assert (counted.denied, counted.remeasures, len(counted.fevers)) == (1, 1, 1)
     assert "复测提示" in report and "Re-measure prompts" in report
+
+
+def test_an_open_rule_says_what_was_not_checked_not_the_failure_message():
+    from protocols.bundle import build_bundle, parse_risk_areas
+    from protocols.decision import GateContext, evaluate
+    from protocols.rules import load_pack
+    from tests.test_rules import AT, _credential
+
+    bundle = build_bundle(load_pack("factory-gate"), {}, parse_risk_areas({"regions": [], "provinces": []}))
+    never_measured = GateContext(at=AT, celsius=None, mask=True, inside=False)
+    result = evaluate(bundle, _credential(person_class="staff", subject="S-staff-1"), never_measured)
+    temp = next(r for r in result.reasons if r.rule == "GATE-TEMP-01")
+    assert temp.outcome == "OPEN"
+    assert (temp.message_zh, temp.message_en) == ("未检查：缺少体温读数", "not checked: missing temperature reading")
+    assert "37.3" not in temp.message_zh  # the failure text is for a reading that failed, not for none
+
+
+class _ZhText(HTMLParser):
+    """A page's visible text outside the English beside it (span.en) and outside <select> (checked apart)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip: list[str] = []  # the open tags being skipped, by name
+        self.parts: list[str] = []
+        self.options: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if self.skip and tag == self.skip[-1]:
+            self.skip.append(tag)  # a nested tag of the same name inside a skipped one
+        elif not self.skip and (tag == "select" or (tag == "span" and "en" in classes)):
+            self.skip.append(tag)
+        self._option = tag == "option"
+
+    def handle_endtag(self, tag):
+        if self.skip and tag == self.skip[-1]:
+            self.skip.pop()
+
+    def handle_data(self, data):
+        if getattr(self, "_option", False):
+            self.options.append(data.strip())
+        if not self.skip:
+            self.parts.append(data)
+
+
+def zh_text(page: str) -> tuple[str, list[str]]:
+    """The Chinese-first text of a page, and its options' texts."""
+    parser = _ZhText()
+    parser.feed(page)
+    return " ".join(parser.parts), parser.options
+
+
+def test_every_value_a_person_sees_is_translated_zh_first(hub_factory):
+    hub = Hub(hub_factory)
+    day = dt.date(2026, 3, 3)
+    events = []
+    minute = 0
+    for person_class in DISPLAY["person_class"]:
+        for colour in DISPLAY["colour"]:
+            minute += 1
+            events.append(gate_event("school1", "north", local(day, 8, minute), decision="deny", failed=("GATE-COLOUR-01",),
+                                     person_class=person_class).model_copy(update={"colour": colour}))
+    for i, reason in enumerate(DISPLAY["reason"]):
+        events.append(gate_event("school1", "south", local(day, 10, i), decision="deny", failed=("GATE-CODE-01",))
+                      .model_copy(update={"note": f"code: {reason}"}))
+    opened = gate_event("school1", "north", local(day, 11), decision="refer")
+    opened.reasons = [RuleResult(rule="GATE-TEMP-01", outcome="OPEN", message_zh="体温37.3℃或以上", message_en="37.3 °C or above")]
+    events += [opened, gate_event("school1", "north", local(day, 11, 1), decision="deny", kind="fever", failed=("GATE-TEMP-02",))]
+    hub.store.ingest(events)
+    client = hub.client("admin")
+    pages = {"/console/": client.get("/console/").get_data(as_text=True),
+             "/console/venues": client.get("/console/venues").get_data(as_text=True)}
+    for page_no in (1, 2):
+        pages[f"denials {page_no}"] = client.get(f"/console/denials?venue=school1&page={page_no}").get_data(as_text=True)
+    for e in events:
+        pages[e.id] = client.get(f"/console/denials/{e.id}").get_data(as_text=True)
+        assert "拒绝详情" in pages[e.id], e.id
+    raw = set(DISPLAY["person_class"]) | set(DISPLAY["colour"]) | set(DISPLAY["outcome"]) | set(DISPLAY["decision"]) \
+        | set(DISPLAY["reason"]) | {"code:", "decision", "fever", "exit", "in", "out", "school", "offline"}
+    word = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(raw, key=len, reverse=True))) + r")(?![\w-])")
+    for where, page in pages.items():
+        text, options = zh_text(page)
+        assert not word.findall(text), f"{where}: raw values {sorted(set(word.findall(text)))} in {text[:300]!r}"
+        for option in options:
+            assert not word.match(option), f"{where}: an option shows the raw value first: {option!r}"
+    detail = zh_text(pages[opened.id])[0]
+    assert "未检查" in detail and "37.3" not in detail  # an OPEN rule is not shown as failed
+    expired = next(e for e in events if e.note == "code: expired")
+    assert "健康码：已过期" in zh_text(pages[expired.id])[0]

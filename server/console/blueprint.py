@@ -5,6 +5,9 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, render_template
+from markupsafe import Markup, escape
+
+from protocols.display import label, note_label
 
 from server.reports import local_text
 
@@ -35,3 +38,20 @@ def local_tz() -> ZoneInfo:
 def local_time(value: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """A stored UTC timestamp shown in the venues' local time ("无效时间 invalid time" when it has none)."""
     return local_text(value, local_tz(), fmt)
+
+
+def _zh_en(zh: str, en: str) -> Markup:
+    """Chinese first, the English beside it in the page's muted style (both escaped)."""
+    return Markup('{} <span class="en">{}</span>').format(zh, en) if en and en != zh else Markup(escape(zh))
+
+
+@bp.app_template_filter("shown")
+def shown(value: object, group: str) -> Markup:
+    """A raw value (a class, colour, outcome, decision, kind...) as a person reads it: zh, then en."""
+    return _zh_en(*label(group, value))
+
+
+@bp.app_template_filter("note")
+def shown_note(value: str | None) -> Markup:
+    """A gate's note with a refused code's reason translated ("code: expired" -> 健康码：已过期)."""
+    return _zh_en(*note_label(value))
