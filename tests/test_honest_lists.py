@@ -118,3 +118,31 @@ def test_every_value_a_person_sees_is_translated_zh_first(hub_factory):
     assert "未检查" in detail and "37.3" not in detail  # an OPEN rule is not shown as failed
     expired = next(e for e in events if e.note == "code: expired")
     assert "健康码：已过期" in zh_text(pages[expired.id])[0]
+
+
+def test_gate_lines_print_the_venues_zone_not_the_machines(monkeypatch, capsys):
+    import time
+    from zoneinfo import ZoneInfo
+
+    from agent.cli import _event_printer
+
+    monkeypatch.setenv("TZ", "UTC")  # a Raspberry Pi image's zone
+    time.tzset()
+    try:
+        at = dt.datetime(2026, 3, 2, 1, 2, 3, tzinfo=dt.timezone.utc)
+        _event_printer(ZoneInfo("Asia/Shanghai"))(gate_event("school1", "north", at))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert capsys.readouterr().out.startswith("09:02:03 ")  # as the console shows it, not 01:02:03
+
+
+def test_a_gate_config_with_an_unknown_zone_is_refused_naming_the_key(tmp_path):
+    import pytest
+
+    from agent.config import AgentConfig
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        AgentConfig.model_validate({"gate": {"venue": "v", "gate": "g", "timezone": "Mars/Olympus"}})
+    assert AgentConfig.model_validate({"gate": {"venue": "v", "gate": "g"}}).gate.timezone == "Asia/Shanghai"
