@@ -183,6 +183,12 @@ def _m010_lease_reclaim(db: Database) -> None:
     db["leases"].add_column("reclaimed_at", str)
 
 
+def _m011_venue_timezone(db: Database) -> None:
+    # The venue's IANA zone for every time shown or exported (console, CSV, report days and deadlines);
+    # NULL: the hub's CONSOLE_TZ (default Asia/Shanghai).
+    db["venues"].add_column("timezone", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
@@ -194,6 +200,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("008_rate_limits", _m008_rate_limits),
     ("009_event_wall_clock", _m009_event_wall_clock),
     ("010_lease_reclaim", _m010_lease_reclaim),
+    ("011_venue_timezone", _m011_venue_timezone),
 ]
 
 

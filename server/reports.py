@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from protocols.clock import utc_text
 from protocols.events import DECIDED_KINDS, REMEASURE_KIND
@@ -71,6 +71,20 @@ def day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
 
 
 INVALID_TIME = "无效时间 invalid time"
+
+
+def venue_zone(venue: dict[str, Any] | None, default: str = DEFAULT_TZ) -> ZoneInfo:
+    """The zone a venue's times are shown, exported and counted in: its `timezone`, else the hub's default."""
+    return ZoneInfo((venue or {}).get("timezone") or default)
+
+
+def zone_error(name: str) -> str | None:
+    """Why a time zone name cannot be a venue's (a bilingual reason), or None when it is a known IANA zone."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"未知时区 {name[:64]!r}，请填 IANA 名称如 Asia/Shanghai / Unknown time zone: use an IANA name such as Asia/Shanghai"
+    return None
 
 
 def _parse(at: str) -> dt.datetime:
@@ -166,7 +180,7 @@ CSV_ROWS = [
 ]
 
 
-def report_csv(report: DailyReport, filed: dict[str, Any] | None = None) -> str:
+def report_csv(report: DailyReport, filed: dict[str, Any] | None = None, tz: ZoneInfo | None = None) -> str:
     """The report as CSV (bilingual labels, a BOM for spreadsheet programs, cells safe from formulas)."""
     rows: list[list[Any]] = [
         ["项目 item", "值 value"],
@@ -179,7 +193,7 @@ def report_csv(report: DailyReport, filed: dict[str, Any] | None = None) -> str:
     rows += [["发热 fever", f"{f['at']} {f['celsius'] if f['celsius'] is not None else ''}".strip()]
              for f in report.fevers]
     if filed:
-        rows += [["填报人 filed by", filed["filed_by"]], ["填报时间 filed at", filed["filed_at"]],
+        rows += [["填报人 filed by", filed["filed_by"]], ["填报时间 filed at", local_text(filed["filed_at"], tz or ZoneInfo(DEFAULT_TZ), "%Y-%m-%d %H:%M:%S %z")],
                  ["逾期 late", "是 yes" if filed["late"] else "否 no"]]
     return csv_text(rows)
 

@@ -146,3 +146,34 @@ def test_a_gate_config_with_an_unknown_zone_is_refused_naming_the_key(tmp_path):
     with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
         AgentConfig.model_validate({"gate": {"venue": "v", "gate": "g", "timezone": "Mars/Olympus"}})
     assert AgentConfig.model_validate({"gate": {"venue": "v", "gate": "g"}}).gate.timezone == "Asia/Shanghai"
+
+
+def test_every_time_shown_or_exported_is_in_the_venues_own_zone(hub_factory):
+    from tests.test_console_routes import token
+
+    hub = Hub(hub_factory)
+    admin = hub.client("admin")
+    csrf = token(admin, "/console/venues")
+    bad = admin.post("/console/venues/factory1", data={"csrf_token": csrf, "timezone": "Mars/Olympus"})
+    assert bad.status_code == 400 and "未知时区" in bad.get_data(as_text=True) and "timezone" in bad.get_data(as_text=True)
+    assert hub.store.venue("factory1")["timezone"] is None  # a bad value saves nothing
+    saved = admin.post("/console/venues/factory1", data={"csrf_token": csrf, "timezone": "Europe/Berlin"})
+    assert saved.status_code == 302 and hub.store.venue("factory1")["timezone"] == "Europe/Berlin"
+    at = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
+    berlin = gate_event("factory1", "north", at, decision="deny", failed=("GATE-COLOUR-01",))
+    shanghai = gate_event("school1", "north", at + dt.timedelta(seconds=1), decision="deny", failed=("GATE-COLOUR-01",))
+    hub.store.ingest([berlin, shanghai])
+    listed = admin.get("/console/denials").get_data(as_text=True)
+    assert "2026-03-02 09:00:00" in listed and "2026-03-02 16:00:01" in listed  # each row in its venue's zone
+    assert "2026-03-02 09:00:00" in admin.get(f"/console/denials/{berlin.id}").get_data(as_text=True)
+    since = admin.get("/console/denials?venue=factory1&since=2026-03-02T08:30").get_data(as_text=True)
+    assert berlin.id in since  # 08:30 Berlin is 07:30Z, before the event (in Shanghai's zone it was after)
+    import base64
+
+    from tests.test_console_routes import PASSWORD
+
+    basic = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    csv = hub.app.test_client().get("/api/v1/events?format=csv", headers={"Authorization": f"Basic {basic}"})
+    text = csv.get_data(as_text=True)
+    assert csv.status_code == 200 and "2026-03-02 09:00:00 +0100" in text and "2026-03-02 16:00:01 +0800" in text
+    assert "拒绝 denied" in text and "绿码 green code" in text  # exported values translated too
