@@ -177,3 +177,39 @@ def test_every_time_shown_or_exported_is_in_the_venues_own_zone(hub_factory):
     text = csv.get_data(as_text=True)
     assert csv.status_code == 200 and "2026-03-02 09:00:00 +0100" in text and "2026-03-02 16:00:01 +0800" in text
     assert "拒绝 denied" in text and "绿码 green code" in text  # exported values translated too
+
+
+def test_the_api_takes_the_console_session_for_the_links_it_shows_and_a_token_for_changes(hub_factory):
+    from tests.test_venue_scope import OTHER, OWN, ScopedHub, csrf
+
+    scoped = ScopedHub(hub_factory)
+    supervisor = scoped.console("supervisor")
+    overview = supervisor.get("/console/").get_data(as_text=True)
+    links = [f"/api/v1/venues/{OWN}/occupancy", f"/api/v1/events?venue={OWN}&amp;format=csv"]
+    assert all(link in overview for link in links)
+    for link in links:
+        answer = supervisor.get(link.replace("&amp;", "&"))
+        assert answer.status_code == 200, (link, answer.get_data(as_text=True))  # was 401 to a signed-in person
+    assert supervisor.get(f"/api/v1/venues/{OTHER}/occupancy").status_code == 403  # the same scope as Basic
+    assert scoped.app.test_client().get(f"/api/v1/venues/{OWN}/occupancy").status_code == 401  # no session: none
+    reclaim = f"/api/v1/venues/{OWN}/gates/north/lease/reclaim"
+    forged = supervisor.post(reclaim)  # what another site's form could make a signed-in browser send
+    assert forged.status_code == 403 and forged.get_json()["error"]["reason"] == "csrf"
+    assert supervisor.post(reclaim, headers={"X-CSRF-Token": csrf(supervisor)}).status_code == 409  # let through
+    guard = scoped.console("guard")
+    assert guard.get(f"/api/v1/events?venue={OWN}").status_code == 403  # roles hold for a session too
+    supervisor.post("/console/logout", data={"csrf_token": csrf(supervisor)})
+    assert supervisor.get(f"/api/v1/venues/{OWN}/occupancy").status_code == 401  # signed out: the cookie is worth nothing
+
+
+def test_the_hubs_address_leads_to_the_console_and_a_fresh_hub_says_how_to_add_a_venue(hub_factory):
+    from tests.test_console_routes import PASSWORD, token
+
+    built = hub_factory(venues={}, gates={}, testing=True)
+    client = built.app.test_client()
+    front = client.get("/")
+    assert front.status_code == 302 and front.headers["Location"].endswith("/console/")
+    built.store.create_user("root", PASSWORD, "admin")
+    client.post("/console/login", data={"username": "root", "password": PASSWORD, "csrf_token": token(client)})
+    page = client.get("/console/").get_data(as_text=True)
+    assert "checkpoint hub add-venue --venue" in page and "POST /api/v1/venues" in page and "还没有场所" in page

@@ -33,9 +33,10 @@ def overview():
     """Every venue the user may see, at a glance."""
     store = get_store()
     now = utc_now()
+    today = now.astimezone(venue_tz(None)).date()  # the page's heading: the hub's zone
     cards = []
     for venue in allowed_venues():
-        today = now.astimezone(venue_tz(venue)).date()
+        venue_today = now.astimezone(venue_tz(venue)).date()  # each venue's counts: its own day
         current = store.versions(venue["id"])
         cards.append({
             "venue": venue,
@@ -43,7 +44,7 @@ def overview():
             "current": current,
             "gates": [gate_state(g, current, now) for g in store.gates(venue["id"])],
             "lent": {p.gate: p for p in store.lent_places(venue["id"], now)},
-            "today": build_report(store, venue, today, venue_tz(venue)),
+            "today": build_report(store, venue, venue_today, venue_tz(venue)),
             "latest": store.denials(venue=venue["id"], limit=5),
         })
     return render_template("console/overview.html", cards=cards, today=today)
