@@ -65,4 +65,4 @@ def test_every_console_page_fits_1280_and_390_px_without_horizontal_scrolling(hu
                 page.close()
         finally:
             browser.close()
-    assert wide == []
+    assert wide == [], "\n".join(wide)
