@@ -7,11 +7,14 @@ import datetime as dt
 import re
 from html.parser import HTMLParser
 
+import pytest
+
 from protocols.display import DISPLAY
 from protocols.events import RuleResult
 from tests.test_console_routes import Hub, gate_event, local
 
 
+@pytest.mark.slow  # a hub with signed-in users (password hashing) or the agent's CLI: over 1 s
 def test_a_remeasure_prompt_is_not_listed_or_counted_as_a_denial(hub_factory):
     hub = Hub(hub_factory)
     day = dt.date(2026, 3, 2)
@@ -81,6 +84,7 @@ def zh_text(page: str) -> tuple[str, list[str]]:
     return " ".join(parser.parts), parser.options
 
 
+@pytest.mark.slow  # a hub with signed-in users (password hashing) or the agent's CLI: over 1 s
 def test_every_value_a_person_sees_is_translated_zh_first(hub_factory):
     hub = Hub(hub_factory)
     day = dt.date(2026, 3, 3)
@@ -120,6 +124,7 @@ def test_every_value_a_person_sees_is_translated_zh_first(hub_factory):
     assert "健康码：已过期" in zh_text(pages[expired.id])[0]
 
 
+@pytest.mark.slow  # a hub with signed-in users (password hashing) or the agent's CLI: over 1 s
 def test_gate_lines_print_the_venues_zone_not_the_machines(monkeypatch, capsys):
     import time
     from zoneinfo import ZoneInfo
@@ -138,8 +143,6 @@ def test_gate_lines_print_the_venues_zone_not_the_machines(monkeypatch, capsys):
 
 
 def test_a_gate_config_with_an_unknown_zone_is_refused_naming_the_key(tmp_path):
-    import pytest
-
     from agent.config import AgentConfig
     from pydantic import ValidationError
 
@@ -148,6 +151,7 @@ def test_a_gate_config_with_an_unknown_zone_is_refused_naming_the_key(tmp_path):
     assert AgentConfig.model_validate({"gate": {"venue": "v", "gate": "g"}}).gate.timezone == "Asia/Shanghai"
 
 
+@pytest.mark.slow  # a hub with signed-in users (password hashing) or the agent's CLI: over 1 s
 def test_every_time_shown_or_exported_is_in_the_venues_own_zone(hub_factory):
     from tests.test_console_routes import token
 
@@ -179,6 +183,7 @@ def test_every_time_shown_or_exported_is_in_the_venues_own_zone(hub_factory):
     assert "拒绝 denied" in text and "绿码 green code" in text  # exported values translated too
 
 
+@pytest.mark.slow  # a hub with signed-in users (password hashing) or the agent's CLI: over 1 s
 def test_the_api_takes_the_console_session_for_the_links_it_shows_and_a_token_for_changes(hub_factory):
     from tests.test_venue_scope import OTHER, OWN, ScopedHub, csrf
 
@@ -202,6 +207,7 @@ def test_the_api_takes_the_console_session_for_the_links_it_shows_and_a_token_fo
     assert supervisor.get(f"/api/v1/venues/{OWN}/occupancy").status_code == 401  # signed out: the cookie is worth nothing
 
 
+@pytest.mark.slow  # a hub with signed-in users (password hashing) or the agent's CLI: over 1 s
 def test_the_hubs_address_leads_to_the_console_and_a_fresh_hub_says_how_to_add_a_venue(hub_factory):
     from tests.test_console_routes import PASSWORD, token
 
