@@ -102,8 +102,11 @@ def test_every_value_a_person_sees_is_translated_zh_first(hub_factory):
     opened.reasons = [RuleResult(rule="GATE-TEMP-01", outcome="OPEN", message_zh="体温37.3℃或以上", message_en="37.3 °C or above")]
     events += [opened, gate_event("school1", "north", local(day, 11, 1), decision="deny", kind="fever", failed=("GATE-TEMP-02",))]
     hub.store.ingest(events)
+    for action in DISPLAY["audit"]:
+        hub.store.add_audit("admin", action, "-", "school1")
     client = hub.client("admin")
     pages = {"/console/": client.get("/console/").get_data(as_text=True),
+             "/console/audit": client.get("/console/audit").get_data(as_text=True),
              "/console/venues": client.get("/console/venues").get_data(as_text=True)}
     for page_no in (1, 2):
         pages[f"denials {page_no}"] = client.get(f"/console/denials?venue=school1&page={page_no}").get_data(as_text=True)
@@ -111,7 +114,7 @@ def test_every_value_a_person_sees_is_translated_zh_first(hub_factory):
         pages[e.id] = client.get(f"/console/denials/{e.id}").get_data(as_text=True)
         assert "拒绝详情" in pages[e.id], e.id
     raw = set(DISPLAY["person_class"]) | set(DISPLAY["colour"]) | set(DISPLAY["outcome"]) | set(DISPLAY["decision"]) \
-        | set(DISPLAY["reason"]) | {"code:", "decision", "fever", "exit", "in", "out", "school", "offline"}
+        | set(DISPLAY["reason"]) | set(DISPLAY["audit"]) | {"code:", "decision", "fever", "exit", "in", "out", "school", "offline"}
     word = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(raw, key=len, reverse=True))) + r")(?![\w-])")
     for where, page in pages.items():
         text, options = zh_text(page)
