@@ -222,3 +222,14 @@ def test_the_hubs_address_leads_to_the_console_and_a_fresh_hub_says_how_to_add_a
     client.post("/console/login", data={"username": "root", "password": PASSWORD, "csrf_token": token(client)})
     page = client.get("/console/").get_data(as_text=True)
     assert "checkpoint hub add-venue --venue" in page and "POST /api/v1/venues" in page and "还没有场所" in page
+
+
+def test_the_voice_says_what_was_not_checked_not_the_rules_failure_short_form():
+    from agent.outcome import spoken_reasons
+
+    opened = RuleResult(rule="GATE-TEMP-01", outcome="OPEN", message_zh="未检查：缺少体温读数",
+                        message_en="not checked: missing temperature reading")
+    short = {"GATE-TEMP-01": ("体温偏高", "temperature high")}
+    assert spoken_reasons([opened], short) == (("未检查：缺少体温读数", "not checked: missing temperature reading"),)
+    failed = opened.model_copy(update={"outcome": "FAIL"})
+    assert spoken_reasons([failed], short) == (("体温偏高", "temperature high"),)
