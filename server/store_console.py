@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from protocols.clock import utc_now, utc_text
+from protocols.events import REMEASURE_KIND
 
 # Retention rewrites at most this many rows per write transaction (a gate's batch waits at most that long).
 PURGE_BATCH = 5000
@@ -94,8 +95,9 @@ class ConsoleQueries:
                 person_class: str | None = None, name: str | None = None, limit: int = 50,
                 offset: int = 0) -> list[dict[str, Any]]:
         """Refused or referred events matching the filters (times as stored ISO text), newest first."""
-        where = ["e.decision IN (" + ",".join("?" * len(decisions)) + ")"]
-        params: list[Any] = list(decisions)
+        # A re-measure prompt is not a denial: the second reading decides (a fever was listed twice).
+        where = ["e.decision IN (" + ",".join("?" * len(decisions)) + ")", "e.kind != ?"]
+        params: list[Any] = [*decisions, REMEASURE_KIND]
         for column, value in (("e.venue", venue), ("e.gate", gate), ("e.person_class", person_class)):
             if value:
                 where.append(f"{column} = ?")
