@@ -30,7 +30,6 @@ from protocols import contract
 from protocols.contract import (DocumentKind, EnrollRequest, EnrollResponse, LeaseRequest, LeaseResponse,
                                 SyncRequest, SyncResponse, wire)
 from protocols.errors import CheckpointError
-from protocols.events import takes_place
 
 log = logging.getLogger(__name__)
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -239,9 +238,7 @@ class SyncClient:
         with self.lease.counting:  # no admission is half-recorded while we count
             taken_before = self.lease.taken
             after_event = self.store.last_event_id()
-            pending = self.store.outbox_pending(limit=100_000)
-        unsynced = sum(1 for i in pending
-                       if takes_place(i.payload.get("kind"), i.payload.get("direction", "in"), i.payload.get("decision")))
+            unsynced = self.store.unsynced_places()
         answer = wire(self._post(contract.DEVICE_LEASE, LeaseRequest(want=want, unsynced=unsynced), LeaseResponse))
         self.lease.set(answer, taken_before)
         # A restart offline goes on from here: the grant less the admissions recorded since.
