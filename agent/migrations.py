@@ -95,6 +95,9 @@ def _m006_outbox_backlog(db: Database) -> None:
     # every one of them on each call, and the lease renewal read all of them to count the admissions
     # the hub has not seen. A partial index in the outbox's order makes the first a seek, and a counter
     # kept by triggers (in the writer's own transaction, so a crash cannot make it drift) the second.
+    # outbox_pending (sent_at, created_at) served that query only, and without ANALYZE the planner kept
+    # choosing it and sorting: it goes.
+    db.execute("DROP INDEX IF EXISTS outbox_pending")
     db.execute("CREATE INDEX outbox_unsent ON outbox (event_id) WHERE sent_at IS NULL")
     db.execute("CREATE TABLE outbox_unsynced (id INTEGER PRIMARY KEY CHECK (id = 1), places INTEGER NOT NULL)")
     # What "takes a place" means is frozen into the triggers here: a change to protocols.events'

@@ -29,9 +29,10 @@ from protocols.events import PRESENCE_WINDOW_MAX, TAKES_PLACE_SQL, GateEvent, su
 log = logging.getLogger(__name__)
 
 
-# Oldest pending first; the partial index outbox_unsent (migration 006) gives this order without a sort.
+# Oldest pending first (after an id, for the MQTT publisher's cursor); the partial index outbox_unsent
+# (migration 006) gives this order, and the seek to the cursor, without a sort.
 PENDING_SQL = ("SELECT event_id, payload, created_at, attempts FROM outbox "
-               "WHERE sent_at IS NULL ORDER BY event_id LIMIT ?")
+               "WHERE sent_at IS NULL AND event_id > ? ORDER BY event_id LIMIT ?")
 
 
 def _iso(t: dt.datetime) -> str:
@@ -202,10 +203,10 @@ class AgentStore:
             row = self.db.conn.execute("SELECT after FROM peer_cursor WHERE id = 1").fetchone()
         return int(row[0]) if row else 0
 
-    def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
-        """Events not yet delivered, oldest first."""
+    def outbox_pending(self, limit: int = 100, after: str = "") -> list[OutboxItem]:
+        """Events not yet delivered, oldest first (only those with an id above `after`)."""
         with self._lock:
-            rows = list(self.db.query(PENDING_SQL, [limit]))
+            rows = list(self.db.query(PENDING_SQL, [after, limit]))
         return [OutboxItem(r["event_id"], json.loads(r["payload"]), r["created_at"], r["attempts"]) for r in rows]
 
     def unsynced_places(self) -> int:

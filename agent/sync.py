@@ -140,6 +140,7 @@ class SyncClient:
             self.lease.restore(*kept)
         self.mqtt: MqttLink | None = None
         self._in_flight: dict[str, float] = {}  # event id -> when published by MQTT
+        self._published_upto = ""  # the newest event id published by MQTT (the publisher's cursor)
         self._plain = False  # the hub could not read a compressed batch: this client sends plain ones
         self._fetch_wanted = threading.Event()
         self._stop = threading.Event()
@@ -322,12 +323,16 @@ class SyncClient:
             return 0
         now = time.monotonic()
         sent = 0
-        for item in self.store.outbox_pending(limit=self.settings.batch * 4):
+        # From the newest id published on: re-reading the in-flight head of a backlog every 0.05 s cost
+        # a query of batch*4 rows each time. An unacked event behind the cursor goes by HTTP after
+        # resend_after (sync_http(only_stale)), which is also what catches an id minted out of order.
+        for item in self.store.outbox_pending(limit=self.settings.batch * 4, after=self._published_upto):
             if item.event_id in self._in_flight:
                 continue
             if not self.mqtt.publish_event(item.payload):
                 break
             self._in_flight[item.event_id] = now
+            self._published_upto = item.event_id
             sent += 1
         return sent
 

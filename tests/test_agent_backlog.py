@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,9 @@ def test_the_outbox_order_is_read_from_an_index_not_sorted(tmp_path) -> None:
     store = AgentStore(tmp_path / "agent.sqlite", KEY)
     for _ in range(50):
         store.record(event())
-    store.db.execute("ANALYZE")
-    plan = " | ".join(r[3] for r in store.db.conn.execute("EXPLAIN QUERY PLAN " + PENDING_SQL, [100]))
+    # No ANALYZE: a gate's store never runs it, and without statistics the planner chose the old
+    # (sent_at, created_at) index and sorted.
+    plan = " | ".join(r[3] for r in store.db.conn.execute("EXPLAIN QUERY PLAN " + PENDING_SQL, ["", 100]))
     store.close()
     assert "TEMP B-TREE" not in plan.upper(), plan
     assert "outbox_unsent" in plan, plan
@@ -129,3 +131,56 @@ def test_the_counter_survives_a_kill_9_between_record_and_ack(tmp_path) -> None:
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check.close()
+
+
+def test_the_outbox_order_after_a_cursor_is_read_from_the_index_too(tmp_path) -> None:
+    store = AgentStore(tmp_path / "agent.sqlite", KEY)
+    events = [event() for _ in range(20)]
+    for e in events:
+        store.record(e)
+    assert [i.event_id for i in store.outbox_pending(limit=5, after=events[9].id)] == [e.id for e in events[10:15]]
+    plan = " | ".join(r[3] for r in store.db.conn.execute("EXPLAIN QUERY PLAN " + PENDING_SQL, [events[9].id, 5]))
+    store.close()
+    assert "TEMP B-TREE" not in plan.upper() and "outbox_unsent" in plan, plan
+
+
+@pytest.mark.slow
+def test_the_mqtt_publisher_reads_on_from_its_cursor_not_the_in_flight_head(tmp_path) -> None:
+    from agent.config import SyncSection
+    from agent.documents import DocumentCache
+    from agent.sync import SyncClient
+    from demo.processes import start_mosquitto
+
+    broker = start_mosquitto(tmp_path)
+    store = AgentStore(tmp_path / "agent.sqlite", KEY)
+    read: list[int] = []
+    pending = store.outbox_pending
+
+    def counting(*args, **kwargs):
+        rows = pending(*args, **kwargs)
+        read.append(len(rows))
+        return rows
+
+    store.outbox_pending = counting  # the real query, its rows counted
+    client = SyncClient(store, SyncSection(hub_url="http://127.0.0.1:9", device_id="dev", mqtt_host="127.0.0.1",
+                                           mqtt_port=broker.port), venue="v", gate="g", secret="s",
+                        presence_window_s=0, documents=DocumentCache(tmp_path / "docs"))
+    try:
+        client.start_mqtt()
+        deadline = time.monotonic() + 10
+        while not client.mqtt.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.mqtt.connected
+        for _ in range(30):
+            store.record(event())
+        assert client.publish_pending() == 30
+        later = [event() for _ in range(5)]
+        for e in later:
+            store.record(e)
+        assert client.publish_pending() == 5  # none acked yet: the 30 are still in flight
+        assert read == [30, 5]  # the second round read the 5 new rows, not the 30 in flight again
+        assert client.publish_pending() == 0 and read[-1] == 0
+    finally:
+        client.mqtt.stop()
+        store.close()
+        broker.stop()
