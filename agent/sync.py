@@ -42,7 +42,7 @@ class SyncError(CheckpointError):
 
 
 class SyncTooLarge(SyncError):
-    """The hub refused a sync call as too large (413): the batch goes again smaller, or uncompressed."""
+    """The hub refused a sync call as too large (413): the batch goes again in halves."""
 
     reason = "sync_too_large"
 
