@@ -78,7 +78,7 @@ def compress_body(data: bytes, encoding: str) -> bytes:
 
 
 def inflate_body(data: bytes, encoding: str | None, limit: int = MAX_INFLATED) -> bytes:
-    """A request body as sent before its Content-Encoding; BodyTooLarge past `limit` bytes, BadEncoding if it does not decode."""
+    """A body as it was before its Content-Encoding; BodyTooLarge past `limit` bytes, BadEncoding if it does not decode."""
     encoding = (encoding or "identity").strip().lower()
     if encoding == "identity":
         if len(data) > limit:

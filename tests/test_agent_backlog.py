@@ -61,7 +61,8 @@ def test_the_counter_triggers_say_what_takes_place_as_protocols_events_does(tmp_
 
 def test_the_unsynced_counter_equals_the_count_across_record_ack_and_purge(tmp_path) -> None:
     store = AgentStore(tmp_path / "agent.sqlite", KEY)
-    events = [event(), event("deny"), event(direction="out"), event(), event(kind="manual"), event(kind="alarm"), event()]
+    events = [event(), event("deny"), event(direction="out"), event(), event(kind="manual"), event(kind="alarm"),
+              event()]
     for e in events:
         store.record(e)
         assert store.unsynced_places() == counted(store)
