@@ -163,6 +163,8 @@ class SyncSection(_Section):
     lease_want: int = Field(default=10, ge=1, le=10_000,
                             description="places of a capped venue this gate asks the hub to lend it at a time")
     batch: int = Field(default=500, ge=1, le=1000, description="events per HTTP sync call")
+    compress: Literal["gzip", "none"] = Field(
+        default="gzip", description="Content-Encoding of the sync batches (a backlog drains in fewer bytes)")
     http_timeout: float = Field(default=5.0, gt=0, description="seconds an HTTP call to the hub may take")
     resend_after: float = Field(default=10.0, gt=0, description="seconds before an unacked MQTT event goes by HTTP")
 
