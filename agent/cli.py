@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from pydantic import ValidationError
@@ -14,8 +17,9 @@ from pydantic import ValidationError
 from agent.config import DEVICE_SECRET_ENV, AgentConfig, error_lines, load_config, table
 from agent.decider import PACK_FOR_VENUE
 from agent.outcome import shown_reasons
+from protocols.display import label
 from protocols.errors import CheckpointError, ConfigError
-from protocols.events import GateEvent
+from protocols.events import REMEASURE_KIND, GateEvent
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +167,7 @@ def run(config_file: Path) -> None:
 
     cfg = _load_or_exit(config_file)
     try:
-        gate = build_gate(cfg, on_event=_print_event)
+        gate = build_gate(cfg, on_event=_event_printer(cfg.gate.tz))
     except CheckpointError as exc:
         click.echo(f"{config_file}: {exc}", err=True)
         sys.exit(1)
@@ -274,7 +278,7 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         click.echo(str(exc), err=True)
         sys.exit(BAD_CONFIG_EXIT)
     try:
-        sim = Simulation(cfg, seed=seed, on_event=_print_event, population=population,
+        sim = Simulation(cfg, seed=seed, on_event=_event_printer(cfg.gate.tz), population=population,
                          issuer_key=_issuer_key(issuer_key) if issuer_key else None)
     except CheckpointError as exc:
         tmp.cleanup()
@@ -321,19 +325,24 @@ def _hub_device(hub_url: str, token: str | None, device_id: str | None, secret: 
     return device_id, secret
 
 
-def _print_event(event: GateEvent) -> None:
-    """One line per decision, as it happens."""
+def _event_printer(zone: ZoneInfo) -> Callable[[GateEvent], None]:
+    """The gate's event line printer, its times in the venue's zone (`[gate] timezone`)."""
+    return functools.partial(_print_event, zone=zone)
+
+
+def _print_event(event: GateEvent, zone: ZoneInfo) -> None:
+    """One line per decision, as it happens, its time in the venue's zone."""
     mark = {"admit": "✔ 放行 ADMIT", "deny": "✘ 拒绝 DENY ", "refer": "? 转人工 REFER"}.get(event.decision or "", "-")
     if event.kind == "exit":
         mark = "← 离开 EXIT "
-    elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-TEMP-01"}:
-        mark = "… 复测 RETEST"  # recorded as a refusal; the person rests and measures again
+    elif event.kind == REMEASURE_KIND:
+        mark = "… 复测 RETEST"  # not a refusal: the person rests and measures again
     elif event.decision == "deny" and {r.rule for r in shown_reasons(event.reasons)} == {"GATE-CAP-01"}:
         mark = "… 稍候 WAIT  "  # the venue is full for now: amber on the screen, not a red refusal
     temp = f"{event.celsius:.1f}°C" if event.celsius is not None else "  -   "
     why = "; ".join(f"{r.message_zh} · {r.message_en}" for r in shown_reasons(event.reasons))
-    kind = "" if event.kind in ("decision", "exit") else f"[{event.kind}] "
-    click.echo(f"{event.at.astimezone():%H:%M:%S} {mark} {kind}{event.name or '-':<4} {event.colour or '-':<6} {temp} {why}")
+    kind = "" if event.kind in ("decision", "exit", REMEASURE_KIND) else f"[{event.kind}] "
+    click.echo(f"{event.at.astimezone(zone):%H:%M:%S} {mark} {kind}{event.name or '-':<4} {label('colour', event.colour)[0]:<4} {temp} {why}")
 
 
 def _run_until_signal(gate) -> None:

@@ -13,8 +13,9 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from hardware.barrier.simulated import SimulatedBarrierConfig
 from hardware.camera.simulated import SimulatedCameraConfig
@@ -53,6 +54,24 @@ class GateSection(_Section):
                                      description="wall clock vs the hub's time, beyond which the trusted time decides")
     # Where the gate stands: canteen meal groups eat only in their zones (the signed schedule names them).
     zone: str | None = Field(default=None, min_length=1, max_length=64, description="the gate's zone of the venue")
+    # The venue's zone for every time the gate shows (its event lines), as the hub's console shows them:
+    # not the machine's zone, which on a Raspberry Pi image is often UTC (one event 8 h apart).
+    timezone: str = Field(default="Asia/Shanghai", min_length=1, max_length=64,
+                          description="IANA zone of the venue, e.g. Asia/Shanghai")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The venue's time zone."""
+        return ZoneInfo(self.timezone)
 
 
 class StoreSection(_Section):
@@ -144,6 +163,8 @@ class SyncSection(_Section):
     lease_want: int = Field(default=10, ge=1, le=10_000,
                             description="places of a capped venue this gate asks the hub to lend it at a time")
     batch: int = Field(default=500, ge=1, le=1000, description="events per HTTP sync call")
+    compress: Literal["gzip", "none"] = Field(
+        default="gzip", description="Content-Encoding of the sync batches (a backlog drains in fewer bytes)")
     http_timeout: float = Field(default=5.0, gt=0, description="seconds an HTTP call to the hub may take")
     resend_after: float = Field(default=10.0, gt=0, description="seconds before an unacked MQTT event goes by HTTP")
 

@@ -37,7 +37,7 @@ from hardware.scanner.base import ScannedLine
 from protocols.credential import Verification
 from protocols.decision import GateContext
 from protocols.errors import DeviceError
-from protocols.events import GateEvent, RuleResult, mask_name, new_event_id, takes_place
+from protocols.events import REMEASURE_KIND, GateEvent, RuleResult, mask_name, new_event_id, takes_place
 from protocols.readings import remeasure_reason
 from protocols.schedule import Schedule
 
@@ -477,10 +477,12 @@ class GateLoop:
                                 inputs=verdict.inputs)
         if verdict.needs_remeasure and case is None:
             self.fever.first_abnormal(subject, celsius, now)
-            # Recorded as the refusal it is, but shown as what it means: rest, then measure once more.
             only_temp = all(r.rule == "GATE-TEMP-01" for r in verdict.reasons if r.outcome == "FAIL")
+            # Only the temperature failed: a re-measure prompt (kind "remeasure"), not a denial; the second
+            # reading decides, so a fever is one denial, not two. Any other failure is the refusal it is.
             return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version,
-                                rest_s=self.measure.rest_s if only_temp else None, inputs=verdict.inputs)
+                                rest_s=self.measure.rest_s if only_temp else None, inputs=verdict.inputs,
+                                kind=REMEASURE_KIND if only_temp else "decision")
         if case is not None:
             self.fever.close(subject)
         return self._finish(p, verdict.decision, verdict.reasons, celsius=celsius, bundle=verdict.bundle_version,

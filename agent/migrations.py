@@ -12,6 +12,7 @@ from collections.abc import Callable
 from sqlite_utils import Database
 
 from protocols.clock import utc_now
+from protocols.events import TAKES_PLACE_SQL
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,39 @@ def _m005_clock_anchor(db: Database) -> None:
                               pk="id", not_null={"hub_at", "monotonic", "boot_id", "saved_at"})
 
 
+def _m006_outbox_backlog(db: Database) -> None:
+    # After a long outage the outbox holds 100k rows: the sync client's "oldest pending first" sorted
+    # every one of them on each call, and the lease renewal read all of them to count the admissions
+    # the hub has not seen. A partial index in the outbox's order makes the first a seek, and a counter
+    # kept by triggers (in the writer's own transaction, so a crash cannot make it drift) the second.
+    # outbox_pending (sent_at, created_at) served that query only, and without ANALYZE the planner kept
+    # choosing it and sorting: it goes.
+    db.execute("DROP INDEX IF EXISTS outbox_pending")
+    db.execute("CREATE INDEX outbox_unsent ON outbox (event_id) WHERE sent_at IS NULL")
+    db.execute("CREATE TABLE outbox_unsynced (id INTEGER PRIMARY KEY CHECK (id = 1), places INTEGER NOT NULL)")
+    # What "takes a place" means is frozen into the triggers here: a change to protocols.events'
+    # definition needs a migration that recreates them (tests/test_agent_backlog.py checks they agree).
+    takes = f"EXISTS (SELECT 1 FROM events WHERE id = {{row}}.event_id AND {TAKES_PLACE_SQL})"
+    db.execute(f"INSERT INTO outbox_unsynced (id, places) SELECT 1, count(*) FROM outbox o "
+               f"WHERE o.sent_at IS NULL AND {takes.format(row='o')}")
+    db.execute(f"CREATE TRIGGER outbox_unsynced_add AFTER INSERT ON outbox "
+               f"WHEN NEW.sent_at IS NULL AND {takes.format(row='NEW')} "
+               f"BEGIN UPDATE outbox_unsynced SET places = places + 1 WHERE id = 1; END")
+    db.execute(f"CREATE TRIGGER outbox_unsynced_sent AFTER UPDATE OF sent_at ON outbox "
+               f"WHEN OLD.sent_at IS NULL AND NEW.sent_at IS NOT NULL AND {takes.format(row='OLD')} "
+               f"BEGIN UPDATE outbox_unsynced SET places = places - 1 WHERE id = 1; END")
+    db.execute(f"CREATE TRIGGER outbox_unsynced_gone BEFORE DELETE ON outbox "
+               f"WHEN OLD.sent_at IS NULL AND {takes.format(row='OLD')} "
+               f"BEGIN UPDATE outbox_unsynced SET places = places - 1 WHERE id = 1; END")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_events_and_outbox", _m001_events_and_outbox),
     ("002_lease", _m002_lease),
     ("003_decision_inputs", _m003_decision_inputs),
     ("004_peer_presence", _m004_peer_presence),
     ("005_clock_anchor", _m005_clock_anchor),
+    ("006_outbox_backlog", _m006_outbox_backlog),
 ]
 
 

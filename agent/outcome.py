@@ -22,8 +22,10 @@ def speech(screen: Screen) -> tuple[str, str]:
 
 
 def spoken_reasons(reasons: list[RuleResult], short: Mapping[str, tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """The shown reasons as the voice says them: each rule's short form, else its message."""
-    return tuple(short.get(r.rule, (r.message_zh or r.rule, r.message_en or r.rule)) for r in shown_reasons(reasons))
+    """The shown reasons as the voice says them: a failed rule's short form, else its message."""
+    # A short form words a failure: an OPEN rule (not checked) says its own "未检查：缺少…" message instead.
+    return tuple(short.get(r.rule, (r.message_zh or r.rule, r.message_en or r.rule)) if r.outcome == "FAIL"
+                 else (r.message_zh or r.rule, r.message_en or r.rule) for r in shown_reasons(reasons))
 
 
 def idle_screen(faults: tuple[tuple[str, str], ...] = ()) -> Screen:

@@ -24,7 +24,7 @@ from hardware.display.base import Display
 from hardware.display.kiosk import KioskDisplay
 from protocols.clock import utc_now
 from protocols.cose import PrivateKey
-from protocols.events import GateEvent
+from protocols.events import REMEASURE_KIND, GateEvent
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Simulation:
         if first is None:
             return []
         events = [first]
-        if first.kind == "decision" and any(r.rule == "GATE-TEMP-01" and r.outcome == "FAIL" for r in first.reasons):
+        if first.kind == REMEASURE_KIND:
             # Put the phone down and rest; a code still in view, or back inside the dedupe window,
             # is the same presentation as before.
             time.sleep(max(self.cfg.measure.rest_s, SHOW_CODE_S + self.cfg.presentation.dedupe_s) + 0.2)

@@ -29,6 +29,12 @@ from protocols.events import PRESENCE_WINDOW_MAX, TAKES_PLACE_SQL, GateEvent, su
 log = logging.getLogger(__name__)
 
 
+# Oldest pending first (after an id, for the MQTT publisher's cursor); the partial index outbox_unsent
+# (migration 006) gives this order, and the seek to the cursor, without a sort.
+PENDING_SQL = ("SELECT event_id, payload, created_at, attempts FROM outbox "
+               "WHERE sent_at IS NULL AND event_id > ? ORDER BY event_id LIMIT ?")
+
+
 def _iso(t: dt.datetime) -> str:
     # The store's own text form since its first migration (protocols.clock says why it keeps +00:00).
     return utc_text(t, zone=GATE_STORE_ZONE)
@@ -197,17 +203,16 @@ class AgentStore:
             row = self.db.conn.execute("SELECT after FROM peer_cursor WHERE id = 1").fetchone()
         return int(row[0]) if row else 0
 
-    def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
-        """Events not yet delivered, oldest first."""
+    def outbox_pending(self, limit: int = 100, after: str = "") -> list[OutboxItem]:
+        """Events not yet delivered, oldest first (only those with an id above `after`)."""
         with self._lock:
-            rows = list(
-                self.db.query(
-                    "SELECT event_id, payload, created_at, attempts FROM outbox "
-                    "WHERE sent_at IS NULL ORDER BY event_id LIMIT ?",
-                    [limit],
-                )
-            )
+            rows = list(self.db.query(PENDING_SQL, [after, limit]))
         return [OutboxItem(r["event_id"], json.loads(r["payload"]), r["created_at"], r["attempts"]) for r in rows]
+
+    def unsynced_places(self) -> int:
+        """How many pending outbox events take a place (the lease renewal's `unsynced`): one row, kept by triggers."""
+        with self._lock:
+            return int(self.db.conn.execute("SELECT places FROM outbox_unsynced WHERE id = 1").fetchone()[0])
 
     def mark_sent(self, event_ids: list[str], at: dt.datetime | None = None) -> None:
         """Mark outbox rows delivered (the hub acknowledged them)."""

@@ -8,11 +8,13 @@ document's device schemas come from them too.
 
 from __future__ import annotations
 
+import zlib
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from protocols.errors import CheckpointError
 from protocols.events import LATEST_EVENT, PRESENCE_WINDOW_MAX, GateEvent
 
 API_PREFIX = "/api/v1"
@@ -48,6 +50,54 @@ def path(route: str, **values: str) -> str:
 
 
 MAX_BATCH = 1000  # events in one sync request
+
+# A sync POST may be compressed (Content-Encoding); the hub inflates it to at most MAX_INFLATED bytes, so a
+# small body that inflates to gigabytes (a zip bomb) costs it that much and no more, and is answered 413.
+BODY_ENCODINGS = ("gzip",)
+MAX_INFLATED = 16 * 1024 * 1024  # the hub's MAX_CONTENT_LENGTH for an uncompressed body
+
+
+class BodyTooLarge(CheckpointError):
+    """A request body inflates beyond the hub's limit."""
+
+    reason = "body_too_large"
+
+
+class BadEncoding(CheckpointError):
+    """A request body's Content-Encoding is not one the contract names, or its data does not decode."""
+
+    reason = "bad_encoding"
+
+
+def compress_body(data: bytes, encoding: str) -> bytes:
+    """A request body in one of BODY_ENCODINGS (gzip level 1: the gate's CPU matters more than the bytes)."""
+    if encoding != "gzip":
+        raise BadEncoding(f"no such body encoding: {encoding!r} (known: {', '.join(BODY_ENCODINGS)})")
+    # wbits 31: a gzip stream, as Content-Encoding: gzip means.
+    squeeze = zlib.compressobj(1, zlib.DEFLATED, 31)
+    return squeeze.compress(data) + squeeze.flush()
+
+
+def inflate_body(data: bytes, encoding: str | None, limit: int = MAX_INFLATED) -> bytes:
+    """A body as it was before its Content-Encoding; BodyTooLarge past `limit` bytes, BadEncoding if it does not decode."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        if len(data) > limit:
+            raise BodyTooLarge(f"body of {len(data):,} bytes, more than {limit:,}")
+        return data
+    if encoding not in BODY_ENCODINGS:
+        raise BadEncoding(f"Content-Encoding {encoding[:40]!r} is not one of {', '.join(BODY_ENCODINGS)}")
+    inflate = zlib.decompressobj(31)
+    try:
+        # max_length: never more than limit + 1 bytes in memory, however small the body is.
+        out = inflate.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise BadEncoding(f"not a gzip stream: {exc}") from exc
+    if len(out) > limit:
+        raise BodyTooLarge(f"body inflates to more than {limit:,} bytes")
+    if not inflate.eof or inflate.unused_data:
+        raise BadEncoding("a truncated gzip stream, or data after its end")
+    return out
 PRESENCE_PAGE = 1000  # presence changes in one sync answer; a gate further behind gets the rest next time
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from protocols.bundle import Bundle
 from protocols.clock import utc_seconds
 from protocols.credential import Credential
+from protocols.display import not_checked
 from protocols.events import Decision, Outcome, RuleResult
 from protocols.schedule import Schedule, window_facts
 
@@ -226,8 +227,12 @@ def _run(bundle: Bundle, data: dict[str, Any], at: dt.datetime, has_credential: 
             worst = effect
         if outcome == "FAIL":
             flags.update(rule.flags)
-        reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=fill_window(compiled.message_zh, data, "zh"),
-                                  message_en=fill_window(compiled.message_en, data, "en")))
+        if outcome == "OPEN":
+            # Not "体温37.3℃或以上" for someone never measured: say what could not be checked, and why.
+            zh, en = not_checked(compiled.missing(data))
+        else:
+            zh, en = fill_window(compiled.message_zh, data, "zh"), fill_window(compiled.message_en, data, "en")
+        reasons.append(RuleResult(rule=rule.id, outcome=outcome, message_zh=zh, message_en=en))
     decision: Decision = "admit" if worst in ("admit", "warn") else worst  # type: ignore[assignment]
     if decision == "deny" and person_class in bundle.pack.deny_flags:
         flags.update(bundle.pack.deny_flags[person_class])

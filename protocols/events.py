@@ -17,7 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ulid import ULID
 
-EventKind = Literal["decision", "manual", "fever", "exit", "alarm"]
+# "remeasure": a first abnormal reading asked the person to rest and measure again. Not a decision
+# (nobody was refused yet, the second reading decides): listed and counted apart from denials.
+EventKind = Literal["decision", "manual", "fever", "exit", "alarm", "remeasure"]
 Decision = Literal["admit", "deny", "refer"]
 Outcome = Literal["PASS", "FAIL", "OPEN"]
 
@@ -33,6 +35,7 @@ MAX_EVENT_AGE = dt.timedelta(days=366)
 MAX_REASONS = 100  # rule results in one event: a bundle's rules, with room to spare
 
 DECIDED_KINDS = ("decision", "manual")  # events that carry a decision taken at the gate, by the rules or a guard
+REMEASURE_KIND = "remeasure"  # the prompt to rest and measure again (see EventKind)
 # The longest anti-passback window a gate may configure: presence changes are never kept or sent longer.
 PRESENCE_WINDOW_MAX = dt.timedelta(days=1)
 
@@ -94,7 +97,7 @@ class RuleResult(BaseModel):
 
 
 class GateEvent(BaseModel):
-    """Something that happened at a gate: a decision, a manual override, a fever, an exit."""
+    """Something that happened at a gate: a decision, a manual override, a fever, an exit, a re-measure prompt."""
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=26, max_length=26, description="ULID minted at the gate")

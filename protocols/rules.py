@@ -166,6 +166,12 @@ class CompiledRule:
     needs_credential: bool
     message_zh: str
     message_en: str
+    # Every path it reads, optional ones included, so an OPEN outcome can name what was missing.
+    reads: tuple[tuple[str, Compiled], ...] = ()
+
+    def missing(self, data: Mapping[str, Any]) -> list[str]:
+        """The paths this rule reads that are absent from data (what an OPEN outcome lacked)."""
+        return [path for path, read in self.reads if read(data) is None]
 
     def outcome(self, data: Mapping[str, Any]) -> Outcome:
         """PASS, FAIL or OPEN for this rule over {payload, external}."""
@@ -207,10 +213,11 @@ class RuleSet:
             paths = [p for p in rule.reads if not p.endswith("?")]
             try:
                 required = tuple(compile_expression({"var": p}) for p in paths)
+                reads = tuple((p, compile_expression({"var": p.rstrip("?")})) for p in rule.reads)
             except RuleError as exc:
                 raise RuleError(f"rule {rule.id} {rule.version} reads: {exc}") from exc
             needs_credential = any(p.split(".")[0] == "payload" for p in paths)
-            compiled.append(CompiledRule(rule, run, required, needs_credential, zh, en))
+            compiled.append(CompiledRule(rule, run, required, needs_credential, zh, en, reads))
         return cls(pack, dict(params), tuple(compiled))
 
     def short_forms(self, at: dt.datetime) -> dict[str, tuple[str, str]]:

@@ -1,19 +1,40 @@
-"""Who is calling: a device by its bearer credential, a person by HTTP Basic with a role, and the
-one venue-scope rule the API and the console both apply."""
+"""Who is calling: a device by its bearer credential, a person by HTTP Basic (or the console's session
+cookie) with a role, and the one venue-scope rule the API and the console both apply."""
 
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import g, request, session
 
 from server.db import get_store
 from server.http_errors import ApiError
 
 ROLES = {"admin": 3, "supervisor": 2, "guard": 1}
 OUT_OF_SCOPE = "无权访问该场所 / This venue is outside your scope"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSRF_HEADER = "X-CSRF-Token"  # the console's CSRF token, required of a session's unsafe API calls
+
+
+def session_user() -> dict[str, Any] | None:
+    """The console user this request's session cookie signs in; None without one or once signed out since."""
+    username = session.get("user")
+    if not username:
+        return None
+    store = get_store()
+    user = store.user(username)
+    if user is None or session.get("gen") != store.session_generation(username):
+        return None  # removed, or signed out since (a copied cookie of an ended session is worth nothing)
+    return user
+
+
+def session_csrf_ok(sent: str | None) -> bool:
+    """Whether `sent` is this session's CSRF token (the console's forms and the API's X-CSRF-Token)."""
+    expected = session.get("csrf")
+    return bool(sent and expected and hmac.compare_digest(sent, expected))
 
 
 def in_scope(bound: str | None, venue: str | None) -> bool:
@@ -65,7 +86,8 @@ def scoped_venue(venue: str | None) -> str | None:
 
 
 def role_required(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Require a person with at least this role (HTTP Basic); g.user and g.user_venue are set.
+    """Require a person with at least this role (HTTP Basic, else the console's session); g.user and
+    g.user_venue are set. A session's unsafe methods also need its CSRF token (header X-CSRF-Token).
 
     A view with a `venue_id` in its URL is refused (403) for a user bound to another venue,
     before the view runs, by the same rule the console applies (`in_scope`).
@@ -76,7 +98,13 @@ def role_required(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             from server.login_guard import authenticate  # the brute-force guard sits beside the console's lockout
 
-            user = authenticate(request.authorization)
+            user = session_user() if request.authorization is None else None
+            if user is None:
+                user = authenticate(request.authorization)
+            elif request.method not in SAFE_METHODS and not session_csrf_ok(request.headers.get(CSRF_HEADER)):
+                # A cookie rides along with any site's form post (SameSite=Lax stops most, not all):
+                # a change made on the session alone needs the console's token, which no other site can read.
+                raise ApiError(403, "csrf", f"缺少或错误的 {CSRF_HEADER} / missing or wrong {CSRF_HEADER} for a session")
             if ROLES.get(user["role"], 0) < ROLES[role]:
                 raise ApiError(403, "forbidden", "权限不足 / your role may not do this")
             g.user = user["username"]

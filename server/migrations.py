@@ -192,6 +192,12 @@ def _m011_schedule_groups(db: Database) -> None:
         {"venue": str, "name": str, "kind": str, "zones": str, "slots": str, "updated_at": str}, pk=("venue", "name"))
 
 
+def _m012_venue_timezone(db: Database) -> None:
+    # The venue's IANA zone for every time shown or exported (console, CSV, report days and deadlines);
+    # NULL: the hub's CONSOLE_TZ (default Asia/Shanghai).
+    db["venues"].add_column("timezone", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_accounts", _m001_accounts),
     ("002_events_and_occupancy", _m002_events_and_occupancy),
@@ -204,6 +210,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("009_event_wall_clock", _m009_event_wall_clock),
     ("010_lease_reclaim", _m010_lease_reclaim),
     ("011_schedule_groups", _m011_schedule_groups),
+    ("012_venue_timezone", _m012_venue_timezone),
 ]
 
 

@@ -43,7 +43,8 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "bad query", 401: "no or bad credential", 403: "not allowed", 404: "not found", 409: "conflict",
-            415: "not JSON", 422: "invalid body or refused by policy"}
+            413: "the body, inflated, is larger than the hub takes", 415: "not JSON, or an unknown Content-Encoding",
+            422: "invalid body or refused by policy"}
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 
@@ -123,7 +124,7 @@ def build() -> dict[str, Any]:
             security=None, body="EnrollRequest")},
         _template(contract.DEVICE_SYNC): {"post": _op(
             "Send a batch of events (idempotent by id); get the venue's presence changes at other gates", {
-            "200": _json(_ref("SyncResponse")), **_errors(401, 403, 415, 422)}, security="device", body="SyncRequest")},
+            "200": _json(_ref("SyncResponse")), **_errors(401, 403, 413, 415, 422)}, security="device", body="SyncRequest")},
         _template(contract.DEVICE_LEASE): {"post": _op("Renew or return the gate's quota lease", {
             "200": _json(_ref("LeaseResponse")), **_errors(401, 415, 422)}, security="device", body="LeaseRequest")},
         _template(contract.DEVICE_DOCUMENT): {"get": _op("Fetch the current version of a document (ETag)", {

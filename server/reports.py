@@ -12,10 +12,10 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from protocols.clock import utc_text
-from protocols.events import DECIDED_KINDS
+from protocols.events import DECIDED_KINDS, REMEASURE_KIND
 from server.csv_export import csv_text
 from server.store import HubStore
 
@@ -35,6 +35,7 @@ class DailyReport:
     admitted: int = 0
     denied: int = 0
     referred: int = 0
+    remeasures: int = 0  # re-measure prompts: not denials, the second reading decided
     denials_by_rule: dict[str, int] = field(default_factory=dict)
     fevers: list[dict[str, Any]] = field(default_factory=list)  # {"at": local time, "gate", "celsius"}
     visitors_admitted: int = 0
@@ -70,6 +71,20 @@ def day_bounds(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
 
 
 INVALID_TIME = "无效时间 invalid time"
+
+
+def venue_zone(venue: dict[str, Any] | None, default: str = DEFAULT_TZ) -> ZoneInfo:
+    """The zone a venue's times are shown, exported and counted in: its `timezone`, else the hub's default."""
+    return ZoneInfo((venue or {}).get("timezone") or default)
+
+
+def zone_error(name: str) -> str | None:
+    """Why a time zone name cannot be a venue's (a bilingual reason), or None when it is a known IANA zone."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"未知时区 {name[:64]!r}，请填 IANA 名称如 Asia/Shanghai / Unknown time zone: use an IANA name such as Asia/Shanghai"
+    return None
 
 
 def _parse(at: str) -> dt.datetime:
@@ -112,7 +127,9 @@ def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneI
             report.visitors_admitted += r["person_class"] == "visitor"
         elif r["effect"] == -1:
             report.exits += 1
-        if r["decision"] == "admit" and r["kind"] in DECIDED_KINDS:
+        if r["kind"] == REMEASURE_KIND:
+            report.remeasures += 1
+        elif r["decision"] == "admit" and r["kind"] in DECIDED_KINDS:
             report.admitted += 1
         elif r["decision"] == "deny":
             report.denied += 1
@@ -159,11 +176,11 @@ def _peak(store: HubStore, venue: dict[str, Any], start: dt.datetime, end: dt.da
 
 CSV_ROWS = [
     ("entries", "进入人次"), ("exits", "离开人次"), ("admitted", "放行"), ("denied", "拒绝"),
-    ("referred", "转人工"), ("visitors_admitted", "访客入场"), ("peak_occupancy", "最高在场人数"),
+    ("referred", "转人工"), ("remeasures", "复测提示"), ("visitors_admitted", "访客入场"), ("peak_occupancy", "最高在场人数"),
 ]
 
 
-def report_csv(report: DailyReport, filed: dict[str, Any] | None = None) -> str:
+def report_csv(report: DailyReport, filed: dict[str, Any] | None = None, tz: ZoneInfo | None = None) -> str:
     """The report as CSV (bilingual labels, a BOM for spreadsheet programs, cells safe from formulas)."""
     rows: list[list[Any]] = [
         ["项目 item", "值 value"],
@@ -176,7 +193,7 @@ def report_csv(report: DailyReport, filed: dict[str, Any] | None = None) -> str:
     rows += [["发热 fever", f"{f['at']} {f['celsius'] if f['celsius'] is not None else ''}".strip()]
              for f in report.fevers]
     if filed:
-        rows += [["填报人 filed by", filed["filed_by"]], ["填报时间 filed at", filed["filed_at"]],
+        rows += [["填报人 filed by", filed["filed_by"]], ["填报时间 filed at", local_text(filed["filed_at"], tz or ZoneInfo(DEFAULT_TZ), "%Y-%m-%d %H:%M:%S %z")],
                  ["逾期 late", "是 yes" if filed["late"] else "否 no"]]
     return csv_text(rows)
 

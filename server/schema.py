@@ -1,4 +1,4 @@
-"""The hub's tables as SQLAlchemy Core `MetaData`: the schema of the old migrations 001-011, column for column.
+"""The hub's tables as SQLAlchemy Core `MetaData`: the schema of the old migrations 001-012, column for column.
 
 Alembic's revisions (server/alembic/versions/) create and change these tables; the store's queries
 (server/store*.py) are built from them. The same tables run on SQLite and PostgreSQL; where the two
@@ -49,6 +49,8 @@ venues = Table(
     Column("retention_days", Integer),  # NULL: 28 (contact tracing needs 21-28 days)
     # How long a gate must be silent before a supervisor may take back the places lent to it (NULL: 600 s).
     Column("lease_reclaim_after_s", Integer),
+    # The venue's IANA zone for every time shown or exported; NULL: the hub's CONSOLE_TZ (default Asia/Shanghai).
+    Column("timezone", Str),
 )
 
 gates = Table(

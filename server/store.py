@@ -45,7 +45,7 @@ from server.passwords import forget_verified, hash_password, mosquitto_hash, ver
 log = logging.getLogger(__name__)
 
 VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity",
-                "lease_reclaim_after_s")
+                "lease_reclaim_after_s", "timezone")
 
 
 def sha256(text: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 
 from protocols.clock import utc_now, utc_text
+from protocols.events import REMEASURE_KIND
 from server.schema import (
     audit, daily_reports, denial_reviews, events, occupancy, rate_limits, reservations, settings, users, venues, visits,
 )
@@ -112,7 +113,8 @@ class ConsoleQueries:
         stmt = (select(e.c.id, e.c.venue, e.c.gate, e.c.at, e.c.kind, e.c.direction, e.c.decision, e.c.failed,
                        e.c.reasons, e.c.name, e.c.person_class, e.c.colour, e.c.celsius, r.c.reviewer, r.c.reviewed_at)
                 .select_from(e.outerjoin(r, r.c.event_id == e.c.id))
-                .where(e.c.decision.in_(list(decisions))))
+                # A re-measure prompt is not a denial: the second reading decides (a fever was listed twice).
+                .where(e.c.decision.in_(list(decisions)), e.c.kind != REMEASURE_KIND))
         for column, value in (("venue", venue), ("gate", gate), ("person_class", person_class)):
             if value:
                 stmt = stmt.where(e.c[column] == value)

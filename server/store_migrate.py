@@ -20,7 +20,7 @@ from sqlalchemy import Connection, inspect
 
 log = logging.getLogger(__name__)
 
-FIRST = "0001"  # the schema of the old migrations 001-011
+FIRST = "0001"  # the schema of the old migrations 001-012
 
 
 def _config(conn: Connection) -> Config:

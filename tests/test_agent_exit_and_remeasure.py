@@ -79,8 +79,8 @@ def test_a_first_high_reading_is_an_amber_remeasure_and_the_second_the_fever_scr
     sim, display = entry_gate
     person = sim.factory.person("fever")
     first = sim.present(person)
-    # The record is unchanged: a refusal for the temperature, with the re-measure flag's rule.
-    assert (first.kind, first.decision) == ("decision", "deny") and first.celsius == 38.2
+    # A re-measure prompt, not a denial (the hub lists and counts it apart); nobody passes on it.
+    assert (first.kind, first.decision) == ("remeasure", "deny") and first.celsius == 38.2
     assert [r.rule for r in first.reasons if r.outcome == "FAIL"] == ["GATE-TEMP-01"]
     screen = display.current
     assert screen.state == "remeasure" and (screen.title_zh, screen.title_en) == ("请稍候复测", "Please rest, then measure again")
@@ -107,7 +107,8 @@ def test_a_first_high_reading_is_an_amber_remeasure_and_the_second_the_fever_scr
 def test_a_high_reading_with_another_refusal_is_a_plain_refusal(entry_gate):
     sim, display = entry_gate
     event = sim.present(sim.factory.person("red"), 38.4)
-    assert event.decision == "deny" and {"GATE-COLOUR-01", "GATE-TEMP-01"} <= {r.rule for r in event.reasons}
+    assert (event.kind, event.decision) == ("decision", "deny")
+    assert {"GATE-COLOUR-01", "GATE-TEMP-01"} <= {r.rule for r in event.reasons}
     assert display.current.state == "deny" and display.current.title_zh == "禁止通行"
 
 

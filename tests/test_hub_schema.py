@@ -2,7 +2,7 @@
 made by the old named migrations (`checkpoint hub init` before Alembic) is taken over, never recreated.
 
 tests/data/hub-v008.db was made by the hub's code before Alembic (`HubStore.migrate()` when 008 was the last old
-migration; 009-011 came later), with an admin, the venue `acme` with a cap of 10, gate g0, one admitted entry of
+migration; 009-012 came later), with an admin, the venue `acme` with a cap of 10, gate g0, one admitted entry of
 subject "ab" * 16.
 """
 
@@ -51,7 +51,7 @@ def test_old_database_is_taken_over_with_its_data(tmp_path: Path):
     db = tmp_path / "hub.db"
     shutil.copy(LEGACY, db)
     store = HubStore(db)
-    # The old steps it lacks (009-011) finished, stamped at 0001 (that schema), only the trigger's removal applied.
+    # The old steps it lacks (009-012) finished, stamped at 0001 (that schema), only the trigger's removal applied.
     assert store.migrate() == ["0002"]
     assert store.migrate() == []
     assert store.check_user("admin", "Legacy-admin-pass-2026") == "admin"

@@ -67,6 +67,7 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "GET /api/v1/device/documents/<kind>": (lambda h, v: ("GET", "/api/v1/device/documents/roster", {}), every(401)),
     "GET /openapi.json": (lambda h, v: ("GET", "/openapi.json", {}), every(200)),
     "GET /healthz": (lambda h, v: ("GET", "/healthz", {}), every(200)),
+    "GET /": (lambda h, v: ("GET", "/", {}), every(302)),  # to the console
     "GET /static/<path:filename>": (lambda h, v: ("GET", "/static/none.css", {}), every(404)),
     # ---- people's API ---------------------------------------------------------------------------
     "GET /api/v1/venues": (lambda h, v: ("GET", "/api/v1/venues", {}), at_least("supervisor", 200, 200)),

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from protocols.contract import API_PREFIX
+from protocols.display import label
 from server.auth import audit, role_required, scoped_venue
 from server.csv_export import csv_text
 from server.db import get_store
 from server.http_errors import ApiError
+from server.reports import DEFAULT_TZ, local_text, venue_zone
 
 bp = Blueprint("access_log", __name__, url_prefix=f"{API_PREFIX}/events")
 CSV_COLUMNS = [
@@ -19,6 +22,12 @@ CSV_COLUMNS = [
     ("colour", "健康码"), ("celsius", "体温"), ("subject", "标识摘要"), ("bundle_version", "规则版本"),
     ("operator", "操作员"), ("received_at", "接收时间"),
 ]
+
+
+CSV_TIMES = ("at", "received_at")
+CSV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"  # the venue's local time, its offset written beside it
+CSV_LABELS = {"kind": "kind", "direction": "direction", "decision": "decision", "person_class": "person_class",
+              "colour": "colour"}
 
 
 def _time(name: str) -> dt.datetime | None:
@@ -37,6 +46,17 @@ def _int(name: str, default: int, top: int) -> int:
     if not value.isdigit() or int(value) > top:
         raise ApiError(400, "bad_query", f"{name} 须为 0..{top} 的整数 / {name} must be an integer 0..{top}")
     return int(value)
+
+
+def _csv_cell(column: str, row: dict, zones: dict[str, ZoneInfo]) -> object:
+    """One exported cell as a person reads it: times in the event's venue's zone, values translated."""
+    value = row[column]
+    if column in CSV_TIMES:
+        return local_text(value, zones.get(row["venue"]) or ZoneInfo(DEFAULT_TZ), CSV_TIME_FORMAT)
+    if column in CSV_LABELS:
+        zh, en = label(CSV_LABELS[column], value)
+        return f"{zh} {en}".strip() if en != zh else zh
+    return ";".join(value) if column == "failed" else value
 
 
 @bp.get("")
@@ -60,6 +80,7 @@ def access_log():
     if fmt != "csv":
         raise ApiError(400, "bad_query", "format 须为 json 或 csv / format must be json or csv")
     table = [[f"{zh} {en}" for en, zh in CSV_COLUMNS]]
-    table += [[";".join(r[en]) if en == "failed" else r[en] for en, _ in CSV_COLUMNS] for r in rows]
+    zones = {v["id"]: venue_zone(v, current_app.config.get("CONSOLE_TZ", DEFAULT_TZ)) for v in get_store().venues()}
+    table += [[_csv_cell(en, r, zones) for en, _ in CSV_COLUMNS] for r in rows]
     return Response(csv_text(table), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": "attachment; filename=access-log.csv"})

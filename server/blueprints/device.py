@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 
 from protocols import contract, topics
 from protocols.clock import utc_now
@@ -22,7 +22,14 @@ bp = Blueprint("device", __name__, url_prefix=contract.API_PREFIX)
 def _json_body() -> bytes:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "请求须为 JSON / the body must be application/json")
-    return request.get_data(cache=False)
+    # Werkzeug hands the body over as sent: a gzip batch (contract.BODY_ENCODINGS) is inflated here, bounded.
+    try:
+        return contract.inflate_body(request.get_data(cache=False), request.headers.get("Content-Encoding"),
+                                     current_app.config.get("MAX_INFLATED_LENGTH", contract.MAX_INFLATED))
+    except contract.BodyTooLarge as exc:
+        raise ApiError(413, exc.reason, f"请求解压后过大，请分批发送 / {exc}: send smaller batches") from exc
+    except contract.BadEncoding as exc:
+        raise ApiError(415, exc.reason, f"请求编码无法解码 / {exc}") from exc
 
 
 @bp.post(contract.ENROLL)

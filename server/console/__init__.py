@@ -7,7 +7,7 @@ import logging
 import secrets
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, redirect, url_for
 
 from server.console.blueprint import bp
 from server.store import HubStore
@@ -31,3 +31,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.register_blueprint(bp)
+    app.add_url_rule("/", "root", root)
+
+
+def root():
+    """The hub's front page is the console (it was a JSON 404 to a person typing the hub's address)."""
+    return redirect(url_for("console.overview"))

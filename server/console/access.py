@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from flask import g, redirect, request, session, url_for
 
-from server.auth import OUT_OF_SCOPE, ROLES, in_scope
+from server.auth import OUT_OF_SCOPE, ROLES, in_scope, session_csrf_ok, session_user
 from server.console.blueprint import ConsoleError, bp
 from server.db import get_store
 
@@ -32,20 +31,11 @@ def _template_globals() -> dict[str, Any]:
 
 @bp.before_request
 def _load_user_and_check_csrf() -> None:
-    g.console_user = None
-    username = session.get("user")
-    if username:
-        user = get_store().user(username)
-        if user is not None and session.get("gen") != get_store().session_generation(username):
-            user = None  # signed out since (a copied cookie of an ended session is worth nothing)
-            session.clear()
-        elif user is not None:
-            g.console_user = user
-        else:  # the account was removed: the session ends with it
-            session.pop("user", None)
+    g.console_user = session_user()
+    if g.console_user is None and session.get("user"):
+        session.clear()  # removed or signed out since: the session ends with it
     if request.method == "POST":
-        sent = request.form.get("csrf_token", "")
-        if not sent or "csrf" not in session or not hmac.compare_digest(sent, session["csrf"]):
+        if not session_csrf_ok(request.form.get("csrf_token")):
             raise ConsoleError(400, "表单已失效，请刷新页面重试 / The form has expired or is forged (CSRF): reload and try again")
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import g, redirect, render_template, url_for
+from flask import current_app, g, redirect, render_template, url_for
 
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp
 from server.console.forms import positive_int, text
 from server.db import get_store
 from server.leases import DEFAULT_RECLAIM_AFTER_S
-from server.reports import VENUE_KINDS, deadline_hour
+from server.reports import VENUE_KINDS, deadline_hour, zone_error
 from server.retention import retention_days
 
 AUDIT_PAGE = 100
@@ -29,6 +29,7 @@ def audit_page():
 def venue_settings():
     """Each venue's console settings with the values in force."""
     venues = [{**v, "deadline_in_force": deadline_hour(v), "retention_in_force": retention_days(v),
+               "timezone_in_force": v.get("timezone") or current_app.config["CONSOLE_TZ"],
                "reclaim_in_force": v.get("lease_reclaim_after_s") or DEFAULT_RECLAIM_AFTER_S}
               for v in allowed_venues()]
     return render_template("console/venues.html", venues=venues, kinds=VENUE_KINDS)
@@ -46,8 +47,8 @@ def _optional_int(name: str, low: int, high: int) -> int | None:
 @bp.post("/venues/<venue_id>")
 @login_required("admin")
 def save_venue_settings(venue_id: str):
-    """Set a venue's kind, deadline hour (0-23), retention days (1-365) and the silence (s) before a gate's
-    places may be reclaimed; empty means the default."""
+    """Set a venue's kind, deadline hour (0-23), retention days (1-365), the silence (s) before a gate's
+    places may be reclaimed and its time zone (IANA); empty means the default."""
     check_venue(venue_id)
     if get_store().venue(venue_id) is None:
         raise ConsoleError(404, "场所不存在 / No such venue")
@@ -57,7 +58,10 @@ def save_venue_settings(venue_id: str):
     deadline, retention = _optional_int("report_deadline_hour", 0, 23), _optional_int("retention_days", 1, 365)
     # Empty: the default (DEFAULT_RECLAIM_AFTER_S). Read before anything is written: a bad value saves nothing.
     reclaim_after = _optional_int("lease_reclaim_after_s", 1, 7 * 24 * 3600)
+    zone = text("timezone", 64, source="form")  # empty: the hub's CONSOLE_TZ
+    if zone is not None and (why := zone_error(zone)):
+        raise ConsoleError(400, f"timezone: {why}")
     get_store().set_venue_console(venue_id, kind, deadline, retention)
-    get_store().update_venue(venue_id, {"lease_reclaim_after_s": reclaim_after})
+    get_store().update_venue(venue_id, {"lease_reclaim_after_s": reclaim_after, "timezone": zone})
     audit("venue.settings", venue_id, venue_id)
     return redirect(url_for("console.venue_settings"))

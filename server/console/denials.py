@@ -9,7 +9,7 @@ from flask import g, redirect, render_template, request, url_for
 
 from protocols.credential import PersonClass
 from server.console.access import allowed_venues, audit, check_venue, login_required
-from server.console.blueprint import ConsoleError, bp
+from server.console.blueprint import ConsoleError, bp, venue_tz
 from server.console.forms import positive_int, stored_time, text
 from server.db import get_store
 
@@ -26,7 +26,8 @@ def _filters() -> dict:
     decision = request.args.get("decision", "")
     if decision not in DECISIONS:
         raise ConsoleError(400, "decision 须为 deny 或 refer / decision must be deny or refer")
-    return {"venue": venue, "gate": text("gate"), "since": stored_time("since"), "until": stored_time("until"),
+    tz = venue_tz(venue)  # the from/until a person typed are the venue's local time
+    return {"venue": venue, "gate": text("gate"), "since": stored_time("since", tz), "until": stored_time("until", tz),
             "decisions": DECISIONS[decision], "rule": text("rule"), "person_class": text("person_class", 16),
             "name": text("name", 32)}
 

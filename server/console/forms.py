@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from flask import request
 
@@ -26,8 +27,9 @@ def text(name: str, max_len: int = 64, required: bool = False, source: str = "va
     return value or None
 
 
-def local_datetime(name: str, required: bool = False, source: str = "values") -> dt.datetime | None:
-    """A `datetime-local` field (the venues' local time) as an aware UTC time."""
+def local_datetime(name: str, required: bool = False, source: str = "values",
+                   tz: ZoneInfo | None = None) -> dt.datetime | None:
+    """A `datetime-local` field (local time in tz, default the hub's zone) as an aware UTC time."""
     value = text(name, 32, required, source)
     if value is None:
         return None
@@ -38,13 +40,13 @@ def local_datetime(name: str, required: bool = False, source: str = "values") ->
     if not EARLIEST <= t.replace(tzinfo=None) < LATEST:
         raise ConsoleError(400, f"{name} {RANGE_ERROR}")
     if t.tzinfo is None:
-        t = t.replace(tzinfo=local_tz())
+        t = t.replace(tzinfo=tz or local_tz())
     return t.astimezone(dt.timezone.utc)
 
 
-def stored_time(name: str) -> str | None:
-    """A local time field as the hub stores times (ISO UTC text), or None."""
-    t = local_datetime(name)
+def stored_time(name: str, tz: ZoneInfo | None = None) -> str | None:
+    """A local time field (in tz, default the hub's zone) as the hub stores times (ISO UTC text), or None."""
+    t = local_datetime(name, tz=tz)
     return utc_text(t) if t else None
 
 

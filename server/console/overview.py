@@ -9,7 +9,7 @@ from flask import render_template
 
 from protocols.clock import utc_now
 from server.console.access import allowed_venues, login_required
-from server.console.blueprint import bp, local_tz
+from server.console.blueprint import bp, venue_tz
 from server.db import get_store
 from server.reports import build_report, stored_time
 
@@ -33,9 +33,10 @@ def overview():
     """Every venue the user may see, at a glance."""
     store = get_store()
     now = utc_now()
-    today = now.astimezone(local_tz()).date()
+    today = now.astimezone(venue_tz(None)).date()  # the page's heading: the hub's zone
     cards = []
     for venue in allowed_venues():
+        venue_today = now.astimezone(venue_tz(venue)).date()  # each venue's counts: its own day
         current = store.versions(venue["id"])
         cards.append({
             "venue": venue,
@@ -43,7 +44,7 @@ def overview():
             "current": current,
             "gates": [gate_state(g, current, now) for g in store.gates(venue["id"])],
             "lent": {p.gate: p for p in store.lent_places(venue["id"], now)},
-            "today": build_report(store, venue, today, local_tz()),
+            "today": build_report(store, venue, venue_today, venue_tz(venue)),
             "latest": store.denials(venue=venue["id"], limit=5),
         })
     return render_template("console/overview.html", cards=cards, today=today)

@@ -8,7 +8,7 @@ from flask import Response, g, redirect, render_template, url_for
 
 from protocols.clock import utc_now, utc_text
 from server.console.access import allowed_venues, audit, check_venue, login_required
-from server.console.blueprint import ConsoleError, bp, local_tz
+from server.console.blueprint import ConsoleError, bp, venue_tz
 from server.console.forms import local_day, parse_day, text
 from server.db import get_store
 from server.reports import (
@@ -33,7 +33,7 @@ def _report(venue: dict, day: dt.date) -> tuple[DailyReport, dict | None]:
     filed = get_store().filed_report(venue["id"], day.isoformat())
     if filed is not None:  # a filed report is what was filed, whatever arrives later
         return report_from_json(filed["body"]), filed
-    return build_report(get_store(), venue, day, local_tz()), None
+    return build_report(get_store(), venue, day, venue_tz(venue)), None
 
 
 @bp.get("/reports")
@@ -41,10 +41,10 @@ def _report(venue: dict, day: dt.date) -> tuple[DailyReport, dict | None]:
 def reports():
     """One venue's report for a day (yesterday by default), whether it is due or late, and the filed list."""
     venue = _venue(text("venue"))
-    today = utc_now().astimezone(local_tz()).date()
+    today = utc_now().astimezone(venue_tz(venue)).date()
     day = local_day("day", today - dt.timedelta(days=1))
     report, filed = _report(venue, day)
-    due = deadline(venue, day, local_tz())
+    due = deadline(venue, day, venue_tz(venue))
     return render_template(
         "console/reports.html", venue=venue, venues=allowed_venues(), day=day, report=report, filed=filed,
         due=due, late_now=utc_now() > due, can_file=filed is None and day < today,
@@ -58,10 +58,10 @@ def file_report(venue_id: str, day: str):
     venue = _venue(venue_id)
     the_day = parse_day(day)
     now = utc_now()
-    if the_day >= now.astimezone(local_tz()).date():
+    if the_day >= now.astimezone(venue_tz(venue)).date():
         raise ConsoleError(400, "当天尚未结束，不能填报 / The day is not over yet: it cannot be filed")
-    report = build_report(get_store(), venue, the_day, local_tz())
-    due = deadline(venue, the_day, local_tz())
+    report = build_report(get_store(), venue, the_day, venue_tz(venue))
+    due = deadline(venue, the_day, venue_tz(venue))
     if not get_store().file_report(venue["id"], day, g.console_user["username"], utc_text(due), now > due, report.to_json()):
         raise ConsoleError(409, "该日报告已填报，不可修改 / This day's report is already filed and cannot change")
     audit("report.file", day, venue["id"])
@@ -75,5 +75,5 @@ def report_download(venue_id: str, day: str):
     venue = _venue(venue_id)
     the_day = parse_day(day)
     report, filed = _report(venue, the_day)
-    return Response(report_csv(report, filed), content_type="text/csv; charset=utf-8",
+    return Response(report_csv(report, filed, venue_tz(venue)), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename=report-{venue['id']}-{day}.csv"})

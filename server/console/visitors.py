@@ -10,7 +10,7 @@ from flask import g, redirect, render_template, url_for
 from protocols.clock import utc_text
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.appointments import publish_appointments
-from server.console.blueprint import ConsoleError, bp
+from server.console.blueprint import ConsoleError, bp, venue_tz
 from server.console.forms import local_datetime, text
 from server.db import get_store
 
@@ -35,8 +35,8 @@ def create_visit():
     check_venue(venue)
     if get_store().venue(venue or "") is None:
         raise ConsoleError(400, "场所不存在 / No such venue")
-    starts = local_datetime("starts_at", required=True, source="form")
-    ends = local_datetime("ends_at", required=True, source="form")
+    starts = local_datetime("starts_at", required=True, source="form", tz=venue_tz(venue))
+    ends = local_datetime("ends_at", required=True, source="form", tz=venue_tz(venue))
     if starts is None or ends is None or not starts < ends <= starts + LONGEST_VISIT:
         raise ConsoleError(400, "时段须在开始之后、7 天以内结束 / The window must end after it starts, within 7 days")
     visit_id = get_store().create_visit(

@@ -1,4 +1,4 @@
-"""The hub's schema as the old named migrations 001-011 left it (server/migrations.py), minus the
+"""The hub's schema as the old named migrations 001-012 left it (server/migrations.py), minus the
 SQLite-only presence trigger (revision 0002 drops it from databases made by that code).
 
 Frozen: generated once from server/schema.py, never edited; a change is a new revision.
@@ -203,6 +203,7 @@ def upgrade() -> None:
     sa.Column('report_deadline_hour', sa.Integer(), nullable=True),
     sa.Column('retention_days', sa.Integer(), nullable=True),
     sa.Column('lease_reclaim_after_s', sa.Integer(), nullable=True),
+    sa.Column('timezone', Str, nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('visits',
