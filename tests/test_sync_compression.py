@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 
 import pytest
 import requests
@@ -55,11 +54,7 @@ def gate(tmp_path, hub, n: int, **settings) -> tuple[AgentStore, SyncClient]:
 
 def hub_events(hub) -> tuple[int, int]:
     """(rows, distinct ids) in the hub's events table."""
-    conn = sqlite3.connect(hub.db)
-    try:
-        return conn.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone()
-    finally:
-        conn.close()
+    return hub.sql("SELECT count(*), count(DISTINCT id) FROM events")[0]
 
 
 def post(hub, body: bytes, encoding: str | None) -> requests.Response:
