@@ -82,7 +82,11 @@ def _store(database: str) -> HubStore:
     path = sqlite_path(database)
     if path is not None and not path.exists():
         raise click.ClickException(f"{path} does not exist: run `checkpoint hub init --db {path}` first")
-    return HubStore(database)
+    store = HubStore(database)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(store.close)  # closed when the command ends, however it ends (closing twice is harmless)
+    return store
 
 
 def _ids(_ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...] | None):

@@ -7,6 +7,7 @@ SQLite checkpoints and removes the WAL, with fsyncs, which cost ~18 ms on every 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 from flask import Flask, current_app
 
@@ -15,12 +16,22 @@ from server.store import HubStore
 _local = threading.local()
 
 
+# A worker serves one database; a process that builds many apps (the tests, a CLI looping over hubs) must
+# not keep a connection, and its file descriptors, open for every database it ever served.
+STORES_PER_THREAD = 4
+
+
 def get_store() -> HubStore:
-    """This thread's store for the app's database (opened on first use)."""
+    """This thread's store for the app's database (opened on first use; the least recently used closed past a few)."""
     path = current_app.config["DATABASE"]
-    stores: dict[str, HubStore] = _local.__dict__.setdefault("stores", {})
-    if path not in stores:
-        stores[path] = HubStore(path)
+    stores: OrderedDict[str, HubStore] = _local.__dict__.setdefault("stores", OrderedDict())
+    if path in stores:
+        stores.move_to_end(path)
+        return stores[path]
+    while len(stores) >= STORES_PER_THREAD:
+        _, oldest = stores.popitem(last=False)
+        oldest.close()
+    stores[path] = HubStore(path)
     return stores[path]
 
 

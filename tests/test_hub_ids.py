@@ -4,6 +4,7 @@ and a bad row already in a database cannot break the broker files."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ def db(tmp_path: Path) -> Path:
 
 
 def _venues(db: Path) -> list[str]:
-    return [v["id"] for v in HubStore(db).venues()]
+    with closing(HubStore(db)) as store:
+        return [v["id"] for v in store.venues()]
 
 
 @pytest.mark.parametrize("bad", BAD)
@@ -40,7 +42,8 @@ def test_the_cli_refuses_a_venue_or_gate_id_the_api_refuses_naming_it(db: Path, 
     runner.invoke(hub, ["add-venue", "--db", str(db), "--venue", "acme"])
     out = runner.invoke(hub, ["enroll-token", "--db", str(db), "--venue", "acme", "--gate", bad])
     assert out.exit_code == 2 and repr(bad) in out.output
-    assert HubStore(db).gates("acme") == []
+    with closing(HubStore(db)) as store:
+        assert store.gates("acme") == []
 
 
 @pytest.mark.parametrize("good", GOOD)

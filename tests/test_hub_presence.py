@@ -14,6 +14,14 @@ VENUE = "plant-9"
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Each test's own moment: one taken at import is minutes old by the time a long run reaches these
+    tests, and the hub refuses events older than its presence window or ahead of its clock."""
+    global NOW
+    NOW = dt.datetime.now(dt.timezone.utc)
+
+
 def event(gate: str, subject: str | None, *, kind: str = "decision", direction: str = "in",
           decision: str = "admit", ago_s: float = 5.0) -> GateEvent:
     return GateEvent(id=new_event_id(), kind=kind, venue=VENUE, gate=gate, at=NOW - dt.timedelta(seconds=ago_s),
