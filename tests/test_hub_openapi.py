@@ -178,8 +178,10 @@ def test_no_sequence_along_the_documents_links_makes_a_server_error(tmp_path: Pa
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=[not_a_server_error])  # only a server error fails
 
+    # Derandomised: whether some sequence reaches a created venue is chance, and the run must be the same
+    # here and in CI (a random run missed every link once in a whole-suite run).
     Hub.run(settings=settings(max_examples=FUZZ_EXAMPLES, stateful_step_count=6, deadline=None,
-                              suppress_health_check=list(HealthCheck), database=None))
+                              suppress_health_check=list(HealthCheck), database=None, derandomize=True))
     # The links were followed: a venue named by one step's answer (none exists under a random name) was
     # read and given a gate by later steps.
     assert ("GET", "/api/v1/venues/{venue_id}", 200) in answered
