@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from checkpoint.cli import main
-from hardware.vision.face_mask import ANCHORS, MaskDetector, decode_boxes, faces_from_outputs, wears_mask
+from hardware.vision.face_mask import (ANCHORS, BORDER, GREY, INPUT_SIZE, MaskDetector, decode_boxes, faces_from_outputs,
+                                       letterbox, wears_mask)
 from tests.agent_gate_helpers import start_simulation
 
 DEV = Path(__file__).parent / "data" / "face-mask"
@@ -42,6 +43,23 @@ def test_offsets_decode_with_the_variances_and_overlaps_are_one_face_in_frame_pi
     expected = ((cx - w / 2) * 640, (cy - h / 2) * 480, w * 640, h * 480)
     assert faces[0].box == pytest.approx(expected, abs=1)
     assert faces_from_outputs(offsets, np.full((5972, 2), 0.2, np.float32), 640, 480) == []
+
+
+def test_a_frame_is_letterboxed_with_a_border_and_faces_come_back_in_frame_pixels():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[100:200, 300:400] = 255  # a white square where a face would be
+    canvas, side, left, top = letterbox(frame)
+    assert canvas.shape == (INPUT_SIZE, INPUT_SIZE, 3)
+    assert side == round(640 * (1 + 2 * BORDER)) and (left, top) == (pytest.approx(160, abs=2), pytest.approx(240, abs=2))  # centred in 960 px (to a pixel of the input)
+    assert (canvas[0, 0] == GREY).all() and (canvas[INPUT_SIZE // 2, 5] == GREY).all()  # the border, not the frame
+    # The square's pixels map back: the white square sits where the frame has it.
+    scale = INPUT_SIZE / side
+    y, x = round((240 + 150) * scale), round((160 + 350) * scale)
+    assert (canvas[y, x] == 255).all()
+    # A face found in the square is returned in the frame's pixels, clipped to the frame.
+    det = MaskDetector()
+    faces = det.look(cv2.imread(str(photos("without_mask")[0])))
+    assert faces and all(f.box[0] >= 0 and f.box[1] >= 0 and f.box[2] > 0 and f.box[3] > 0 for f in faces)
 
 
 @pytest.mark.slow
