@@ -63,6 +63,7 @@ gates = Table(
     Column("status", Str),  # online / offline / stopped, from its retained MQTT status
     Column("status_at", Str),
     Column("direction", Str),  # 'in', 'out', 'both'; NULL until an admin or the gate's first event says
+    Column("zone", Str),  # canteen zone where the gate stands (signed into the schedule); NULL: none (revision 0003)
 )
 
 devices = Table(

@@ -42,16 +42,24 @@ def head() -> str:
     return ScriptDirectory.from_config(config).get_current_head() or ""
 
 
-def upgrade(conn: Connection) -> list[str]:
-    """Bring the schema to the newest revision (inside the caller's write transaction); revisions applied now."""
+def revisions() -> list[str]:
+    """Every revision this code knows, oldest first."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("alembic")))
+    return [rev.revision for rev in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))]
+
+
+def upgrade(conn: Connection, target: str = "head") -> list[str]:
+    """Bring the schema to `target`, the newest revision by default (inside the caller's write transaction);
+    the revisions applied now."""
     config = _config(conn)
     tables = set(inspect(conn).get_table_names())
     if "alembic_version" not in tables and "_migrations" in tables:
         _take_over(conn, config)
     before = current(conn)
-    command.upgrade(config, "head")
+    command.upgrade(config, target)
     script = ScriptDirectory.from_config(config)
-    applied = [rev.revision for rev in script.iterate_revisions("head", before)]
+    applied = [rev.revision for rev in script.iterate_revisions(target, before)]
     for rev in reversed(applied):
         log.info("hub migration %s applied", rev)
     return list(reversed(applied))

@@ -13,6 +13,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlite_utils import Database
 
@@ -20,7 +22,8 @@ from protocols.clock import utc_now
 from protocols.events import GateEvent, new_event_id
 from server import migrations as legacy
 from server.store import HubStore
-from server.store_migrate import head
+from server.schema import metadata
+from server.store_migrate import head, revisions, upgrade
 from tests.conftest import run_sql
 
 LEGACY = Path(__file__).parent / "data" / "hub-v008.db"
@@ -51,8 +54,8 @@ def test_old_database_is_taken_over_with_its_data(tmp_path: Path):
     db = tmp_path / "hub.db"
     shutil.copy(LEGACY, db)
     store = HubStore(db)
-    # The old steps it lacks (009-012) finished, stamped at 0001 (that schema), only the trigger's removal applied.
-    assert store.migrate() == ["0002"]
+    # The old steps it lacks (009-012) finished, stamped at 0001 (that schema), then every later revision applied.
+    assert store.migrate() == revisions()[1:] and revisions()[:2] == ["0001", "0002"]
     assert store.migrate() == []
     assert store.check_user("admin", "Legacy-admin-pass-2026") == "admin"
     assert store.event_count("acme") == 1 and store.occupancy("acme")["inside"] == 1
@@ -73,8 +76,19 @@ def test_fresh_schema_is_the_old_migrations_schema(tmp_path: Path):
         assert legacy.migrate(Database(raw)) == [name for name, _ in legacy.MIGRATIONS]  # every old step, as old hubs did
         raw.execute("DROP TRIGGER events_presence")  # what 0002 removes; the rest must be equal
     fresh = HubStore(tmp_path / "fresh.db")
-    assert fresh.migrate() == ["0001", "0002"]
+    with fresh.write() as c:
+        assert upgrade(c, "0002") == ["0001", "0002"]  # later revisions add to the old schema
     assert _describe(fresh) == _describe(HubStore(old))
+
+
+def test_the_migrated_schema_is_server_schema_on_either_engine(hub_database: str) -> None:
+    # Every revision together builds exactly the tables server/schema.py declares (a revision and the
+    # table it changes written apart would drift: the store's queries run on the one, databases have the other).
+    store = HubStore(hub_database)
+    store.migrate()
+    diffs = compare_metadata(MigrationContext.configure(store.conn), metadata)
+    store.close()
+    assert diffs == []
 
 
 def test_partly_migrated_old_database_is_finished_then_taken_over(tmp_path: Path):
@@ -92,7 +106,7 @@ def test_partly_migrated_old_database_is_finished_then_taken_over(tmp_path: Path
     conn.commit()
     conn.close()
     store = HubStore(db)
-    assert store.migrate() == ["0002"]
+    assert store.migrate() == revisions()[1:]
     assert store.venue("acme")["cap"] == 3
     fresh = HubStore(tmp_path / "fresh.db")
     fresh.migrate()
