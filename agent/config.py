@@ -52,7 +52,8 @@ class GateSection(_Section):
     # decides by the hub's time and raises GATE-CLOCK-01; NTP's steps and a day's drift are well inside.
     clock_tolerance_s: float = Field(default=120.0, gt=0, le=86_400,
                                      description="wall clock vs the hub's time, beyond which the trusted time decides")
-    # Where the gate stands: canteen meal groups eat only in their zones (the signed schedule names them).
+    # Where the gate stands: canteen meal groups eat only in their zones. The signed schedule's gate_zones
+    # (the hub's gate record, set by a supervisor) wins; this is the zone of a gate it does not name.
     zone: str | None = Field(default=None, min_length=1, max_length=64, description="the gate's zone of the venue")
     # The venue's zone for every time the gate shows (its event lines), as the hub's console shows them:
     # not the machine's zone, which on a Raspberry Pi image is often UTC (one event 8 h apart).

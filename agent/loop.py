@@ -457,11 +457,12 @@ class GateLoop:
         if self.venue_facts is not None and p.credential is not None:
             roster, appointment = self.venue_facts(p.credential.subject, p.wall)
         mask = self.mask_watch.verdict()[0] if self.mask_watch is not None else self.mask()
+        schedule = self.schedule() if self.schedule is not None else None
         ctx = GateContext(
             at=p.wall, celsius=case.first_celsius if case else celsius, remeasure=celsius if case else None,
             mask=mask, inside=inside, roster=roster, appointment=appointment,
             # The schedule names bookings by the venue's keyed hash, which p.subject already is.
-            schedule=self.schedule() if self.schedule is not None else None, holder=p.subject, zone=self.gate.zone,
+            schedule=schedule, holder=p.subject, zone=schedule.zone_of(self.gate.gate, self.gate.zone) if schedule else self.gate.zone,
         )
         # What the rules saw is kept beside the event (subject hashed) for `checkpoint rules backtest`.
         verdict: Verdict = self.decider.decide(p.credential, ctx, hash_subject=self.store.hash_subject)

@@ -6,11 +6,14 @@ One signed document kind, `schedule` (protocols/signed.py, the key the gate chec
      "timezone": "Asia/Shanghai",
      "reservations": {"<keyed hash of the subject>": [{"from": "...+08:00", "to": "...+08:00"}]},
      "groups": {"A": {"kind": "meal", "zones": ["east"], "slots": [{"from": "11:00", "to": "11:30"}]},
-                "day": {"kind": "shift", "slots": [{"from": "08:00", "to": "17:00"}]}}}
+                "day": {"kind": "shift", "slots": [{"from": "08:00", "to": "17:00"}]}},
+     "gate_zones": {"canteen-east-1": "east"}}
 
 Reservations (限量、预约、错峰, POLICY.md section 3, P8.四(二)) are absolute times; a holder is named
 only by the venue's keyed hash, never by the id. Meal groups (分时、分区、分组, P4.(三)4) and shifts
 are daily times in the venue's time zone; a slot whose end is before its start runs past midnight.
+`gate_zones` says where each gate stands (the hub's gate record, set by a supervisor), so a gate
+moved between canteen zones needs no config change; a gate it does not name uses its `[gate] zone`.
 `window_facts` turns one document, one holder, the holder's roster group and the gate's zone into
 what the rules read as `external.window`; the tolerances are the bundle's parameters.
 """
@@ -94,6 +97,12 @@ class Schedule(_Model):
     timezone: str = DEFAULT_TIMEZONE
     reservations: dict[str, list[Booking]] = Field(default_factory=dict)
     groups: dict[str, GroupWindows] = Field(default_factory=dict)
+    gate_zones: dict[str, str] = Field(default_factory=dict, max_length=4096,
+                                       description="gate id -> the canteen zone it stands in")
+
+    def zone_of(self, gate: str, configured: str | None) -> str | None:
+        """The zone a gate decides in: the one the venue's schedule gives it, else its configured one."""
+        return self.gate_zones.get(gate) or configured
 
     @field_validator("timezone")
     @classmethod

@@ -48,6 +48,12 @@ class GateCreate(Body):
         default=None, description="entries only (in), exits only (out) or both; absent: fixed by the gate's first event")
 
 
+class GateZone(Body):
+    """Where a gate stands: its canteen zone, or null for none. Signed into the venue's schedule."""
+
+    zone: str | None = Field(pattern=ID)
+
+
 class ReservationRequest(Body):
     """Book a subject (keyed hash) into the slot containing `at`."""
 

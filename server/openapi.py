@@ -21,7 +21,7 @@ VERSION = "1.0.0"
 MODELS = [contract.EnrollRequest, contract.EnrollResponse, contract.SyncRequest, contract.SyncResponse,
           contract.PresenceChange, contract.LeaseRequest, contract.LeaseResponse, bodies.VenueCreate,
           bodies.VenueSettings, bodies.GateCreate, bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy,
-          bodies.DocumentInfo, bodies.TokenResponse, bodies.GateLease, bodies.ScheduleGroup]
+          bodies.DocumentInfo, bodies.TokenResponse, bodies.GateLease, bodies.ScheduleGroup, bodies.GateZone]
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["reason", "message"],
     "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}}}}}
@@ -183,6 +183,10 @@ def build() -> dict[str, Any]:
             "delete": _op("Remove a group's time windows; publishes a new signed schedule", {
                 "204": {"description": "removed"}, **_errors(401, 403, 404, 409)}, security="person",
                 params=[venue, _path("name")])},
+        API_PREFIX + "/venues/{venue_id}/schedule/gates/{gate_id}": {
+            "put": _op("Set the canteen zone a gate stands in (null: none); publishes a new signed schedule (409 "
+                       "without the hub's schedule key)", {"200": _json(obj), **_errors(401, 403, 404, 409, 415, 422)},
+                       security="person", body="GateZone", params=[venue, _path("gate_id")])},
         API_PREFIX + "/venues/{venue_id}/documents": {"get": _op("Current document versions", {
             "200": _json({"type": "object", "additionalProperties": {"type": "string"}}), **_errors(401, 403, 404)},
             security="person", params=[venue])},

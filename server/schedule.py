@@ -38,7 +38,7 @@ def load_schedule_key(path: str | None) -> PrivateKey | None:
 
 
 def build_schedule(store: HubStore, venue: dict[str, Any], now: dt.datetime, timezone: str = DEFAULT_TIMEZONE) -> Schedule:
-    """The venue's schedule now: bookings of slots not yet ended, and every group's windows."""
+    """The venue's schedule now: bookings of slots not yet ended, every group's windows, the zone of each gate."""
     minutes = dt.timedelta(minutes=venue.get("slot_minutes") or 0)
     reservations: dict[str, list[dict[str, str]]] = {}
     if minutes:
@@ -49,7 +49,8 @@ def build_schedule(store: HubStore, venue: dict[str, Any], now: dt.datetime, tim
     groups = {g["name"]: {"kind": g["kind"], "zones": json.loads(g["zones"]), "slots": json.loads(g["slots"])}
               for g in store.schedule_groups(venue["id"])}
     return parse_schedule({"venue": venue["id"], "issued_at": now.isoformat(), "timezone": timezone,
-                           "reservations": reservations, "groups": groups})
+                           "reservations": reservations, "groups": groups,
+                           "gate_zones": store.gate_zones(venue["id"])})
 
 
 def publish_schedule(store: HubStore, venue: dict[str, Any], key: PrivateKey | None, timezone: str = DEFAULT_TIMEZONE,

@@ -323,10 +323,24 @@ class HubStore(ConsoleQueries):
                 c.execute(update(gates).where(gates.c.venue == venue, gates.c.id == gate).values(direction=direction))
         return self.gates(venue, gate)[0]
 
+    def set_gate_zone(self, venue: str, gate: str, zone: str | None) -> str | None:
+        """Set (None: clear) the canteen zone a gate stands in; the zone it had before. KeyError: no such gate."""
+        with self.write() as c:
+            before = c.execute(select(gates.c.zone).where(gates.c.venue == venue, gates.c.id == gate)).first()
+            if before is None:
+                raise KeyError(gate)
+            c.execute(update(gates).where(gates.c.venue == venue, gates.c.id == gate).values(zone=zone))
+        return before[0]
+
+    def gate_zones(self, venue: str) -> dict[str, str]:
+        """The venue's gates that stand in a zone: gate id -> zone."""
+        stmt = select(gates.c.id, gates.c.zone).where(gates.c.venue == venue, gates.c.zone.is_not(None))
+        return {r["id"]: r["zone"] for r in self._rows(stmt)}
+
     def gates(self, venue: str, gate: str | None = None) -> list[dict[str, Any]]:
         """A venue's gates with the versions they run, when last seen, and the lease they hold."""
         g = gates
-        stmt = (select(g.c.id, g.c.name, g.c.direction, g.c.running, g.c.last_seen, g.c.status, g.c.status_at,
+        stmt = (select(g.c.id, g.c.name, g.c.direction, g.c.zone, g.c.running, g.c.last_seen, g.c.status, g.c.status_at,
                        func.coalesce(leases.c.held, 0).label("lease"))
                 .select_from(g.outerjoin(leases, (leases.c.venue == g.c.venue) & (leases.c.gate == g.c.id)))
                 .where(g.c.venue == venue).order_by(g.c.id))

@@ -145,6 +145,7 @@ def test_a_group_edited_at_the_hub_reaches_a_syncing_gate_and_its_rules(hub_fact
     client.sync_http()
     schedule = docs.venue().schedule()
     assert schedule is not None and schedule.groups["A"].zones == ["east"]
+    assert schedule.zone_of("g0", "west") == "west"  # the hub names no zone for g0 yet: the gate's config decides
     bundle = build_bundle(load_pack("canteen"), {"mealGroupsRequired": True})
     staff = Credential.model_validate({"format": "HP1", "issuer": "i", "kid": "k", "subject": "S-1", "name": "张*明",
                                        "person_class": "staff", "colour": "green",
@@ -154,3 +155,42 @@ def test_a_group_edited_at_the_hub_reaches_a_syncing_gate_and_its_rules(hub_fact
                                                  roster={"S-1": {"group": "A"}}, schedule=schedule, zone="east"))
     assert result.decision == "deny" and [r.rule for r in result.reasons] == ["GATE-GROUP-01"]
     assert "11:00-11:30" in result.reasons[0].message_zh
+
+
+def test_a_gates_zone_set_at_the_hub_is_signed_into_the_schedule_and_decides_over_its_config(keyed_hub):
+    client, dev, key = keyed_hub
+    assert client.put("/api/v1/venues/canteen1/schedule/groups/A", json=MEAL, headers=ADMIN).status_code == 200
+    assert client.put("/api/v1/venues/canteen1/schedule/gates/nope", json={"zone": "east"}, headers=ADMIN).status_code == 404
+    assert client.put("/api/v1/venues/canteen1/schedule/gates/g0", json={"zone": "a b"}, headers=ADMIN).status_code == 422
+    assert client.put("/api/v1/venues/canteen1/schedule/gates/g0", data="east", headers=ADMIN).status_code == 415
+    put = client.put("/api/v1/venues/canteen1/schedule/gates/g0", json={"zone": "west"}, headers=ADMIN)
+    assert put.status_code == 200, put.data
+    schedule = verify_schedule(fetch(client, dev), key.public_key())
+    assert schedule.gate_zones == {"g0": "west"}
+    assert schedule.zone_of("g0", "east") == "west" and schedule.zone_of("g9", "east") == "east"
+    assert client.get("/api/v1/venues/canteen1/gates", headers=ADMIN).get_json()[0]["zone"] == "west"
+    # Cleared: the gate's own config decides again.
+    assert client.put("/api/v1/venues/canteen1/schedule/gates/g0", json={"zone": None}, headers=ADMIN).status_code == 200
+    assert verify_schedule(fetch(client, dev), key.public_key()).gate_zones == {}
+
+
+def test_a_gate_decides_in_the_zone_its_schedule_gives_it():
+    from protocols.bundle import build_bundle
+    from protocols.credential import Credential
+    from protocols.decision import GateContext, evaluate
+    from protocols.rules import load_pack
+
+    key = generate_private_key()
+    body = {"venue": "canteen1", "issued_at": "2026-11-29T00:00:00Z", "groups": {"A": MEAL}, "gate_zones": {"g0": "west"}}
+    schedule = verify_schedule(sign_schedule(parse_schedule(body), key), key.public_key())
+    bundle = build_bundle(load_pack("canteen"), {"mealGroupsRequired": True})
+    staff = Credential.model_validate({"format": "HP1", "issuer": "i", "kid": "k", "subject": "S-1", "name": "张*明",
+                                       "person_class": "staff", "colour": "green",
+                                       "issued_at": "2026-11-29T03:14:00Z", "expires_at": "2026-11-29T04:00:00Z"})
+    at = dt.datetime(2026, 11, 29, 3, 15, tzinfo=dt.timezone.utc)  # 11:15 in Shanghai: inside A's slot
+    decided = {zone: evaluate(bundle, staff, GateContext(at=at, celsius=36.5, mask=True, inside=False, roster={"S-1": {"group": "A"}},
+                                                         schedule=schedule, zone=schedule.zone_of("g0", zone)))
+               for zone in ("east", None)}
+    # Configured "east" (where A eats), but the venue moved g0 to "west": A is refused there either way.
+    assert {z: r.decision for z, r in decided.items()} == {"east": "deny", None: "deny"}
+    assert all("GATE-ZONE-01" in [x.rule for x in r.reasons] for r in decided.values())

@@ -109,6 +109,8 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "PUT /api/v1/venues/<venue_id>/schedule/groups/<name>": (
         lambda h, v: ("PUT", f"/api/v1/venues/{v}/schedule/groups/A",
                       {"json": {"kind": "shift", "slots": [{"from": "08:00", "to": "17:00"}]}}), at_least("admin", 409)),
+    "PUT /api/v1/venues/<venue_id>/schedule/gates/<gate_id>": (
+        lambda h, v: ("PUT", f"/api/v1/venues/{v}/schedule/gates/north", {"json": {"zone": "east"}}), at_least("admin", 409)),
     # No such group: 404 once role and venue are let through.
     "DELETE /api/v1/venues/<venue_id>/schedule/groups/<name>": (
         lambda h, v: ("DELETE", f"/api/v1/venues/{v}/schedule/groups/A", {}), at_least("admin", 404)),

@@ -14,7 +14,7 @@ from protocols.contract import API_PREFIX
 from protocols.schedule import DEFAULT_TIMEZONE
 from protocols.topics import SEGMENT
 from server.auth import audit, role_required
-from server.bodies import ScheduleGroup
+from server.bodies import GateZone, ScheduleGroup
 from server.db import get_store
 from server.http_errors import ApiError
 from server.schedule import NoScheduleKey, publish_schedule
@@ -87,3 +87,21 @@ def delete_group(venue_id: str, name: str):
     published = publish(venue)
     audit("schedule.group_delete", f"{name} v{published['version']}", venue_id)
     return "", 204
+
+
+@bp.put("/gates/<gate_id>")
+@role_required("admin")
+def put_gate_zone(venue_id: str, gate_id: str):
+    """Set the canteen zone a gate stands in (null: none); publishes a new signed schedule (audited, before/after)."""
+    venue = _venue(venue_id)
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "请求须为 JSON / the body must be application/json")
+    body = GateZone.model_validate_json(request.get_data(cache=False))
+    if not get_store().gates(venue_id, gate_id):
+        raise ApiError(404, "no_such_gate", "闸机不存在 / no such gate")
+    if current_app.extensions.get("schedule_key") is None:  # refuse before storing what no gate would get
+        publish(venue)
+    before = get_store().set_gate_zone(venue_id, gate_id, body.zone)
+    published = publish(venue)
+    audit("schedule.gate_zone", f"{gate_id}: {before or '-'} -> {body.zone or '-'} v{published['version']}", venue_id)
+    return jsonify({"gate": gate_id, "zone": body.zone, "published": published})
