@@ -77,7 +77,7 @@ def test_a_scanner_plugged_in_after_the_gate_started_is_opened_and_read(tmp_path
         with PtyScannerSimulator(link, "CR") as uart:
             scanner = sim.gate.devices.scanner
             deadline = time.monotonic() + 10
-            while scanner._thread is None and time.monotonic() < deadline:  # the background opener's work
+            while not scanner._reader.running and time.monotonic() < deadline:  # the background opener's work
                 time.sleep(0.05)
             admitted = present_by_scanner(sim, uart.scan, sim.factory.person("green"))
             assert admitted.decision == "admit"

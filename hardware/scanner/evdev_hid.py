@@ -9,13 +9,12 @@ Enter is a partial read and is dropped, so its tail cannot glue onto the next pe
 from __future__ import annotations
 
 import select
-import threading
 import time
 from typing import Literal
 
 from pydantic import Field
 
-from hardware.retry import Backoff, retry_open
+from hardware.reader import ReopeningReader
 from hardware.scanner.base import Scanner, ScannerSettings
 from hardware.scanner.keymap import ENTER_KEYS, IGNORED_KEYS, SHIFT_KEYS, char_for
 
@@ -86,10 +85,12 @@ class EvdevScanner(Scanner):
     def __init__(self, config: EvdevScannerConfig, name: str = "scanner"):
         super().__init__(config, name)
         self.config = config
-        self._device = None  # evdev.InputDevice while open
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._assembler = KeyLineAssembler(config.line_timeout_s, config.max_line)
+        self._reader = ReopeningReader(
+            thread_name=f"{name}-evdev-reader", what=f"{name} {config.device}", log=self.log,
+            open_handle=lambda: self._open_device(), close_handle=self._close_device, read=self._read_events,
+            take=self._take_events, reopened=self._new_assembler, attempts=config.open_attempts,
+            delay_s=config.retry_delay_s, max_backoff_s=config.max_backoff_s)
 
     def _open_device(self):
         import evdev  # imported here so the module imports where python-evdev is absent
@@ -105,26 +106,13 @@ class EvdevScanner(Scanner):
 
     def open(self) -> None:
         """Open and grab the device (bounded retry, DeviceError at the end), start the reader thread."""
-        if self._thread is not None:
-            return
-        self._device = retry_open(self._open_device, what=f"{self.name} {self.config.device}",
-                                  attempts=self.config.open_attempts, delay_s=self.config.retry_delay_s, log=self.log)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-evdev-reader", daemon=True)
-        self._thread.start()
+        self._reader.start()
 
     def close(self) -> None:
         """Stop the reader, ungrab and close the device; safe to call twice."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._close_device()
+        self._reader.stop()
 
-    def _close_device(self) -> None:
-        device, self._device = self._device, None
-        if device is None:
-            return
+    def _close_device(self, device) -> None:
         try:
             if self.config.grab:
                 device.ungrab()
@@ -132,40 +120,30 @@ class EvdevScanner(Scanner):
             pass  # the device is gone: nothing holds the grab any more
         device.close()
 
-    def _run(self) -> None:
+    def _new_assembler(self) -> None:
+        self._assembler = KeyLineAssembler(self.config.line_timeout_s, self.config.max_line)
+
+    @staticmethod
+    def _read_events(device) -> list:
+        """Key events waiting (at most 0.1 s for some); OSError (ENODEV) or ValueError when unplugged."""
+        try:
+            ready, _, _ = select.select([device.fd], [], [], 0.1)
+            return list(device.read()) if ready else []
+        except BlockingIOError:  # woken with nothing to read (EAGAIN): not a lost device
+            return []
+
+    def _take_events(self, events: list) -> None:
         from evdev import ecodes
 
-        backoff = Backoff(self.config.retry_delay_s, self.config.max_backoff_s)
-        while not self._stop.is_set():
-            if self._device is None:
-                try:
-                    self._device = self._open_device()
-                except OSError as exc:
-                    self.log.debug("%s: reopen failed: %s", self.name, exc)
-                    self._stop.wait(backoff.next())
-                    continue
-                self.log.info("%s: device %s reopened", self.name, self.config.device)
-                backoff.reset()
-            try:
-                ready, _, _ = select.select([self._device.fd], [], [], 0.1)
-                events = list(self._device.read()) if ready else []
-            except BlockingIOError:  # woken with nothing to read (EAGAIN): not a lost device
-                events = []
-            except (OSError, ValueError) as exc:  # unplugged: ENODEV; closed fd: ValueError
-                self.log.warning("%s: device %s lost: %s", self.name, self.config.device, exc)
-                self._close_device()
-                self._assembler = KeyLineAssembler(self.config.line_timeout_s, self.config.max_line)
-                self._stop.wait(backoff.next())
+        for event in events:
+            if event.type != ecodes.EV_KEY:
                 continue
-            for event in events:
-                if event.type != ecodes.EV_KEY:
-                    continue
-                key = ecodes.KEY.get(event.code)
-                key = key[0] if isinstance(key, list) else key  # some codes have several names
-                self._take(*self._assembler.feed(str(key), event.value, time.monotonic()))
-            dropped = self._assembler.expire(time.monotonic())
-            if dropped is not None:
-                self._drop(*dropped)
+            key = ecodes.KEY.get(event.code)
+            key = key[0] if isinstance(key, list) else key  # some codes have several names
+            self._take(*self._assembler.feed(str(key), event.value, time.monotonic()))
+        dropped = self._assembler.expire(time.monotonic())
+        if dropped is not None:
+            self._drop(*dropped)
 
     def _take(self, line: str | None, dropped: tuple[str, int] | None) -> None:
         if dropped is not None:

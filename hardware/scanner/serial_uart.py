@@ -7,12 +7,11 @@ and the reader goes on. An unplugged adapter is reopened with backoff, as the th
 
 from __future__ import annotations
 
-import threading
 from typing import Literal
 
 from pydantic import Field
 
-from hardware.retry import Backoff, retry_open
+from hardware.reader import ReopeningReader, open_serial_port, read_serial
 from hardware.scanner.base import Scanner, ScannerSettings, printable_code
 
 TERMINATORS = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n"}
@@ -76,71 +75,30 @@ class SerialScanner(Scanner):
     def __init__(self, config: SerialScannerConfig, name: str = "scanner"):
         super().__init__(config, name)
         self.config = config
-        self._serial = None  # serial.Serial while open
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._splitter = LineSplitter(config.terminator, config.max_line)
-
-    def _open_port(self):
-        import serial  # imported here so the module imports where pyserial is absent
-
-        try:
-            port = serial.Serial(self.config.port, self.config.baudrate, timeout=self.config.read_timeout_s)
-            port.reset_input_buffer()  # a code scanned before the gate started is nobody's presentation now
-            return port
-        except serial.SerialException as exc:  # not an OSError subclass: turn it into one
-            raise OSError(str(exc)) from exc
+        # A code scanned before the gate started (or while unplugged) is nobody's presentation now:
+        # the port's input buffer is emptied at every open.
+        self._reader = ReopeningReader(
+            thread_name=f"{name}-serial-reader", what=f"{name} {config.port}", log=self.log,
+            open_handle=lambda: open_serial_port(config.port, config.baudrate, config.read_timeout_s),
+            close_handle=lambda port: port.close(), read=read_serial, take=self._take,
+            reopened=self._new_splitter, attempts=config.open_attempts, delay_s=config.retry_delay_s,
+            max_backoff_s=config.max_backoff_s)
 
     def open(self) -> None:
         """Open the port (bounded retry, DeviceError at the end) and start the reader thread."""
-        if self._thread is not None:
-            return
-        self._serial = retry_open(self._open_port, what=f"{self.name} {self.config.port}",
-                                  attempts=self.config.open_attempts, delay_s=self.config.retry_delay_s, log=self.log)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-serial-reader", daemon=True)
-        self._thread.start()
+        self._reader.start()
 
     def close(self) -> None:
         """Stop the reader thread and close the port; safe to call twice."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._close_port()
+        self._reader.stop()
 
-    def _close_port(self) -> None:
-        port, self._serial = self._serial, None
-        if port is not None:
-            try:
-                port.close()
-            except OSError as exc:
-                self.log.debug("%s: error closing a port already gone: %s", self.name, exc)
+    def _new_splitter(self) -> None:
+        self._splitter = LineSplitter(self.config.terminator, self.config.max_line)  # half a line from before is noise
 
-    def _run(self) -> None:
-        import serial
-
-        backoff = Backoff(self.config.retry_delay_s, self.config.max_backoff_s)
-        while not self._stop.is_set():
-            if self._serial is None:
-                try:
-                    self._serial = self._open_port()
-                except OSError as exc:
-                    self.log.debug("%s: reopen failed: %s", self.name, exc)
-                    self._stop.wait(backoff.next())
-                    continue
-                self.log.info("%s: port %s reopened", self.name, self.config.port)
-                backoff.reset()
-                self._splitter = LineSplitter(self.config.terminator, self.config.max_line)
-            try:
-                data = self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError) as exc:
-                self.log.warning("%s: port %s lost: %s", self.name, self.config.port, exc)
-                self._close_port()
-                self._stop.wait(backoff.next())
-                continue
-            for text, why, length in self._splitter.feed(data):
-                if text is not None:
-                    self._emit(text)
-                elif why is not None:
-                    self._drop(why, length)
+    def _take(self, data: bytes) -> None:
+        for text, why, length in self._splitter.feed(data):
+            if text is not None:
+                self._emit(text)
+            elif why is not None:
+                self._drop(why, length)

@@ -8,12 +8,11 @@ reading goes stale by itself, and the thread reopens the port with backoff until
 from __future__ import annotations
 
 import re
-import threading
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from hardware.retry import Backoff, retry_open
+from hardware.reader import ReopeningReader, open_serial_port, read_serial
 from hardware.thermometer.base import Thermometer, ThermometerSettings
 from protocols.thermometer_wire import DEFAULT_ASCII_PATTERN, AsciiLineDecoder, BinaryFrameDecoder, DecoderStats
 
@@ -43,83 +42,37 @@ class SerialThermometer(Thermometer):
     def __init__(self, config: SerialThermometerConfig, name: str = "thermometer"):
         super().__init__(config, name)
         self.config = config
-        self._serial = None  # serial.Serial while open
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._decoder = self._new_decoder()
+        # Bytes queued before the port was opened are of unknown age: a reading must be fresh, so each
+        # open empties the input buffer; half a frame from before an unplug is noise (a new decoder).
+        self._reader = ReopeningReader(
+            thread_name=f"{name}-serial-reader", what=f"{name} {config.port}", log=self.log,
+            open_handle=lambda: open_serial_port(config.port, config.baudrate, config.read_timeout_s),
+            close_handle=lambda port: port.close(), read=read_serial, take=self._take,
+            reopened=self._reset_decoder, connected=self._set_connected, attempts=config.open_attempts,
+            delay_s=config.retry_delay_s, max_backoff_s=config.max_backoff_s)
 
     def _new_decoder(self) -> AsciiLineDecoder | BinaryFrameDecoder:
         if self.config.wire_format == "binary":
             return BinaryFrameDecoder()
         return AsciiLineDecoder(self.config.pattern)
 
+    def _reset_decoder(self) -> None:
+        self._decoder = self._new_decoder()
+
     @property
     def stats(self) -> DecoderStats:
         """The decoder's counters: readings, garbage bytes, rejected lines, bad checksums."""
         return self._decoder.stats
 
-    def _open_port(self):
-        import serial  # imported here so the module imports where pyserial is absent
-
-        try:
-            port = serial.Serial(self.config.port, self.config.baudrate, timeout=self.config.read_timeout_s)
-            # Bytes queued before we opened are of unknown age: a reading must be fresh, so drop them.
-            port.reset_input_buffer()
-            return port
-        except serial.SerialException as exc:  # not an OSError subclass: turn it into one
-            raise OSError(str(exc)) from exc
-
     def open(self) -> None:
         """Open the port (bounded retry, DeviceError at the end) and start the reader thread."""
-        if self._thread is not None:
-            return
-        self._serial = retry_open(self._open_port, what=f"{self.name} {self.config.port}",
-                                  attempts=self.config.open_attempts, delay_s=self.config.retry_delay_s,
-                                  log=self.log)
-        self._set_connected(True)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-serial-reader", daemon=True)
-        self._thread.start()
+        self._reader.start()
 
     def close(self) -> None:
         """Stop the reader thread and close the port; safe to call twice."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._close_port()
+        self._reader.stop()
 
-    def _close_port(self) -> None:
-        port, self._serial = self._serial, None
-        if port is not None:
-            try:
-                port.close()
-            except OSError as exc:
-                self.log.debug("%s: error closing a port already gone: %s", self.name, exc)
-        self._set_connected(False)
-
-    def _run(self) -> None:
-        import serial
-
-        backoff = Backoff(self.config.retry_delay_s, self.config.max_backoff_s)
-        while not self._stop.is_set():
-            if self._serial is None:
-                try:
-                    self._serial = self._open_port()
-                except OSError as exc:
-                    self.log.debug("%s: reopen failed: %s", self.name, exc)
-                    self._stop.wait(backoff.next())
-                    continue
-                self.log.info("%s: port %s reopened", self.name, self.config.port)
-                backoff.reset()
-                self._decoder = self._new_decoder()  # half a frame from before the unplug is noise
-                self._set_connected(True)
-            try:
-                data = self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError) as exc:
-                self.log.warning("%s: port %s lost: %s", self.name, self.config.port, exc)
-                self._close_port()
-                self._stop.wait(backoff.next())
-                continue
-            for wire in self._decoder.feed(data):
-                self._record(wire.celsius, wire.raw, ambient_c=wire.ambient_celsius)
+    def _take(self, data: bytes) -> None:
+        for wire in self._decoder.feed(data):
+            self._record(wire.celsius, wire.raw, ambient_c=wire.ambient_celsius)
