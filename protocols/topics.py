@@ -117,6 +117,16 @@ def all_gates(channel: Channel | str) -> str:
     return f"{ROOT}/+/+/{Channel(channel).value}"
 
 
+# The shared-subscription group of the hub processes: with MQTT 5 `$share/hub/<filter>` the broker hands
+# each message to one member of the group, so N hub bridges split the gates' events (each stored once).
+HUB_GROUP = "hub"
+
+
+def shared(topic_filter: str, group: str = HUB_GROUP) -> str:
+    """The MQTT 5 shared subscription of a group to a filter: each message goes to one subscriber of the group."""
+    return f"$share/{check_segment(group, 'group')}/{topic_filter}"
+
+
 def parse(topic: str) -> GateTopic:
     """Parse a concrete topic into venue, gate and channel, or raise TopicError."""
     if not isinstance(topic, str) or not topic.startswith(ROOT + "/"):

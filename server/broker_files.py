@@ -80,10 +80,12 @@ def _device_acl(account: dict) -> list[str]:
 
 
 def acl_text(accounts: list[dict], hubs: list[str] | None = None) -> str:
-    """The ACL: each hub login reads and writes everything under the root; a device only its own gate."""
+    """The ACL: each hub login reads and writes everything under the root and may join the hub's shared
+    subscriptions; a device only its own gate (so no device can join the group and take others' events)."""
     lines = []
     for user in hubs or [HUB_USER]:
-        lines += [f"user {user}", f"topic readwrite {topics.ROOT}/#", ""]
+        lines += [f"user {user}", f"topic readwrite {topics.ROOT}/#",
+                  f"topic read {topics.shared(topics.ROOT + '/#')}", ""]
     for a in accounts:
         lines += _device_acl(a)
     return "\n".join(lines)

@@ -150,6 +150,36 @@ def migrate(database: str) -> None:
     click.echo(f"{store.name}: schema ready ({', '.join(applied) or 'nothing to do'})")
 
 
+@hub.command("migrate-db")
+@click.option("--from", "source", required=True, metavar="URL",
+              help="The hub's database now: sqlite:///PATH (or a path) or postgresql://...")
+@click.option("--to", "target", required=True, metavar="URL", help="An empty database to copy it into.")
+@click.option("--batch", type=int, default=1000, show_default=True, help="Rows per insert.")
+def migrate_db(source: str, target: str, batch: int) -> None:
+    """Copy a hub's whole database into an empty one (a venue's SQLite hub onto PostgreSQL); stop the hub first.
+
+    Example: checkpoint hub migrate-db --from sqlite:////var/lib/checkpoint/hub.db --to postgresql://checkpoint@db/checkpoint
+    """
+    from server.store_copy import CopyRefused, copy_database
+
+    for value, option in ((source, "--from"), (target, "--to")):
+        try:
+            url = database_url(value)
+        except DatabaseUrlError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from exc
+        path = sqlite_path(value)
+        if option == "--from" and path is not None and not path.exists():
+            raise click.BadParameter(f"{path} 不存在 / does not exist", param_hint=option)
+        click.get_current_context().meta["hub_db"] = shown(url)
+    try:
+        copied = copy_database(source, target, batch)
+    except CopyRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    for table, n in copied.tables.items():
+        click.echo(f"{table}: {n}")
+    click.echo(f"copied {copied.total} rows from {shown(database_url(source))} to {shown(database_url(target))}")
+
+
 @hub.command("add-venue")
 @database_options
 @click.option("--venue", required=True, callback=_ids)

@@ -6,6 +6,15 @@ broker account (one account per hub process: the broker keys sessions by login, 
 broker's ACL lets each device publish under its own gate alone; the event's venue and gate must
 match the topic too.
 
+Several hub processes (issue 13): each bridge subscribes to the gates' events and status with an MQTT 5
+shared subscription (`$share/hub/...`, `topics.shared`), so the broker hands each message to one bridge
+of the group and each event is stored by one hub (a message sent again, or a resend over HTTP, is still
+stored once: ingest is ON CONFLICT DO NOTHING by event id). Acknowledgements go out from the bridge that
+stored the event; every bridge publishes the retained notices (same versions, same payload: a notice
+published twice is the same notice), so every gate still hears its notice and commands. MQTT 5 hands
+no retained message to a shared subscription: a gate's last status is heard when it next changes
+(its HTTP syncs keep `last_seen` meanwhile).
+
 No one message or row may stop a thread: a bad message is dropped, a bad row skipped, a failed
 batch left unacknowledged (the gates resend it), each logged, and the thread carries on.
 """
@@ -21,6 +30,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +41,9 @@ from server.store import HubStore
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# How long the broker keeps a bridge's session (its subscriptions, its queued QoS 1 messages) while it
+# is away: a day, as MQTT 3's clean_session=False kept it (Mosquitto's persistent_client_expiration aside).
+SESSION_EXPIRY_S = 86_400
 
 
 class MqttBridge:
@@ -44,13 +58,15 @@ class MqttBridge:
         self._stop = threading.Event()
         self._published: dict[tuple[str, str], dict[str, str]] = {}
         self.stored = 0
+        self.received = 0  # events taken off the broker (with the shared subscription: this bridge's share)
         self.disconnects = 0
         self._bad_gates: set[tuple[str, str]] = set()  # logged once, skipped after
         # The broker uses the login as the client id anyway (use_username_as_clientid); asking for
         # the same keeps the persistent session under one name on any broker.
         client_id = client_id or username or "checkpoint-hub"
-        # clean_session=False: the broker keeps our subscription and queues QoS 1 while we are away.
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        # MQTT 5 for shared subscriptions; clean_start=False with a session expiry (in `start`): the broker
+        # keeps our subscription and queues QoS 1 while we are away.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if username:
             self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -62,7 +78,9 @@ class MqttBridge:
 
     def start(self) -> None:
         """Connect and start the writer and notice threads."""
-        self.client.connect_async(self.host, self.port, keepalive=15)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect_async(self.host, self.port, keepalive=15, clean_start=False, properties=props)
         self.client.loop_start()
         for t in self._threads:
             t.start()
@@ -79,7 +97,8 @@ class MqttBridge:
         if reason_code.is_failure:
             log.error("broker refused the hub bridge: %s", reason_code)
             return
-        client.subscribe([(topics.all_gates(topics.Channel.EVENTS), 1), (topics.all_gates(topics.Channel.STATUS), 1)])
+        client.subscribe([(topics.shared(topics.all_gates(topics.Channel.EVENTS)), 1),
+                          (topics.shared(topics.all_gates(topics.Channel.STATUS)), 1)])
         self._published.clear()  # a restarted broker without persistence lost the retained notices
         log.info("hub bridge connected to %s:%s", self.host, self.port)
 
@@ -109,6 +128,7 @@ class MqttBridge:
         if (event.venue, event.gate) != (where.venue, where.gate):
             log.warning("dropped an event for %s/%s published on %s", event.venue, event.gate, msg.topic)
             return
+        self.received += 1
         self.inbox.put(event)
 
     def _status(self, where: topics.GateTopic, payload: bytes) -> None:

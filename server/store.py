@@ -698,13 +698,16 @@ class HubStore(ConsoleQueries):
               now: dt.datetime | None = None) -> dict[str, Any]:
         """Renew (or return, want=0) a gate's lease; leases never add up to more than the free places.
 
-        One write transaction reads what is inside and held and writes the new lease: the place where a
-        row lock on the venue would go if writers are ever not serialised as a whole (server/store_engine.py).
+        One write transaction reads what is inside and held and writes the new lease, so two hub processes
+        never lend the same place: write transactions queue behind each other across processes (SQLite's
+        BEGIN IMMEDIATE, PostgreSQL's advisory lock: server/store_engine.py), and the venue's row is also
+        locked FOR UPDATE (PostgreSQL; SQLite has no row locks and needs none), so the lease stays correct
+        by itself if the writers' lock is ever narrowed. tests/test_hub_processes.py: three hubs, one cap.
         """
         from server.leases import grant  # pure arithmetic kept beside its explanation
 
         with self.write() as c:
-            venue = c.execute(select(venues).where(venues.c.id == venue_id)).mappings().first() or {}
+            venue = c.execute(select(venues).where(venues.c.id == venue_id).with_for_update()).mappings().first() or {}
             inside = self._inside(c, dict(venue), now or utc_now())
             held = dict(c.execute(select(leases.c.gate, leases.c.held).where(leases.c.venue == venue_id)).all())
             # Exit gates take no share: a fair share split with them was a share no one could use.

@@ -1,6 +1,7 @@
 """Honest caps with real parts: the hub under gunicorn (`hub serve`), gates as `agent simulate` processes.
 
-A gate killed with -9 keeps the places lent to it; a supervisor gets them back only by an audited
+Each test runs on both engines (`hub_database`: a SQLite file, or a PostgreSQL database the hub serves
+by URL). A gate killed with -9 keeps the places lent to it; a supervisor gets them back only by an audited
 reclaim, refused until the gate has been silent for the venue's time, and then a new gate in the
 empty venue admits. A gate stopped with SIGTERM returns its places itself; an exit gate holds none.
 """
@@ -27,21 +28,21 @@ VENUE, ADMIN = "hall", ("admin", "admin-password-for-tests")
 ENV = {**os.environ, "CHECKPOINT_SUBJECT_KEY": "00112233445566778899aabbccddeeff", "CHECKPOINT_LOG": "WARNING"}
 
 
-def start_hub(procs: Processes, work: Path, **settings) -> tuple[Path, str]:
-    """A hub database with an admin and one venue, served by `hub serve` on a free port."""
-    db = work / "hub.db"
+def start_hub(procs: Processes, db: str, **settings) -> tuple[str, str]:
+    """The hub database `db` (a SQLite path or a PostgreSQL URL) with an admin and one venue, served by
+    `hub serve` on a free port."""
     store = HubStore(db)
     store.migrate()
     store.create_user(*ADMIN, "admin")
     store.create_venue(VENUE, settings)
     store.close()
     port = free_port()
-    procs.start("hub", [*CLI, "hub", "serve", "--db", str(db), "--port", str(port)], quiet=True)
+    procs.start("hub", [*CLI, "hub", "serve", "--database", db, "--port", str(port)], quiet=True)
     wait_for_port(port, 30)
     return db, f"http://127.0.0.1:{port}"
 
 
-def add_gate(db: Path, gate: str, direction: str = "in") -> tuple[str, str]:
+def add_gate(db: str, gate: str, direction: str = "in") -> tuple[str, str]:
     """A gate of the venue with an enrolled device: (device id, secret)."""
     store = HubStore(db)
     store.create_gate(VENUE, gate, direction=direction)
@@ -58,7 +59,7 @@ def start_gate(procs: Processes, work: Path, hub_url: str, gate: str, device: tu
     procs.start(gate, cmd, env={**ENV, "CHECKPOINT_DEVICE_SECRET": device[1]})
 
 
-def held(db: Path) -> dict[str, int]:
+def held(db: str) -> dict[str, int]:
     """Places lent per gate, as the hub's store has them."""
     store = HubStore(db)
     try:
@@ -72,12 +73,12 @@ def summary(procs: Processes, gate: str) -> str:
     return next(line for line in procs.lines[gate] if "summary" in line)
 
 
-def test_a_gate_killed_with_places_lent_gets_them_reclaimed_after_the_time_not_before(tmp_path: Path) -> None:
+def test_a_gate_killed_with_places_lent_gets_them_reclaimed_after_the_time_not_before(tmp_path: Path, hub_database: str) -> None:
     procs = Processes()
     admin = requests.Session()
     admin.auth = ADMIN
     try:
-        db, hub_url = start_hub(procs, tmp_path, cap=3, lease_reclaim_after_s=4)
+        db, hub_url = start_hub(procs, hub_database, cap=3, lease_reclaim_after_s=4)
         # The only gate asks for places and gets the whole cap; it refuses everyone (red codes), so the
         # venue stays empty, then it dies without a word.
         start_gate(procs, tmp_path, hub_url, "east", add_gate(db, "east"), "--people", "0", "--kinds", "red")
@@ -114,10 +115,10 @@ def test_a_gate_killed_with_places_lent_gets_them_reclaimed_after_the_time_not_b
         procs.stop_all()
 
 
-def test_an_exit_gate_holds_no_places_and_leaves_the_cap_to_the_entry_gate(tmp_path: Path) -> None:
+def test_an_exit_gate_holds_no_places_and_leaves_the_cap_to_the_entry_gate(tmp_path: Path, hub_database: str) -> None:
     procs = Processes()
     try:
-        db, hub_url = start_hub(procs, tmp_path, cap=6)
+        db, hub_url = start_hub(procs, hub_database, cap=6)
         start_gate(procs, tmp_path, hub_url, "east", add_gate(db, "east"), "--people", "0", "--kinds", "red")
         start_gate(procs, tmp_path, hub_url, "exit", add_gate(db, "exit", "out"), "--people", "0", "--kinds", "red",
                    "--direction", "out")
@@ -130,10 +131,10 @@ def test_an_exit_gate_holds_no_places_and_leaves_the_cap_to_the_entry_gate(tmp_p
         procs.stop_all()
 
 
-def test_a_gate_stopped_with_sigterm_returns_its_places(tmp_path: Path) -> None:
+def test_a_gate_stopped_with_sigterm_returns_its_places(tmp_path: Path, hub_database: str) -> None:
     procs = Processes()
     try:
-        db, hub_url = start_hub(procs, tmp_path, cap=6)
+        db, hub_url = start_hub(procs, hub_database, cap=6)
         start_gate(procs, tmp_path, hub_url, "east", add_gate(db, "east"), "--people", "0", "--kinds", "red")
         assert wait_until(lambda: held(db).get("east") == 6, 30, "east holds the cap")
         procs.procs["east"].send_signal(signal.SIGTERM)
