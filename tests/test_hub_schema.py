@@ -51,9 +51,11 @@ def test_old_database_is_taken_over_with_its_data(tmp_path: Path):
     db = tmp_path / "hub.db"
     shutil.copy(LEGACY, db)
     store = HubStore(db)
-    # The old steps it lacks (009-012) finished, stamped at 0001 (that schema), only the trigger's removal applied.
-    assert store.migrate() == ["0002"]
+    # The old steps it lacks (009-012) finished, stamped at 0001 (that schema), the trigger's removal and the
+    # counters (0003, which counts the event already there) applied.
+    assert store.migrate() == ["0002", "0003_i13_storage"]
     assert store.migrate() == []
+    assert [(r["effect"], r["n"]) for r in store.hour_counts("acme", "2000-01-01T00", "9999-12-31T23")] == [(1, 1)]
     assert store.check_user("admin", "Legacy-admin-pass-2026") == "admin"
     assert store.event_count("acme") == 1 and store.occupancy("acme")["inside"] == 1
     # The old SQLite trigger is gone; the store writes the presence change itself, once per new entry.
@@ -73,8 +75,23 @@ def test_fresh_schema_is_the_old_migrations_schema(tmp_path: Path):
         assert legacy.migrate(Database(raw)) == [name for name, _ in legacy.MIGRATIONS]  # every old step, as old hubs did
         raw.execute("DROP TRIGGER events_presence")  # what 0002 removes; the rest must be equal
     fresh = HubStore(tmp_path / "fresh.db")
-    assert fresh.migrate() == ["0001", "0002"]
-    assert _describe(fresh) == _describe(HubStore(old))
+    assert fresh.migrate() == ["0001", "0002", "0003_i13_storage"]
+    taken_over = HubStore(old)
+    assert taken_over.migrate() == ["0002", "0003_i13_storage"]
+    assert _describe(fresh) == _describe(taken_over)
+
+
+def test_the_migrated_schema_is_server_schema_py(tmp_path: Path):
+    from sqlalchemy import create_engine
+
+    from server.schema import metadata
+
+    fresh = HubStore(tmp_path / "fresh.db")
+    fresh.migrate()
+    engine = create_engine(f"sqlite:///{tmp_path / 'declared.db'}")
+    metadata.create_all(engine)
+    engine.dispose()
+    assert _describe(fresh) == _describe(HubStore(tmp_path / "declared.db"))
 
 
 def test_partly_migrated_old_database_is_finished_then_taken_over(tmp_path: Path):
@@ -92,7 +109,7 @@ def test_partly_migrated_old_database_is_finished_then_taken_over(tmp_path: Path
     conn.commit()
     conn.close()
     store = HubStore(db)
-    assert store.migrate() == ["0002"]
+    assert store.migrate() == ["0002", "0003_i13_storage"]
     assert store.venue("acme")["cap"] == 3
     fresh = HubStore(tmp_path / "fresh.db")
     fresh.migrate()
