@@ -13,8 +13,9 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from protocols.contract import wire_json
-from server import db, http_errors, login_guard, retention
+from server import db, http_errors, login_guard
 from server.blueprints import access_log, device, documents, meta, schedule, venues
+from server.blueprints import metrics as metrics_bp
 from server.console import init_app as init_console
 from server.schedule import load_schedule_key
 from server.store_engine import database_url, shown, sqlite_path
@@ -78,6 +79,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_console(app)
     # Where people's passwords are sent, and so guessed: the people's API and the console's login form.
     login_guard.init_app(app, (venues.bp, documents.bp, schedule.bp, access_log.bp), ("console.login",))
-    retention.purge_database(app.config["DATABASE"])  # once at start; `checkpoint hub purge` any time
+    # Start-up runs migrations only: retention runs in the background, one hub process at a time
+    # (server/retention.py's RetentionWorker, started by server/wsgi_server.py), or `checkpoint hub purge`.
+    metrics_bp.init_app(app)
     log.info("hub ready on %s", shown(database_url(app.config["DATABASE"])))
     return app

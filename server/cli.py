@@ -250,15 +250,18 @@ def status(database: str, venue: str) -> None:
 @hub.command()
 @database_options
 def purge(database: str) -> None:
-    """Null the personal fields of events, reviews, reservations, visits and audit queries past each venue's retention.
+    """Delete events past each venue's retention (counts kept), null reviews', reservations', visits' personal fields.
 
-    Example: checkpoint hub purge --db hub.db   (run daily from cron; the hub also runs it at start)
+    Example: checkpoint hub purge --db hub.db   (the served hub also runs it in the background, one process at a time)
     """
     from server.retention import purge_database
 
     _store(database).close()
     purged = purge_database(database)
-    click.echo(f"purged personal fields of {sum(purged.values())} events "
+    if purged is None:
+        click.echo("another hub process is purging now: nothing done / 其他进程正在清理")
+        return
+    click.echo(f"deleted {sum(purged.values())} events past retention "
                + (", ".join(f"{v}: {n}" for v, n in purged.items()) or ""))
 
 

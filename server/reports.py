@@ -37,7 +37,8 @@ class DailyReport:
     referred: int = 0
     remeasures: int = 0  # re-measure prompts: not denials, the second reading decided
     denials_by_rule: dict[str, int] = field(default_factory=dict)
-    fevers: list[dict[str, Any]] = field(default_factory=list)  # {"at": local time, "gate", "celsius"}
+    fevers: list[dict[str, Any]] = field(default_factory=list)  # {"at": local time, "celsius"}: those still held
+    fevers_total: int = 0  # fevers counted that day, also once retention has deleted the events
     visitors_admitted: int = 0
     peak_occupancy: int = 0
     events: int = 0
@@ -115,52 +116,75 @@ def local_text(value: str | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S") 
     return f"{INVALID_TIME} ({str(value)[:40]})"
 
 
+def _whole_hour(t: dt.datetime) -> bool:
+    """Whether a time falls on a whole UTC hour (a day's bounds do, unless its zone's offset has minutes)."""
+    u = t.astimezone(dt.timezone.utc)
+    return u.minute == 0 and u.second == 0 and u.microsecond == 0
+
+
 def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneInfo) -> DailyReport:
-    """Count a venue's day: entries, exits, denials by rule, fevers, visitors admitted, peak occupancy."""
+    """Count a venue's day: entries, exits, denials by rule, fevers, visitors admitted, peak occupancy.
+
+    Read from the per-hour counters (server/store_counts.py), so the cost is the day's hours, not its events,
+    and a day whose events retention has deleted still shows its figures (fevers' times: while held). In a
+    zone whose offset is not whole hours (Asia/Kolkata) the day's bounds cut hours: read from its events.
+    """
     start, end = day_bounds(day, tz)
-    rows = store.day_events(venue["id"], utc_text(start), utc_text(end))
-    report = DailyReport(venue=venue["id"], day=day.isoformat(), events=len(rows))
-    by_rule: Counter[str] = Counter()
-    for r in rows:
+    since, until = utc_text(start), utc_text(end)
+    report = DailyReport(venue=venue["id"], day=day.isoformat())
+    if _whole_hour(start) and _whole_hour(end):
+        counted = store.hour_counts(venue["id"], since, until)
+        report.denials_by_rule = store.rule_totals(venue["id"], since, until)
+    else:
+        counted = [{**r, "n": 1} for r in store.day_events(venue["id"], since, until)]
+        report.denials_by_rule = dict(Counter(rule for r in counted if r["decision"] == "deny"
+                                              and r["kind"] != REMEASURE_KIND for rule in r["failed"] or ["—"]))
+    for r in counted:
+        n = r["n"]
+        report.events += n
         if r["effect"] == 1:
-            report.entries += 1
-            report.visitors_admitted += r["person_class"] == "visitor"
+            report.entries += n
+            report.visitors_admitted += n if r["person_class"] == "visitor" else 0
         elif r["effect"] == -1:
-            report.exits += 1
+            report.exits += n
         if r["kind"] == REMEASURE_KIND:
-            report.remeasures += 1
+            report.remeasures += n
         elif r["decision"] == "admit" and r["kind"] in DECIDED_KINDS:
-            report.admitted += 1
+            report.admitted += n
         elif r["decision"] == "deny":
-            report.denied += 1
-            by_rule.update(r["failed"] or ["—"])
+            report.denied += n
         elif r["decision"] == "refer":
-            report.referred += 1
+            report.referred += n
         if r["kind"] == "fever":
-            report.fevers.append({"at": local_text(r["at"], tz, "%H:%M:%S"), "celsius": r["celsius"]})
-    report.denials_by_rule = dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0])))
-    report.peak_occupancy = _peak(store, venue, start, end, rows)
+            report.fevers_total += n
+    report.denials_by_rule = dict(sorted(report.denials_by_rule.items(), key=lambda kv: (-kv[1], kv[0])))
+    report.fevers = [{"at": local_text(f["at"], tz, "%H:%M:%S"), "celsius": f["celsius"]}
+                     for f in store.fevers(venue["id"], since, until)]
+    report.peak_occupancy = _peak(store, venue, start, end)
     return report
 
 
-def _peak(store: HubStore, venue: dict[str, Any], start: dt.datetime, end: dt.datetime,
-          rows: list[dict[str, Any]]) -> int:
-    """The most people inside at once during [start, end)."""
+def _minute_time(minute: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(minute + ":00+00:00")
+
+
+def _peak(store: HubStore, venue: dict[str, Any], start: dt.datetime, end: dt.datetime) -> int:
+    """The most people inside at once during [start, end), at the end of any minute (the minute counters)."""
     dwell = venue.get("dwell_minutes")
+    since, until = utc_text(start), utc_text(end)
     if not dwell:
-        inside = peak = max(0, store.effect_before(venue["id"], utc_text(start)))
-        for r in rows:
-            inside = max(0, inside + r["effect"])
+        inside = peak = max(0, store.effect_before(venue["id"], since))
+        for _minute, entries, exits in store.minute_changes(venue["id"], since, until):
+            inside = max(0, inside + entries - exits)
             peak = max(peak, inside)
         return peak
     # No exit gates: each entry counts as inside for `dwell` minutes (as the hub's occupancy does).
     span = dt.timedelta(minutes=dwell)
-    earlier = store.day_events(venue["id"], utc_text(start - span), utc_text(start))
     changes: list[tuple[dt.datetime, int]] = []
-    for r in earlier + rows:
-        if r["effect"] == 1:
-            t = _parse(r["at"])
-            changes += [(t, 1), (t + span, -1)]
+    for minute, entries, _exits in store.minute_changes(venue["id"], utc_text(start - span), until):
+        if entries:
+            t = _minute_time(minute)
+            changes += [(t, entries), (t + span, -entries)]
     changes.sort(key=lambda c: (c[0], c[1]))  # a departure before an arrival at the same instant
     inside, peak = 0, None
     for t, delta in changes:

@@ -16,7 +16,7 @@ engines differ, it is said here once:
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Double, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy import Column, Double, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 Str = Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
@@ -51,6 +51,9 @@ venues = Table(
     Column("lease_reclaim_after_s", Integer),
     # The venue's IANA zone for every time shown or exported; NULL: the hub's CONSOLE_TZ (default Asia/Shanghai).
     Column("timezone", Str),
+    # Retention has deleted this venue's events before this time (UTC text; NULL: none deleted): an event
+    # older than it is refused, since the hub can no longer tell a new one from a replay already counted.
+    Column("events_deleted_before", Str),
 )
 
 gates = Table(
@@ -119,7 +122,65 @@ events = Table(
     Index("events_at", "at"),
     # An exit frees a place only when its subject is inside: looked up by subject at every exit.
     Index("events_venue_subject", "venue", "subject", "at"),
+    # The daily report's fever list: a partial index holds the fevers only (a few rows a day), not every event.
+    Index("events_venue_fever", "venue", "at", sqlite_where=text("kind = 'fever'"),
+          postgresql_where=text("kind = 'fever'")),
     sqlite_with_rowid=False,
+)
+
+# The figures the overview and the daily report show, per venue and UTC hour ("2026-05-01T08"), counted in
+# the ingest transaction from the rows it inserted (so a replayed event counts once), kept after retention
+# deletes the events. Decision and person class are '' for none (a key column cannot be NULL).
+event_counts = Table(
+    "event_counts", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("hour", Str, primary_key=True),
+    Column("gate", Str, primary_key=True),
+    Column("kind", Str, primary_key=True),
+    Column("decision", Str, primary_key=True),
+    Column("person_class", Str, primary_key=True),
+    Column("effect", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+# Denials (not re-measure prompts) per venue, UTC hour and failed rule ("—": a denial naming no rule).
+rule_counts = Table(
+    "rule_counts", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("hour", Str, primary_key=True),
+    Column("rule", Str, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+# Entries and exits that count (effect +1/-1) per venue and UTC minute ("2026-05-01T08:05"): the peak
+# occupancy of a day and the number inside at a past time, without reading the events.
+occupancy_minutes = Table(
+    "occupancy_minutes", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("minute", Str, primary_key=True),
+    Column("entries", Integer, nullable=False),
+    Column("exits", Integer, nullable=False),
+)
+
+# Each failed rule of an event, written at ingest: a filter by rule walks this index, not every `failed` text.
+event_rules = Table(
+    "event_rules", metadata,
+    Column("event_id", Str, primary_key=True),
+    Column("rule", Str, primary_key=True),
+    Column("venue", Str, nullable=False),
+    Column("at", Str, nullable=False),
+    Index("event_rules_venue_rule_at", "venue", "rule", "at", "event_id"),
+    Index("event_rules_rule_at", "rule", "at", "event_id"),
+    sqlite_with_rowid=False,
+)
+
+# Hub-wide jobs that one process of the hub runs at a time (the retention purge): the holder and until
+# when; a holder that died lets it lapse. A row, not an advisory lock, so it works the same on SQLite.
+hub_locks = Table(
+    "hub_locks", metadata,
+    Column("name", Str, primary_key=True),
+    Column("holder", Str, nullable=False),
+    Column("until", Real, nullable=False),
 )
 
 # One counter row per venue, updated in the same transaction as the inserts it counts.

@@ -35,9 +35,10 @@ from server.schema import audit, devices, documents, enroll_tokens, gates, lease
 from server.schema import events as events_table  # `events` is the batch in ingest()
 from server.leases import DEFAULT_RECLAIM_AFTER_S, LentPlaces, check_reclaim
 from server.schema import reservations, schedule_groups, users, venues
-from server.store_console import ConsoleQueries
+from server.store_console import ConsoleQueries, Cursor, keyset
+from server.store_counts import count_events
 from server.store_engine import (
-    begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, position_of, shown, upsert,
+    begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, shown, upsert,
 )
 from server.store_migrate import upgrade
 from server.passwords import forget_verified, hash_password, mosquitto_hash, verify_password
@@ -171,7 +172,8 @@ _SHRINK_LEASE = (update(leases).where(leases.c.venue == bindparam("b_venue"), le
                  .values(held=case((leases.c.held > bindparam("b_n", type_=Integer),
                                     leases.c.held - bindparam("b_n", type_=Integer)), else_=0)))
 _IS_EXIT = (events_table.c.kind == "exit") | ((events_table.c.direction == "out") & (events_table.c.decision == "admit"))
-_UNMATCHED_EXITS = (select(events_table.c.id, events_table.c.gate, events_table.c.subject, events_table.c.at)
+_UNMATCHED_EXITS = (select(events_table.c.id, events_table.c.gate, events_table.c.subject, events_table.c.at,
+                           events_table.c.kind, events_table.c.decision, events_table.c.person_class, events_table.c.failed)
                     .where(events_table.c.venue == bindparam("b_venue"), events_table.c.effect == 0,
                            events_table.c.subject.in_(bindparam("b_subjects", expanding=True)), _IS_EXIT)
                     .order_by(events_table.c.at))
@@ -180,6 +182,8 @@ _BALANCES = (select(events_table.c.subject, func.sum(events_table.c.effect))
                     events_table.c.subject.in_(bindparam("b_subjects", expanding=True)), events_table.c.effect != 0)
              .group_by(events_table.c.subject))
 _ADD_PRESENCE = insert(presence)
+_HORIZONS = (select(venues.c.id, venues.c.events_deleted_before)
+             .where(venues.c.id.in_(bindparam("b_venues", expanding=True)), venues.c.events_deleted_before.is_not(None)))
 
 
 class HubDatabaseError(CheckpointError):
@@ -446,7 +450,7 @@ class HubStore(ConsoleQueries):
             held = self._held(c, timely)
             conflicts = self._conflicts(held, timely)
             facts: dict[tuple[str, str], Any] = {}
-            accepted = self._check_directions(c, timely, refused, facts)
+            accepted = self._after_horizon(c, self._check_directions(c, timely, refused, facts), refused)
             # Entries and exits counted per venue, written once at the end of the transaction.
             counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             # The first of each id is stored, later ones and ids held already are not (writers are serialised,
@@ -485,6 +489,12 @@ class HubStore(ConsoleQueries):
             unmatched += sum(1 for r in left if r["effect"] == 0)
             # Presence changes in the order the events count: the entries, late-matched exits, the exits.
             self._add_presence(c, [*entered, *late, *left])
+            # The hour counters, from the rows this transaction inserted (only those: a replay adds nothing);
+            # a late-matched exit moves from effect 0 to -1.
+            count_events(c, [*entered, *left])
+            if late:
+                count_events(c, [{**r, "effect": 0} for r in late], -1, index_rules=False)
+                count_events(c, late, index_rules=False)
             for venue, (entries, exits_) in counts.items():
                 if entries or exits_:
                     c.execute(_COUNT, {"b_venue": venue, "b_entries": entries, "b_exits": exits_})
@@ -500,6 +510,13 @@ class HubStore(ConsoleQueries):
             log.warning("events %s sent again with other content: the first kept", ", ".join(conflicts))
         if beyond:
             log.warning("ALERT %d admitted entries beyond the gates' leases: stored and audited", beyond)
+        # Imported here, not at the top: `checkpoint hub serve` imports this module in gunicorn's master before
+        # it sets $PROMETHEUS_MULTIPROC_DIR, and prometheus-client picks its mode when first imported.
+        from server import metrics
+
+        metrics.EVENTS_INGESTED.inc(new)
+        if refused:
+            metrics.EVENTS_REFUSED.inc(len(refused))
         taken = {r.id for r in refused}
         return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched, beyond)
 
@@ -541,6 +558,25 @@ class HubStore(ConsoleQueries):
         changes = _presence_rows(rows)
         if changes:
             c.execute(_ADD_PRESENCE, changes)
+
+    @staticmethod
+    def _after_horizon(c: Connection, batch: list[GateEvent], refused: list[Refusal]) -> list[GateEvent]:
+        """The events after their venue's deleted-before horizon; older ones go to `refused` (too old).
+
+        Retention has deleted the venue's events before it, counters kept: one of those sent again would
+        be inserted and counted twice, and the hub can no longer tell it from a new one."""
+        if not batch:
+            return batch
+        horizons = dict(c.execute(_HORIZONS, {"b_venues": sorted({e.venue for e in batch})}).all())
+        if not horizons:
+            return batch
+        kept = []
+        for e in batch:
+            if e.venue in horizons and utc_text(e.at) < horizons[e.venue]:
+                refused.append(Refusal(e.id, *TOO_OLD))
+            else:
+                kept.append(e)
+        return kept
 
     @staticmethod
     def _beyond_lease(c: Connection, venue: str, gate: str, admitted: int, received: str, known: Any = None) -> int:
@@ -617,7 +653,7 @@ class HubStore(ConsoleQueries):
         matched: list[dict[str, Any]] = []
         for venue, subjects in by_venue.items():
             rows = c.execute(_UNMATCHED_EXITS, {"b_venue": venue, "b_subjects": sorted(subjects)}).all()
-            for event_id, gate, subject, at in rows:
+            for event_id, gate, subject, at, kind, decision, person_class, failed in rows:
                 balance = c.execute(select(func.coalesce(func.sum(ev.c.effect), 0))
                                     .where(ev.c.venue == venue, ev.c.subject == subject, ev.c.effect != 0,
                                            ev.c.at <= at)).scalar()
@@ -626,7 +662,9 @@ class HubStore(ConsoleQueries):
                 c.execute(update(ev).where(ev.c.id == event_id).values(effect=-1))
                 counts[venue][1] += 1
                 # Its presence change (an exit, now that it counts) goes in with the batch's own.
-                matched.append({"venue": venue, "gate": gate, "subject": subject, "effect": -1, "at": at})
+                # The rest of the row: its counters move from "stored, freed nothing" to "an exit".
+                matched.append({"venue": venue, "gate": gate, "subject": subject, "effect": -1, "at": at, "id": event_id,
+                                "kind": kind, "decision": decision, "person_class": person_class, "failed": failed})
         return matched
 
     @staticmethod
@@ -661,11 +699,6 @@ class HubStore(ConsoleQueries):
         more = len(rows) == limit
         changes = [{"subject": r[1], "direction": r[2], "at": r[3]} for r in rows]
         return PresencePage(changes, rows[-1][0] if more else top, more)
-
-    def purge_presence(self, before: dt.datetime) -> int:
-        """Delete presence changes older than `before` (they only serve the anti-passback window); rows deleted."""
-        with self.write() as c:
-            return c.execute(delete(presence).where(presence.c.at < utc_text(before))).rowcount
 
     def _inside(self, c: Connection, venue: dict[str, Any], now: dt.datetime) -> int:
         ev = events_table
@@ -725,6 +758,10 @@ class HubStore(ConsoleQueries):
             c.execute(upsert(c, leases, ["venue", "gate"], ["held", "updated_at"]),
                       {"venue": venue_id, "gate": gate, "held": new_held, "updated_at": utc_text(utc_now())})
             self._touch(c, venue_id, gate, None)  # a lease call is contact too: the gate is not silent
+        if want > 0:
+            from server import metrics  # imported late: see ingest()
+
+            (metrics.LEASES_GRANTED if granted > 0 else metrics.LEASES_REFUSED).inc()
         return {"grant": granted, "held": new_held, "cap": venue.get("cap"), "inside": inside}
 
     def lent_places(self, venue_id: str, now: dt.datetime | None = None) -> list[LentPlaces]:
@@ -870,20 +907,20 @@ class HubStore(ConsoleQueries):
 
     def access_log(self, *, venue: str | None = None, gate: str | None = None, since: dt.datetime | None = None,
                    until: dt.datetime | None = None, decision: str | None = None, rule: str | None = None,
-                   limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
-        """Events matching the filters, newest first."""
+                   limit: int = 1000, offset: int = 0, before: Cursor | None = None) -> list[dict[str, Any]]:
+        """Events matching the filters, newest first; a page starts past `before` (keyset) or after `offset` rows."""
         ev = events_table
         stmt = select(*(ev.c[name] for name in EVENT_COLUMNS if name not in ("effect", "wall_at")))
+        stmt, at, key = self._by_rule(stmt, rule, venue, ev)
         for column, value in (("venue", venue), ("gate", gate), ("decision", decision)):
             if value is not None:
                 stmt = stmt.where(ev.c[column] == value)
         if since is not None:
-            stmt = stmt.where(ev.c.at >= utc_text(since))
+            stmt = stmt.where(at >= utc_text(since))
         if until is not None:
-            stmt = stmt.where(ev.c.at < utc_text(until))
-        if rule is not None:
-            stmt = stmt.where(position_of(ev.c.failed, "," + rule + ",") > 0)
-        rows = self._rows(stmt.order_by(ev.c.at.desc(), ev.c.id.desc()).limit(limit).offset(offset))
+            stmt = stmt.where(at < utc_text(until))
+        stmt, _ = keyset(stmt, at, key, before)
+        rows = self._rows(stmt.limit(limit).offset(offset))
         for r in rows:
             r["failed"] = [x for x in r["failed"].split(",") if x]
             r["reasons"] = json.loads(r["reasons"])

@@ -8,6 +8,7 @@ hub's SQL still lives in the store's files only (server/store*.py). It relies on
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -19,10 +20,13 @@ from sqlalchemy import (
 )
 
 from protocols.clock import utc_now, utc_text
+from protocols.errors import CheckpointError
 from protocols.events import REMEASURE_KIND
 from server.schema import (
-    audit, daily_reports, denial_reviews, events, occupancy, rate_limits, reservations, settings, users, venues, visits,
+    audit, daily_reports, denial_reviews, event_rules, events, hub_locks, occupancy, presence, rate_limits,
+    reservations, settings, users, venues, visits,
 )
+from server import store_counts
 from server.store_engine import insert_ignore, position_of, upsert
 
 # Retention rewrites at most this many rows per write transaction (a gate's batch waits at most that long).
@@ -32,6 +36,44 @@ QUERY_ACTIONS = ("denials.list", "api.events")
 SOURCE_ACTIONS = ("login", "login.failed", "login.rate_limited")
 # A visit's personal fields: nulled after retention.
 VISIT_PERSONAL = ("name", "subject", "host", "purpose", "created_by", "decided_by")
+
+
+Cursor = tuple[str, str]  # (at, id) of a row: a keyset page starts just past it
+
+
+class BadCursor(CheckpointError):
+    """A page cursor that is not 'AT,ID' (a stored time and an event id)."""
+
+    reason = "bad_cursor"
+
+
+def parse_cursor(text: str | None) -> Cursor | None:
+    """A page cursor 'AT,ID' as (at, id); None for none; BadCursor when it is not one."""
+    if not text:
+        return None
+    at, sep, event_id = text.partition(",")
+    if not sep or not at or not event_id or len(text) > 120 or "," in event_id:
+        raise BadCursor("分页标记无效 / the page cursor must be AT,ID (as the previous page's link gave it)")
+    return at, event_id
+
+
+def cursor_of(row: dict[str, Any]) -> str:
+    """The cursor text of a row (its stored time and id), for the next or previous page's link."""
+    return f"{row['at']},{row['id']}"
+
+
+def keyset(stmt: Select, at: ColumnElement, key: ColumnElement, before: Cursor | None = None,
+           after: Cursor | None = None) -> tuple[Select, bool]:
+    """Order `stmt` newest first and start it past a cursor: rows older than `before`, or (read oldest first,
+    to be reversed by the caller: the second value says so) newer than `after`.
+
+    Spelt `at <= x AND (at < x OR id < y)`, not as a row-value comparison: the first term is a range
+    both engines' planners take on the (..., at) index; the page then costs its own rows, however deep."""
+    if before is not None:
+        stmt = stmt.where(at <= before[0], or_(at < before[0], key < before[1]))
+    if after is not None:
+        return stmt.where(at >= after[0], or_(at > after[0], key > after[1])).order_by(at, key), True
+    return stmt.order_by(at.desc(), key.desc()), False
 
 
 def _reduced_target(action: str, target: str) -> str:
@@ -107,30 +149,45 @@ class ConsoleQueries:
     def denials(self, *, venue: str | None = None, gate: str | None = None, since: str | None = None,
                 until: str | None = None, decisions: Sequence[str] = ("deny", "refer"), rule: str | None = None,
                 person_class: str | None = None, name: str | None = None, limit: int = 50,
-                offset: int = 0) -> list[dict[str, Any]]:
-        """Refused or referred events matching the filters (times as stored ISO text), newest first."""
+                offset: int = 0, before: Cursor | None = None, after: Cursor | None = None) -> list[dict[str, Any]]:
+        """Refused or referred events matching the filters (times as stored ISO text), newest first; a page starts
+        past a cursor (`before`/`after`, see `keyset`) or, for old links, after `offset` rows."""
         e, r = events, denial_reviews
         stmt = (select(e.c.id, e.c.venue, e.c.gate, e.c.at, e.c.kind, e.c.direction, e.c.decision, e.c.failed,
                        e.c.reasons, e.c.name, e.c.person_class, e.c.colour, e.c.celsius, r.c.reviewer, r.c.reviewed_at)
-                .select_from(e.outerjoin(r, r.c.event_id == e.c.id))
                 # A re-measure prompt is not a denial: the second reading decides (a fever was listed twice).
                 .where(e.c.decision.in_(list(decisions)), e.c.kind != REMEASURE_KIND))
+        stmt, at, key = self._by_rule(stmt, rule, venue, e.outerjoin(r, r.c.event_id == e.c.id))
         for column, value in (("venue", venue), ("gate", gate), ("person_class", person_class)):
             if value:
                 stmt = stmt.where(e.c[column] == value)
         if since:
-            stmt = stmt.where(e.c.at >= since)
+            stmt = stmt.where(at >= since)
         if until:
-            stmt = stmt.where(e.c.at < until)
-        if rule:
-            stmt = stmt.where(position_of(e.c.failed, "," + rule + ",") > 0)
+            stmt = stmt.where(at < until)
         if name:
             stmt = stmt.where(position_of(e.c.name, name) > 0)
-        rows = self._rows(stmt.order_by(e.c.at.desc(), e.c.id.desc()).limit(limit).offset(offset))
+        stmt, backwards = keyset(stmt, at, key, before, after)
+        rows = self._rows(stmt.limit(limit).offset(offset))
+        if backwards:
+            rows.reverse()
         for row in rows:
             row["failed"] = [x for x in row["failed"].split(",") if x]
             row["reasons"] = json.loads(row["reasons"])
         return rows
+
+    @staticmethod
+    def _by_rule(stmt: Select, rule: str | None, venue: str | None, joined: Any) -> tuple[Select, ColumnElement, ColumnElement]:
+        """Events of `stmt` (over `joined`, which holds `events`) that failed `rule`, through the (event, rule)
+        index: the statement and the (time, id) columns to order and page it by."""
+        if not rule:
+            return stmt.select_from(joined), events.c.at, events.c.id
+        er = event_rules
+        stmt = stmt.select_from(er.join(joined, events.c.id == er.c.event_id)).where(er.c.rule == rule)
+        if venue:
+            stmt = stmt.where(er.c.venue == venue)
+        # Ordered by the index's own columns, so the planner walks it newest first and stops at the page.
+        return stmt, er.c.at, er.c.event_id
 
     def event_detail(self, event_id: str) -> dict[str, Any] | None:
         """One event with its review (reviewer, note, when), or None."""
@@ -162,12 +219,29 @@ class ConsoleQueries:
         return rows
 
     def effect_before(self, venue: str, until: str) -> int:
-        """The sum of entry/exit effects of a venue's events before a time (people inside then)."""
-        # The counter row minus what came since: reads the days since `until`, not the venue's whole history.
+        """The sum of entry/exit effects of a venue's events before a time on a whole minute (people inside then)."""
+        # The counter row minus what the minute counters hold since: no event is read.
         counts = self._scalar(select(occupancy.c.entries - occupancy.c.exits).where(occupancy.c.venue == venue))
-        since = self._scalar(select(func.coalesce(func.sum(events.c.effect), 0))
-                             .where(events.c.venue == venue, events.c.at >= until, events.c.effect != 0))
-        return int(counts or 0) - int(since)
+        return int(counts or 0) - store_counts.net_since(self.conn, venue, store_counts.minute_of(until))
+
+    def hour_counts(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
+        """A venue's counters (kind, decision, person class, effect, n) for the UTC hours of [since, until)."""
+        return store_counts.hour_counts(self.conn, venue, store_counts.hour_of(since), store_counts.hour_of(until))
+
+    def rule_totals(self, venue: str, since: str, until: str) -> dict[str, int]:
+        """Denials per failed rule of a venue in the UTC hours of [since, until)."""
+        return store_counts.rule_totals(self.conn, venue, store_counts.hour_of(since), store_counts.hour_of(until))
+
+    def minute_changes(self, venue: str, since: str, until: str) -> Sequence[tuple[str, int, int]]:
+        """(UTC minute, entries, exits) of a venue's counted entries and exits in the minutes of [since, until)."""
+        return store_counts.minute_changes(self.conn, venue, store_counts.minute_of(since),
+                                           store_counts.minute_of(until))
+
+    def fevers(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
+        """A venue's fever events still held in [since, until): time and reading (the fever index, not the day)."""
+        e = events
+        return self._rows(select(e.c.at, e.c.celsius).where(e.c.venue == venue, e.c.kind == "fever", e.c.at >= since,
+                                                            e.c.at < until).order_by(e.c.at, e.c.id))
 
     def file_report(self, venue: str, day: str, filed_by: str, deadline: str, late: bool, body: str) -> bool:
         """File a day's report once; False when it was already filed (filed reports never change)."""
@@ -238,13 +312,60 @@ class ConsoleQueries:
             if len(ids) < batch:
                 return done
 
-    def purge_personal(self, venue: str, before: str, batch: int = PURGE_BATCH) -> int:
-        """Null the subject hash, masked name, operator and note of a venue's events before a time; rows purged."""
-        e = events
-        return self._batched(
-            select(e.c.id).where(e.c.venue == venue, e.c.at < before, or_(
-                e.c.subject.is_not(None), e.c.name.is_not(None), e.c.note.is_not(None), e.c.operator.is_not(None))),
-            e.c.id, {"subject": None, "name": None, "note": None, "operator": None}, batch)
+    def delete_events(self, venue: str, before: str, batch: int = PURGE_BATCH) -> int:
+        """Delete a venue's events before a time with their rule index rows and reviews; events deleted.
+
+        Their figures stay in the counters (server/store_counts.py, written when each was stored). The
+        venue's horizon moves first, in its own transaction: from then on an event older than it is refused
+        at ingest, so none is stored (and counted) again under the delete."""
+        e, v = events, venues
+        with self.write() as c:
+            c.execute(update(v).where(v.c.id == venue, or_(v.c.events_deleted_before.is_(None),
+                                                            v.c.events_deleted_before < before))
+                      .values(events_deleted_before=before))
+        find = select(e.c.id).where(e.c.venue == venue, e.c.at < before).order_by(e.c.at).limit(batch)
+        done = 0
+        while True:
+            # One short write transaction per batch, so gates' event batches never wait long on the lock.
+            with self.write() as c:
+                ids = list(c.execute(find).scalars())
+                if ids:
+                    c.execute(delete(event_rules).where(event_rules.c.event_id.in_(ids)))
+                    c.execute(delete(denial_reviews).where(denial_reviews.c.event_id.in_(ids)))
+                    c.execute(delete(e).where(e.c.id.in_(ids)))
+            done += len(ids)
+            if len(ids) < batch:
+                return done
+
+    def purge_presence(self, before: str, batch: int = PURGE_BATCH) -> int:
+        """Delete presence changes older than `before` (they only serve the anti-passback window), in batches."""
+        p = presence
+        find = select(p.c.id).where(p.c.at < before).order_by(p.c.at).limit(batch)
+        done = 0
+        while True:
+            with self.write() as c:
+                ids = list(c.execute(find).scalars())
+                if ids:
+                    c.execute(delete(p).where(p.c.id.in_(ids)))
+            done += len(ids)
+            if len(ids) < batch:
+                return done
+
+    def try_lock(self, name: str, holder: str, ttl_s: float, now: float | None = None) -> bool:
+        """Take (or renew) a hub-wide job lock for `ttl_s` seconds; False while another holder has it."""
+        now = time.time() if now is None else now
+        lk = hub_locks
+        with self.write() as c:  # writers are serialised: the read and the write below are one step
+            row = c.execute(select(lk.c.holder, lk.c.until).where(lk.c.name == name)).first()
+            if row is not None and row[0] != holder and row[1] > now:
+                return False
+            c.execute(upsert(c, lk, ["name"], ["holder", "until"]), {"name": name, "holder": holder, "until": now + ttl_s})
+            return True
+
+    def release_lock(self, name: str, holder: str) -> None:
+        """Give a job lock back (only its holder can)."""
+        with self.write() as c:
+            c.execute(delete(hub_locks).where(hub_locks.c.name == name, hub_locks.c.holder == holder))
 
     def purge_records(self, venue: str, before: str, batch: int = PURGE_BATCH) -> dict[str, int]:
         """Null the personal fields of a venue's reviews, reservations and visits older than a time; rows per table."""

@@ -174,31 +174,38 @@ def old_and_new_events(hub: Hub) -> tuple[str, str]:
     return old.id, new.id
 
 
-def test_purge_nulls_personal_fields_past_retention_and_keeps_counts(hub: Hub) -> None:
+def test_purge_deletes_events_past_retention_and_the_old_days_report_keeps_its_counts(hub: Hub) -> None:
     old, new = old_and_new_events(hub)
     old_day = (dt.datetime.now(TZ) - dt.timedelta(days=40)).date()
     before = build_report(hub.store, hub.store.venue("school1"), old_day, TZ)
+    assert (before.events, before.denied, before.denials_by_rule) == (1, 1, {"GATE-TEMP-01": 1})
     assert purge(hub.store) == {"factory1": 0, "school1": 1}
-    assert hub.store.event_detail(old)["subject"] is None and hub.store.event_detail(old)["name"] is None
+    assert hub.store.event_detail(old) is None and hub.store.event_count("school1") == 1
     assert hub.store.event_detail(new)["name"] == "张*明"
     assert build_report(hub.store, hub.store.venue("school1"), old_day, TZ) == before
-    # The detail page says so.
-    assert "已清除" in hub.client("admin").get(f"/console/denials/{old}").get_data(as_text=True)
-    # A venue keeping 3 days purges the 5-day-old one too; nothing twice.
+    # The detail page is gone with the event.
+    assert hub.client("admin").get(f"/console/denials/{old}").status_code == 404
+    # A venue keeping 3 days deletes the 5-day-old one too; nothing twice.
     hub.store.set_venue_console("school1", "school", None, 3)
     assert purge(hub.store) == {"factory1": 0, "school1": 1}
     assert purge(hub.store) == {"factory1": 0, "school1": 0}
 
 
-def test_purge_runs_from_the_cli_and_at_app_start(hub: Hub, tmp_path) -> None:
+def test_purge_runs_from_the_cli_and_not_at_app_start(hub: Hub, tmp_path) -> None:
     old, new = old_and_new_events(hub)
     result = CliRunner().invoke(hub_cli, ["purge", "--database", hub.db])
     assert result.exit_code == 0, result.output
-    assert "purged personal fields of 1 events" in result.output
-    assert hub.store.event_detail(old)["subject"] is None
-    old2, _ = old_and_new_events(hub)
+    assert "deleted 1 events past retention" in result.output
+    assert hub.store.event_detail(old) is None
+    # The deleted time is closed: the old event sent again is refused, not stored and counted a second time.
+    replay = gate_event("school1", "north", dt.datetime.now(TZ) - dt.timedelta(days=40)).model_copy(update={"id": old})
+    assert [r.reason for r in hub.store.ingest([replay]).refused] == ["event_too_old"]
+    # A venue not purged yet: its old event stays through an app start, which runs migrations only.
+    hub.store.create_venue("market1", {"name": "市场"})
+    other = gate_event("market1", "north", dt.datetime.now(TZ) - dt.timedelta(days=40))
+    hub.store.ingest([other])
     create_app({"DATABASE": hub.db, "TESTING": True})
-    assert hub.store.event_detail(old2)["subject"] is None and hub.store.event_detail(new)["subject"] is not None
+    assert hub.store.event_detail(other.id) is not None and hub.store.event_detail(new)["subject"] is not None
     result = CliRunner().invoke(hub_cli, ["purge", "--db", str(tmp_path / "missing.db")])
     assert result.exit_code != 0 and "does not exist" in result.output
 

@@ -74,8 +74,9 @@ def test_every_table_with_personal_data_is_cleared_past_retention_and_counts_sta
     assert purge(store) == {"factory1": 0, "school1": 1}
 
     rows = personal_rows(hub)
-    assert rows["events"] == [(old.id, None, None, None, None), (new.id, "ab" * 16, "张*明", "李保安", "再测 re-measure")]
-    assert rows["reviews"] == [(old.id, None, None), (new.id, "li", "已复核")]
+    # The old event is deleted with its review (its figures stay in the counters); the new one is untouched.
+    assert rows["events"] == [(new.id, "ab" * 16, "张*明", "李保安", "再测 re-measure")]
+    assert rows["reviews"] == [(new.id, "li", "已复核")]
     assert [subject for _, subject in rows["reservations"]] == [None, None, "cd" * 16]
     assert rows["visits"] == [(old_visit, None, None, None, None, None, None),
                               (new_visit, "钱*", "34" * 16, "周老师", "家长会", "li", "admin")]
@@ -84,12 +85,11 @@ def test_every_table_with_personal_data_is_cleared_past_retention_and_counts_sta
                              ("denials.list", "venue=school1&name=%E6%9D%8E", "li"),
                              ("api.events", "gate&since", "admin"), ("login.failed", "-", "张三")]
     # Counts and reports are what they were.
-    assert store.slots("school1") == slots and store.event_count() == events
+    assert store.slots("school1") == slots and store.event_count() == events - 1
     assert len(store.audit_log(1000)) == audit_rows
     assert build_report(store, store.venue("school1"), old_day, TZ) == report
-    # The console still shows the review and the visit, their personal fields marked purged.
-    page = hub.client("admin").get(f"/console/denials/{old.id}").get_data(as_text=True)
-    assert "已清除 purged" in page and "发热" not in page and "王保安" not in page
+    # The deleted denial is gone from the console; the visit is shown with its personal fields marked purged.
+    assert hub.client("admin").get(f"/console/denials/{old.id}").status_code == 404
     page = hub.client("admin").get("/console/visitors").get_data(as_text=True)
     assert "陈老师" not in page and "周老师" in page
     # Nothing is cleared twice.
@@ -104,7 +104,7 @@ def test_purge_works_in_bounded_batches_and_misses_no_row(hub: Hub) -> None:
     for i in range(5):
         store.reserve("school1", utc_text(days_ago(40) + dt.timedelta(minutes=i)), f"{i:032x}", 10)
     before = utc_text(days_ago(28))
-    assert store.purge_personal("school1", before, batch=3) == 7
+    assert store.delete_events("school1", before, batch=3) == 7
     assert store.purge_records("school1", before, batch=2)["reservations"] == 5
-    assert personal_rows(hub)["events"] == [(r[0], None, None, None, None) for r in personal_rows(hub)["events"]]
-    assert store.purge_personal("school1", before, batch=3) == 0
+    assert personal_rows(hub)["events"] == []
+    assert store.delete_events("school1", before, batch=3) == 0

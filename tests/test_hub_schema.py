@@ -57,6 +57,7 @@ def test_old_database_is_taken_over_with_its_data(tmp_path: Path):
     # The old steps it lacks (009-012) finished, stamped at 0001 (that schema), then every later revision applied.
     assert store.migrate() == revisions()[1:] and revisions()[:2] == ["0001", "0002"]
     assert store.migrate() == []
+    assert [(r["effect"], r["n"]) for r in store.hour_counts("acme", "2000-01-01T00", "9999-12-31T23")] == [(1, 1)]
     assert store.check_user("admin", "Legacy-admin-pass-2026") == "admin"
     assert store.event_count("acme") == 1 and store.occupancy("acme")["inside"] == 1
     # The old SQLite trigger is gone; the store writes the presence change itself, once per new entry.

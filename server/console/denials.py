@@ -12,6 +12,7 @@ from server.console.access import allowed_venues, audit, check_venue, login_requ
 from server.console.blueprint import ConsoleError, bp, venue_tz
 from server.console.forms import positive_int, stored_time, text
 from server.db import get_store
+from server.store_console import BadCursor, cursor_of, parse_cursor
 
 PAGE_SIZE = 50
 DECISIONS = {"": ("deny", "refer"), "deny": ("deny",), "refer": ("refer",)}
@@ -38,13 +39,33 @@ def denials():
     """Denials newest first, 50 a page; each row with its failing rules in Chinese and English."""
     filters = _filters()
     page = positive_int("page", 1, 100_000)
-    rows = get_store().denials(**filters, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    try:
+        before, after = parse_cursor(request.args.get("before")), parse_cursor(request.args.get("after"))
+    except BadCursor as exc:
+        raise ConsoleError(400, str(exc)) from exc
+    if before and after:
+        raise ConsoleError(400, "before 与 after 只能给一个 / give before or after, not both")
+    # Keyset pages (`before`/`after`: the row the page starts past) cost their own rows however deep; a
+    # `page` alone (links from before keyset paging) still works, by offset.
+    offset = 0 if before or after else (page - 1) * PAGE_SIZE
+    rows = get_store().denials(**filters, limit=PAGE_SIZE + 1, offset=offset, before=before, after=after)
+    if after:  # read oldest first: the extra row, if any, is the newest, and says a newer page exists
+        more, newer = True, len(rows) > PAGE_SIZE
+        rows = rows[-PAGE_SIZE:]
+    else:
+        more, newer = len(rows) > PAGE_SIZE, page > 1
+        rows = rows[:PAGE_SIZE]
     audit("denials.list", request.query_string.decode("utf-8", "replace")[:500] or "-", filters["venue"])
     # Only the filters go back into the page links: a key such as `_scheme` or `_external` in
     # url_for(**request.args) was a 500 (and could point the links at another host).
     args = {k: request.args[k] for k in FILTER_KEYS if request.args.get(k)}
-    pages = {n: url_for("console.denials") + "?" + urlencode({**args, "page": n}) for n in (page - 1, page + 1)}
-    return render_template("console/denials.html", rows=rows[:PAGE_SIZE], page=page, more=len(rows) > PAGE_SIZE,
+    base = url_for("console.denials") + "?"
+    pages = {}
+    if rows and newer and page > 1:
+        pages[page - 1] = base + urlencode({**args, "after": cursor_of(rows[0]), "page": page - 1})
+    if rows and more:
+        pages[page + 1] = base + urlencode({**args, "before": cursor_of(rows[-1]), "page": page + 1})
+    return render_template("console/denials.html", rows=rows, page=page, more=page + 1 in pages,
                            args=args, pages=pages, venues=allowed_venues(), person_classes=PERSON_CLASSES)
 
 
