@@ -35,6 +35,7 @@ from server.schema import audit, devices, documents, enroll_tokens, gates, lease
 from server.schema import events as events_table  # `events` is the batch in ingest()
 from server.leases import DEFAULT_RECLAIM_AFTER_S, LentPlaces, check_reclaim
 from server.schema import reservations, schedule_groups, users, venues
+from server.store_alerts import AlertQueries
 from server.store_console import ConsoleQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, position_of, shown, upsert,
@@ -101,6 +102,7 @@ class IngestResult:
     conflicts: list[str] = field(default_factory=list)  # ids the hub holds with other content: kept, not overwritten
     unmatched_exits: int = 0  # exits of nobody counted inside: stored, but they free no place
     beyond_lease: int = 0  # admitted entries at a capped venue beyond the places the gate held: stored, audited
+    alerted: list[str] = field(default_factory=list)  # ids of the batch that raised an alert the hub holds
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class HubDatabaseError(CheckpointError):
     reason = "bad_database"
 
 
-class HubStore(ConsoleQueries):
+class HubStore(ConsoleQueries, AlertQueries):
     """The hub's database (the console's queries come from `server/store_console.py`)."""
 
     def __init__(self, database: Path | str, timeout: float = 30.0):
@@ -471,6 +473,8 @@ class HubStore(ConsoleQueries):
             unmatched += sum(1 for r in left if r["effect"] == 0)
             # Presence changes in the order the events count: the entries, late-matched exits, the exits.
             self._add_presence(c, [*entered, *late, *left])
+            # Alerts are raised with the events that carry them: once per event, never without it (issue 12).
+            self.raise_event_alerts(c, [*entered, *left], now)
             for venue, (entries, exits_) in counts.items():
                 if entries or exits_:
                     c.execute(_COUNT, {"b_venue": venue, "b_entries": entries, "b_exits": exits_})
@@ -487,7 +491,8 @@ class HubStore(ConsoleQueries):
         if beyond:
             log.warning("ALERT %d admitted entries beyond the gates' leases: stored and audited", beyond)
         taken = {r.id for r in refused}
-        return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched, beyond)
+        acked = [e.id for e in events if e.id not in taken]
+        return IngestResult(acked, new, refused, conflicts, unmatched, beyond, self.alerted(acked))
 
     def _store_exits(self, c: Connection, exits: Sequence[GateEvent], received: str, facts: dict[tuple[str, str], Any],
                      counts: dict[str, list[int]]) -> list[dict[str, Any]]:

@@ -40,6 +40,13 @@ def _visit(hub, venue: str) -> int:
                                   "2030-01-01T02:00:00Z", "admin")
 
 
+def _alert(hub, venue: str) -> str:
+    from server.alerts import Raise
+
+    n = next(_n)
+    return hub.store.raise_alerts([Raise("gate_offline", f"test:{n}", venue, "north", None, "2030-01-01T00:00:00Z", {})])[0]
+
+
 def _device(hub, venue: str) -> str:
     return hub.store.redeem_token(hub.store.create_enroll_token(venue, "north"))[0].id
 
@@ -112,6 +119,17 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     # No such group: 404 once role and venue are let through.
     "DELETE /api/v1/venues/<venue_id>/schedule/groups/<name>": (
         lambda h, v: ("DELETE", f"/api/v1/venues/{v}/schedule/groups/A", {}), at_least("admin", 404)),
+    "GET /api/v1/venues/<venue_id>/alerts": (lambda h, v: ("GET", f"/api/v1/venues/{v}/alerts", {}),
+                                             at_least("supervisor", 200)),
+    # A new alert each time: an acknowledged one answers 409.
+    "POST /api/v1/venues/<venue_id>/alerts/<alert_id>/ack": (
+        lambda h, v: ("POST", f"/api/v1/venues/{v}/alerts/{_alert(h, v)}/ack", {"json": {"note": "called"}}),
+        at_least("supervisor", 200)),
+    "GET /api/v1/venues/<venue_id>/alert-settings": (lambda h, v: ("GET", f"/api/v1/venues/{v}/alert-settings", {}),
+                                                     at_least("supervisor", 200)),
+    "PUT /api/v1/venues/<venue_id>/alert-settings": (
+        lambda h, v: ("PUT", f"/api/v1/venues/{v}/alert-settings", {"json": {"mail_to": "duty@example.org"}}),
+        at_least("admin", 200)),
     "GET /api/v1/events": (lambda h, v: ("GET", "/api/v1/events", {"query_string": {"venue": v}}),
                            at_least("supervisor", 200)),
     # ---- the console (signed in by session; POSTs carry the CSRF token) --------------------------
