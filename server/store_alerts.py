@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from ulid import ULID
 
 from protocols.clock import utc_now, utc_text
@@ -143,11 +143,11 @@ class AlertQueries:
     def open_alert_count(self, venues: Sequence[str] | None) -> tuple[int, str]:
         """Open alerts of these venues (None: every venue), and the newest alert id among them ('' if none)."""
         a = alerts_table
-        stmt = select(a.c.id).where(a.c.acked_at.is_(None))
+        stmt = select(func.count(), func.max(a.c.id)).where(a.c.acked_at.is_(None))
         if venues is not None:
             stmt = stmt.where(a.c.venue.in_(list(venues)))
-        ids = [r[0] for r in self.conn.execute(stmt)]
-        return len(ids), max(ids, default="")
+        n, newest = self.conn.execute(stmt).one()
+        return int(n), newest or ""
 
     def ack_alert(self, alert_id: str, username: str, note: str, now: dt.datetime | None = None) -> dict[str, Any]:
         """Acknowledge an alert with a note, audited in the same transaction; raises AckRefused if acknowledged."""

@@ -148,6 +148,17 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     # `north` holds no places: refused (409) once role and venue are let through.
     "POST /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
         lambda h, v: ("POST", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 409)),
+    "GET /console/alerts": (lambda h, v: ("GET", "/console/alerts", {"query_string": {"venue": v}}),
+                            at_least("supervisor", 200)),
+    "POST /console/alerts/<alert_id>/ack": (
+        lambda h, v: ("POST", f"/console/alerts/{_alert(h, v)}/ack", {"data": {"note": "called"}}),
+        at_least("supervisor", 302)),
+    "POST /console/alerts/settings/<venue_id>": (
+        lambda h, v: ("POST", f"/console/alerts/settings/{v}", {"data": {"mail_to": "duty@example.org"}}),
+        at_least("admin", 302)),
+    # The stream follows the user's own venues (none is named to it); life=0: one frame, then it ends.
+    "GET /console/alerts/stream": (lambda h, v: ("GET", "/console/alerts/stream", {"query_string": {"life": "0"}}),
+                                   at_least("supervisor", 200, 200)),
     "GET /console/denials": (lambda h, v: ("GET", "/console/denials", {"query_string": {"venue": v}}),
                              at_least("guard", 200)),
     "GET /console/denials/<event_id>": (lambda h, v: ("GET", f"/console/denials/{h.denial[v]}", {}),
