@@ -50,7 +50,8 @@ class AlertQueries:
             row = {"id": alert_id, "venue": r.venue, "kind": r.kind, "key": r.key, "gate": r.gate,
                    "event_id": r.event_id, "at": r.at, "raised_at": now_text, "deadline": r.deadline,
                    "detail": json.dumps(r.detail, ensure_ascii=False, sort_keys=True)}
-            if c.execute(insert_ignore(c, alerts_table), row).rowcount != 1:
+            # RETURNING, not rowcount: psycopg answers -1 for an INSERT ... ON CONFLICT DO NOTHING here.
+            if c.execute(insert_ignore(c, alerts_table).returning(alerts_table.c.id), row).first() is None:
                 continue  # raised before: once per key (an event sent again, a check run again)
             if r.venue not in channels:
                 channels[r.venue] = self._channels(c, r.venue)
@@ -101,7 +102,9 @@ class AlertQueries:
         for venue, gate, status, status_at, last_seen in self.conn.execute(
                 select(g.c.venue, g.c.id, g.c.status, g.c.status_at, g.c.last_seen)):
             silent = last_seen is not None and last_seen < utc_text(now - rules.OFFLINE_AFTER)
-            if status == "offline" or (silent and status != "stopped"):
+            # Its last will, unless it has called in since (a gate may sync over HTTP with MQTT down).
+            willed = status == "offline" and (last_seen is None or status_at is None or last_seen <= status_at)
+            if willed or (silent and status != "stopped"):
                 # One alert per silence, whichever way it was noticed: named by the last contact before it.
                 since = last_seen or status_at
                 found.append(rules.Raise("gate_offline", f"gate_offline:{gate}:{since}", venue, gate, None,
