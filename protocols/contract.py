@@ -175,6 +175,8 @@ class SyncResponse(Body):
     presence_more: bool | None = Field(default=None, description="true: more changes wait, ask again at once")
     conflicts: list[str] | None = Field(default=None, max_length=MAX_BATCH,
                                         description="ids the hub already held with other content: the first is kept")
+    alerted: list[str] | None = Field(default=None, max_length=MAX_BATCH,
+                                      description="ids of the batch that raised an alert the hub holds (absent: none)")
     refused: list[RefusedEvent] | None = Field(default=None, max_length=MAX_BATCH,
                                                description="events not stored, each with its reason (absent: none)")
     # A float, not text: one clock read on the hub's hot path, no formatting; absent from hubs before it.

@@ -26,6 +26,12 @@ DISPLAY: dict[str, dict[str, Label]] = {
         "remeasure": ("复测提示", "re-measure prompt"),
     },
     "direction": {"in": ("进入", "entry"), "out": ("离开", "exit")},
+    "alert_kind": {  # the hub's alerts (server/alerts.py)
+        "red_code": ("红码", "red code"), "fever": ("发热（复测仍异常）", "fever (second high reading)"),
+        "cap_reached": ("场所已满", "venue full"), "gate_offline": ("闸机离线", "gate offline"),
+        "thermometer_drift": ("测温仪漂移", "thermometer drift"), "document_expiry": ("文件将过期", "document expiring"),
+    },
+    "alert_state": {"open": ("待处理", "open"), "overdue": ("已逾期", "overdue"), "acked": ("已确认", "acknowledged")},
     "reason": {  # protocols/errors.py's credential reason codes (a refused code's note)
         "unreadable": ("无法识读", "unreadable"), "bad_prefix": ("不是健康码", "not a health code"),
         "bad_base45": ("编码损坏", "damaged encoding"), "bad_zlib": ("数据损坏", "damaged data"),

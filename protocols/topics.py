@@ -107,6 +107,13 @@ def thermometer(venue: str, gate: str) -> str:
     return gate_topic(venue, gate, Channel.THERMOMETER)
 
 
+def venue_alerts(venue: str) -> str:
+    """The topic the hub publishes a venue's alerts on (QoS 1): ``checkpoint/v1/venue/{venue}/alerts``.
+
+    Under ``venue/``, not under a gate: no device's ACL reaches it (a gate's is its own gate's topics)."""
+    return f"{ROOT}/venue/{check_segment(venue, 'venue')}/alerts"
+
+
 def gate_filter(venue: str, gate: str) -> str:
     """The filter covering every topic of one gate (what its ACL allows)."""
     return f"{ROOT}/{check_segment(venue, 'venue')}/{check_segment(gate, 'gate')}/#"
@@ -162,6 +169,23 @@ class CommandMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     command: Literal["sync", "open", "renew_lease"]
     id: str = Field(min_length=1, max_length=64)
+
+
+class AlertMessage(BaseModel):
+    """`venue/{venue}/alerts`: one alert the hub raised (server/alerts.py `message`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    venue: str
+    kind: str
+    gate: str | None = None
+    event_id: str | None = None
+    at: str
+    raised_at: str
+    deadline: str | None = None
+    detail: dict[str, object] = Field(default_factory=dict)
+    title_zh: str
+    title_en: str
 
 
 # The JSON payload model of each channel (status is plain text: online / offline / stopped).

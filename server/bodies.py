@@ -14,6 +14,7 @@ from pydantic import Field
 from protocols.contract import Body
 from protocols.schedule import DailySlot
 from protocols.topics import SEGMENT
+from server.alerts import AlertKind
 
 ID = SEGMENT.pattern  # the same ids that are safe MQTT topic segments
 
@@ -126,3 +127,48 @@ class TokenResponse(Body):
     token: str
     venue: str
     gate: str
+
+
+class Alert(Body):
+    """An alert as the API lists it: what, where, when, its report deadline and whether it is acknowledged."""
+
+    id: str
+    venue: str
+    kind: AlertKind
+    gate: str | None
+    event_id: str | None
+    at: str = Field(description="when it happened (UTC)")
+    raised_at: str
+    deadline: str | None = Field(description="a fever's report deadline (UTC): 2 hours after the event")
+    countdown_s: int | None = Field(description="seconds left to the deadline; negative once overdue")
+    state: Literal["open", "overdue", "acked"]
+    detail: dict[str, object] = Field(description="masked name, colour, reading, rules; never a raw id")
+    acked_by: str | None
+    acked_at: str | None
+    ack_note: str | None
+
+
+class AlertAck(Body):
+    """A supervisor's acknowledgement of an alert, with what was done."""
+
+    note: str = Field(min_length=1, max_length=500)
+
+
+class AlertSettings(Body):
+    """Where a venue's alerts go besides the console and MQTT (each field optional; null clears it)."""
+
+    webhook_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s]+$")
+    webhook_kind: Literal["generic", "wecom", "dingtalk"] | None = None
+    webhook_secret: str | None = Field(default=None, max_length=200, description="DingTalk's signing secret")
+    mail_to: str | None = Field(default=None, max_length=1000, pattern=r"^\s*([^@\s,]+@[^@\s,]+\s*(,\s*|$))*$",
+                                description="comma-separated addresses")
+
+
+class AlertSettingsShown(Body):
+    """A venue's alert delivery settings as answered (the secret is never sent back, only whether there is one)."""
+
+    venue: str
+    webhook_url: str | None
+    webhook_kind: str
+    webhook_secret_set: bool
+    mail_to: str | None

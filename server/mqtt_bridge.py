@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from protocols import topics
 from protocols.events import GateEvent
+from server.alert_delivery import AlertWorker, MailServer
 from server.store import HubStore
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ class MqttBridge:
     """Subscribes to every gate's events, stores them once, acknowledges them, publishes notices."""
 
     def __init__(self, db_path: Path | str, host: str, port: int, username: str | None = None,
-                 password: str | None = None, client_id: str | None = None, notice_every: float = 1.0):
+                 password: str | None = None, client_id: str | None = None, notice_every: float = 1.0,
+                 alerts: bool = True, mail: MailServer | None = None, alert_every: float = 0.5):
         self.db_path = db_path
         self.host, self.port = host, port
         self.notice_every = notice_every
@@ -75,6 +77,9 @@ class MqttBridge:
         self.client.on_disconnect = self._on_disconnect
         self._threads = [threading.Thread(target=self._write_loop, name="bridge-writer", daemon=True),
                          threading.Thread(target=self._notice_loop, name="bridge-notices", daemon=True)]
+        # Alerts go out from here: this process holds the hub's broker connection (server/alert_delivery.py).
+        self.alerts = AlertWorker(db_path, self.publish_confirmed, mail if mail is not None else MailServer.from_env(),
+                                  every=alert_every) if alerts else None
 
     def start(self) -> None:
         """Connect and start the writer and notice threads."""
@@ -84,14 +89,29 @@ class MqttBridge:
         self.client.loop_start()
         for t in self._threads:
             t.start()
+        if self.alerts is not None:
+            self.alerts.start()
 
     def stop(self) -> None:
         """Stop the threads and disconnect."""
         self._stop.set()
+        if self.alerts is not None:
+            self.alerts.stop()
         for t in self._threads:
             t.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
+
+    def publish_confirmed(self, topic: str, payload: str, timeout: float = 5.0) -> bool:
+        """Publish at QoS 1 and wait for the broker's PUBACK; False when not connected or not acknowledged."""
+        if not self.client.is_connected():
+            return False
+        info = self.client.publish(topic, payload, qos=1)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):  # paho: not queued (disconnected meanwhile)
+            return False
+        return info.is_published()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
         if reason_code.is_failure:
@@ -140,6 +160,8 @@ class MqttBridge:
             store = HubStore(self.db_path)  # paho's thread: its own short-lived connection (status is rare)
             try:
                 store.set_gate_status(where.venue, where.gate, status)
+                if status == topics.OFFLINE:  # the gate's last will: the offline alert now, not at the next check
+                    store.check_alerts()
             finally:
                 store.close()
         except (SQLAlchemyError, OSError) as exc:  # OSError: the store's lock file (HubStore opens it)

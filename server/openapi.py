@@ -16,12 +16,14 @@ from pydantic.json_schema import models_json_schema
 from protocols import contract
 from protocols.contract import API_PREFIX, DOCUMENT_KINDS
 from server import bodies
+from server.alerts import KINDS as alert_kinds
 
 VERSION = "1.0.0"
 MODELS = [contract.EnrollRequest, contract.EnrollResponse, contract.SyncRequest, contract.SyncResponse,
           contract.PresenceChange, contract.LeaseRequest, contract.LeaseResponse, bodies.VenueCreate,
           bodies.VenueSettings, bodies.GateCreate, bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy,
-          bodies.DocumentInfo, bodies.TokenResponse, bodies.GateLease, bodies.ScheduleGroup, bodies.GateZone]
+          bodies.DocumentInfo, bodies.TokenResponse, bodies.GateLease, bodies.ScheduleGroup, bodies.GateZone, bodies.Alert,
+          bodies.AlertAck, bodies.AlertSettings, bodies.AlertSettingsShown]
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["reason", "message"],
     "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}}}}}
@@ -193,6 +195,25 @@ def build() -> dict[str, Any]:
         API_PREFIX + "/venues/{venue_id}/documents/{kind}": {"put": _op("Publish a new version of a document", {
             "201": _json(_ref("DocumentInfo")), **_errors(401, 403, 404, 422)}, security="person",
             params=[venue, kind], raw_body=True)},
+        API_PREFIX + "/venues/{venue_id}/alerts": {"get": _op(
+            "A venue's alerts, newest first: red code, fever (with its 2-hour report deadline), cap reached, gate "
+            "offline, thermometer drift, document expiry", {
+                "200": _json({"type": "array", "items": _ref("Alert")}), **_errors(400, 401, 403, 404)},
+            security="person", params=[
+                venue, _query("state", {"type": "string", "enum": ["open", "acked"]}, "open or acknowledged"),
+                _query("kind", {"type": "string", "enum": list(alert_kinds)}, "one kind of alert"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "most rows (200)")])},
+        API_PREFIX + "/venues/{venue_id}/alerts/{alert_id}/ack": {"post": _op(
+            "Acknowledge an alert with a note (supervisor; audited)", {
+                "200": _json(_ref("Alert")), **_errors(401, 403, 404, 409, 415, 422)}, security="person",
+            body="AlertAck", params=[venue, _path("alert_id", {"type": "string", "maxLength": 26})])},
+        API_PREFIX + "/venues/{venue_id}/alert-settings": {
+            "get": _op("Where the venue's alerts go: webhook and mail", {
+                "200": _json(_ref("AlertSettingsShown")), **_errors(401, 403, 404)}, security="person",
+                params=[venue]),
+            "put": _op("Set the venue's webhook (generic, wecom, dingtalk) and mail recipients (admin; audited)", {
+                "200": _json(_ref("AlertSettingsShown")), **_errors(401, 403, 404, 415, 422)}, security="person",
+                body="AlertSettings", params=[venue])},
         API_PREFIX + "/events": {"get": _op("The access log, newest first (JSON or CSV)", {
             "200": {"description": "events", "content": {"application/json": {"schema": {"type": "array", "items": obj}},
                                                          "text/csv": {"schema": {"type": "string"}}}},
@@ -228,8 +249,11 @@ def render() -> str:
 
 def message_schemas() -> dict[str, str]:
     """JSON Schema text of each MQTT payload, by file name under protocols/schemas/."""
-    from protocols.topics import MESSAGES
+    from protocols.topics import MESSAGES, AlertMessage
 
-    return {f"mqtt-{channel.value}.json": json.dumps(model.model_json_schema(), ensure_ascii=False, indent=1) + "\n"
-            for channel, model in MESSAGES.items()}
+    out = {f"mqtt-{channel.value}.json": json.dumps(model.model_json_schema(), ensure_ascii=False, indent=1) + "\n"
+           for channel, model in MESSAGES.items()}
+    # The hub's venue topic (topics.venue_alerts), not a gate channel.
+    out["mqtt-alerts.json"] = json.dumps(AlertMessage.model_json_schema(), ensure_ascii=False, indent=1) + "\n"
+    return out
 

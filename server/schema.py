@@ -316,3 +316,50 @@ rate_limits = Table(
     Column("count", Integer, nullable=False),
     Column("expires_at", Real, nullable=False),
 )
+
+# Alerts (issue 12): one row per thing a supervisor must hear of, raised at ingest (from the event: red code,
+# fever, cap reached, thermometer drift) or by the hub's background check (gate offline, document expiry).
+# `key` makes each raise happen once: the event id for an event's alert, the episode for a check's.
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Str, primary_key=True),  # ULID: sorts by when it was raised
+    Column("venue", Str, nullable=False),
+    Column("kind", Str, nullable=False),  # red_code, fever, cap_reached, gate_offline, thermometer_drift, document_expiry
+    Column("key", Str, nullable=False),
+    Column("gate", Str),
+    Column("event_id", Str),
+    Column("at", Str, nullable=False),  # when it happened (the event's time; the check's for a check)
+    Column("raised_at", Str, nullable=False),
+    Column("deadline", Str),  # a fever's report deadline (POLICY.md: within 2 hours)
+    Column("detail", Str, nullable=False),  # JSON text: masked name, reading, colour, rules; never a raw id
+    Column("acked_by", Str),
+    Column("acked_at", Str),
+    Column("ack_note", Str),
+    Index("alerts_once", "venue", "key", unique=True),
+    Index("alerts_venue_raised", "venue", "raised_at"),
+    Index("alerts_event", "event_id"),
+)
+
+# The delivery outbox: one row per alert and channel (mqtt, webhook, mail), written in the transaction that
+# raises the alert and retried with backoff until sent, so delivery survives a hub restart.
+alert_outbox = Table(
+    "alert_outbox", metadata,
+    Column("alert_id", Str, primary_key=True),
+    Column("channel", Str, primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", Str, nullable=False),
+    Column("sent_at", Str),
+    Column("last_error", Str),
+    Index("alert_outbox_due", "sent_at", "next_at"),
+)
+
+# Where a venue's alerts go besides the console and MQTT: its webhook and its mail recipients.
+alert_settings = Table(
+    "alert_settings", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("webhook_url", Str),
+    Column("webhook_kind", Str),  # generic, wecom, dingtalk
+    Column("webhook_secret", Str),  # DingTalk's signing secret (optional)
+    Column("mail_to", Str),  # comma-separated addresses
+    Column("updated_at", Str),
+)

@@ -37,6 +37,7 @@ from server.leases import DEFAULT_RECLAIM_AFTER_S, LentPlaces, check_reclaim
 from server.schema import reservations, schedule_groups, users, venues
 from server.store_console import ConsoleQueries, Cursor, keyset
 from server.store_counts import count_events
+from server.store_alerts import AlertQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, shown, upsert,
 )
@@ -102,6 +103,7 @@ class IngestResult:
     conflicts: list[str] = field(default_factory=list)  # ids the hub holds with other content: kept, not overwritten
     unmatched_exits: int = 0  # exits of nobody counted inside: stored, but they free no place
     beyond_lease: int = 0  # admitted entries at a capped venue beyond the places the gate held: stored, audited
+    alerted: list[str] = field(default_factory=list)  # ids of the batch that raised an alert the hub holds
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ class HubDatabaseError(CheckpointError):
     reason = "bad_database"
 
 
-class HubStore(ConsoleQueries):
+class HubStore(ConsoleQueries, AlertQueries):
     """The hub's database (the console's queries come from `server/store_console.py`)."""
 
     def __init__(self, database: Path | str, timeout: float = 30.0):
@@ -495,6 +497,8 @@ class HubStore(ConsoleQueries):
             if late:
                 count_events(c, [{**r, "effect": 0} for r in late], -1, index_rules=False)
                 count_events(c, late, index_rules=False)
+            # Alerts are raised with the events that carry them: once per event, never without it (issue 12).
+            self.raise_event_alerts(c, [*entered, *left], now)
             for venue, (entries, exits_) in counts.items():
                 if entries or exits_:
                     c.execute(_COUNT, {"b_venue": venue, "b_entries": entries, "b_exits": exits_})
@@ -518,7 +522,8 @@ class HubStore(ConsoleQueries):
         if refused:
             metrics.EVENTS_REFUSED.inc(len(refused))
         taken = {r.id for r in refused}
-        return IngestResult([e.id for e in events if e.id not in taken], new, refused, conflicts, unmatched, beyond)
+        acked = [e.id for e in events if e.id not in taken]
+        return IngestResult(acked, new, refused, conflicts, unmatched, beyond, self.alerted(acked))
 
     def _store_exits(self, c: Connection, exits: Sequence[GateEvent], received: str, facts: dict[tuple[str, str], Any],
                      counts: dict[str, list[int]]) -> list[dict[str, Any]]:

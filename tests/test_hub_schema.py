@@ -29,6 +29,8 @@ from tests.conftest import run_sql
 LEGACY = Path(__file__).parent / "data" / "hub-v008.db"
 
 
+
+
 def _describe(store: HubStore) -> dict:
     """Tables with their columns (name, type, nullable), primary key, foreign keys and indexes."""
     seen = inspect(store.conn)

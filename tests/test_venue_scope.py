@@ -40,6 +40,13 @@ def _visit(hub, venue: str) -> int:
                                   "2030-01-01T02:00:00Z", "admin")
 
 
+def _alert(hub, venue: str) -> str:
+    from server.alerts import Raise
+
+    n = next(_n)
+    return hub.store.raise_alerts([Raise("gate_offline", f"test:{n}", venue, "north", None, "2030-01-01T00:00:00Z", {})])[0]
+
+
 def _device(hub, venue: str) -> str:
     return hub.store.redeem_token(hub.store.create_enroll_token(venue, "north"))[0].id
 
@@ -61,6 +68,8 @@ def at_least(role: str, own: int, other: int = 403) -> S:
 # route ("METHOD /flask/rule") -> (how to ask for a venue, expected statuses)
 TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     # ---- device and public routes: a person's credentials are not a device's --------------------
+    # Counts and times, no personal data; without a token, loopback only (the test client is 127.0.0.1).
+    "GET /metrics": (lambda h, v: ("GET", "/metrics", {}), every(200)),
     "POST /api/v1/enroll": (lambda h, v: ("POST", "/api/v1/enroll", {"json": {"token": "x" * 20}}), every(403)),
     "POST /api/v1/device/sync": (lambda h, v: ("POST", "/api/v1/device/sync", {"json": {"events": []}}), every(401)),
     "POST /api/v1/device/lease": (lambda h, v: ("POST", "/api/v1/device/lease", {"json": {"want": 1}}), every(401)),
@@ -114,6 +123,17 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     # No such group: 404 once role and venue are let through.
     "DELETE /api/v1/venues/<venue_id>/schedule/groups/<name>": (
         lambda h, v: ("DELETE", f"/api/v1/venues/{v}/schedule/groups/A", {}), at_least("admin", 404)),
+    "GET /api/v1/venues/<venue_id>/alerts": (lambda h, v: ("GET", f"/api/v1/venues/{v}/alerts", {}),
+                                             at_least("supervisor", 200)),
+    # A new alert each time: an acknowledged one answers 409.
+    "POST /api/v1/venues/<venue_id>/alerts/<alert_id>/ack": (
+        lambda h, v: ("POST", f"/api/v1/venues/{v}/alerts/{_alert(h, v)}/ack", {"json": {"note": "called"}}),
+        at_least("supervisor", 200)),
+    "GET /api/v1/venues/<venue_id>/alert-settings": (lambda h, v: ("GET", f"/api/v1/venues/{v}/alert-settings", {}),
+                                                     at_least("supervisor", 200)),
+    "PUT /api/v1/venues/<venue_id>/alert-settings": (
+        lambda h, v: ("PUT", f"/api/v1/venues/{v}/alert-settings", {"json": {"mail_to": "duty@example.org"}}),
+        at_least("admin", 200)),
     "GET /api/v1/events": (lambda h, v: ("GET", "/api/v1/events", {"query_string": {"venue": v}}),
                            at_least("supervisor", 200)),
     # ---- the console (signed in by session; POSTs carry the CSRF token) --------------------------
@@ -132,6 +152,17 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     # `north` holds no places: refused (409) once role and venue are let through.
     "POST /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
         lambda h, v: ("POST", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 409)),
+    "GET /console/alerts": (lambda h, v: ("GET", "/console/alerts", {"query_string": {"venue": v}}),
+                            at_least("supervisor", 200)),
+    "POST /console/alerts/<alert_id>/ack": (
+        lambda h, v: ("POST", f"/console/alerts/{_alert(h, v)}/ack", {"data": {"note": "called"}}),
+        at_least("supervisor", 302)),
+    "POST /console/alerts/settings/<venue_id>": (
+        lambda h, v: ("POST", f"/console/alerts/settings/{v}", {"data": {"mail_to": "duty@example.org"}}),
+        at_least("admin", 302)),
+    # The stream follows the user's own venues (none is named to it); life=0: one frame, then it ends.
+    "GET /console/alerts/stream": (lambda h, v: ("GET", "/console/alerts/stream", {"query_string": {"life": "0"}}),
+                                   at_least("supervisor", 200, 200)),
     "GET /console/denials": (lambda h, v: ("GET", "/console/denials", {"query_string": {"venue": v}}),
                              at_least("guard", 200)),
     "GET /console/denials/<event_id>": (lambda h, v: ("GET", f"/console/denials/{h.denial[v]}", {}),

@@ -70,6 +70,8 @@ def sync() -> SyncResponse:
              } if result.refused else {}
     if result.conflicts:
         extra["conflicts"] = result.conflicts
+    if result.alerted:  # the gate's kiosk says "已上报 reported" for these only (issue 12)
+        extra["alerted"] = result.alerted
     if body.presence_after is None:
         return SyncResponse(acked=result.acked, new=result.new, versions=versions, fetch=fetch,
                             hub_time=_hub_time(), **extra)
