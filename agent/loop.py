@@ -554,9 +554,12 @@ class GateLoop:
     def figures(self) -> GateFigures:
         """The gate's own figures now (sent with every sync): rate, p95, outbox, clock offset, thermometer median."""
         offset = self.clock.offset()  # trusted minus wall: the wall clock is off by its negative
+        try:
+            median = self.drift.median if self.drift is not None else None
+        except RuntimeError:  # the loop added a reading while this (sync) thread read them: none this time
+            median = None
         return gate_figures(self.times, self.store.outbox_depth(),
-                            None if offset is None else -offset.total_seconds(),
-                            self.drift.median() if self.drift is not None else None)
+                            None if offset is None else -offset.total_seconds(), median)
 
     def _pin_lockout(self, lockouts: int, seconds: float) -> GateEvent | None:
         """Record a guard-PIN lockout as an alarm event (synced to the hub like any event); None if the store is down."""

@@ -241,7 +241,7 @@ class SyncClient:
                         "presence_window_s": math.ceil(self.presence_window_s)}
         try:
             figures = self.figures() if self.figures is not None else None
-        except (sqlite3.Error, ValidationError) as exc:  # figures are a courtesy: the events go regardless
+        except (sqlite3.Error, ValidationError, RuntimeError) as exc:  # a courtesy: the events go regardless
             log.warning("no figures this sync: %s", exc)
             figures = None
         try:
