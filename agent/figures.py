@@ -1,5 +1,5 @@
 """The figures a gate reports of itself with every sync: people per minute, p95 decision time, outbox
-depth, clock offset and the thermometer's median (protocols.contract.GateFigures)."""
+depth, clock offset, the thermometer's median and whether guard mode is on (protocols.contract.GateFigures)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ class DecisionTimes:
 
 
 def gate_figures(times: DecisionTimes, outbox: int, offset_s: float | None,
-                 thermometer_median_c: float | None) -> GateFigures:
+                 thermometer_median_c: float | None, guard_mode: bool = False) -> GateFigures:
     """The contract's figures from what the loop, the store and the clock know now."""
     return GateFigures(people_per_min=times.per_minute(), decision_p95_ms=times.p95_ms(), outbox=outbox,
                        clock_offset_s=None if offset_s is None else round(offset_s, 3),
-                       thermometer_median_c=thermometer_median_c)
+                       thermometer_median_c=thermometer_median_c, guard_mode=guard_mode)

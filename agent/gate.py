@@ -138,4 +138,9 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
             # The supervisor's "open once" is the guard's manual admit, recorded and journalled alike.
             loop.manual_requests.put(ManualRequest("admit", reason or "hub", f"hub:{by}", done))
         sync.open_once = open_once
+
+        def guard_mode(on: bool) -> None:
+            loop.guard_mode = on  # one bool, read by the loop at its next decision
+            log.warning("guard mode %s by the hub", "on" if on else "off")
+        sync.guard_mode = guard_mode
     return Gate(cfg, store, devices, loop, sync)

@@ -126,6 +126,9 @@ class GateLoop:
         self.frame_at = 0.0  # monotonic time the last frame arrived
         self.scan_to_relay_s: float | None = None  # last admission: frame arrived -> relay command
         self.times = DecisionTimes()  # the people per minute and p95 the gate reports with each sync
+        # Guard mode (the hub's guard_on / guard_off): a rules admit becomes a referral. In memory only: a
+        # restarted gate runs by its rules again, and its figures tell the fleet page which it is doing.
+        self.guard_mode = False
         self._next_purge = time.monotonic() + PURGE_EVERY_S  # the gate purged at start
         self._store_fault: tuple[str, dt.datetime] | None = None  # (why, since when) the store takes no record
         self._store_retry_at = 0.0
@@ -502,6 +505,8 @@ class GateLoop:
                 bundle: str | None = None, kind: str = "decision", fmt: str | None = None,
                 operator: str | None = None, note: str | None = None, rest_s: float | None = None,
                 inputs: DecisionInputs | None = None) -> GateEvent:
+        if self.guard_mode and kind == "decision" and decision == "admit":
+            decision, reasons = "refer", [*reasons, messages.GUARD_MODE]
         capped = self.lease is not None and takes_place(kind, self.gate.direction, decision)
         # Held from take() until the admission is on disk: a lease renewal counts it exactly once.
         with self.lease.counting if capped else contextlib.nullcontext():  # type: ignore[union-attr]
@@ -559,7 +564,7 @@ class GateLoop:
         except RuntimeError:  # the loop added a reading while this (sync) thread read them: none this time
             median = None
         return gate_figures(self.times, self.store.outbox_depth(),
-                            None if offset is None else -offset.total_seconds(), median)
+                            None if offset is None else -offset.total_seconds(), median, self.guard_mode)
 
     def _pin_lockout(self, lockouts: int, seconds: float) -> GateEvent | None:
         """Record a guard-PIN lockout as an alarm event (synced to the hub like any event); None if the store is down."""

@@ -149,6 +149,7 @@ class SyncClient:
         # command reaches the loop: open_once(reason, by, done) queues a manual admit, done(event or None).
         self.figures: Callable[[], GateFigures] | None = None
         self.open_once: Callable[[str, str, Callable[[Any], None]], None] | None = None
+        self.guard_mode: Callable[[bool], None] | None = None  # guard_on / guard_off: build_gate sets the loop's
         self._commands: queue.Queue[topics.CommandMessage] = queue.Queue()  # MQTT thread in, sync thread out
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -365,7 +366,13 @@ class SyncClient:
                     self._reply(command, event is not None, event.id if event is not None else "store unavailable")
                 self.open_once(command.reason or "", command.by or "hub", done)
                 return
-            if command.command in ("reload", "sync"):
+            if command.command in ("guard_on", "guard_off"):
+                if self.guard_mode is None:
+                    self._reply(command, False, "this gate has no guard mode")
+                    return
+                self.guard_mode(command.command == "guard_on")
+                self._reply(command, True, command.command)
+            elif command.command in ("reload", "sync"):
                 self.sync_http()  # the answer names what differs; fetch() switches to it
                 self.fetch([kind.value for kind in GateDocuments.READS])
                 self._reply(command, True, json.dumps(self.documents.running(), sort_keys=True))

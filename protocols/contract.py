@@ -144,6 +144,7 @@ class GateFigures(Body):
                                          description="the gate's wall clock minus the hub's time (None: never anchored)")
     thermometer_median_c: float | None = Field(default=None, ge=0, le=100,
                                                description="median of the last readings (drift watch)")
+    guard_mode: bool = Field(default=False, description="the hub's guard mode is on: rules admits are referred")
 
 
 class SyncRequest(Body):

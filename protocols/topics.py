@@ -153,15 +153,16 @@ class NoticeMessage(BaseModel):
 
 
 # What the hub may ask of a gate: "open" opens the barrier once (with a reason), "reload" fetches and
-# switches to the current documents; "sync" and "renew_lease" are older commands, acknowledged alike.
-COMMANDS = ("open", "reload", "sync", "renew_lease")
+# switches to the current documents, "guard_on"/"guard_off" refer everyone the rules admit to the
+# guard (or stop doing so); "sync" and "renew_lease" are older commands, answered alike.
+COMMANDS = ("open", "reload", "guard_on", "guard_off", "sync", "renew_lease")
 
 
 class CommandMessage(BaseModel):
     """`command`: an instruction to a gate."""
 
     model_config = ConfigDict(extra="forbid")
-    command: Literal["sync", "open", "renew_lease", "reload"]
+    command: Literal["sync", "open", "renew_lease", "reload", "guard_on", "guard_off"]
     id: str = Field(min_length=1, max_length=64)
     reason: str | None = Field(default=None, max_length=500, description="why (open: kept with the gate's event)")
     by: str | None = Field(default=None, max_length=64, description="the console user who asked")

@@ -1,7 +1,7 @@
 """Commands to a gate end to end: a real Mosquitto with the hub's ACL, the hub's MQTT bridge, and a real
 gate process (`checkpoint agent simulate`). "Open once" from the console reaches the gate, which opens
 its barrier once (its relay journal says so), records a manual admit with the reason, and answers; a
-command to a gate that is down times out; the gate's own figures reach the fleet page."""
+command to a gate that is down times out; guard mode goes on; the gate's own figures reach the fleet page."""
 
 from __future__ import annotations
 
@@ -78,6 +78,13 @@ def test_open_once_reaches_a_real_gate_which_opens_once_and_answers(hub_factory,
             ("manual", "admit", "家长接孩子 pick-up", "hub:li")
         fleet = client.get("/console/fleet").get_data(as_text=True)
         assert "闸机已执行" in fleet  # the command's result in the fleet's recent commands
+
+        # Guard mode on: the gate answers, and its next sync's figures say so on the fleet page.
+        guard = _command(client, "north", {"command": "guard_on"})
+        assert wait_until(lambda: hub.store.command(guard)["ok"] == 1, COMMAND_TIMEOUT_S, "guard mode on")
+        assert wait_until(lambda: hub.store.gate_figures("school1")["north"].get("guard_mode") is True, 10,
+                          "guard mode in the figures")
+        assert "值守模式 <span" in client.get("/console/fleet").get_data(as_text=True)
 
         # The gate goes down: the next command is never answered, and the console says it timed out.
         procs.procs["gate"].kill()

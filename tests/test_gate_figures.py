@@ -83,3 +83,25 @@ def test_open_goes_to_the_loop_and_is_answered_once_it_is_done(tmp_path: Path) -
     client.run_command(topics.CommandMessage(command="reload", id="c3"))
     assert client.mqtt.replies[-1][:2] == ("c3", False) and "unreachable" in client.mqtt.replies[-1][2]
     store.close()
+
+
+@pytest.mark.slow
+def test_guard_mode_refers_whom_the_rules_would_admit_and_keeps_the_barrier_shut(tmp_path: Path) -> None:
+    import segno
+
+    from tests.agent_gate_helpers import start_simulation
+
+    sim = start_simulation(tmp_path)
+    try:
+        sim.gate.loop.guard_mode = True
+        person = sim.factory.person("green")
+        png = tmp_path / "phone.png"
+        segno.make_qr(person.code, error="m").save(png, scale=4, border=4)
+        sim.gate.devices.thermometer_simulator.set_temperature(36.4)
+        sim.gate.devices.camera.present_image(png, 1.0)
+        event = sim.events.get(timeout=10)
+        assert event.decision == "refer" and event.reasons[-1].rule == "GATE-GUARD-01"
+        assert all(state != "open" for _, state, _ in sim.gate.devices.barrier.changes)
+        assert sim.gate.loop.figures().guard_mode is True
+    finally:
+        sim.close()

@@ -16,7 +16,7 @@ from server.db import get_store
 from server.store_commands import COMMAND_TIMEOUT_S, command_state
 
 # What the console may ask of a gate (a subset of protocols.topics.COMMANDS), and whether it needs a reason.
-CONSOLE_COMMANDS = {"open": True, "reload": False}
+CONSOLE_COMMANDS = {"open": True, "reload": False, "guard_on": False, "guard_off": False}
 
 
 @bp.get("/fleet")
