@@ -140,8 +140,8 @@ class GateFigures(Body):
     decision_p95_ms: float | None = Field(default=None, ge=0, le=3_600_000,
                                           description="p95 of the last decisions' scan-to-answer time")
     outbox: int = Field(ge=0, le=2**62, description="events not yet acknowledged by the hub")
-    clock_offset_s: float | None = Field(default=None, ge=-1e9, le=1e9,
-                                         description="the gate's wall clock minus the hub's time (None: never anchored)")
+    clock_offset_s: float | None = Field(
+        default=None, ge=-1e9, le=1e9, description="the gate's wall clock minus the hub's time (None: never anchored)")
     thermometer_median_c: float | None = Field(default=None, ge=0, le=100,
                                                description="median of the last readings (drift watch)")
     guard_mode: bool = Field(default=False, description="the hub's guard mode is on: rules admits are referred")

@@ -105,9 +105,8 @@ def test_every_console_page_fits_1280_and_390_px_without_horizontal_scrolling(hu
                             if box is None or box["x"] < 0 or box["x"] + box["width"] > inner:
                                 wide.append(f"fleet at {width} px: the {button} button is off-screen ({box})")
                     if name == "overview":  # the charts fit their card
-                        for box in page.locator("svg.chart").evaluate_all("e => e.map(s => s.getBoundingClientRect().right)"):
-                            if box > inner:
-                                wide.append(f"overview at {width} px: a chart ends at {box} px")
+                        rights = page.locator("svg.chart").evaluate_all("e => e.map(s => s.getBoundingClientRect().right)")
+                        wide += [f"overview at {width} px: a chart ends at {r} px" for r in rights if r > inner]
                 page.close()
         finally:
             browser.close()

@@ -63,7 +63,8 @@ def test_open_once_reaches_a_real_gate_which_opens_once_and_answers(hub_factory,
         assert _opened(journal) == []
         client = hub.client("li")
         command_id = _command(client, "north", {"command": "open", "reason": "家长接孩子 pick-up"})
-        assert wait_until(lambda: hub.store.command(command_id)["ok"] is not None, COMMAND_TIMEOUT_S, "the gate's reply")
+        assert wait_until(lambda: hub.store.command(command_id)["ok"] is not None, COMMAND_TIMEOUT_S,
+                          "the gate's reply")
         row = hub.store.command(command_id)
         assert row["ok"] == 1 and row["sent_at"] is not None
         page = client.get(f"/console/commands/{command_id}").get_data(as_text=True)
