@@ -131,4 +131,16 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
                     lease=sync.lease if sync is not None else None, venue_facts=venue.facts if venue else None,
                     clock=clock, mask_watch=mask_watch, schedule=venue.schedule if venue else None)
     holder["loop"] = loop
+    if sync is not None:
+        sync.figures = loop.figures
+
+        def open_once(reason: str, by: str, done: Callable[[GateEvent | None], None]) -> None:
+            # The supervisor's "open once" is the guard's manual admit, recorded and journalled alike.
+            loop.manual_requests.put(ManualRequest("admit", reason or "hub", f"hub:{by}", done))
+        sync.open_once = open_once
+
+        def guard_mode(on: bool) -> None:
+            loop.guard_mode = on  # one bool, read by the loop at its next decision
+            log.warning("guard mode %s by the hub", "on" if on else "off")
+        sync.guard_mode = guard_mode
     return Gate(cfg, store, devices, loop, sync)

@@ -25,6 +25,7 @@ from agent.config import AgentConfig
 from agent.decider import Decider, Verdict
 from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
+from agent.figures import DecisionTimes, gate_figures
 from agent.mask_watch import MaskWatch
 from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
@@ -34,6 +35,7 @@ from agent.trusted_clock import ClockReading, TrustedClock
 from hardware.display.base import Screen
 from hardware.retry import Backoff
 from hardware.scanner.base import ScannedLine
+from protocols.contract import GateFigures
 from protocols.credential import Verification
 from protocols.decision import GateContext
 from protocols.errors import DeviceError
@@ -72,6 +74,8 @@ class ManualRequest:
     decision: str  # admit | deny
     reason: str
     operator: str
+    # Told the event recorded (None: not done, the store was down): the hub's "open once" answers with it.
+    done: Callable[[GateEvent | None], None] | None = None
 
 
 class GateLoop:
@@ -121,6 +125,10 @@ class GateLoop:
         self._backoff = Backoff(first_s=0.2, max_s=5.0)
         self.frame_at = 0.0  # monotonic time the last frame arrived
         self.scan_to_relay_s: float | None = None  # last admission: frame arrived -> relay command
+        self.times = DecisionTimes()  # the people per minute and p95 the gate reports with each sync
+        # Guard mode (the hub's guard_on / guard_off): a rules admit becomes a referral. In memory only: a
+        # restarted gate runs by its rules again, and its figures tell the fleet page which it is doing.
+        self.guard_mode = False
         self._next_purge = time.monotonic() + PURGE_EVERY_S  # the gate purged at start
         self._store_fault: tuple[str, dt.datetime] | None = None  # (why, since when) the store takes no record
         self._store_retry_at = 0.0
@@ -231,7 +239,10 @@ class GateLoop:
             log.warning("scanned code dropped: the store is unavailable")
         while not self.manual_requests.empty():
             # Not kept for later: a guard's opening performed minutes afterwards would surprise everyone.
-            log.warning("guard request %s dropped: the store is unavailable", self.manual_requests.get_nowait())
+            dropped = self.manual_requests.get_nowait()
+            log.warning("guard request %s dropped: the store is unavailable", dropped)
+            if dropped.done is not None:
+                dropped.done(None)
         if self._screen is None or self._screen.state != "error":
             self._show(self._store_screen())
 
@@ -495,6 +506,8 @@ class GateLoop:
                 bundle: str | None = None, kind: str = "decision", fmt: str | None = None,
                 operator: str | None = None, note: str | None = None, rest_s: float | None = None,
                 inputs: DecisionInputs | None = None) -> GateEvent:
+        if self.guard_mode and kind == "decision" and decision == "admit":
+            decision, reasons = "refer", [*reasons, messages.GUARD_MODE]
         capped = self.lease is not None and takes_place(kind, self.gate.direction, decision)
         # Held from take() until the admission is on disk: a lease renewal counts it exactly once.
         with self.lease.counting if capped else contextlib.nullcontext():  # type: ignore[union-attr]
@@ -514,6 +527,8 @@ class GateLoop:
                 self.dedupe.touch(p.code_digest, time.monotonic())
             # Durable first: if the power goes now, the decision is on disk and nothing has moved yet.
             self.store.record(event, inputs)
+        if p is not None and kind != REMEASURE_KIND:  # a person decided: what the gate's figures count
+            self.times.add(time.monotonic(), time.monotonic() - self.frame_at)
         if decision == "admit":
             self.scan_to_relay_s = time.monotonic() - self.frame_at
             self.devices.open_barrier(self.gate.open_s, event.id)
@@ -537,7 +552,20 @@ class GateLoop:
             self._pending = None  # the guard took over this person
         reason = RuleResult(rule="manual", outcome="PASS" if req.decision == "admit" else "FAIL",
                             message_zh=req.reason, message_en=req.reason)
-        return self._finish(None, req.decision, [reason], kind="manual", operator=req.operator, note=req.reason)
+        event = self._finish(None, req.decision, [reason], kind="manual", operator=req.operator, note=req.reason)
+        if req.done is not None:
+            req.done(event)
+        return event
+
+    def figures(self) -> GateFigures:
+        """The gate's own figures now (sent with every sync): rate, p95, outbox, clock offset, thermometer median."""
+        offset = self.clock.offset()  # trusted minus wall: the wall clock is off by its negative
+        try:
+            median = self.drift.median if self.drift is not None else None
+        except RuntimeError:  # the loop added a reading while this (sync) thread read them: none this time
+            median = None
+        return gate_figures(self.times, self.store.outbox_depth(),
+                            None if offset is None else -offset.total_seconds(), median, self.guard_mode)
 
     def _pin_lockout(self, lockouts: int, seconds: float) -> GateEvent | None:
         """Record a guard-PIN lockout as an alarm event (synced to the hub like any event); None if the store is down."""

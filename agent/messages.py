@@ -61,6 +61,10 @@ STORE_FAULT = RuleResult(rule="GATE-STORE-01", outcome="FAIL", message_zh="闸�
 PIN_LOCKED = RuleResult(rule="GATE-PIN-01", outcome="FAIL", message_zh="值班密码多次错误，值班模式已锁定",
                         message_en="Repeated wrong guard PINs: guard mode was locked")
 
+# Guard mode from the hub (a supervisor's command): everyone the rules would admit is referred to the guard.
+GUARD_MODE = RuleResult(rule="GATE-GUARD-01", outcome="FAIL", message_zh="值守模式：请值班人员核验后放行",
+                        message_en="Guard mode: the guard checks each person before they go in")
+
 # The alarm a gate records when the median of its recent readings leaves the plausible band.
 DRIFT_FAULT = RuleResult(rule="GATE-THERM-01", outcome="FAIL", message_zh="测温仪读数中位数偏离正常范围，请校准",
                          message_en="The median of the thermometer's recent readings left the normal band: recalibrate")

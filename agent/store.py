@@ -209,6 +209,11 @@ class AgentStore:
             rows = list(self.db.query(PENDING_SQL, [after, limit]))
         return [OutboxItem(r["event_id"], json.loads(r["payload"]), r["created_at"], r["attempts"]) for r in rows]
 
+    def outbox_depth(self) -> int:
+        """How many events wait for the hub's acknowledgement (the index outbox_pending covers it)."""
+        with self._lock:
+            return int(self.db.conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+
     def unsynced_places(self) -> int:
         """How many pending outbox events take a place (the lease renewal's `unsynced`): one row, kept by triggers."""
         with self._lock:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
@@ -26,8 +28,8 @@ from agent.documents import DocumentCache, GateDocuments
 from agent.sync_mqtt import MqttLink
 from agent.store import AgentStore, OutboxItem
 from agent.trusted_clock import TrustedClock
-from protocols import contract
-from protocols.contract import (DocumentKind, EnrollRequest, EnrollResponse, LeaseRequest, LeaseResponse,
+from protocols import contract, topics
+from protocols.contract import (DocumentKind, EnrollRequest, EnrollResponse, GateFigures, LeaseRequest, LeaseResponse,
                                 SyncRequest, SyncResponse, wire)
 from protocols.errors import CheckpointError
 
@@ -143,6 +145,12 @@ class SyncClient:
         self._published_upto = ""  # the newest event id published by MQTT (the publisher's cursor)
         self._plain = False  # the hub could not read a compressed batch: this client sends plain ones
         self._fetch_wanted = threading.Event()
+        # The gate's own figures for each sync (build_gate sets it to the loop's), and how an "open"
+        # command reaches the loop: open_once(reason, by, done) queues a manual admit, done(event or None).
+        self.figures: Callable[[], GateFigures] | None = None
+        self.open_once: Callable[[str, str, Callable[[Any], None]], None] | None = None
+        self.guard_mode: Callable[[bool], None] | None = None  # guard_on / guard_off: build_gate sets the loop's
+        self._commands: queue.Queue[topics.CommandMessage] = queue.Queue()  # MQTT thread in, sync thread out
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -233,7 +241,13 @@ class SyncClient:
             presence = {"presence_after": self.store.peer_cursor(),
                         "presence_window_s": math.ceil(self.presence_window_s)}
         try:
-            return SyncRequest(events=[i.payload for i in items], running=self.documents.running(), **presence)
+            figures = self.figures() if self.figures is not None else None
+        except (sqlite3.Error, ValidationError, RuntimeError) as exc:  # a courtesy: the events go regardless
+            log.warning("no figures this sync: %s", exc)
+            figures = None
+        try:
+            return SyncRequest(events=[i.payload for i in items], running=self.documents.running(), figures=figures,
+                               **presence)
         except ValidationError as exc:  # what the hub would refuse: counted as a failed attempt
             raise SyncError(f"outbox batch does not fit the contract: {exc}") from exc
 
@@ -305,7 +319,7 @@ class SyncClient:
         if not s.mqtt_host:
             return
         self.mqtt = MqttLink(s.mqtt_host, s.mqtt_port, self.venue, self.gate, s.device_id, self.secret,
-                             on_ack=self._on_ack, on_notice=self._on_notice)
+                             on_ack=self._on_ack, on_notice=self._on_notice, on_command=self._commands.put)
         self.mqtt.start()
 
     def _on_ack(self, ids: list[str]) -> None:
@@ -336,6 +350,41 @@ class SyncClient:
             sent += 1
         return sent
 
+    def _reply(self, command: topics.CommandMessage, ok: bool, detail: str) -> None:
+        if self.mqtt is None or not self.mqtt.reply(command.id, ok, detail):
+            log.warning("could not answer command %s (%s): the hub will show it timed out", command.id, command.command)
+
+    def run_command(self, command: topics.CommandMessage) -> None:
+        """Carry out one hub command and answer it on the reply topic (an opening answers once the loop did it)."""
+        try:
+            if command.command == "open":
+                if self.open_once is None:
+                    self._reply(command, False, "this gate takes no opening from the hub")
+                    return
+                def done(event: Any) -> None:
+                    # The loop's thread: the event is on disk and the barrier was told to open.
+                    self._reply(command, event is not None, event.id if event is not None else "store unavailable")
+                self.open_once(command.reason or "", command.by or "hub", done)
+                return
+            if command.command in ("guard_on", "guard_off"):
+                if self.guard_mode is None:
+                    self._reply(command, False, "this gate has no guard mode")
+                    return
+                self.guard_mode(command.command == "guard_on")
+                self._reply(command, True, command.command)
+            elif command.command in ("reload", "sync"):
+                self.sync_http()  # the answer names what differs; fetch() switches to it
+                self.fetch([kind.value for kind in GateDocuments.READS])
+                self._reply(command, True, json.dumps(self.documents.running(), sort_keys=True))
+            elif command.command == "renew_lease":
+                self._reply(command, True, json.dumps(self.renew_lease(self.settings.lease_want)))
+        except (SyncError, sqlite3.Error) as exc:
+            self._reply(command, False, str(exc)[:200])
+
+    def _run_commands(self) -> None:
+        while not self._commands.empty():
+            self.run_command(self._commands.get_nowait())
+
     # ---- the loop ------------------------------------------------------------------------------
 
     def step(self) -> None:
@@ -365,6 +414,7 @@ class SyncClient:
     def _run(self) -> None:
         due = 0.0
         while not self._stop.is_set():
+            self._run_commands()
             try:
                 self.publish_pending()
             except sqlite3.Error as exc:

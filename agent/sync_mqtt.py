@@ -20,9 +20,10 @@ class MqttLink:
     """One gate's connection to the broker, logged in with its device credential."""
 
     def __init__(self, host: str, port: int, venue: str, gate: str, username: str, password: str,
-                 on_ack: Callable[[list[str]], None], on_notice: Callable[[dict[str, str]], None]):
+                 on_ack: Callable[[list[str]], None], on_notice: Callable[[dict[str, str]], None],
+                 on_command: Callable[[topics.CommandMessage], None] | None = None):
         self.host, self.port, self.venue, self.gate = host, port, venue, gate
-        self.on_ack, self.on_notice = on_ack, on_notice
+        self.on_ack, self.on_notice, self.on_command = on_ack, on_notice, on_command
         self.connected = False
         # The broker keys sessions by login (use_username_as_clientid): asking for the login as the id says so,
         # where `gate-{venue}-{gate}` was an id anyone could guess and take over.
@@ -62,8 +63,10 @@ class MqttLink:
             elif parsed.channel is topics.Channel.NOTICE:
                 self.on_notice(topics.NoticeMessage.model_validate_json(msg.payload).versions)
             elif parsed.channel is topics.Channel.COMMAND:
-                log.info("command for %s/%s: %s", self.venue, self.gate,
-                         topics.CommandMessage.model_validate_json(msg.payload).command)
+                command = topics.CommandMessage.model_validate_json(msg.payload)
+                log.info("command %s for %s/%s: %s", command.id, self.venue, self.gate, command.command)
+                if self.on_command is not None:
+                    self.on_command(command)
         except (topics.TopicError, ValidationError) as exc:
             log.warning("ignored a malformed message on %s: %s", msg.topic, str(exc)[:200])
 
@@ -72,6 +75,11 @@ class MqttLink:
         info = self.client.publish(topics.events(self.venue, self.gate),
                                    json.dumps(payload, ensure_ascii=False), qos=1)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    def reply(self, command_id: str, ok: bool, detail: str = "") -> bool:
+        """Answer one command on the reply topic (QoS 1); False when the client cannot take it now."""
+        body = topics.ReplyMessage(id=command_id, ok=ok, detail=detail[:500]).model_dump_json()
+        return self.client.publish(topics.reply(self.venue, self.gate), body, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
     def stop(self) -> None:
         """Say `stopped` (retained) and disconnect cleanly."""

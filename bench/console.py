@@ -1,10 +1,11 @@
 """The supervisors' console over a large access log: how long a denials page, its filters, the
-daily report, the overview and the retention purge take.
+daily report, the overview (with its live fragment and chart query) and the retention purge take.
 
 Fills a fresh hub database with N events (default 300,000) over 5 venues and 28 days, ~12%
 denied or referred, then times each query (median of 20 runs) through the store, and each page
 through Flask's test client (HTML rendered). Prints a markdown table.
-Usage: .venv/bin/python bench/console.py [--events 300000]
+Usage: .venv/bin/python bench/console.py [--events 300000] [--days 28]
+(issue 12's figure: --events 1000000, the overview page target < 200 ms)
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ CLASSES = ["staff", "student", "visitor", "courier", "parent"]
 SURNAMES = "王李张刘陈杨黄赵吴周"
 
 
-def fill(store: HubStore, n: int, now: dt.datetime) -> None:
-    """n events, oldest 28 days ago, in batches of 2,000."""
+def fill(store: HubStore, n: int, now: dt.datetime, days: float = 28) -> None:
+    """n events, oldest `days` ago, in batches of 2,000."""
     rng = random.Random(7)
     batch: list[GateEvent] = []
     for i in range(n):
-        at = now - dt.timedelta(seconds=rng.uniform(0, 28 * 86400))
+        at = now - dt.timedelta(seconds=rng.uniform(0, days * 86400))
         roll = rng.random()
         decision = "deny" if roll < 0.09 else "refer" if roll < 0.12 else "admit"
         failed = rng.sample(RULES, rng.choice((1, 1, 2))) if decision != "admit" else []
@@ -95,6 +96,7 @@ def timed(fn, runs: int = 20) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--days", type=float, default=28, help="the events spread over this many days back")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +108,7 @@ def main() -> None:
         store.create_user("admin", "bench-pass", "admin")
         now = dt.datetime.now(dt.timezone.utc)
         start = time.perf_counter()
-        fill(store, args.events, now)
+        fill(store, args.events, now, args.days)
         fill_s = time.perf_counter() - start
         week_ago, day_ago = utc_text(now - dt.timedelta(days=7)), utc_text(now - dt.timedelta(days=1))
         yesterday = now.astimezone(TZ).date() - dt.timedelta(days=1)
@@ -122,6 +124,8 @@ def main() -> None:
             ("+ masked name 王*李", lambda: store.denials(venue="v0", name="王*李", limit=51)),
             ("+ a rule that never failed (scans the venue)", lambda: store.denials(venue="v0", rule="NONE-01", limit=51)),
             ("daily report, one venue-day", lambda: build_report(store, venue, yesterday, TZ)),
+            ("overview chart data: hourly_counts, one venue-day",
+             lambda: store.hourly_counts("v0", utc_text(now - dt.timedelta(days=1)), utc_text(now))),
         ]
         client = app.test_client()
         page = client.get("/console/login").get_data(as_text=True)
@@ -131,9 +135,11 @@ def main() -> None:
             ("page /console/denials?venue=v0", "/console/denials?venue=v0"),
             ("page /console/denials?venue=v0&rule=GATE-TEMP-01", "/console/denials?venue=v0&rule=GATE-TEMP-01"),
             ("page /console/ (5 venues)", "/console/"),
+            ("fragment /console/overview/live?venue=v0", "/console/overview/live?venue=v0"),
+            ("page /console/fleet (5 venues)", "/console/fleet"),
             (f"page /console/reports?venue=v0&day={yesterday}", f"/console/reports?venue=v0&day={yesterday}"),
         ]
-        print(f"{args.events:,} events over 5 venues and 28 days (filled in {fill_s:.1f} s)\n")
+        print(f"{args.events:,} events over 5 venues and {args.days:g} days (filled in {fill_s:.1f} s)\n")
         print("| query | median ms |")
         print("|---|---|")
         for name, fn in rows:

@@ -133,11 +133,26 @@ class EnrollResponse(Body):
     topic_filter: str
 
 
+class GateFigures(Body):
+    """What a gate measures of itself, sent with every sync (the console's overview and fleet pages show it)."""
+
+    people_per_min: float = Field(ge=0, le=10_000, description="decisions in the last minute")
+    decision_p95_ms: float | None = Field(default=None, ge=0, le=3_600_000,
+                                          description="p95 of the last decisions' scan-to-answer time")
+    outbox: int = Field(ge=0, le=2**62, description="events not yet acknowledged by the hub")
+    clock_offset_s: float | None = Field(
+        default=None, ge=-1e9, le=1e9, description="the gate's wall clock minus the hub's time (None: never anchored)")
+    thermometer_median_c: float | None = Field(default=None, ge=0, le=100,
+                                               description="median of the last readings (drift watch)")
+    guard_mode: bool = Field(default=False, description="the hub's guard mode is on: rules admits are referred")
+
+
 class SyncRequest(Body):
-    """A batch from a gate's outbox, and the document versions the gate runs."""
+    """A batch from a gate's outbox, the document versions the gate runs and its own figures."""
 
     events: list[GateEvent] = Field(default_factory=list, max_length=MAX_BATCH)
     running: dict[str, str] | None = Field(default=None, max_length=16)
+    figures: GateFigures | None = Field(default=None, description="absent from gates older than the figures")
     presence_after: int | None = Field(
         default=None, ge=0, le=2**62,
         description="the presence cursor of the last answer (0 the first time); absent: no presence changes wanted")

@@ -65,6 +65,16 @@ DISPLAY: dict[str, dict[str, Label]] = {
         "visitors.list": ("查看访客", "visitors listed"), "login": ("登录", "signed in"),
         "login.failed": ("登录失败", "sign-in failed"), "login.rate_limited": ("登录次数超限", "sign-in rate limited"),
         "lease.reclaim": ("收回名额", "places reclaimed"), "logout": ("退出", "signed out"),
+        "gate.command": ("向闸机发送指令", "command sent to a gate"),
+    },
+    "command": {  # protocols/topics.py COMMANDS, as the fleet page names them
+        "open": ("开闸一次", "open once"), "reload": ("重新加载文件", "reload documents"),
+        "sync": ("立即同步", "sync now"), "renew_lease": ("续借名额", "renew places"),
+        "guard_on": ("开启值守模式", "guard mode on"), "guard_off": ("关闭值守模式", "guard mode off"),
+    },
+    "command_state": {  # server/store_commands.py command_state
+        "ok": ("闸机已执行", "done by the gate"), "refused": ("闸机未执行", "refused by the gate"),
+        "timeout": ("超时未确认", "timed out"), "waiting": ("等待闸机确认", "waiting for the gate"),
     },
     "input": {  # what a rule reads, by the first two parts of its path (an OPEN rule names the missing ones)
         "external.reading": ("体温读数", "temperature reading"), "external.mask": ("口罩检查", "mask check"),

@@ -36,11 +36,12 @@ class Channel(str, Enum):
     ACK = "ack"  # hub -> gate, QoS 1, ids the hub has stored
     NOTICE = "notice"  # hub -> gate, retained, versions the gate must fetch
     COMMAND = "command"  # hub -> gate, QoS 1, e.g. open the barrier
+    REPLY = "reply"  # gate -> hub, QoS 1, the answer to one command (the "ack" channel carries event ids)
     THERMOMETER = "thermometer"  # thermometer -> gate, QoS 0, one reading
 
 
 # Who may publish on each channel (the ACL file is written from this table).
-DEVICE_PUBLISHES = (Channel.STATUS, Channel.EVENTS, Channel.THERMOMETER)
+DEVICE_PUBLISHES = (Channel.STATUS, Channel.EVENTS, Channel.THERMOMETER, Channel.REPLY)
 DEVICE_SUBSCRIBES = (Channel.ACK, Channel.NOTICE, Channel.COMMAND, Channel.THERMOMETER, Channel.STATUS)
 # Retained channels: a late subscriber still learns the last state.
 RETAINED = (Channel.STATUS, Channel.NOTICE)
@@ -100,6 +101,11 @@ def notice(venue: str, gate: str) -> str:
 def command(venue: str, gate: str) -> str:
     """The topic the hub sends commands to a gate on."""
     return gate_topic(venue, gate, Channel.COMMAND)
+
+
+def reply(venue: str, gate: str) -> str:
+    """The topic a gate answers the hub's commands on."""
+    return gate_topic(venue, gate, Channel.REPLY)
 
 
 def thermometer(venue: str, gate: str) -> str:
@@ -163,12 +169,29 @@ class NoticeMessage(BaseModel):
     versions: dict[str, str] = Field(max_length=32)
 
 
+# What the hub may ask of a gate: "open" opens the barrier once (with a reason), "reload" fetches and
+# switches to the current documents, "guard_on"/"guard_off" refer everyone the rules admit to the
+# guard (or stop doing so); "sync" and "renew_lease" are older commands, answered alike.
+COMMANDS = ("open", "reload", "guard_on", "guard_off", "sync", "renew_lease")
+
+
 class CommandMessage(BaseModel):
     """`command`: an instruction to a gate."""
 
     model_config = ConfigDict(extra="forbid")
-    command: Literal["sync", "open", "renew_lease"]
+    command: Literal["sync", "open", "renew_lease", "reload", "guard_on", "guard_off"]
     id: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=500, description="why (open: kept with the gate's event)")
+    by: str | None = Field(default=None, max_length=64, description="the console user who asked")
+
+
+class ReplyMessage(BaseModel):
+    """`reply`: a gate's answer to one command (done or not, and what it did: its event id for an opening)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64)
+    ok: bool
+    detail: str = Field(default="", max_length=500)
 
 
 class AlertMessage(BaseModel):
@@ -194,4 +217,5 @@ MESSAGES: dict[Channel, type[BaseModel]] = {
     Channel.ACK: AckMessage,
     Channel.NOTICE: NoticeMessage,
     Channel.COMMAND: CommandMessage,
+    Channel.REPLY: ReplyMessage,
 }

@@ -1,4 +1,5 @@
-"""The hub's MQTT side: events in (QoS 1, batched into the store), acks out, retained notices out.
+"""The hub's MQTT side: events in (QoS 1, batched into the store), acks out, retained notices out,
+the console's commands out and the gates' replies in (rows of `gate_commands`, server/store_commands.py).
 
 A separate process from the WSGI workers (`checkpoint hub bridge`), logged in as the hub's own
 broker account (one account per hub process: the broker keys sessions by login, see
@@ -118,7 +119,8 @@ class MqttBridge:
             log.error("broker refused the hub bridge: %s", reason_code)
             return
         client.subscribe([(topics.shared(topics.all_gates(topics.Channel.EVENTS)), 1),
-                          (topics.shared(topics.all_gates(topics.Channel.STATUS)), 1)])
+                          (topics.shared(topics.all_gates(topics.Channel.STATUS)), 1),
+                          (topics.shared(topics.all_gates(topics.Channel.REPLY)), 1)])
         self._published.clear()  # a restarted broker without persistence lost the retained notices
         log.info("hub bridge connected to %s:%s", self.host, self.port)
 
@@ -140,6 +142,9 @@ class MqttBridge:
             where = topics.parse(msg.topic)
             if where.channel is topics.Channel.STATUS:
                 self._status(where, msg.payload)
+                return
+            if where.channel is topics.Channel.REPLY:
+                self._reply(where, topics.ReplyMessage.model_validate_json(msg.payload))
                 return
             event = GateEvent.model_validate_json(msg.payload)
         except (topics.TopicError, ValidationError) as exc:
@@ -166,6 +171,27 @@ class MqttBridge:
                 store.close()
         except (SQLAlchemyError, OSError) as exc:  # OSError: the store's lock file (HubStore opens it)
             log.error("could not record the status of %s/%s: %s", where.venue, where.gate, exc)
+
+    def _reply(self, where: topics.GateTopic, reply: topics.ReplyMessage) -> None:
+        try:
+            store = HubStore(self.db_path)  # paho's thread, like a status: replies are rare
+            try:
+                if not store.answer_command(where.venue, where.gate, reply.id, reply.ok, reply.detail):
+                    log.warning("ignored a reply from %s/%s to command %s, not its own or answered",
+                                where.venue, where.gate, reply.id[:64])
+            finally:
+                store.close()
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("could not record the reply of %s/%s: %s", where.venue, where.gate, exc)
+
+    def _publish_commands(self, store: HubStore) -> None:
+        """Publish the console's queued commands (QoS 1, not retained: a gate that is away never runs a stale one)."""
+        for row in store.unsent_commands():
+            message = topics.CommandMessage(command=row["command"], id=row["id"], reason=row["reason"],
+                                            by=row["requested_by"][:64])
+            self.client.publish(topics.command(row["venue"], row["gate"]), message.model_dump_json(exclude_none=True),
+                                qos=1)
+            store.mark_command_sent(row["id"])
 
     def _drain(self) -> list[GateEvent]:
         try:
@@ -212,6 +238,7 @@ class MqttBridge:
                 if not self.client.is_connected():
                     continue
                 try:
+                    self._publish_commands(store)
                     self._publish_notices(store)
                 except Exception as exc:  # noqa: BLE001 - the notices must outlive a bad round (a locked database)
                     log.error("could not publish notices this round: %s", exc, exc_info=not isinstance(exc, SQLAlchemyError))

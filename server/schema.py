@@ -363,3 +363,33 @@ alert_settings = Table(
     Column("mail_to", Str),  # comma-separated addresses
     Column("updated_at", Str),
 )
+
+# A gate's own figures (protocols.contract.GateFigures as JSON text) from its latest sync, and when.
+gate_figures = Table(
+    "gate_figures", metadata,
+    Column("venue", Str, primary_key=True),
+    Column("gate", Str, primary_key=True),
+    Column("figures", Str, nullable=False),
+    Column("at", Str, nullable=False),
+)
+
+# Commands a console user sent to a gate over MQTT (protocols.topics.CommandMessage) and the gate's
+# answer: rows, not messages in memory, so the WSGI worker that asked and the bridge that publishes
+# meet here, and the console shows a command's result (or its timeout) after any restart.
+gate_commands = Table(
+    "gate_commands", metadata,
+    Column("id", Str, primary_key=True),  # a ULID: also the command's id on the wire
+    Column("venue", Str, nullable=False),
+    Column("gate", Str, nullable=False),
+    Column("command", Str, nullable=False),
+    Column("reason", Str),
+    Column("event_id", Str),  # the denial an "open once" answers, so its page shows it beside the denial
+    Column("requested_by", Str, nullable=False),
+    Column("requested_at", Str, nullable=False),
+    Column("sent_at", Str),  # when the bridge published it (NULL: not yet)
+    Column("answered_at", Str),
+    Column("ok", Integer),  # the gate's answer: 1 done, 0 refused; NULL: no answer
+    Column("detail", Str),  # the gate's detail (for an opening, its event id)
+    Index("gate_commands_unsent", "sent_at", "requested_at"),
+    Index("gate_commands_event", "event_id"),
+)

@@ -38,6 +38,7 @@ from server.schema import reservations, schedule_groups, users, venues
 from server.store_console import ConsoleQueries, Cursor, keyset
 from server.store_counts import count_events
 from server.store_alerts import AlertQueries
+from server.store_commands import CommandQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, shown, upsert,
 )
@@ -194,7 +195,7 @@ class HubDatabaseError(CheckpointError):
     reason = "bad_database"
 
 
-class HubStore(ConsoleQueries, AlertQueries):
+class HubStore(ConsoleQueries, AlertQueries, CommandQueries):
     """The hub's database (the console's queries come from `server/store_console.py`)."""
 
     def __init__(self, database: Path | str, timeout: float = 30.0):

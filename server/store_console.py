@@ -218,6 +218,18 @@ class ConsoleQueries:
             r["failed"] = [x for x in r["failed"].split(",") if x]
         return rows
 
+    def hourly_counts(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
+        """A venue's decisions in [since, until) per UTC hour and decision: `hour` ("YYYY-MM-DDTHH"), `decision`,
+        `n` events and their summed `effect` (entries minus exits). The overview's charts read only this, so the
+        per-hour counters kept at ingest (issue 13) can answer it instead of the events."""
+        e = events
+        hour = func.substr(e.c.at, 1, 13).label("hour")
+        return self._rows(select(hour, e.c.decision, func.count().label("n"),
+                                 func.coalesce(func.sum(e.c.effect), 0).label("effect"))
+                          # A re-measure prompt is no decision (the second reading is).
+                          .where(e.c.venue == venue, e.c.at >= since, e.c.at < until, e.c.kind != REMEASURE_KIND)
+                          .group_by(hour, e.c.decision).order_by(hour, e.c.decision))
+
     def effect_before(self, venue: str, until: str) -> int:
         """The sum of entry/exit effects of a venue's events before a time on a whole minute (people inside then)."""
         # The counter row minus what the minute counters hold since: no event is read.

@@ -47,6 +47,10 @@ def _alert(hub, venue: str) -> str:
     return hub.store.raise_alerts([Raise("gate_offline", f"test:{n}", venue, "north", None, "2030-01-01T00:00:00Z", {})])[0]
 
 
+def _command(hub, venue: str) -> str:
+    return hub.store.create_command(venue, "north", "reload", "admin", None, None)
+
+
 def _device(hub, venue: str) -> str:
     return hub.store.redeem_token(hub.store.create_enroll_token(venue, "north"))[0].id
 
@@ -144,6 +148,16 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "POST /console/logout": (lambda h, v: ("POST", "/console/logout", {"fresh": True}), every(302)),
     "GET /console/": (lambda h, v: ("GET", "/console/", {}), every(200)),
     "GET /console/audit": (lambda h, v: ("GET", "/console/audit", {}), at_least("admin", 200, 200)),
+    "GET /console/fleet": (lambda h, v: ("GET", "/console/fleet", {}), every(200)),  # the user's own venues only
+    "GET /console/overview/live": (lambda h, v: ("GET", "/console/overview/live", {"query_string": {"venue": v}}),
+                                   at_least("guard", 200)),
+    "POST /console/venues/<venue_id>/gates/<gate_id>/command": (
+        lambda h, v: ("POST", f"/console/venues/{v}/gates/north/command", {"data": {"command": "reload"}}),
+        at_least("supervisor", 302)),
+    "GET /console/commands/<command_id>": (lambda h, v: ("GET", f"/console/commands/{_command(h, v)}", {}),
+                                           at_least("guard", 200)),
+    "GET /console/commands/<command_id>.json": (lambda h, v: ("GET", f"/console/commands/{_command(h, v)}.json", {}),
+                                                at_least("guard", 200)),
     "GET /console/venues": (lambda h, v: ("GET", "/console/venues", {}), at_least("admin", 200, 200)),
     "POST /console/venues/<venue_id>": (
         lambda h, v: ("POST", f"/console/venues/{v}", {"data": {"kind": "school"}}), at_least("admin", 302)),

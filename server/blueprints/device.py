@@ -62,6 +62,8 @@ def sync() -> SyncResponse:
             raise ApiError(403, "wrong_gate", "设备只能上报本闸机的记录 / a device may only post its own gate's events")
     store = get_store()
     result = store.ingest(body.events, gate_running=(device.venue, device.gate, body.running))
+    if body.figures is not None:  # the gate's own figures, for the console's overview and fleet pages
+        store.save_gate_figures(device.venue, device.gate, body.figures.model_dump())
     versions = store.versions(device.venue)
     running = body.running or {}
     fetch = [kind for kind, version in versions.items() if running.get(kind) != version]

@@ -7,12 +7,14 @@ from urllib.parse import urlencode
 
 from flask import g, redirect, render_template, request, url_for
 
+from protocols.clock import utc_now
 from protocols.credential import PersonClass
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp, venue_tz
 from server.console.forms import positive_int, stored_time, text
 from server.db import get_store
 from server.store_console import BadCursor, cursor_of, parse_cursor
+from server.store_commands import command_state
 
 PAGE_SIZE = 50
 DECISIONS = {"": ("deny", "refer"), "deny": ("deny",), "refer": ("refer",)}
@@ -83,7 +85,9 @@ def denial(event_id: str):
     """One denial in full (a view of personal data: audited)."""
     row = _denial(event_id)
     audit("denial.view", event_id, row["venue"])
-    return render_template("console/denial.html", row=row)
+    # "Open once" from this page: the commands sent for this denial, their reasons and results beside it.
+    commands = [{**k, "state": command_state(k, utc_now())} for k in get_store().commands(event_id=event_id)]
+    return render_template("console/denial.html", row=row, commands=commands)
 
 
 @bp.post("/denials/<event_id>/review")
