@@ -130,6 +130,18 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     # `north` holds no places: refused (409) once role and venue are let through.
     "POST /console/venues/<venue_id>/gates/<gate_id>/reclaim": (
         lambda h, v: ("POST", f"/console/venues/{v}/gates/north/reclaim", {}), at_least("supervisor", 409)),
+    "GET /console/fleet": (lambda h, v: ("GET", "/console/fleet", {}), every(200)),
+    "GET /console/overview/live": (lambda h, v: ("GET", "/console/overview/live", {"query_string": {"venue": v}}),
+                                   at_least("guard", 200)),
+    "POST /console/venues/<venue_id>/gates/<gate_id>/command": (
+        lambda h, v: ("POST", f"/console/venues/{v}/gates/north/command", {"data": {"command": "reload"}}),
+        at_least("supervisor", 302)),
+    "GET /console/commands/<command_id>": (
+        lambda h, v: ("GET", f"/console/commands/{h.store.create_command(v, 'north', 'reload', 'admin')}", {}),
+        at_least("guard", 200)),
+    "GET /console/commands/<command_id>.json": (
+        lambda h, v: ("GET", f"/console/commands/{h.store.create_command(v, 'north', 'reload', 'admin')}.json", {}),
+        at_least("guard", 200)),
     "GET /console/denials": (lambda h, v: ("GET", "/console/denials", {"query_string": {"venue": v}}),
                              at_least("guard", 200)),
     "GET /console/denials/<event_id>": (lambda h, v: ("GET", f"/console/denials/{h.denial[v]}", {}),
