@@ -111,13 +111,17 @@ def test_no_query_string_gives_a_server_error_on_any_console_page(hub: Hub) -> N
     hub.store.ingest([gate_event("school1", "north", start + dt.timedelta(seconds=i), decision="deny",
                                  failed=("GATE-TEMP-01",)) for i in range(3)])
     clients = {user: hub.client(user) for user in ("admin", "li", "wang")}
+    # A command of each venue (a gate command's page): one the supervisor of school1 may see, one not.
+    path_map = {**PATH_VALUES, "command_id": [hub.store.create_command("school1", "north", "reload", "li"),
+                                              hub.store.create_command("factory1", "north", "open", "admin", "x"),
+                                              "01ARZ3NDEKTSV4RRFFQ69G5FAV"]}
     # TESTING is on: a view that raises fails the example with its traceback, not just a 500.
 
     @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                       HealthCheck.too_slow])
     @given(route=st.sampled_from(routes), user=st.sampled_from(sorted(clients)), query=queries,
            path_values=st.fixed_dictionaries({k: st.one_of(st.sampled_from(v), st.text(min_size=1, max_size=20))
-                                              for k, v in PATH_VALUES.items()}))
+                                              for k, v in path_map.items()}))
     def fuzz(route, user, query, path_values) -> None:
         args = {name: path_values[name] for name in route.arguments}
         path = hub.app.url_map.bind("localhost").build(route.endpoint, args) if args else route.rule
