@@ -14,6 +14,7 @@ from server.csv_export import csv_text
 from server.db import get_store
 from server.http_errors import ApiError
 from server.reports import DEFAULT_TZ, local_text, venue_zone
+from server.store_console import BadCursor, Cursor, parse_cursor
 
 bp = Blueprint("access_log", __name__, url_prefix=f"{API_PREFIX}/events")
 CSV_COLUMNS = [
@@ -48,6 +49,13 @@ def _int(name: str, default: int, top: int) -> int:
     return int(value)
 
 
+def _cursor(name: str) -> Cursor | None:
+    try:
+        return parse_cursor(request.args.get(name))
+    except BadCursor as exc:
+        raise ApiError(400, "bad_query", str(exc)) from exc
+
+
 def _csv_cell(column: str, row: dict, zones: dict[str, ZoneInfo]) -> object:
     """One exported cell as a person reads it: times in the event's venue's zone, values translated."""
     value = row[column]
@@ -70,7 +78,7 @@ def access_log():
     rows = get_store().access_log(
         venue=venue, gate=request.args.get("gate"), since=_time("since"), until=_time("until"),
         decision=decision, rule=request.args.get("rule"), limit=_int("limit", 1000, 100_000),
-        offset=_int("offset", 0, 10**9),
+        offset=_int("offset", 0, 10**9), before=_cursor("before"),
     )
     fmt = request.args.get("format", "json")
     # The access log is personal data (masked names, subject hashes, temperatures): audited as the console's views.
