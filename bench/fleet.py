@@ -34,7 +34,7 @@ from protocols.contract import DEVICE_SYNC, DocumentKind, path
 from server.store import HubStore
 
 
-def setup(db: Path, gates: int, venues: int) -> list[tuple[str, str, str]]:
+def setup(db: Path | str, gates: int, venues: int) -> list[tuple[str, str, str]]:
     """`gates` gates spread over `venues` venues, each with an enrolled device: [(venue, gate, secret)]."""
     store = HubStore(db)
     store.migrate()
@@ -87,16 +87,16 @@ def _gate(url: str, venue: str, gate: str, secret: str, start: float, seconds: f
         k += 1
 
 
-def client_process(url: str, gates: list[tuple[str, str, str]], ready, go, start, seconds: float, period: float,
+def client_process(gates: list[tuple[str, str, str, str]], ready, go, start, seconds: float, period: float,
                    burst: bool, events: int, seed: int, results) -> None:
-    """Run some gates as threads in this process, starting together with every other process."""
+    """Run some gates (hub URL, venue, gate, secret) as threads in this process, starting with every other process."""
     rng = random.Random(seed)
     out: list[float] = []
     ready.wait()  # every process has imported and is ready
     go.wait()
     threads = [threading.Thread(target=_gate, args=(url, v, g, s, start.value, seconds, period,
                                                     0.0 if burst else rng.uniform(0, period), events, out))
-               for v, g, s in gates]
+               for url, v, g, s in gates]
     for t in threads:
         t.start()
     for t in threads:
@@ -104,12 +104,17 @@ def client_process(url: str, gates: list[tuple[str, str, str]], ready, go, start
     results.put(out)
 
 
-def run(url: str, devices: list[tuple[str, str, str]], procs: int, seconds: float, period: float, burst: bool,
-        events: int) -> list[float]:
-    """All gates over `procs` client processes; every round trip."""
+def run(url: str | list[str], devices: list[tuple[str, str, str]], procs: int, seconds: float, period: float,
+        burst: bool, events: int) -> list[float]:
+    """All gates over `procs` client processes; every round trip.
+
+    Several hub URLs: the gates are dealt out round-robin (gate k to hub k mod n), as a load balancer
+    with sticky connections would spread them (bench/scale.py: 1 and 3 hub processes)."""
+    urls = [url] if isinstance(url, str) else url
+    gates = [(urls[k % len(urls)], *d) for k, d in enumerate(devices)]
     ctx = mp.get_context("spawn")
     ready, go, start, results = ctx.Barrier(procs + 1), ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
-    workers = [ctx.Process(target=client_process, args=(url, devices[i::procs], ready, go, start, seconds, period,
+    workers = [ctx.Process(target=client_process, args=(gates[i::procs], ready, go, start, seconds, period,
                                                         burst, events, i, results)) for i in range(procs)]
     for w in workers:
         w.start()
