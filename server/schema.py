@@ -51,6 +51,9 @@ venues = Table(
     Column("lease_reclaim_after_s", Integer),
     # The venue's IANA zone for every time shown or exported; NULL: the hub's CONSOLE_TZ (default Asia/Shanghai).
     Column("timezone", Str),
+    # Issuing (revision 0004): minutes a hub-issued pass is valid (NULL: 5) and the test window in hours (NULL: 48).
+    Column("pass_minutes", Integer),
+    Column("test_window_hours", Integer),
 )
 
 gates = Table(
@@ -253,4 +256,45 @@ rate_limits = Table(
     Column("key", Str, primary_key=True),
     Column("count", Integer, nullable=False),
     Column("expires_at", Real, nullable=False),
+)
+
+
+# A holder's personal link `/h/<secret>` (revision 0004): only the secret's SHA-256 is kept. One live link per
+# person and venue; revoking sets revoked_at, re-issuing adds a new row. A visitor's link is valid in its window.
+holder_links = Table(
+    "holder_links", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue", Str, nullable=False),
+    Column("subject", Str, nullable=False),  # the venue's keyed hash of the ID number
+    Column("secret_hash", Str, nullable=False, unique=True),
+    Column("created_at", Str, nullable=False),
+    Column("created_by", Str),
+    Column("revoked_at", Str),
+    Column("valid_from", Str),  # visitors: the approved window; NULL for the roster's people
+    Column("valid_until", Str),
+    Column("visit", Integer),  # the approved visit it was issued for
+    Index("holder_links_person", "venue", "subject"),
+    sqlite_autoincrement=True,
+)
+
+# Goods a courier declared on the holder page (revision 0004): the trace a supervisor searches by batch.
+goods = Table(
+    "goods", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue", Str, nullable=False),
+    Column("subject", Str, nullable=False),
+    Column("name", Str),  # the courier's masked name
+    Column("declared_at", Str, nullable=False),
+    Column("product", Str, nullable=False),
+    Column("supplier", Str, nullable=False),
+    Column("origin", Str, nullable=False),
+    Column("quantity", Str, nullable=False),
+    Column("batch", Str, nullable=False),
+    Column("maker", Str, nullable=False),
+    Column("cold_chain", Integer, nullable=False),
+    Column("report", Str),
+    Column("active", Integer, nullable=False),  # 1: carried by the courier's passes now
+    Index("goods_batch", "venue", "batch"),
+    Index("goods_courier", "venue", "subject", "active"),
+    sqlite_autoincrement=True,
 )

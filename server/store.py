@@ -36,6 +36,7 @@ from server.schema import events as events_table  # `events` is the batch in ing
 from server.leases import DEFAULT_RECLAIM_AFTER_S, LentPlaces, check_reclaim
 from server.schema import reservations, schedule_groups, users, venues
 from server.store_console import ConsoleQueries
+from server.store_holders import HolderQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, position_of, shown, upsert,
 )
@@ -45,7 +46,7 @@ from server.passwords import forget_verified, hash_password, mosquitto_hash, ver
 log = logging.getLogger(__name__)
 
 VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity",
-                "lease_reclaim_after_s", "timezone")
+                "lease_reclaim_after_s", "timezone", "pass_minutes", "test_window_hours")
 
 
 def sha256(text: str) -> str:
@@ -188,8 +189,9 @@ class HubDatabaseError(CheckpointError):
     reason = "bad_database"
 
 
-class HubStore(ConsoleQueries):
-    """The hub's database (the console's queries come from `server/store_console.py`)."""
+class HubStore(ConsoleQueries, HolderQueries):
+    """The hub's database (the console's queries come from `server/store_console.py`, the holder side's from
+    `server/store_holders.py`)."""
 
     def __init__(self, database: Path | str, timeout: float = 30.0):
         """Open the database a SQLite path or a database URL names (server/store_engine.py)."""
