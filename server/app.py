@@ -16,6 +16,7 @@ from protocols.contract import wire_json
 from server import db, http_errors, login_guard, retention
 from server.blueprints import access_log, device, documents, meta, schedule, venues
 from server.console import init_app as init_console
+from server import holder_page
 from server.schedule import load_schedule_key
 from server.store_engine import database_url, shown, sqlite_path
 
@@ -78,6 +79,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_console(app)
     # Where people's passwords are sent, and so guessed: the people's API and the console's login form.
     login_guard.init_app(app, (venues.bp, documents.bp, schedule.bp, access_log.bp), ("console.login",))
+    holder_page.init_app(app)  # the holders' pages /h/<secret>, their misses limited on the same limiter
     retention.purge_database(app.config["DATABASE"])  # once at start; `checkpoint hub purge` any time
     log.info("hub ready on %s", shown(database_url(app.config["DATABASE"])))
     return app
