@@ -1,10 +1,10 @@
-"""What the hub knows about a link's holder, as issuing's `PersonStatus`: the person (i10-people's `people`
-row), the latest status of each source (`person_status`), a visitor's window, a courier's declared goods."""
+"""What the hub knows about a link's holder, as issuing's `PersonStatus`: the enrolled person and the latest
+status of each source (i10-people's store: `person`, `current_status`), a visitor's window from the link, a
+courier's declared goods."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,16 +20,16 @@ def _time(text: str | None) -> dt.datetime | None:
     return None if not text else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def status_from_rows(person: Mapping[str, Any], statuses: Sequence[Mapping[str, Any]], *,
+def status_from_rows(person: Mapping[str, Any], latest: Mapping[str, Mapping[str, Any]], *,
                      window: VisitWindow | None = None, goods: Sequence[Mapping[str, Any]] = ()) -> PersonStatus:
-    """Combine a person and their status rows (any order) into what issuing needs: per field, the newest row
-    of a source that may set it (newest by the hub's receipt; a test by when it was sampled)."""
-    rows = sorted(statuses, key=lambda r: (r["received_at"], r.get("id") or 0))
-    colour_row = next((r for r in reversed(rows) if r["source"] in COLOUR_SOURCES and r.get("colour")), None)
-    tests = [r for r in rows if r["source"] in TEST_SOURCES and r.get("test_at") and r.get("test_result")]
+    """Combine a person and the latest status row of each source into what issuing needs: the colour of the
+    newest colour row (by the hub's receipt), the test sampled last, the holder's newest declaration."""
+    colours = [r for s, r in latest.items() if s in COLOUR_SOURCES and r.get("colour")]
+    colour_row = max(colours, key=lambda r: (r["received_at"], r["id"])) if colours else None
+    tests = [r for s, r in latest.items() if s in TEST_SOURCES and r.get("test_at") and r.get("test_result")]
     test_row = max(tests, key=lambda r: (r["test_at"], r["received_at"])) if tests else None
-    stays_row = next((r for r in reversed(rows) if r["source"] == "declaration" and r.get("stays") is not None), None)
-    stays = [Stay(region=s[0], start=s[1], end=s[2]) for s in json.loads(stays_row["stays"])] if stays_row else []
+    declared = latest.get("declaration")
+    stays = [Stay(region=s[0], start=s[1], end=s[2]) for s in (declared or {}).get("stays") or []]
     return PersonStatus(
         subject=person["subject"], name=person["masked_name"], person_class=person["person_class"],
         group=person.get("group_name") or None,
@@ -43,12 +43,12 @@ def status_from_rows(person: Mapping[str, Any], statuses: Sequence[Mapping[str, 
 
 def link_status(store: HubStore, link: Mapping[str, Any]) -> PersonStatus | None:
     """The status of the link's holder now (None: not on the venue's roster any more)."""
-    person = store.holder_person(link["venue"], link["subject"])
+    person = store.person(link["venue"], subject=link["subject"])
     if person is None:
         return None
     window = None
     if link.get("valid_from") and link.get("valid_until"):
         window = VisitWindow(start=_time(link["valid_from"]), end=_time(link["valid_until"]))
     goods = store.active_goods(link["venue"], link["subject"]) if person["person_class"] == "courier" else []
-    return status_from_rows(person, store.person_statuses(person["id"]), window=window,
+    return status_from_rows(person, store.current_status(person["id"]), window=window,
                             goods=[{**g, "cold_chain": bool(g["cold_chain"])} for g in goods])
