@@ -44,8 +44,9 @@ def init_app(app: Flask) -> None:
     app.extensions["issuer_keys"] = IssuerKeys(folder)
     app.register_blueprint(bp)
     limiter = app.extensions["checkpoint_limiter"]
-    limiter.limit(MISSES, deduct_when=lambda response: response.status_code == 404,
-                  error_message="请求过多，请稍后再试 / Too many requests: try again later")(bp)
+    # One count per source over every holder route: guessing on the page or the JSON endpoint adds up.
+    limiter.shared_limit(MISSES, scope="holder-misses", deduct_when=lambda response: response.status_code == 404,
+                         error_message="请求过多，请稍后再试 / Too many requests: try again later")(bp)
 
 
 @bp.after_request

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 Str = sa.Text().with_variant(sa.TEXT(collation='C'), 'postgresql')
 
 revision: str = "0004_i10_holder"
-down_revision: Union[str, Sequence[str], None] = "0002"
+down_revision: Union[str, Sequence[str], None] = "0003_i10_people"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
