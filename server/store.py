@@ -36,6 +36,7 @@ from server.schema import events as events_table  # `events` is the batch in ing
 from server.leases import DEFAULT_RECLAIM_AFTER_S, LentPlaces, check_reclaim
 from server.schema import reservations, schedule_groups, users, venues
 from server.store_console import ConsoleQueries
+from server.store_people import PeopleQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, position_of, shown, upsert,
 )
@@ -188,7 +189,7 @@ class HubDatabaseError(CheckpointError):
     reason = "bad_database"
 
 
-class HubStore(ConsoleQueries):
+class HubStore(ConsoleQueries, PeopleQueries):
     """The hub's database (the console's queries come from `server/store_console.py`)."""
 
     def __init__(self, database: Path | str, timeout: float = 30.0):
