@@ -298,3 +298,43 @@ goods = Table(
     Index("goods_courier", "venue", "subject", "active"),
     sqlite_autoincrement=True,
 )
+
+# Enrolled people of a venue (issue 10). Never the ID number or the full name: `id_hash` is the keyed
+# HMAC-SHA256 of the normalised ID number (the key is the hub setting `people_id_key`), `subject` the
+# random pseudonym a pass carries as `sub` and the gate's roster is keyed by. A person left out of a
+# re-import is soft-deleted (`removed_at`) so audit rows and statuses still name a row.
+people = Table(
+    "people", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue_id", Str, ForeignKey("venues.id"), nullable=False),
+    Column("id_hash", Str, nullable=False),
+    Column("subject", Str, nullable=False),
+    Column("masked_name", Str, nullable=False),
+    Column("person_class", Str, nullable=False),  # one of protocols.credential.PersonClass
+    Column("group_name", Str),
+    Column("phone_masked", Str),
+    Column("created_at", Str, nullable=False),
+    Column("updated_at", Str, nullable=False),
+    Column("removed_at", Str),
+    Index("people_venue_id_hash", "venue_id", "id_hash", unique=True),
+    Index("people_subject", "subject", unique=True),
+)
+
+# Every status received for a person, kept as received (one row each): the health authority's colour, a
+# lab's nucleic-acid result, a supervisor's manual entry (with its reason), the holder's travel declaration.
+# `stays` is JSON text [[region_code, start_date, end_date], ...]. Issuing reads the latest of each source.
+person_status = Table(
+    "person_status", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=False),
+    Column("source", Str, nullable=False),  # authority | lab | manual | declaration
+    Column("colour", Str),
+    Column("colour_since", Str),
+    Column("test_at", Str),
+    Column("test_result", Str),  # negative | positive
+    Column("stays", Str),
+    Column("reason", Str),
+    Column("by_user", Str),
+    Column("received_at", Str, nullable=False),
+    Index("person_status_latest", "person_id", "source", "id"),
+)

@@ -37,6 +37,7 @@ from server.leases import DEFAULT_RECLAIM_AFTER_S, LentPlaces, check_reclaim
 from server.schema import reservations, schedule_groups, users, venues
 from server.store_console import ConsoleQueries
 from server.store_holders import HolderQueries
+from server.store_people import PeopleQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, position_of, shown, upsert,
 )
@@ -189,9 +190,9 @@ class HubDatabaseError(CheckpointError):
     reason = "bad_database"
 
 
-class HubStore(ConsoleQueries, HolderQueries):
+class HubStore(ConsoleQueries, HolderQueries, PeopleQueries):
     """The hub's database (the console's queries come from `server/store_console.py`, the holder side's from
-    `server/store_holders.py`)."""
+    `server/store_holders.py`, the people's from `server/store_people.py`)."""
 
     def __init__(self, database: Path | str, timeout: float = 30.0):
         """Open the database a SQLite path or a database URL names (server/store_engine.py)."""
