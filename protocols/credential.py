@@ -38,6 +38,28 @@ class Stay(BaseModel):
     end: dt.date
 
 
+class VisitWindow(BaseModel):
+    """The approved visit a visitor's pass is valid for (from the visit's approval)."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: dt.datetime
+    end: dt.datetime
+
+
+class Goods(BaseModel):
+    """One line of goods a courier declares on the holder page, carried in the courier's pass."""
+
+    model_config = ConfigDict(extra="forbid")
+    product: str = Field(min_length=1, max_length=64)
+    supplier: str = Field(min_length=1, max_length=64)
+    origin: str = Field(min_length=1, max_length=64)
+    quantity: str = Field(min_length=1, max_length=32)
+    batch: str = Field(min_length=1, max_length=64)
+    maker: str = Field(min_length=1, max_length=64)
+    cold_chain: bool = False
+    report: str | None = Field(default=None, min_length=1, max_length=64)  # cold-chain test report number
+
+
 class Credential(BaseModel):
     """A verified credential, reduced to what the rules need."""
 
@@ -56,6 +78,9 @@ class Credential(BaseModel):
     test: NucleicAcidTest | None = None
     doses: int = 0
     stays: list[Stay] = Field(default_factory=list)
+    group: str | None = None  # department, class or shift from the roster
+    window: VisitWindow | None = None
+    goods: list[Goods] = Field(default_factory=list)
     # The format's own claims for rules that need them (the DCC's hcert JSON); never stored.
     extra: dict[str, Any] = Field(default_factory=dict)
 
@@ -76,8 +101,17 @@ class Credential(BaseModel):
             "test": None if self.test is None else {"at": utc_seconds(self.test.at), "result": self.test.result},
             "doses": self.doses,
             "stays": [{"region": s.region, "start": s.start.isoformat(), "end": s.end.isoformat()} for s in self.stays],
+            "group": self.group,
+            "window": None if self.window is None else {"start": utc_seconds(self.window.start), "end": utc_seconds(self.window.end)},
+            "goods": [goods_json(g) for g in self.goods],
             **({"hcert": self.extra["hcert"]} if "hcert" in self.extra else {}),
         }
+
+
+def goods_json(g: Goods) -> dict[str, Any]:
+    """One goods line as the rules and `inspect` see it (camelCase like the other claims)."""
+    return {"product": g.product, "supplier": g.supplier, "origin": g.origin, "quantity": g.quantity,
+            "batch": g.batch, "maker": g.maker, "coldChain": g.cold_chain, "report": g.report}
 
 
 class Verification(BaseModel):

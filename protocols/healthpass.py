@@ -124,6 +124,9 @@ def to_credential(claims: HealthPassClaims, kid: bytes) -> Credential:
         test=claims.test,
         doses=claims.doses,
         stays=list(claims.stays),
+        group=claims.group,
+        window=claims.window,
+        goods=list(claims.goods),
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from protocols.clock import utc_seconds
-from protocols.credential import Colour, NucleicAcidTest, PersonClass, Stay
+from protocols.credential import Colour, Goods, NucleicAcidTest, PersonClass, Stay, VisitWindow, goods_json
 from protocols.errors import BadClaims
 
 # CWT claim keys (RFC 8392) and our private claim: a negative key in the private-use range.
@@ -22,7 +22,15 @@ ISS, SUB, EXP, NBF, IAT = 1, 2, 4, 5, 6
 HP = -65537
 # Keys inside the private claim map.
 HP_NAME, HP_CLASS, HP_COLOUR, HP_COLOUR_SINCE, HP_TEST, HP_DOSES, HP_STAYS = 1, 2, 3, 4, 5, 6, 7
+# Optional keys added later (gates before them refuse such passes as bad_claims, see healthpass.md).
+HP_GROUP, HP_WINDOW, HP_GOODS = 8, 9, 10
+HP_KEYS = {HP_NAME, HP_CLASS, HP_COLOUR, HP_COLOUR_SINCE, HP_TEST, HP_DOSES, HP_STAYS, HP_GROUP, HP_WINDOW, HP_GOODS}
 TEST_AT, TEST_RESULT = 1, 2
+WINDOW_START, WINDOW_END = 1, 2
+# Keys of one goods map, in the order of the Goods model's fields.
+GOODS_KEYS = {1: "product", 2: "supplier", 3: "origin", 4: "quantity", 5: "batch", 6: "maker", 7: "cold_chain", 8: "report"}
+GOODS_TEXT = {"product": 64, "supplier": 64, "origin": 64, "quantity": 32, "batch": 64, "maker": 64, "report": 64}
+MAX_GOODS = 16
 
 MAX_TEXT = 64
 MAX_NAME = 32
@@ -54,11 +62,16 @@ class HealthPassClaims(BaseModel):
     test: NucleicAcidTest | None = None
     doses: int = Field(default=0, ge=0, le=MAX_DOSES)
     stays: tuple[Stay, ...] = Field(default=(), max_length=MAX_STAYS)
+    group: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    window: VisitWindow | None = None
+    goods: tuple[Goods, ...] = Field(default=(), max_length=MAX_GOODS)
 
     @model_validator(mode="after")
     def _times_make_sense(self) -> "HealthPassClaims":
         times = {n: getattr(self, n) for n in ("issued_at", "expires_at", "not_before", "colour_since")}
         times["test.at"] = self.test.at if self.test is not None else None
+        times["window.start"] = self.window.start if self.window is not None else None
+        times["window.end"] = self.window.end if self.window is not None else None
         for name, t in times.items():
             if t is None:
                 continue
@@ -71,6 +84,8 @@ class HealthPassClaims(BaseModel):
         for stay in self.stays:
             if stay.end < stay.start:
                 raise ValueError(f"stay in {stay.region} ends before it starts")
+        if self.window is not None and self.window.end <= self.window.start:
+            raise ValueError("window must end after it starts")
         return self
 
 
@@ -89,6 +104,12 @@ def encode_claims(c: HealthPassClaims) -> dict[int, Any]:
         hp[HP_DOSES] = c.doses
     if c.stays:
         hp[HP_STAYS] = [[s.region, s.start.isoformat(), s.end.isoformat()] for s in c.stays]
+    if c.group is not None:
+        hp[HP_GROUP] = c.group
+    if c.window is not None:
+        hp[HP_WINDOW] = {WINDOW_START: _seconds(c.window.start), WINDOW_END: _seconds(c.window.end)}
+    if c.goods:
+        hp[HP_GOODS] = [_encode_goods(g) for g in c.goods]
     claims: dict[int, Any] = {ISS: c.issuer, SUB: c.subject, EXP: _seconds(c.expires_at), IAT: _seconds(c.issued_at)}
     if c.not_before is not None:
         claims[NBF] = _seconds(c.not_before)
@@ -99,7 +120,7 @@ def encode_claims(c: HealthPassClaims) -> dict[int, Any]:
 def decode_claims(raw: Any) -> HealthPassClaims:
     """Check a decoded CBOR claims map against the spec and return the claims, or raise BadClaims."""
     top = _map(raw, "claims", {ISS, SUB, EXP, NBF, IAT, HP})
-    hp = _map(_need(top, HP, "claims"), "claims.hp", {HP_NAME, HP_CLASS, HP_COLOUR, HP_COLOUR_SINCE, HP_TEST, HP_DOSES, HP_STAYS})
+    hp = _map(_need(top, HP, "claims"), "claims.hp", HP_KEYS)
     test = None
     if HP_TEST in hp:
         t = _map(hp[HP_TEST], "hp.test", {TEST_AT, TEST_RESULT})
@@ -128,6 +149,9 @@ def decode_claims(raw: Any) -> HealthPassClaims:
         "test": test,
         "doses": _int(hp.get(HP_DOSES, 0), "hp.doses", 0, MAX_DOSES),
         "stays": stays,
+        "group": _text(hp[HP_GROUP], "hp.group", MAX_TEXT) if HP_GROUP in hp else None,
+        "window": _decode_window(hp[HP_WINDOW]) if HP_WINDOW in hp else None,
+        "goods": _decode_goods(hp.get(HP_GOODS, [])),
     }
     try:
         return HealthPassClaims(**fields)
@@ -151,6 +175,52 @@ def claims_json(c: HealthPassClaims) -> dict[str, Any]:
         out["test"] = {"at": utc_seconds(c.test.at), "result": c.test.result}
     out["doses"] = c.doses
     out["stays"] = [{"region": s.region, "start": s.start.isoformat(), "end": s.end.isoformat()} for s in c.stays]
+    if c.group is not None:
+        out["group"] = c.group
+    if c.window is not None:
+        out["window"] = {"start": utc_seconds(c.window.start), "end": utc_seconds(c.window.end)}
+    if c.goods:
+        out["goods"] = [goods_json(g) for g in c.goods]
+    return out
+
+
+def _encode_goods(g: Goods) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    for key, name in GOODS_KEYS.items():
+        value = getattr(g, name)
+        if name == "cold_chain":
+            if value:
+                out[key] = True
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def _decode_window(raw: Any) -> dict[str, dt.datetime]:
+    w = _map(raw, "hp.window", {WINDOW_START, WINDOW_END})
+    return {"start": _time(_need(w, WINDOW_START, "hp.window"), "hp.window.start"),
+            "end": _time(_need(w, WINDOW_END, "hp.window"), "hp.window.end")}
+
+
+def _decode_goods(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not len(raw) <= MAX_GOODS:
+        raise BadClaims(f"hp.goods must be an array of at most {MAX_GOODS}")
+    out = []
+    for i, item in enumerate(raw):
+        g = _map(item, f"hp.goods[{i}]", set(GOODS_KEYS))
+        line: dict[str, Any] = {}
+        for key, name in GOODS_KEYS.items():
+            where = f"hp.goods[{i}].{name}"
+            if name == "cold_chain":
+                value = g.get(key, False)
+                if not isinstance(value, bool):  # CBOR true/false only, never 0/1
+                    raise BadClaims(f"{where} must be true or false")
+                line[name] = value
+            elif name == "report":
+                line[name] = _text(g[key], where, GOODS_TEXT[name]) if key in g else None
+            else:
+                line[name] = _text(_need(g, key, f"hp.goods[{i}]"), where, GOODS_TEXT[name])
+        out.append(line)
     return out
 
 

@@ -17,6 +17,7 @@ from server import db, http_errors, login_guard
 from server.blueprints import access_log, alerts, device, documents, meta, schedule, venues
 from server.blueprints import metrics as metrics_bp
 from server.console import init_app as init_console
+from server import holder_page
 from server.schedule import load_schedule_key
 from server.store_engine import database_url, shown, sqlite_path
 
@@ -82,5 +83,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Start-up runs migrations only: retention runs in the background, one hub process at a time
     # (server/retention.py's RetentionWorker, started by server/wsgi_server.py), or `checkpoint hub purge`.
     metrics_bp.init_app(app)
+    holder_page.init_app(app)  # the holders' pages /h/<secret>, their misses limited on the same limiter
     log.info("hub ready on %s", shown(database_url(app.config["DATABASE"])))
     return app

@@ -32,6 +32,10 @@ class VenueSettings(Body):
     lease_reclaim_after_s: int | None = Field(
         default=None, ge=1, le=7 * 24 * 3600,
         description="how long a gate must be silent before its lent places may be reclaimed (absent: 600 s)")
+    pass_minutes: int | None = Field(default=None, ge=1, le=60,
+                                     description="minutes a pass the hub issues is valid (absent: 5)")
+    test_window_hours: int | None = Field(default=None, ge=1, le=7 * 24,
+                                          description="how old a nucleic-acid result a pass may carry (absent: 48)")
 
 
 class VenueCreate(VenueSettings):

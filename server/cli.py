@@ -407,3 +407,7 @@ def serve(database: str, host: str, port: int, workers: int, mqtt_host: str | No
                 bridge_proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 bridge_proc.kill()
+
+
+# The holder side's commands add themselves to `hub` (imported last: they use this module's helpers).
+from server import holder_cli  # noqa: E402,F401

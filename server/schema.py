@@ -54,6 +54,9 @@ venues = Table(
     # Retention has deleted this venue's events before this time (UTC text; NULL: none deleted): an event
     # older than it is refused, since the hub can no longer tell a new one from a replay already counted.
     Column("events_deleted_before", Str),
+    # Issuing (revision 0008_i10_holder): minutes a hub-issued pass is valid (NULL: 5) and the test window in hours (NULL: 48).
+    Column("pass_minutes", Integer),
+    Column("test_window_hours", Integer),
 )
 
 gates = Table(
@@ -392,4 +395,84 @@ gate_commands = Table(
     Column("detail", Str),  # the gate's detail (for an opening, its event id)
     Index("gate_commands_unsent", "sent_at", "requested_at"),
     Index("gate_commands_event", "event_id"),
+)
+
+# A holder's personal link `/h/<secret>` (revision 0008_i10_holder): only the secret's SHA-256 is kept. One live link per
+# person and venue; revoking sets revoked_at, re-issuing adds a new row. A visitor's link is valid in its window.
+holder_links = Table(
+    "holder_links", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue", Str, nullable=False),
+    Column("subject", Str, nullable=False),  # the venue's keyed hash of the ID number
+    Column("secret_hash", Str, nullable=False, unique=True),
+    Column("created_at", Str, nullable=False),
+    Column("created_by", Str),
+    Column("revoked_at", Str),
+    Column("valid_from", Str),  # visitors: the approved window; NULL for the roster's people
+    Column("valid_until", Str),
+    Column("visit", Integer),  # the approved visit it was issued for
+    Index("holder_links_person", "venue", "subject"),
+    sqlite_autoincrement=True,
+)
+
+# Goods a courier declared on the holder page (revision 0008_i10_holder): the trace a supervisor searches by batch.
+goods = Table(
+    "goods", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue", Str, nullable=False),
+    Column("subject", Str, nullable=False),
+    Column("name", Str),  # the courier's masked name
+    Column("declared_at", Str, nullable=False),
+    Column("product", Str, nullable=False),
+    Column("supplier", Str, nullable=False),
+    Column("origin", Str, nullable=False),
+    Column("quantity", Str, nullable=False),
+    Column("batch", Str, nullable=False),
+    Column("maker", Str, nullable=False),
+    Column("cold_chain", Integer, nullable=False),
+    Column("report", Str),
+    Column("active", Integer, nullable=False),  # 1: carried by the courier's passes now
+    Index("goods_batch", "venue", "batch"),
+    Index("goods_courier", "venue", "subject", "active"),
+    sqlite_autoincrement=True,
+)
+
+# Enrolled people of a venue (issue 10). Never the ID number or the full name: `id_hash` is the keyed
+# HMAC-SHA256 of the normalised ID number (the key is the hub setting `people_id_key`), `subject` the
+# random pseudonym a pass carries as `sub` and the gate's roster is keyed by. A person left out of a
+# re-import is soft-deleted (`removed_at`) so audit rows and statuses still name a row.
+people = Table(
+    "people", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("venue_id", Str, ForeignKey("venues.id"), nullable=False),
+    Column("id_hash", Str, nullable=False),
+    Column("subject", Str, nullable=False),
+    Column("masked_name", Str, nullable=False),
+    Column("person_class", Str, nullable=False),  # one of protocols.credential.PersonClass
+    Column("group_name", Str),
+    Column("phone_masked", Str),
+    Column("created_at", Str, nullable=False),
+    Column("updated_at", Str, nullable=False),
+    Column("removed_at", Str),
+    Index("people_venue_id_hash", "venue_id", "id_hash", unique=True),
+    Index("people_subject", "subject", unique=True),
+)
+
+# Every status received for a person, kept as received (one row each): the health authority's colour, a
+# lab's nucleic-acid result, a supervisor's manual entry (with its reason), the holder's travel declaration.
+# `stays` is JSON text [[region_code, start_date, end_date], ...]. Issuing reads the latest of each source.
+person_status = Table(
+    "person_status", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=False),
+    Column("source", Str, nullable=False),  # authority | lab | manual | declaration
+    Column("colour", Str),
+    Column("colour_since", Str),
+    Column("test_at", Str),
+    Column("test_result", Str),  # negative | positive
+    Column("stays", Str),
+    Column("reason", Str),
+    Column("by_user", Str),
+    Column("received_at", Str, nullable=False),
+    Index("person_status_latest", "person_id", "source", "id"),
 )

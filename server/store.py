@@ -39,6 +39,8 @@ from server.store_console import ConsoleQueries, Cursor, keyset
 from server.store_counts import count_events
 from server.store_alerts import AlertQueries
 from server.store_commands import CommandQueries
+from server.store_holders import HolderQueries
+from server.store_people import PeopleQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, shown, upsert,
 )
@@ -48,7 +50,7 @@ from server.passwords import forget_verified, hash_password, mosquitto_hash, ver
 log = logging.getLogger(__name__)
 
 VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity",
-                "lease_reclaim_after_s", "timezone")
+                "lease_reclaim_after_s", "timezone", "pass_minutes", "test_window_hours")
 
 
 def sha256(text: str) -> str:
@@ -195,8 +197,9 @@ class HubDatabaseError(CheckpointError):
     reason = "bad_database"
 
 
-class HubStore(ConsoleQueries, AlertQueries, CommandQueries):
-    """The hub's database (the console's queries come from `server/store_console.py`)."""
+class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, PeopleQueries):
+    """The hub's database (the console's queries come from `server/store_console.py`, the holder side's from
+    `server/store_holders.py`, the people's from `server/store_people.py`)."""
 
     def __init__(self, database: Path | str, timeout: float = 30.0):
         """Open the database a SQLite path or a database URL names (server/store_engine.py)."""

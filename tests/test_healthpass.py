@@ -66,6 +66,11 @@ _stays = st.tuples(st.from_regex(r"[0-9]{6}", fullmatch=True), _dates, st.intege
     lambda t: {"region": t[0], "start": t[1], "end": t[1] + dt.timedelta(days=t[2])}
 )
 _text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=32)
+_goods = st.builds(
+    lambda t, cold, report: {"product": t, "supplier": t, "origin": t, "quantity": t[:32], "batch": t, "maker": t,
+                             "cold_chain": cold, "report": report},
+    _text, st.booleans(), st.none() | _text)
+_windows = st.tuples(_times, st.integers(1, 86_400)).map(lambda t: {"start": t[0], "end": t[0] + dt.timedelta(seconds=t[1])})
 
 
 @st.composite
@@ -84,6 +89,9 @@ def claims_strategy(draw) -> HealthPassClaims:
         test=draw(st.none() | st.builds(lambda at, r: {"at": at, "result": r}, _times, st.sampled_from(["negative", "positive"]))),
         doses=draw(st.integers(0, 20)),
         stays=tuple(draw(st.lists(_stays, max_size=20))),
+        group=draw(st.none() | _text),
+        window=draw(st.none() | _windows),
+        goods=tuple(draw(st.lists(_goods, max_size=4))),
     )
 
 
@@ -98,6 +106,37 @@ def test_any_valid_claims_round_trip(claims, use_ed):
     assert (cred.subject, cred.name, cred.person_class, cred.colour) == (claims.subject, claims.name, claims.person_class, claims.colour)
     assert (cred.issued_at, cred.expires_at, cred.not_before, cred.colour_since) == (claims.issued_at, claims.expires_at, claims.not_before, claims.colour_since)
     assert cred.test == claims.test and cred.doses == claims.doses and tuple(cred.stays) == claims.stays
+    assert cred.group == claims.group and cred.window == claims.window and tuple(cred.goods) == claims.goods
+
+
+COURIER_GOODS = ({"product": "冻虾仁", "supplier": "舟山水产", "origin": "330902", "quantity": "20 箱", "batch": "B-2026-1130",
+                  "maker": "舟山海鲜加工厂", "cold_chain": True, "report": "LC-20261129-0042"},)
+
+
+def test_group_window_and_goods_travel_in_the_pass_and_reach_the_rules():
+    window = {"start": NOW, "end": NOW + dt.timedelta(hours=2)}
+    text = mint(make_claims(person_class="courier", group="物流", window=window, goods=COURIER_GOODS), ES_KEY)
+    result = verify_healthpass(text, TRUST, NOW)
+    assert result.ok, result.reason
+    payload = result.credential.rule_payload()
+    assert payload["group"] == "物流"
+    assert payload["window"] == {"start": "2026-11-29T08:00:00Z", "end": "2026-11-29T10:00:00Z"}
+    assert payload["goods"][0]["batch"] == "B-2026-1130" and payload["goods"][0]["coldChain"] is True
+    assert result.claims["goods"][0]["report"] == "LC-20261129-0042"
+    # Absent optional keys stay absent from the code (older passes keep their exact bytes).
+    plain = encode_claims(make_claims())[-65537]
+    assert not {8, 9, 10} & set(plain)
+
+
+@pytest.mark.parametrize(("hp_key", "value"), [
+    (8, ""), (8, 7), (9, {1: 1795939200}), (9, {1: 1795939200, 2: 1795939100}), (9, [1, 2]),
+    (10, {}), (10, [{1: "x"}]), (10, [{1: "a", 2: "b", 3: "c", 4: "d", 5: "e", 6: "f", 7: 1}]),
+    (10, [{1: "a", 2: "b", 3: "c", 4: "d", 5: "e", 6: "f", 9: "x"}]), (10, [{1: "a", 2: "b", 3: "c", 4: "d", 5: "e", 6: "f"}] * 17),
+])
+def test_bad_group_window_or_goods_are_bad_claims(hp_key, value):
+    claims = encode_claims(make_claims())
+    claims[-65537][hp_key] = value
+    assert_refused(verify_healthpass(sign_payload(claims, ES_KEY), TRUST, NOW), "bad_claims", "schema")
 
 
 def test_unreadable_when_text_is_empty():

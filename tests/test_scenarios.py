@@ -166,7 +166,7 @@ def claims_for(case: dict[str, Any]) -> HealthPassClaims | None:
     if cred is None or cred.format != "HP1":
         return None
     fields = cred.model_dump(include={"subject", "issued_at", "expires_at", "not_before", "name", "person_class",
-                                      "colour", "colour_since", "test", "doses", "stays"})
+                                      "colour", "colour_since", "test", "doses", "stays", "group", "window", "goods"})
     try:
         return make_claims(**fields, issuer=ISSUER)  # the trust list's issuer: the rules do not read it
     except ValidationError:

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     """Register the console; the session key is kept in the database so every worker shares it."""
     # Imported for their routes on bp.
-    from server.console import admin, alerts, denials, fleet, leases, login, overview, report_views, visitors  # noqa: F401
+    from server.console import (admin, alerts, denials, fleet, holder_links, leases, login, overview,  # noqa: F401
+                                report_views, visitors)
 
     app.config.setdefault("CONSOLE_TZ", "Asia/Shanghai")
     ZoneInfo(app.config["CONSOLE_TZ"])  # an unknown zone stops the app at start, not at the first page
