@@ -43,7 +43,9 @@ def setup(db: Path | str, gates: int, venues: int) -> list[tuple[str, str, str]]
     out = []
     for i in range(gates):
         venue, gate = f"fleet{i % venues:02d}", f"g{i:03d}"
-        store.create_gate(venue, gate)
+        # A door used both ways: the bench's gates send entries and exits alike, and a one-way gate would
+        # refuse half of them (wrong_direction), leaving the answers without the presence changes measured.
+        store.create_gate(venue, gate, direction="both")
         _, secret = store.redeem_token(store.create_enroll_token(venue, gate))  # type: ignore[misc]
         out.append((venue, gate, secret))
     store.close()
