@@ -32,6 +32,7 @@ def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:
         "audit": "/console/audit", "venues": "/console/venues",
         "reclaim": "/console/venues/school1/gates/north/reclaim", "error": "/console/denials/nothing-here",
         "fleet": "/console/fleet", "command": f"/console/commands/{command}", "alerts": "/console/alerts",
+        "goods": "/console/goods?batch=B1",
     }
 
 
@@ -41,7 +42,7 @@ def test_every_console_page_is_in_the_width_test(hub_factory) -> None:
               if rule.endpoint.startswith("console.") and "GET" in rule.methods}
     listed = {"console.overview", "console.denials", "console.denial", "console.visitors", "console.reports",
               "console.audit_page", "console.venue_settings", "console.reclaim_page", "console.fleet",
-              "console.command_page", "console.login", "console.alerts_page"}
+              "console.command_page", "console.login", "console.alerts_page", "console.goods_trace"}
     assert routed - NOT_PAGES - listed == set(), "add these pages to _pages() and to `listed`"
 
 
