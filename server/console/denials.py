@@ -67,8 +67,10 @@ def denials():
         pages[page - 1] = base + urlencode({**args, "after": cursor_of(rows[0]), "page": page - 1})
     if rows and more:
         pages[page + 1] = base + urlencode({**args, "before": cursor_of(rows[-1]), "page": page + 1})
+    # Past the last page (an old `page=` link, or rows deleted by retention) the way back is the first page.
+    first = base + urlencode(args) if args else base.rstrip("?")
     return render_template("console/denials.html", rows=rows, page=page, more=page + 1 in pages,
-                           args=args, pages=pages, venues=allowed_venues(), person_classes=PERSON_CLASSES)
+                           args=args, pages=pages, first=first, venues=allowed_venues(), person_classes=PERSON_CLASSES)
 
 
 def _denial(event_id: str) -> dict:
