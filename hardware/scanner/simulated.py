@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-import threading
 import time
-import tty
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +19,7 @@ from hardware.scanner.base import ScannerSettings
 from hardware.scanner.evdev_hid import EvdevScanner, EvdevScannerConfig
 from hardware.scanner.keymap import ALL_KEYS, strokes_for
 from hardware.scanner.serial_uart import TERMINATORS, SerialScanner, SerialScannerConfig
+from hardware.pty_link import PtyLink, link_path
 from protocols.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -36,42 +34,25 @@ class PtyScannerSimulator:
     def __init__(self, link: Path | str, terminator: Literal["CR", "LF", "CRLF"] = "CR"):
         self.link = Path(link)
         self.terminator = TERMINATORS[terminator]
-        self._lock = threading.Lock()
-        self._master: int | None = None
-        self._slave: int | None = None
+        self._port = PtyLink(self.link)
 
     def start(self) -> "PtyScannerSimulator":
         """Plug in: a raw pty behind the link."""
-        with self._lock:
-            if self._master is not None:
-                return self
-            master, slave = os.openpty()
-            tty.setraw(slave)  # no echo, no CR/LF translation: bytes arrive as the module sent them
-            tmp = self.link.with_name(self.link.name + ".new")
-            tmp.unlink(missing_ok=True)
-            tmp.symlink_to(os.ttyname(slave))
-            os.replace(tmp, self.link)
-            self._master, self._slave = master, slave
-        log.info("simulated scanner plugged in at %s -> %s", self.link, os.ttyname(slave))
+        name = self._port.plug()
+        if name is not None:
+            log.info("simulated scanner plugged in at %s -> %s", self.link, name)
         return self
 
     def stop(self) -> None:
         """Unplug: close the pty and remove the link; safe to call twice."""
-        with self._lock:
-            master, slave = self._master, self._slave
-            self._master = self._slave = None
-            if master is None:
-                return
-            self.link.unlink(missing_ok=True)
-            os.close(master)
-            os.close(slave)
+        self._port.unplug()
 
     def write_raw(self, data: bytes) -> None:
         """Put bytes on the line as they are (noise, a cut-off code, a bad terminator)."""
-        with self._lock:
-            if self._master is None:
+        with self._port.lock:
+            if self._port.master is None:
                 raise DeviceError(f"simulated scanner {self.link} is not plugged in")
-            os.write(self._master, data)
+            os.write(self._port.master, data)
 
     def scan(self, text: str) -> None:
         """What the module sends when it reads `text`: the UTF-8 bytes, then the terminator."""
@@ -179,11 +160,7 @@ class SimulatedScanner(SerialScanner):
 
     def __init__(self, config: SimulatedScannerConfig | None = None, name: str = "scanner"):
         config = config or SimulatedScannerConfig()
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        link = config.link
-        if link is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="checkpoint-scanner-")
-            link = Path(self._tmp.name) / "ttySCAN"
+        self._tmp, link = link_path(config.link, "checkpoint-scanner-", "ttySCAN")
         self.simulator = PtyScannerSimulator(link, config.terminator)
         shared = config.model_dump(include=set(ScannerSettings.model_fields))
         super().__init__(SerialScannerConfig(port=str(link), terminator=config.terminator, **shared), name)

@@ -14,16 +14,15 @@ from __future__ import annotations
 import logging
 import os
 import random
-import tempfile
 import threading
 import time
-import tty
 from collections import deque
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
+from hardware.pty_link import PtyLink, link_path
 from hardware.thermometer.base import ThermometerSettings
 from hardware.thermometer.serial_line import SerialThermometer, SerialThermometerConfig
 from protocols.thermometer_wire import DEFAULT_ASCII_TEMPLATE, encode_ascii_line, encode_frame
@@ -63,16 +62,14 @@ class PtyThermometerSimulator:
         self.message_times: deque[tuple[float, float]] = deque(maxlen=10_000)
         self._celsius = celsius
         self._rng = random.Random(seed)
-        self._lock = threading.Lock()
-        self._master: int | None = None
-        self._slave: int | None = None
+        self._port = PtyLink(self.link, blocking=False)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def plugged(self) -> bool:
         """Whether the simulated device is plugged in (its pty exists)."""
-        return self._master is not None
+        return self._port.plugged
 
     def set_temperature(self, celsius: float) -> None:
         """The temperature the next messages carry."""
@@ -98,31 +95,14 @@ class PtyThermometerSimulator:
 
     def replug(self) -> None:
         """Plug in: a new pty, in raw mode, behind the same link."""
-        with self._lock:
-            if self._master is not None:
-                return
-            master, slave = os.openpty()
-            tty.setraw(slave)  # no echo, no CR/LF translation: binary frames pass untouched
-            # A UART nobody reads loses bytes rather than stalling the device: never block.
-            os.set_blocking(master, False)
-            tmp = self.link.with_name(self.link.name + ".new")
-            tmp.unlink(missing_ok=True)
-            tmp.symlink_to(os.ttyname(slave))
-            os.replace(tmp, self.link)
-            self._master, self._slave = master, slave
-        log.info("simulated thermometer plugged in at %s -> %s", self.link, os.ttyname(slave))
+        name = self._port.plug()
+        if name is not None:
+            log.info("simulated thermometer plugged in at %s -> %s", self.link, name)
 
     def unplug(self) -> None:
         """Pull the cable: close the pty and remove the link."""
-        with self._lock:
-            master, slave = self._master, self._slave
-            self._master = self._slave = None
-            if master is None:
-                return
-            self.link.unlink(missing_ok=True)
-            os.close(master)
-            os.close(slave)
-        log.info("simulated thermometer unplugged from %s", self.link)
+        if self._port.unplug():
+            log.info("simulated thermometer unplugged from %s", self.link)
 
     def message(self, celsius: float) -> bytes:
         """The bytes of one reading in this simulator's wire format."""
@@ -155,11 +135,11 @@ class PtyThermometerSimulator:
         # A reader sees a reading arrive over ~10-16 ms, as from a real 9600-baud device.
         due = written_at = time.monotonic()
         for i in range(len(data)):
-            with self._lock:
-                if self._master is None:
+            with self._port.lock:
+                if self._port.master is None:
                     return written_at
                 try:
-                    os.write(self._master, data[i : i + 1])
+                    os.write(self._port.master, data[i : i + 1])
                 except BlockingIOError:
                     self.bytes_dropped += 1
                 except OSError as exc:
@@ -194,11 +174,7 @@ class SimulatedSerialThermometer(SerialThermometer):
 
     def __init__(self, config: SimulatedSerialThermometerConfig | None = None, name: str = "thermometer"):
         config = config or SimulatedSerialThermometerConfig()
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        link = config.link
-        if link is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="checkpoint-thermo-")
-            link = Path(self._tmp.name) / "ttyTHERMO"
+        self._tmp, link = link_path(config.link, "checkpoint-thermo-", "ttyTHERMO")
         self.simulator = PtyThermometerSimulator(link, wire_format=config.wire_format, interval_s=config.interval_s,
                                                  garbage_rate=config.garbage_rate, drop_rate=config.drop_rate)
         shared = config.model_dump(include=set(ThermometerSettings.model_fields))
