@@ -392,6 +392,8 @@ class GateLoop:
         cred = verification.credential
         self.decider.refresh()
         if not verification.ok or cred is None:
+            # Its length and first characters tell a misread from a wrong code in the log, and are no one's data.
+            log.info("code refused: %s (%d characters, starting %r)", verification.reason, len(text), text[:4])
             # The rules word the refusal (GATE-CODE-*); the verifier's exact reason goes in the note.
             refused = GateContext(at=wall, mask=True, inside=False, code_reason=verification.reason or "unreadable")
             verdict = self.decider.decide(None, refused, hash_subject=self.store.hash_subject)
