@@ -45,7 +45,8 @@ def mint_rate(seconds: float, with_qr: bool) -> float:
     now = utc_now()
     status = PersonStatus(subject="k" * 32, name="张*明", person_class="staff", group="装配一组", colour="green",
                           colour_since=now - dt.timedelta(days=3), colour_recorded_at=now - dt.timedelta(hours=1),
-                          test=NucleicAcidTest(at=now - dt.timedelta(hours=20), result="negative"))
+                          test=NucleicAcidTest(at=now - dt.timedelta(hours=20), result="negative"),
+                          declared_at=now - dt.timedelta(hours=1))
     policy, key = IssuePolicy(issuer="hub:bench"), generate_private_key("ES256")
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:

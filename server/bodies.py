@@ -36,6 +36,12 @@ class VenueSettings(Body):
                                      description="minutes a pass the hub issues is valid (absent: 5)")
     test_window_hours: int | None = Field(default=None, ge=1, le=7 * 24,
                                           description="how old a nucleic-acid result a pass may carry (absent: 48)")
+    colour_max_age_hours: int | None = Field(
+        default=None, ge=1, le=7 * 24,
+        description="how old the health authority's colour may be before issuing refuses green (absent: 24)")
+    declaration_max_age_hours: int | None = Field(
+        default=None, ge=1, le=7 * 24,
+        description="how old the holder's travel declaration may be before issuing refuses green (absent: 24)")
 
 
 class VenueCreate(VenueSettings):

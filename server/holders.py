@@ -37,7 +37,7 @@ def status_from_rows(person: Mapping[str, Any], latest: Mapping[str, Mapping[str
         colour_since=_time(colour_row.get("colour_since")) if colour_row else None,
         colour_recorded_at=_time(colour_row["received_at"]) if colour_row else None,
         test=NucleicAcidTest(at=_time(test_row["test_at"]), result=test_row["test_result"]) if test_row else None,
-        stays=tuple(stays), window=window, goods=tuple(Goods(**g) for g in goods),
+        stays=tuple(stays), declared_at=_time(declared["received_at"]) if declared else None, window=window, goods=tuple(Goods(**g) for g in goods),
     )
 
 

@@ -26,10 +26,14 @@ from protocols.healthpass_claims import HealthPassClaims
 from protocols.keys import generate_private_key, load_private_key, save_private_key
 from protocols.trustlist import TrustedKey
 
-# POLICY.md, "Where each input comes from": the authority's colour holds 24 h since the feed's
-# record; a nucleic-acid result holds for the venue's test window (48 h unless the venue says 72 h or 7 days).
-COLOUR_MAX_AGE = dt.timedelta(hours=24)
+# POLICY.md section 6, "Where a pass's facts come from, and how old they may be": the authority's colour
+# holds 24 h since the feed's record; a nucleic-acid result holds for the venue's test window (48 h unless
+# the venue says 72 h or 7 days); the holder's travel declaration holds 24 h since it was declared. A venue
+# may change each (venue settings colour_max_age_hours, test_window_hours, declaration_max_age_hours).
+DEFAULT_COLOUR_MAX_AGE_HOURS = 24
+COLOUR_MAX_AGE = dt.timedelta(hours=DEFAULT_COLOUR_MAX_AGE_HOURS)
 DEFAULT_TEST_WINDOW_HOURS = 48
+DEFAULT_DECLARATION_MAX_AGE_HOURS = 24
 DEFAULT_PASS_MINUTES = 5
 MAX_PASS_MINUTES = 60  # a gate refuses passes issued longer ago than its pack's codeMaxAgeMinutes (10) anyway
 _VENUE_FILE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -48,17 +52,24 @@ class IssueRefused(CheckpointError):
 # What the holder reads when no pass can be issued (zh first, English beside).
 REFUSALS = {
     "no_status": "暂无健康码状态，请联系场所管理员 / No health status on record yet: ask the venue's office",
-    "stale_colour": "健康码状态已超过 24 小时未更新，暂不能发放通行码 / Your health status has not been updated for "
-                    "24 hours: no pass until it is",
+    "stale_colour": "健康码状态已超过 {hours} 小时未更新，暂不能发放通行码 / Your health status has not been updated for "
+                    "{hours} hours: no pass until it is",
+    "no_declaration": "请先在本页申报近 14 天行程 / Declare where you stayed in the last 14 days on this page first",
+    "stale_declaration": "行程申报已超过 {hours} 小时，请在本页重新申报 / Your travel declaration is over {hours} hours "
+                         "old: declare again on this page",
     "visit_not_started": "访问时段尚未开始 / Your visit has not started yet",
     "visit_over": "访问时段已结束 / Your visit is over",
     "no_issuer_key": "场所尚未配置发码密钥 / The venue has no issuer key yet: ask the venue's office",
 }
 
 
-def refuse(reason: str) -> IssueRefused:
-    """The refusal for this reason, with the holder's text."""
-    return IssueRefused(reason, REFUSALS[reason])
+def refuse(reason: str, **values: Any) -> IssueRefused:
+    """The refusal for this reason, with the holder's text (its {hours} filled from `values`)."""
+    return IssueRefused(reason, REFUSALS[reason].format(**values))
+
+
+def _hours(age: dt.timedelta) -> str:
+    return f"{age.total_seconds() / 3600:g}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class PersonStatus:
     colour_recorded_at: dt.datetime | None = None  # the feed record's time: what the 24 h count from
     test: NucleicAcidTest | None = None
     stays: Sequence[Stay] = ()
+    declared_at: dt.datetime | None = None  # when the holder last declared their stays (None: never)
     window: VisitWindow | None = None  # visitors: the approved visit
     goods: Sequence[Goods] = field(default_factory=tuple)
 
@@ -84,14 +96,21 @@ class IssuePolicy:
 
     issuer: str
     pass_minutes: int = DEFAULT_PASS_MINUTES
-    test_window: dt.timedelta = dt.timedelta(hours=DEFAULT_TEST_WINDOW_HOURS)
+    test_window: dt.timedelta = dt.timedelta(hours=DEFAULT_TEST_WINDOW_HOURS)  # the lab's (and manual) result
+    colour_max_age: dt.timedelta = COLOUR_MAX_AGE
+    declaration_max_age: dt.timedelta = dt.timedelta(hours=DEFAULT_DECLARATION_MAX_AGE_HOURS)
 
     @classmethod
     def for_venue(cls, venue: Mapping[str, Any]) -> "IssuePolicy":
         """The policy of a venue row (NULL settings take the defaults)."""
+        def hours(column: str, default: int) -> dt.timedelta:
+            return dt.timedelta(hours=venue.get(column) or default)
+
         return cls(issuer=issuer_name(venue["id"]),
                    pass_minutes=venue.get("pass_minutes") or DEFAULT_PASS_MINUTES,
-                   test_window=dt.timedelta(hours=venue.get("test_window_hours") or DEFAULT_TEST_WINDOW_HOURS))
+                   test_window=hours("test_window_hours", DEFAULT_TEST_WINDOW_HOURS),
+                   colour_max_age=hours("colour_max_age_hours", DEFAULT_COLOUR_MAX_AGE_HOURS),
+                   declaration_max_age=hours("declaration_max_age_hours", DEFAULT_DECLARATION_MAX_AGE_HOURS))
 
 
 def issuer_name(venue_id: str) -> str:
@@ -104,13 +123,20 @@ def pass_claims(status: PersonStatus, policy: IssuePolicy, now: dt.datetime | No
     now = (now or utc_now()).replace(microsecond=0)
     if status.colour is None or status.colour_recorded_at is None:
         raise refuse("no_status")
-    colour_expires = status.colour_recorded_at + COLOUR_MAX_AGE
-    if status.colour == "green" and now >= colour_expires:
-        # A yellow or red colour, however old, only refuses: it may be shown; a stale green may not.
-        raise refuse("stale_colour")
+    colour_expires = status.colour_recorded_at + policy.colour_max_age
     expires = now + dt.timedelta(minutes=max(1, min(policy.pass_minutes, MAX_PASS_MINUTES)))
     if status.colour == "green":
-        expires = min(expires, colour_expires)  # the pass never outlives the freshness of its green
+        # A yellow or red colour, however old, only refuses: it may be shown; a stale green may not, and
+        # neither may a green whose stays are unknown or stale (the gate would read "no stay anywhere").
+        if now >= colour_expires:
+            raise refuse("stale_colour", hours=_hours(policy.colour_max_age))
+        if status.declared_at is None:
+            raise refuse("no_declaration")
+        declaration_expires = status.declared_at + policy.declaration_max_age
+        if now >= declaration_expires:
+            raise refuse("stale_declaration", hours=_hours(policy.declaration_max_age))
+        # The pass never outlives the freshness of its green or of its stays.
+        expires = min(expires, colour_expires, declaration_expires)
     if status.window is not None:
         if now < status.window.start:
             raise refuse("visit_not_started")

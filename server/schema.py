@@ -57,6 +57,10 @@ venues = Table(
     # Issuing (revision 0008_i10_holder): minutes a hub-issued pass is valid (NULL: 5) and the test window in hours (NULL: 48).
     Column("pass_minutes", Integer),
     Column("test_window_hours", Integer),
+    # Status feeds (revision 0009_status_feeds): how old the authority's colour and the holder's declaration
+    # may be before issuing refuses green (NULL: 24 h each, POLICY.md section 6).
+    Column("colour_max_age_hours", Integer),
+    Column("declaration_max_age_hours", Integer),
 )
 
 gates = Table(

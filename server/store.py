@@ -50,7 +50,8 @@ from server.passwords import forget_verified, hash_password, mosquitto_hash, ver
 log = logging.getLogger(__name__)
 
 VENUE_FIELDS = ("name", "cap", "dwell_minutes", "gathering", "plan_approved", "slot_minutes", "slot_capacity",
-                "lease_reclaim_after_s", "timezone", "pass_minutes", "test_window_hours")
+                "lease_reclaim_after_s", "timezone", "pass_minutes", "test_window_hours",
+                "colour_max_age_hours", "declaration_max_age_hours")
 
 
 def sha256(text: str) -> str:

@@ -48,6 +48,17 @@ class Holders:
                                                                   colour=colour, colour_since=utc_text(since))],
                                 by_user="test")
 
+    def declare(self, id_number: str, stays: list[list[str]] | None = None) -> None:
+        """The holder declares their stays of the last 14 days (none: stayed nowhere else)."""
+        person = self.store.person(VENUE, id_hash=self.store.id_hash(id_number))
+        self.store.add_person_status(VENUE, person["id"], "declaration",
+                                     StatusRecord(id_hash=person["id_hash"], row=1, stays=stays or []), by_user="holder")
+
+    def green(self, id_number: str) -> None:
+        """A fresh green from the authority and a fresh declaration: what issuing needs for a green pass."""
+        self.colour(id_number, "green")
+        self.declare(id_number)
+
     def link(self, person: dict, **window: str) -> str:
         """A new link secret for this person."""
         return self.store.issue_holder_link(VENUE, person["subject"], "test", **window)

@@ -31,7 +31,7 @@ def _pass(client, secret):
 
 def test_the_page_and_its_pass_verify_on_the_venues_trust_list(holders):
     person = holders.enrol(ID_NUMBER)
-    holders.colour(ID_NUMBER, "green")
+    holders.green(ID_NUMBER)
     secret = holders.link(person)
     client = holders.hub.app.test_client()
     page = client.get(f"/h/{secret}")
@@ -51,7 +51,7 @@ def test_the_page_and_its_pass_verify_on_the_venues_trust_list(holders):
 
 def test_the_next_refresh_shows_a_new_colour(holders):
     person = holders.enrol(ID_NUMBER)
-    holders.colour(ID_NUMBER, "green")
+    holders.green(ID_NUMBER)
     secret, client = holders.link(person), holders.hub.app.test_client()
     assert _pass(client, secret)["colour"] == "green"
     holders.colour(ID_NUMBER, "yellow")
@@ -67,9 +67,32 @@ def test_no_status_gives_the_holder_a_reason_and_no_code(holders):
     assert body["message"].startswith("暂无")
 
 
+def test_stale_feeds_refuse_green_with_a_reason_the_holder_reads(holders):
+    person = holders.enrol(ID_NUMBER)
+    secret, client = holders.link(person), holders.hub.app.test_client()
+    holders.colour(ID_NUMBER, "green")
+    body = _pass(client, secret)  # green, never declared
+    assert (body["ok"], body["reason"]) == (False, "no_declaration") and "申报" in body["message"]
+    holders.declare(ID_NUMBER)
+    assert _pass(client, secret)["ok"]
+    # The declaration 25 hours old: stale by the default (POLICY.md: 24 h since it was declared).
+    old = utc_text(utc_now() - dt.timedelta(hours=25))
+    holders.hub.sql("UPDATE person_status SET received_at = :t WHERE source = 'declaration'", {"t": old})
+    body = _pass(client, secret)
+    assert (body["ok"], body["reason"]) == (False, "stale_declaration") and "24 小时" in body["message"]
+    holders.declare(ID_NUMBER)
+    # The venue tightens the colour's maximum age to 1 h: a colour received 2 h ago is stale.
+    holders.hub.sql("UPDATE person_status SET received_at = :t WHERE source = 'authority'",
+                    {"t": utc_text(utc_now() - dt.timedelta(hours=2))})
+    assert _pass(client, secret)["ok"]
+    holders.store.update_venue(VENUE, {"colour_max_age_hours": 1})
+    body = _pass(client, secret)
+    assert (body["ok"], body["reason"]) == (False, "stale_colour") and "1 小时" in body["message"]
+
+
 def test_revoked_unknown_and_reissued_links(holders):
     person = holders.enrol(ID_NUMBER)
-    holders.colour(ID_NUMBER, "green")
+    holders.green(ID_NUMBER)
     client = holders.hub.app.test_client()
     old = holders.link(person)
     new = holders.link(person)  # re-issued: the old one stops working
@@ -90,7 +113,7 @@ def test_only_the_secrets_hash_is_stored(holders):
 def test_guessing_links_is_rate_limited(holders):
     client = holders.hub.app.test_client()
     person = holders.enrol(ID_NUMBER)
-    holders.colour(ID_NUMBER, "green")
+    holders.green(ID_NUMBER)
     secret = holders.link(person)
     answers = [client.get(f"/h/{'g' * 43}{i:03d}").status_code for i in range(22)]
     assert answers[:20] == [404] * 20 and answers[-1] == 429
@@ -100,7 +123,7 @@ def test_guessing_links_is_rate_limited(holders):
 
 def test_a_visitors_link_works_only_in_the_window(holders):
     person = holders.enrol("110105194912310038", name="王*华", person_class="visitor", group=None)
-    holders.colour("110105194912310038", "green")
+    holders.green("110105194912310038")
     client = holders.hub.app.test_client()
     now = utc_now()
     live = holders.link(person, valid_from=utc_text(now - dt.timedelta(hours=1)),
@@ -116,7 +139,7 @@ def test_a_visitors_link_works_only_in_the_window(holders):
 
 def test_a_courier_declares_goods_that_the_pass_carries_and_the_trace_finds(holders):
     courier = holders.enrol(COURIER_ID, name="刘*", person_class="courier", group=None)
-    holders.colour(COURIER_ID, "green")
+    holders.green(COURIER_ID)
     secret, client = holders.link(courier), holders.hub.app.test_client()
     assert "申报货物" in client.get(f"/h/{secret}").get_data(as_text=True)
     answer = client.post(f"/h/{secret}/goods", json={"goods": [GOODS]})
@@ -155,7 +178,7 @@ def test_only_couriers_declare_goods(holders):
 
 def test_holder_link_command_prints_a_working_link_and_revokes_it(holders):
     holders.enrol(ID_NUMBER)
-    holders.colour(ID_NUMBER, "green")
+    holders.green(ID_NUMBER)
     run = CliRunner().invoke
     db = ["--database", holders.hub.db] if "://" in holders.hub.db else ["--db", holders.hub.db]
     out = run(main, ["hub", "holder-link", *db, "--venue", VENUE, "--id", ID_NUMBER, "--base-url", "https://hub.example.cn/"])

@@ -19,7 +19,8 @@ POLICY = IssuePolicy(issuer="hub:v1")
 def status(**over) -> PersonStatus:
     fields = dict(subject="k-abc", name="张*明", person_class="staff", group="装配一组", colour="green",
                   colour_since=NOW - dt.timedelta(days=3), colour_recorded_at=NOW - dt.timedelta(hours=2),
-                  test=NucleicAcidTest(at=NOW - dt.timedelta(hours=20), result="negative"))
+                  test=NucleicAcidTest(at=NOW - dt.timedelta(hours=20), result="negative"),
+                  declared_at=NOW - dt.timedelta(hours=1))
     fields.update(over)
     return PersonStatus(**fields)
 
@@ -104,3 +105,31 @@ def test_a_couriers_goods_are_carried(keys):
     text, _ = issue(status(person_class="courier", goods=(goods,)), POLICY, keys.create("v1"), NOW)
     result = verify_healthpass(text, TrustList([keys.trusted_key("v1")]), NOW)
     assert result.ok and result.credential.goods == [goods]
+
+
+def test_a_green_needs_a_fresh_declaration_of_stays():
+    with pytest.raises(IssueRefused) as err:
+        pass_claims(status(declared_at=None), POLICY, NOW)
+    assert err.value.reason == "no_declaration" and "申报" in err.value.message
+    with pytest.raises(IssueRefused) as err:
+        pass_claims(status(declared_at=NOW - dt.timedelta(hours=24)), POLICY, NOW)
+    assert err.value.reason == "stale_declaration" and "24 小时" in err.value.message
+    # A yellow is shown however old or missing the declaration.
+    assert pass_claims(status(colour="yellow", declared_at=None), POLICY, NOW).colour == "yellow"
+    # The pass ends when the declaration goes stale.
+    declared = NOW - dt.timedelta(hours=24) + dt.timedelta(minutes=1)
+    assert pass_claims(status(declared_at=declared), POLICY, NOW).expires_at == declared + dt.timedelta(hours=24)
+
+
+def test_a_venue_sets_its_own_maximum_ages():
+    strict = IssuePolicy.for_venue({"id": "v1", "colour_max_age_hours": 1, "declaration_max_age_hours": 12})
+    assert (strict.colour_max_age, strict.declaration_max_age) == (dt.timedelta(hours=1), dt.timedelta(hours=12))
+    with pytest.raises(IssueRefused) as err:
+        pass_claims(status(colour_recorded_at=NOW - dt.timedelta(minutes=61)), strict, NOW)
+    assert err.value.reason == "stale_colour" and "1 小时" in err.value.message and "1 hours" in err.value.message
+    with pytest.raises(IssueRefused, match="12 小时"):
+        pass_claims(status(colour_recorded_at=NOW - dt.timedelta(minutes=10), declared_at=NOW - dt.timedelta(hours=13)),
+                    strict, NOW)
+    defaults = IssuePolicy.for_venue({"id": "v1"})
+    assert (defaults.colour_max_age, defaults.test_window, defaults.declaration_max_age) == (
+        dt.timedelta(hours=24), dt.timedelta(hours=48), dt.timedelta(hours=24))
