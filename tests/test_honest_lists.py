@@ -85,7 +85,6 @@ def zh_text(page: str) -> tuple[str, list[str]]:
 
 
 @pytest.mark.slow  # a hub with signed-in users (password hashing) or the agent's CLI: over 1 s
-@pytest.mark.xfail(reason="known gap, left open: the alert kinds (issue 12, merged this session) appear untranslated in the audit page's details", strict=False)
 def test_every_value_a_person_sees_is_translated_zh_first(hub_factory):
     hub = Hub(hub_factory)
     day = dt.date(2026, 3, 3)

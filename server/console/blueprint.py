@@ -66,6 +66,17 @@ def shown(value: object, group: str) -> Markup:
     return _zh_en(*label(group, value))
 
 
+@bp.app_template_filter("audit_target")
+def audit_target(target: str | None, action: str) -> Markup:
+    """An audit row's target as a person reads it: a raised alert's kind (its first word) translated."""
+    text = target or ""
+    if action == "alert.raise" and text:
+        kind, _, rest = text.partition(" ")
+        zh, en = label("alert_kind", kind)
+        return Markup("{} {}").format(_zh_en(zh, en), rest)
+    return Markup(escape(text))
+
+
 @bp.app_template_filter("note")
 def shown_note(value: str | None) -> Markup:
     """A gate's note with a refused code's reason translated ("code: expired" -> 健康码：已过期)."""
