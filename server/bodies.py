@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from protocols.contract import Body
 from protocols.schedule import DailySlot
@@ -182,3 +182,46 @@ class AlertSettingsShown(Body):
     webhook_kind: str
     webhook_secret_set: bool
     mail_to: str | None
+
+
+class ManualStatus(Body):
+    """A supervisor's entry of a person's colour or nucleic-acid result, with the reason (audited).
+
+    The person is named by the resident ID number (hashed at once, never stored) or by their subject."""
+
+    id_number: str | None = Field(default=None, max_length=32, description="the person's resident ID number")
+    subject: str | None = Field(default=None, max_length=64, description="or the person's subject (keyed hash)")
+    colour: Literal["green", "yellow", "red"] | None = None
+    colour_since: dt.datetime | None = Field(default=None, description="when the colour was set (absent: now)")
+    test_at: dt.datetime | None = Field(default=None, description="when the sample was taken")
+    test_result: Literal["negative", "positive"] | None = None
+    reason: str = Field(min_length=2, max_length=200, description="why the supervisor enters it (kept in the audit)")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "ManualStatus":
+        if (self.id_number is None) == (self.subject is None):
+            raise ValueError("name the person by id_number or by subject, not both")
+        if self.colour is None and self.test_result is None:
+            raise ValueError("enter a colour, a test result, or both")
+        if (self.test_at is None) != (self.test_result is None):
+            raise ValueError("a test needs both test_at and test_result")
+        if self.colour is None and self.colour_since is not None:
+            raise ValueError("colour_since needs a colour")
+        for name in ("colour_since", "test_at"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError(f"{name} needs a time zone offset")
+            if moment is not None and moment > dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5):
+                raise ValueError(f"{name} is in the future")
+        if not self.reason.strip():
+            raise ValueError("the reason is empty")
+        return self
+
+
+class FeedResult(Body):
+    """What a status feed or a manual entry stored."""
+
+    source: Literal["authority", "lab", "manual"]
+    stored: int = Field(description="rows stored")
+    unknown_rows: list[int] = Field(default_factory=list, description="rows (items) whose ID is not enrolled here")
+    subject: str | None = Field(default=None, description="a manual entry: the person's subject")

@@ -229,14 +229,19 @@ def add_user(database: str, username: str, role: str, venue: str | None, passwor
         click.echo(f"password: {password}")
 
 
-@hub.command()
+@hub.group(invoke_without_command=True)
 @database_options
-@click.option("--venue", required=True)
-def status(database: str, venue: str) -> None:
-    """Print a venue's events held, occupancy, current document versions and what each gate runs, as JSON.
+@click.option("--venue", help="The venue to print (required without a subcommand).")
+def status(database: str, venue: str | None) -> None:
+    """Print a venue's events held, occupancy, current document versions and what each gate runs, as JSON;
+    `status import` takes a status feed (the authority's colours, a lab's results) from a file.
 
     Example: checkpoint hub status --db hub.db --venue acme
     """
+    if click.get_current_context().invoked_subcommand is not None:
+        return
+    if venue is None:
+        raise click.UsageError("Missing option '--venue'.")
     store = _store(database)
     occupancy = store.occupancy(venue)
     if occupancy is None:
@@ -410,4 +415,4 @@ def serve(database: str, host: str, port: int, workers: int, mqtt_host: str | No
 
 
 # The holder side's commands add themselves to `hub` (imported last: they use this module's helpers).
-from server import holder_cli  # noqa: E402,F401
+from server import holder_cli, status_cli  # noqa: E402,F401

@@ -23,7 +23,7 @@ MODELS = [contract.EnrollRequest, contract.EnrollResponse, contract.SyncRequest,
           contract.PresenceChange, contract.LeaseRequest, contract.LeaseResponse, bodies.VenueCreate,
           bodies.VenueSettings, bodies.GateCreate, bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy,
           bodies.DocumentInfo, bodies.TokenResponse, bodies.GateLease, bodies.ScheduleGroup, bodies.GateZone, bodies.Alert,
-          bodies.AlertAck, bodies.AlertSettings, bodies.AlertSettingsShown]
+          bodies.AlertAck, bodies.AlertSettings, bodies.AlertSettingsShown, bodies.ManualStatus, bodies.FeedResult]
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["reason", "message"],
     "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}}}}}
@@ -51,7 +51,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 def _op(summary: str, responses: dict[str, Any], *, security: str | None, body: str | None = None,
-        params: list[dict[str, Any]] | None = None, raw_body: bool = False) -> dict[str, Any]:
+        params: list[dict[str, Any]] | None = None, raw_body: bool = False, feed_body: bool = False) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     op["security"] = [{security: []}] if security else []
     if body:
@@ -60,6 +60,14 @@ def _op(summary: str, responses: dict[str, Any], *, security: str | None, body: 
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": {"type": "object"}},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    if feed_body:
+        record = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
+        op["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": {"oneOf": [
+                {"type": "array", "items": record},
+                {"type": "object", "required": ["records"], "properties": {"records": {"type": "array", "items": record}}}]}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}}
     if params:
         op["parameters"] = params
     return op
@@ -214,6 +222,17 @@ def build() -> dict[str, Any]:
             "put": _op("Set the venue's webhook (generic, wecom, dingtalk) and mail recipients (admin; audited)", {
                 "200": _json(_ref("AlertSettingsShown")), **_errors(401, 403, 404, 415, 422)}, security="person",
                 body="AlertSettings", params=[venue])},
+        API_PREFIX + "/venues/{venue_id}/status/{source}": {"post": _op(
+            "A status feed for the venue's enrolled people, all rows or none (supervisor; audited): authority "
+            "(id, colour green/yellow/red, since) or lab (id, sampled_at, result negative/positive), a JSON list or a "
+            "CSV (UTF-8, UTF-8 with BOM, GBK) or XLSX body; rows whose ID is not enrolled are reported; a bad row "
+            "refuses the feed with one detail per row", {
+                "200": _json(_ref("FeedResult")), **_errors(401, 403, 404, 413, 415, 422)}, security="person",
+            params=[venue, _path("source", {"type": "string", "enum": ["authority", "lab"]})], feed_body=True)},
+        API_PREFIX + "/venues/{venue_id}/status/manual": {"post": _op(
+            "A supervisor's entry of one person's colour or nucleic-acid result with the reason (audited)", {
+                "201": _json(_ref("FeedResult")), **_errors(401, 403, 404, 415, 422)}, security="person",
+            body="ManualStatus", params=[venue])},
         API_PREFIX + "/events": {"get": _op("The access log, newest first (JSON or CSV)", {
             "200": {"description": "events", "content": {"application/json": {"schema": {"type": "array", "items": obj}},
                                                          "text/csv": {"schema": {"type": "string"}}}},

@@ -140,6 +140,12 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "POST /api/v1/venues/<venue_id>/alerts/<alert_id>/ack": (
         lambda h, v: ("POST", f"/api/v1/venues/{v}/alerts/{_alert(h, v)}/ack", {"json": {"note": "called"}}),
         at_least("supervisor", 200)),
+    # An empty feed stores nothing; nobody is enrolled, so a manual entry finds no one (404).
+    "POST /api/v1/venues/<venue_id>/status/<source>": (
+        lambda h, v: ("POST", f"/api/v1/venues/{v}/status/authority", {"json": []}), at_least("supervisor", 200)),
+    "POST /api/v1/venues/<venue_id>/status/manual": (
+        lambda h, v: ("POST", f"/api/v1/venues/{v}/status/manual",
+                      {"json": {"subject": "ab" * 16, "colour": "red", "reason": "test"}}), at_least("supervisor", 404)),
     "GET /api/v1/venues/<venue_id>/alert-settings": (lambda h, v: ("GET", f"/api/v1/venues/{v}/alert-settings", {}),
                                                      at_least("supervisor", 200)),
     "PUT /api/v1/venues/<venue_id>/alert-settings": (
