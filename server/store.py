@@ -41,6 +41,7 @@ from server.store_alerts import AlertQueries
 from server.store_commands import CommandQueries
 from server.store_holders import HolderQueries
 from server.store_people import PeopleQueries
+from server.store_trace import TraceQueries
 from server.store_engine import (
     begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, shown, upsert,
 )
@@ -198,9 +199,10 @@ class HubDatabaseError(CheckpointError):
     reason = "bad_database"
 
 
-class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, PeopleQueries):
+class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, PeopleQueries, TraceQueries):
     """The hub's database (the console's queries come from `server/store_console.py`, the holder side's from
-    `server/store_holders.py`, the people's from `server/store_people.py`)."""
+    `server/store_holders.py`, the people's from `server/store_people.py`, contact tracing's from
+    `server/store_trace.py`)."""
 
     def __init__(self, database: Path | str, timeout: float = 30.0):
         """Open the database a SQLite path or a database URL names (server/store_engine.py)."""

@@ -20,7 +20,7 @@ WIDTHS = (1280, 390)
 
 # Console GET routes that are no page a person reads (data, fragments, files, the stylesheet).
 NOT_PAGES = {"console.static", "console.command_json", "console.overview_live", "console.report_download",
-             "console.alert_stream"}
+             "console.alert_stream", "console.trace_download"}
 
 
 def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:
@@ -32,7 +32,7 @@ def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:
         "audit": "/console/audit", "venues": "/console/venues",
         "reclaim": "/console/venues/school1/gates/north/reclaim", "error": "/console/denials/nothing-here",
         "fleet": "/console/fleet", "command": f"/console/commands/{command}", "alerts": "/console/alerts",
-        "goods": "/console/goods?batch=B1",
+        "goods": "/console/goods?batch=B1", "trace": f"/console/trace?event={denial}",
     }
 
 
@@ -42,7 +42,8 @@ def test_every_console_page_is_in_the_width_test(hub_factory) -> None:
               if rule.endpoint.startswith("console.") and "GET" in rule.methods}
     listed = {"console.overview", "console.denials", "console.denial", "console.visitors", "console.reports",
               "console.audit_page", "console.venue_settings", "console.reclaim_page", "console.fleet",
-              "console.command_page", "console.login", "console.alerts_page", "console.goods_trace"}
+              "console.command_page", "console.login", "console.alerts_page", "console.goods_trace",
+              "console.trace_page"}
     assert routed - NOT_PAGES - listed == set(), "add these pages to _pages() and to `listed`"
 
 

@@ -203,6 +203,10 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
                                                     at_least("supervisor", 302)),
     "GET /console/reports/<venue_id>/<day>.csv": (lambda h, v: ("GET", f"/console/reports/{v}/2030-01-01.csv", {}),
                                                   at_least("supervisor", 200)),
+    "GET /console/trace": (lambda h, v: ("GET", "/console/trace", {"query_string": {"event": h.denial[v]}}),
+                           at_least("supervisor", 200)),
+    "GET /console/trace.csv": (lambda h, v: ("GET", "/console/trace.csv", {"query_string": {"event": h.denial[v]}}),
+                               at_least("supervisor", 200)),
     # The visitors page lists the user's own venue's visits only (no venue is named to it).
     "GET /console/visitors": (lambda h, v: ("GET", "/console/visitors", {}), at_least("supervisor", 200, 200)),
     "POST /console/visitors": (
