@@ -105,3 +105,20 @@ def resolve(province: str, city: str | None = None, district: str | None = None)
             raise DivisionError(f"district {district!r} in {found.name} is {'ambiguous' if districts else 'unknown'}")
         found = districts[0]
     return found
+
+
+def choices(code: str | None) -> list[Division]:
+    """What a person picks from under `code` (the provinces for None): its children, with a placeholder
+    city level (a municipality's 市辖区) replaced by the districts under it."""
+    out: list[Division] = []
+    for d in children(code):
+        if d.level == "city" and d.name in PLACEHOLDER_CITIES:
+            out.extend(children(d.code))
+        else:
+            out.append(d)
+    return out
+
+
+def is_leaf(code: str) -> bool:
+    """Whether the division is as precise as a declaration can be: a district, or a city without districts."""
+    return not children(division(code).code)

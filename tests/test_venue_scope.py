@@ -230,6 +230,9 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "GET /h/<secret>/pass": (lambda h, v: ("GET", f"/h/{_holder_link(h, v)}/pass", {}), every(200)),
     "POST /h/<secret>/goods": (lambda h, v: ("POST", f"/h/{_holder_link(h, v)}/goods", {"json": {"goods": []}}),
                                every(200)),
+    "GET /h/<secret>/divisions": (lambda h, v: ("GET", f"/h/{_holder_link(h, v)}/divisions", {}), every(200)),
+    "POST /h/<secret>/declaration": (
+        lambda h, v: ("POST", f"/h/{_holder_link(h, v)}/declaration", {"json": {"stays": []}}), every(200)),
     "GET /h/static/<path:filename>": (lambda h, v: ("GET", "/h/static/holder.js", {}), every(200)),
     "POST /console/visitors/<int:visit_id>/<any(approve, refuse):action>": (
         lambda h, v: ("POST", f"/console/visitors/{_visit(h, v)}/approve", {}), at_least("supervisor", 302)),

@@ -75,10 +75,14 @@ def page(secret: str):
     link = _link(secret)
     venue = get_store().venue(link["venue"]) or {}
     status = link_status(get_store(), link)
-    zone = venue_zone(venue, current_app.config.get("CONSOLE_TZ", "Asia/Shanghai")).key
+    zone = venue_zone(venue, current_app.config.get("CONSOLE_TZ", "Asia/Shanghai"))
+    today = utc_now().astimezone(zone).date()
+    declared_at = status.declared_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if status and status.declared_at else None
     return render_template("holder/page.html", secret=secret, venue_name=venue.get("name") or link["venue"],
-                           name=status.name if status else "", zone=zone,
-                           courier=bool(status and status.person_class == "courier"))
+                           name=status.name if status else "", zone=zone.key,
+                           courier=bool(status and status.person_class == "courier"),
+                           enrolled=status is not None, stays=travel.shown_stays(status), declared_at=declared_at,
+                           today=today.isoformat(), earliest=(today - dt.timedelta(days=travel.LOOKBACK_DAYS)).isoformat())
 
 
 @bp.get("/<secret>/pass")
@@ -132,3 +136,7 @@ def declare_goods(secret: str):
         # Recorded as declared (the trace keeps it); the gate refuses cold-chain goods without a report.
         message += "；冷链货物缺少检测报告，门岗将拒绝 / cold-chain goods lack a test report: the gate will refuse them"
     return jsonify({"ok": True, "message": message, "declared": len(lines)})
+
+
+# The travel declaration's routes join this blueprint (imported last: they use `bp` and `_link`).
+from server.holder_page import travel  # noqa: E402

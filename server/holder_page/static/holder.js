@@ -117,6 +117,8 @@
     });
   }
 
+  // The travel declaration (travel.js) asks for a new pass once it is stored.
+  document.addEventListener("holder:refresh", refresh);
   setInterval(tick, 1000);
   tick();
   refresh();
