@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from protocols.contract import wire_json
 from server import db, http_errors, login_guard
-from server.blueprints import access_log, alerts, device, documents, meta, schedule, status, venues
+from server.blueprints import access_log, alerts, device, documents, meta, roster, schedule, status, venues
 from server.blueprints import metrics as metrics_bp
 from server.console import init_app as init_console
 from server import holder_page
@@ -75,11 +75,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # The key the venue's schedule is signed with (server/schedule.py); loaded once, a bad file stops the app.
     app.extensions["schedule_key"] = load_schedule_key(app.config.get("SCHEDULE_KEY")
                                                        or os.environ.get("CHECKPOINT_SCHEDULE_KEY"))
-    for blueprint in (device.bp, venues.bp, alerts.bp, status.bp, documents.bp, schedule.bp, access_log.bp, meta.bp):
+    for blueprint in (device.bp, venues.bp, alerts.bp, status.bp, documents.bp, roster.bp, schedule.bp, access_log.bp,
+                      meta.bp):
         app.register_blueprint(blueprint)
     init_console(app)
     # Where people's passwords are sent, and so guessed: the people's API and the console's login form.
-    login_guard.init_app(app, (venues.bp, alerts.bp, status.bp, documents.bp, schedule.bp, access_log.bp), ("console.login",))
+    login_guard.init_app(app, (venues.bp, alerts.bp, status.bp, documents.bp, roster.bp, schedule.bp, access_log.bp),
+                         ("console.login",))
     # Start-up runs migrations only: retention runs in the background, one hub process at a time
     # (server/retention.py's RetentionWorker, started by server/wsgi_server.py), or `checkpoint hub purge`.
     metrics_bp.init_app(app)

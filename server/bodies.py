@@ -131,6 +131,19 @@ class DocumentInfo(Body):
     etag: str
 
 
+class RosterImportResult(Body):
+    """What a roster import did (or, in a dry run, would do); a file with errors answers 422 instead."""
+
+    rows: int = Field(description="data rows read from the file")
+    encoding: str | None = Field(description="how the file was read: utf-8, utf-8-sig, gb18030, utf-16 or xlsx")
+    dry_run: bool
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    roster_version: int | None = Field(description="the roster document's new version (null in a dry run)")
+
+
 class TokenResponse(Body):
     """A one-time enrollment token."""
 

@@ -414,5 +414,6 @@ def serve(database: str, host: str, port: int, workers: int, mqtt_host: str | No
                 bridge_proc.kill()
 
 
-# The holder side's commands add themselves to `hub` (imported last: they use this module's helpers).
-from server import holder_cli, status_cli  # noqa: E402,F401
+# The holder side's, the status feeds' and the roster's commands add themselves to `hub` (imported last:
+# they use this module's helpers).
+from server import holder_cli, roster_cli, status_cli  # noqa: E402,F401

@@ -17,14 +17,22 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 _PHONE = re.compile(r"^(?:\+?86)?(1\d{10})$")
 
 
-class IdNumberError(ValueError):
-    """Why a resident ID number is refused: a code, and the reason in Chinese and English."""
+class NumberRefused(ValueError):
+    """Why a number a person typed is refused: a code, and the reason in Chinese and English."""
 
     def __init__(self, code: str, zh: str, en: str) -> None:
         super().__init__(f"{zh} / {en}")
-        self.code = code  # missing | length | format | check_digit | birth_date
+        self.code = code
         self.zh = zh
         self.en = en
+
+
+class IdNumberError(NumberRefused):
+    """A resident ID number refused: code missing | length | format | check_digit | birth_date."""
+
+
+class PhoneNumberError(NumberRefused):
+    """A phone number refused (code format)."""
 
 
 _REFUSALS: dict[type[ValidationError], tuple[str, str, str]] = {
@@ -57,13 +65,13 @@ def check_id_number(text: str) -> str:
 def mask_phone(text: str) -> str | None:
     """A mainland mobile number masked to its first 3 and last 4 digits (138****5678); None when empty.
 
-    Raises ValueError (worded in both languages) for text that is not a mobile number.
+    Raises PhoneNumberError for text that is not a mobile number.
     """
     compact = re.sub(r"[\s\-()]", "", text)
     if not compact:
         return None
     m = _PHONE.match(compact)
     if m is None:
-        raise ValueError("手机号应为11位数字 / a mobile number has 11 digits starting with 1")
+        raise PhoneNumberError("format", "手机号应为以1开头的11位数字", "a mobile number has 11 digits starting with 1")
     digits = m.group(1)
     return digits[:3] + "****" + digits[-4:]

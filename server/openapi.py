@@ -22,8 +22,9 @@ VERSION = "1.0.0"
 MODELS = [contract.EnrollRequest, contract.EnrollResponse, contract.SyncRequest, contract.SyncResponse,
           contract.PresenceChange, contract.LeaseRequest, contract.LeaseResponse, bodies.VenueCreate,
           bodies.VenueSettings, bodies.GateCreate, bodies.ReservationRequest, bodies.Reservation, bodies.Occupancy,
-          bodies.DocumentInfo, bodies.TokenResponse, bodies.GateLease, bodies.ScheduleGroup, bodies.GateZone, bodies.Alert,
-          bodies.AlertAck, bodies.AlertSettings, bodies.AlertSettingsShown, bodies.ManualStatus, bodies.FeedResult]
+          bodies.DocumentInfo, bodies.RosterImportResult, bodies.TokenResponse, bodies.GateLease, bodies.ScheduleGroup,
+          bodies.GateZone, bodies.Alert, bodies.AlertAck, bodies.AlertSettings, bodies.AlertSettingsShown, bodies.ManualStatus,
+          bodies.FeedResult]
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["reason", "message"],
     "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "array"}}}}}
@@ -51,7 +52,8 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 def _op(summary: str, responses: dict[str, Any], *, security: str | None, body: str | None = None,
-        params: list[dict[str, Any]] | None = None, raw_body: bool = False, feed_body: bool = False) -> dict[str, Any]:
+        params: list[dict[str, Any]] | None = None, raw_body: bool = False, feed_body: bool = False,
+        file_body: bool = False) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     op["security"] = [{security: []}] if security else []
     if body:
@@ -68,6 +70,10 @@ def _op(summary: str, responses: dict[str, Any], *, security: str | None, body: 
                 {"type": "object", "required": ["records"], "properties": {"records": {"type": "array", "items": record}}}]}},
             "text/csv": {"schema": {"type": "string"}},
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}}
+    if file_body:
+        # The hub tells CSV from XLSX by the bytes, whatever the content type: an XLSX goes as octet-stream.
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        op["requestBody"] = {"required": True, "content": {"text/csv": binary, "application/octet-stream": binary}}
     if params:
         op["parameters"] = params
     return op
@@ -203,6 +209,15 @@ def build() -> dict[str, Any]:
         API_PREFIX + "/venues/{venue_id}/documents/{kind}": {"put": _op("Publish a new version of a document", {
             "201": _json(_ref("DocumentInfo")), **_errors(401, 403, 404, 422)}, security="person",
             params=[venue, kind], raw_body=True)},
+        API_PREFIX + "/venues/{venue_id}/roster": {"post": _op(
+            "Import the venue's roster from the CSV (UTF-8, UTF-8 with BOM, GBK) or XLSX file in the body (admin; "
+            "audited): all rows or none, by resident ID; 422 lists each row's error", {
+                "200": _json(_ref("RosterImportResult"), "a dry run: what the import would do, nothing stored"),
+                "201": _json(_ref("RosterImportResult"), "imported: added, changed and removed people"),
+                **_errors(401, 403, 404, 413, 422)}, security="person", params=[
+                venue, _query("dry_run", {"type": "string", "enum": ["0", "1"]}, "1: check and count only"),
+                _query("filename", {"type": "string", "maxLength": 200}, "the file's name (for messages)")],
+            file_body=True)},
         API_PREFIX + "/venues/{venue_id}/alerts": {"get": _op(
             "A venue's alerts, newest first: red code, fever (with its 2-hour report deadline), cap reached, gate "
             "offline, thermometer drift, document expiry", {

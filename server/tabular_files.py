@@ -97,14 +97,19 @@ def _header_key(text: str) -> str:
 
 def read_table_file(path: Path | str, columns: Sequence[Column], *, max_bytes: int = MAX_BYTES) -> Table:
     """Read a table from a file on disk; its size is checked before any of it is read."""
+    return read_table(file_bytes(path, max_bytes=max_bytes), Path(path).name, columns, max_bytes=max_bytes)
+
+
+def file_bytes(path: Path | str, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """A table file's bytes, its size checked first (a 50 MB file is refused unread); raises TableFileError."""
     path = Path(path)
     try:
         size = path.stat().st_size
+        if size > max_bytes:
+            raise TableFileError([_too_big(size, max_bytes)])
+        return path.read_bytes()
     except OSError as e:
         raise TableFileError([TableError(None, None, f"无法读取文件：{e.strerror}", f"cannot read the file: {e.strerror}")]) from None
-    if size > max_bytes:
-        raise TableFileError([_too_big(size, max_bytes)])
-    return read_table(path.read_bytes(), path.name, columns, max_bytes=max_bytes)
 
 
 def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_bytes: int = MAX_BYTES) -> Table:

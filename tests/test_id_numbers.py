@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.id_numbers import IdNumberError, check_id_number, mask_phone
+from server.id_numbers import IdNumberError, PhoneNumberError, check_id_number, mask_phone
 
 # Published examples of valid numbers (the standard's own X check digit among them).
 VALID = ["11010519491231002X", "440524188001010014", "110101199003074477"]
@@ -42,5 +42,5 @@ def test_mask_phone():
     assert mask_phone("+86 138-1234-5678") == "138****5678"
     assert mask_phone("  ") is None
     for bad in ("12345", "23812345678", "1381234567a"):
-        with pytest.raises(ValueError, match="11"):
+        with pytest.raises(PhoneNumberError, match="11"):
             mask_phone(bad)

@@ -62,6 +62,7 @@ def _device(hub, venue: str) -> str:
     return hub.store.redeem_token(hub.store.create_enroll_token(venue, "north"))[0].id
 
 
+ROSTER_CSV = "身份证号,姓名,人员类别,分组\r\n11010519491231002X,张三丰,员工,A\r\n".encode()
 S = dict  # {role: (status for its own venue, status for the other venue)}
 
 
@@ -121,6 +122,10 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
     "PUT /api/v1/venues/<venue_id>/documents/<kind>": (
         lambda h, v: ("PUT", f"/api/v1/venues/{v}/documents/roster", {"data": b"[]", "content_type": "application/json"}),
         at_least("admin", 201)),
+    # A dry run of a one-person roster: 200 once role and venue are let through (nothing stored).
+    "POST /api/v1/venues/<venue_id>/roster": (
+        lambda h, v: ("POST", f"/api/v1/venues/{v}/roster", {"query_string": {"dry_run": "1"}, "data": ROSTER_CSV}),
+        at_least("admin", 200)),
     "GET /api/v1/venues/<venue_id>/documents": (lambda h, v: ("GET", f"/api/v1/venues/{v}/documents", {}),
                                                 at_least("supervisor", 200)),
     "GET /api/v1/venues/<venue_id>/schedule": (lambda h, v: ("GET", f"/api/v1/venues/{v}/schedule", {}),
