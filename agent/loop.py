@@ -27,7 +27,7 @@ from agent.devices import Devices
 from agent.exit_gate import LEFT, UNREADABLE, identify_leaver
 from agent.figures import DecisionTimes, gate_figures
 from agent.mask_watch import MaskWatch
-from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, result_screen
+from agent.outcome import Presented, idle_screen, prompt_screen, remeasure_screen, report_line, result_screen
 from agent.presentation import Dedupe, FeverWatch, passback_since
 from agent.store import AgentStore, DecisionInputs, StoreUnavailable
 from agent.thermometer_drift import DriftWatch
@@ -113,6 +113,9 @@ class GateLoop:
         # Kiosk guard-PIN lockouts (the how-manieth in a row, its seconds), recorded here as alarm events:
         # the kiosk's threads only queue them, the loop alone writes the store.
         self.pin_lockouts: queue.Queue[tuple[int, float]] = queue.Queue()
+        # With a hub (build_gate sets both): whether it answers now, and the events it confirmed alerts for.
+        self.hub_online: Callable[[], bool] | None = None
+        self.alerts_confirmed: queue.Queue[list[str]] = queue.Queue()
         self.stop_event = threading.Event()
         self.frames = 0
         self.decisions = 0
@@ -178,6 +181,8 @@ class GateLoop:
             if alarm is None:
                 return events
             events.append(alarm)
+        while not self.alerts_confirmed.empty():
+            self._confirm_reported(self.alerts_confirmed.get_nowait())
         frame = self._read_frame()
         line = self._read_scanner()
         if self._pending is not None:
@@ -540,7 +545,9 @@ class GateLoop:
             # The countdown is the whole rest, but the prompt returns for the next person soon after.
             self._show(screen, hold_s=min(rest_s, max(self.kiosk.countdown_s, REMEASURE_HOLD_S)))
         else:
-            screen = result_screen(event, self.kiosk.countdown_s, short)
+            # Without a hub nobody is told: no line; with one, "will be reported" until the hub confirms.
+            report = report_line(event, self.hub_online()) if self.hub_online is not None else None
+            screen = result_screen(event, self.kiosk.countdown_s, short, report)
             self._show(screen, hold_s=self.kiosk.countdown_s)
         self.devices.announce(screen)
         self.decisions += 1
@@ -596,6 +603,13 @@ class GateLoop:
         if self.devices.barrier.fire_alarm_active:
             faults.append(messages.FIRE_ALARM)
         return tuple(faults)
+
+    def _confirm_reported(self, event_ids: list[str]) -> None:
+        """The hub holds alerts for these events: the screen still showing one of them now says "reported"."""
+        screen = self._screen
+        if screen is not None and screen.report is not None and screen.event_id in event_ids:
+            left = max(0.0, self._screen_until - time.monotonic())
+            self._show(dataclasses.replace(screen, report=messages.REPORTED, countdown_s=round(left)), hold_s=left)
 
     def _show(self, screen: Screen, hold_s: float = 0.0) -> None:
         self._screen = screen

@@ -13,6 +13,11 @@ REST = ("体温偏高，请休息后复测", "Temperature high: please rest, the
 RETEST = ("请稍候复测", "Please rest, then measure again")  # a first abnormal reading: amber, not a refusal
 FEVER = ("体温异常，请前往发热门诊", "Abnormal temperature: please go to the fever clinic")
 GOODBYE = ("再见", "Goodbye")
+# Whether the supervisors know of a red code, a positive test or a fever (agent/outcome.py report_line):
+# the kiosk says "reported" only once the hub has confirmed it holds the alert.
+WILL_REPORT = ("将上报防疫负责人", "Will be reported to the supervisors")
+WILL_REPORT_OFFLINE = ("网络中断：恢复后上报防疫负责人", "Offline: will be reported to the supervisors once the hub is reachable")
+REPORTED = ("已上报防疫负责人", "Reported to the supervisors")
 WAIT = ("请稍候", "Please wait")  # the venue is full for now: amber, not a red refusal
 EXIT_REFER = ("请联系值班人员", "Please ask the guard")
 THERMOMETER_DOWN = ("测温仪未连接", "Thermometer unavailable")

@@ -9,7 +9,7 @@ from typing import Any
 
 from agent import messages
 from hardware.display.base import Screen, ScreenState
-from protocols.events import GateEvent, RuleResult
+from protocols.events import GateEvent, RuleResult, person_alert
 
 
 def speech(screen: Screen) -> tuple[str, str]:
@@ -47,7 +47,21 @@ def shown_reasons(reasons: list[RuleResult]) -> list[RuleResult]:
     return failed or [r for r in reasons if r.outcome == "OPEN"]
 
 
-def result_screen(event: GateEvent, countdown_s: float, short: Mapping[str, tuple[str, str]] | None = None) -> Screen:
+def raises_alert(event: GateEvent) -> bool:
+    """True when the hub raises an alert for this event once it stores it (a red code, a positive test, a fever)."""
+    failed = {r.rule for r in event.reasons if r.outcome == "FAIL"}
+    return person_alert(event.kind, event.direction, event.colour, failed) is not None
+
+
+def report_line(event: GateEvent, online: bool) -> tuple[str, str] | None:
+    """What the kiosk says of the supervisors knowing, before the hub confirms: None if nothing is reported."""
+    if not raises_alert(event):
+        return None
+    return messages.WILL_REPORT if online else messages.WILL_REPORT_OFFLINE
+
+
+def result_screen(event: GateEvent, countdown_s: float, short: Mapping[str, tuple[str, str]] | None = None,
+                  report: tuple[str, str] | None = None) -> Screen:
     """The green or red screen for a recorded decision, listing every failed rule (short: spoken forms by rule)."""
     if event.decision == "admit":
         title = {"manual": messages.MANUAL, "exit": messages.GOODBYE}.get(event.kind, messages.ADMIT)
@@ -64,7 +78,8 @@ def result_screen(event: GateEvent, countdown_s: float, short: Mapping[str, tupl
         state = "deny"
     reasons = tuple((r.message_zh or r.rule, r.message_en or r.rule) for r in shown_reasons(event.reasons))
     return Screen(state, title[0], title[1], reasons=reasons, name=event.name, celsius=event.celsius,
-                  countdown_s=countdown_s, event_id=event.id, spoken=spoken_reasons(event.reasons, short or {}))
+                  countdown_s=countdown_s, event_id=event.id, spoken=spoken_reasons(event.reasons, short or {}),
+                  report=report)
 
 
 def remeasure_screen(event: GateEvent, rest_s: float, short: Mapping[str, tuple[str, str]] | None = None) -> Screen:

@@ -150,9 +150,17 @@ class SyncClient:
         self.figures: Callable[[], GateFigures] | None = None
         self.open_once: Callable[[str, str, Callable[[Any], None]], None] | None = None
         self.guard_mode: Callable[[bool], None] | None = None  # guard_on / guard_off: build_gate sets the loop's
+        # The events the hub confirmed it holds an alert for (the kiosk's "reported"): build_gate sets the loop's.
+        self.alerted: Callable[[list[str]], None] | None = None
+        self._answered = False  # the last HTTP call to the hub got an answer
         self._commands: queue.Queue[topics.CommandMessage] = queue.Queue()  # MQTT thread in, sync thread out
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def online(self) -> bool:
+        """True while the hub answers: the last HTTP call got an answer, or the MQTT link is up."""
+        return self._answered or (self.mqtt is not None and self.mqtt.connected)
 
     def _url(self, route: str, **values: str) -> str:
         return self.settings.hub_url.rstrip("/") + contract.path(route, **values)
@@ -166,7 +174,9 @@ class SyncClient:
         try:
             answer = self.http.post(self._url(route), data=data, headers=headers, timeout=self.settings.http_timeout)
         except requests.RequestException as exc:
+            self._answered = False
             raise SyncError(f"hub unreachable: {exc}") from exc
+        self._answered = True
         if answer.status_code == 413:
             raise SyncTooLarge(f"hub refused {route} as too large: {answer.text[:200]}")
         if encoding is not None and answer.status_code in (415, 422):
@@ -227,6 +237,8 @@ class SyncClient:
             for event_id in answer.acked + [r.id for r in answer.refused or []]:
                 self._in_flight.pop(event_id, None)
             acked_total += len(answer.acked)
+            if answer.alerted and self.alerted is not None:
+                self.alerted(answer.alerted)
             more_presence = self._keep_presence(answer)
             if answer.fetch:
                 self.fetch(answer.fetch)

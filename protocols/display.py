@@ -27,7 +27,7 @@ DISPLAY: dict[str, dict[str, Label]] = {
     },
     "direction": {"in": ("进入", "entry"), "out": ("离开", "exit")},
     "alert_kind": {  # the hub's alerts (server/alerts.py)
-        "red_code": ("红码", "red code"), "fever": ("发热（复测仍异常）", "fever (second high reading)"),
+        "red_code": ("红码", "red code"), "positive_test": ("核酸阳性", "positive nucleic-acid test"), "fever": ("发热（复测仍异常）", "fever (second high reading)"),
         "cap_reached": ("场所已满", "venue full"), "gate_offline": ("闸机离线", "gate offline"),
         "thermometer_drift": ("测温仪漂移", "thermometer drift"), "document_expiry": ("文件将过期", "document expiring"),
     },

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Collection
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -61,6 +62,24 @@ def takes_place(kind: str | None, direction: str | None, decision: str | None) -
     """True for an event that takes a place inside: an entry admitted by the rules or a guard."""
     fields = {"kind": kind, "direction": direction, "decision": decision}
     return all(fields[column] in values for column, values in _TAKES_PLACE)
+
+
+# A person's alerts: what the hub raises for a stored event (server/alerts.py) and what the gate's kiosk
+# promises to report (agent/outcome.py), decided here once so that the kiosk never promises more.
+POSITIVE_TEST_RULE = "GATE-TEST-02"
+
+
+def person_alert(kind: str | None, direction: str | None, colour: str | None, failed: Collection[str]) -> str | None:
+    """The alert a person's event raises at the hub: "fever", "red_code", "positive_test", or None."""
+    if kind == "fever":
+        return "fever"
+    if kind not in DECIDED_KINDS or direction != "in":
+        return None
+    if colour == "red":
+        return "red_code"
+    if POSITIVE_TEST_RULE in failed:
+        return "positive_test"
+    return None
 
 
 def new_event_id(at: dt.datetime | None = None) -> str:

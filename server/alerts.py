@@ -17,8 +17,9 @@ from email.message import EmailMessage
 from typing import Any, Literal, get_args
 
 from protocols.display import label
+from protocols.events import person_alert
 
-AlertKind = Literal["red_code", "fever", "cap_reached", "gate_offline", "thermometer_drift", "document_expiry"]
+AlertKind = Literal["red_code", "fever", "positive_test", "cap_reached", "gate_offline", "thermometer_drift", "document_expiry"]
 KINDS: tuple[str, ...] = get_args(AlertKind)
 CHANNELS = ("mqtt", "webhook", "mail")
 WEBHOOK_KINDS = ("generic", "wecom", "dingtalk")
@@ -58,15 +59,12 @@ def from_event(row: dict[str, Any]) -> Raise | None:
     `alert` flag stays on the gate; these are the events it marks). One alert per event at most.
     """
     failed = _failed(row)
-    kind: str | None = None
     key = row["id"]
-    if row["kind"] == "fever":
-        kind = "fever"
-    elif row["kind"] == "alarm" and DRIFT_RULE in failed:
+    # A person's alerts are decided where the gate's kiosk reads them too (it says "reported" for these only).
+    kind = person_alert(row["kind"], row.get("direction"), row.get("colour"), failed)
+    if kind is None and row["kind"] == "alarm" and DRIFT_RULE in failed:
         kind = "thermometer_drift"
-    elif row.get("colour") == "red" and row["kind"] in ("decision", "manual") and row.get("direction") == "in":
-        kind = "red_code"
-    elif CAP_RULE in failed:
+    elif kind is None and CAP_RULE in failed:
         # Everyone refused while the venue is full would be an alert each: once per venue and hour instead.
         kind, key = "cap_reached", f"cap_reached:{row['at'][:13]}"
     if kind is None:

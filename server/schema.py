@@ -331,7 +331,7 @@ alerts = Table(
     "alerts", metadata,
     Column("id", Str, primary_key=True),  # ULID: sorts by when it was raised
     Column("venue", Str, nullable=False),
-    Column("kind", Str, nullable=False),  # red_code, fever, cap_reached, gate_offline, thermometer_drift, document_expiry
+    Column("kind", Str, nullable=False),  # red_code, fever, positive_test, cap_reached, gate_offline, thermometer_drift, document_expiry
     Column("key", Str, nullable=False),
     Column("gate", Str),
     Column("event_id", Str),

@@ -33,7 +33,7 @@ def test_a_signed_bundle_verifies_and_carries_its_parts(root_key, signed):
     assert got.pack.name == "factory-gate"
     assert got.ruleset.params["testMaxHours"] == 72
     assert got.risk_view == {"regions": ["110105"], "cities": ["110100"], "provinces": ["440000"]}
-    assert got.version == signed["body"]["version"] and got.version.startswith("factory-gate-1.2.0-")
+    assert got.version == signed["body"]["version"] and got.version.startswith("factory-gate-1.2.1-")
     assert len(got.version) <= 64  # fits GateEvent.bundle_version
 
 

@@ -10,6 +10,7 @@ import json
 
 from ulid import ULID
 
+from agent.outcome import raises_alert
 from protocols.clock import utc_now, utc_text
 from protocols.events import GateEvent, RuleResult
 from server import alerts as rules
@@ -47,13 +48,16 @@ def test_each_kind_of_event_raises_its_alert_once_per_event(hub_factory):
     fever = event(kind="fever", decision="deny", celsius=38.4, failed=("GATE-TEMP-02",))
     drift = event(kind="alarm", decision=None, colour=None, celsius=None, failed=("GATE-THERM-01",))
     full = [event(failed=("GATE-CAP-01",), at=utc_now() - dt.timedelta(seconds=s)) for s in (30, 20)]
+    positive = event(failed=("GATE-TEST-02",))
     admitted = event(decision="admit")
-    result = hub.store.ingest([red, fever, drift, *full, admitted])
+    result = hub.store.ingest([red, fever, drift, *full, positive, admitted])
     kinds = {a["kind"]: a for a in hub.store.alerts("school1")}
-    assert sorted(kinds) == ["cap_reached", "fever", "red_code", "thermometer_drift"]
-    assert len(hub.store.alerts("school1")) == 4  # two refusals of a full venue in one hour: one alert
+    assert sorted(kinds) == ["cap_reached", "fever", "positive_test", "red_code", "thermometer_drift"]
+    assert len(hub.store.alerts("school1")) == 5  # two refusals of a full venue in one hour: one alert
     # The sync answer names the alerted events (the kiosk's "reported"), not the admitted one.
-    assert set(result.alerted) == {red.id, fever.id, drift.id, kinds["cap_reached"]["event_id"]}
+    assert set(result.alerted) == {red.id, fever.id, drift.id, positive.id, kinds["cap_reached"]["event_id"]}
+    # What the gate's kiosk promises to report is what the hub raised for a person (agent/outcome.py).
+    assert [raises_alert(e) for e in (red, fever, positive, admitted, drift, full[0])] == [True] * 3 + [False] * 3
     # A fever carries its 2-hour report deadline (POLICY.md), the others none.
     assert kinds["fever"]["deadline"] == utc_text(fever.at + dt.timedelta(hours=2))
     assert kinds["red_code"]["deadline"] is None
@@ -61,9 +65,9 @@ def test_each_kind_of_event_raises_its_alert_once_per_event(hub_factory):
                                         "name": "张*明", "rules": ["GATE-TEMP-02"]}
     # Sent again (a gate's resend, over MQTT then HTTP): held already, no second alert, still "reported".
     again = hub.store.ingest([red, fever])
-    assert len(hub.store.alerts("school1")) == 4 and set(again.alerted) == {red.id, fever.id}
+    assert len(hub.store.alerts("school1")) == 5 and set(again.alerted) == {red.id, fever.id}
     raised = [r for r in hub.store.audit_log(100) if r["action"] == "alert.raise"]
-    assert len(raised) == 4 and all(r["username"] == "hub" and r["venue"] == "school1" for r in raised)
+    assert len(raised) == 5 and all(r["username"] == "hub" and r["venue"] == "school1" for r in raised)
     # Each alert waits in the outbox for MQTT (the venue has no webhook or mail yet).
     assert [d["channel"] for d in hub.store.deliveries(kinds["fever"]["id"])] == ["mqtt"]
 

@@ -31,6 +31,8 @@ class Screen:
     event_id: str | None = None
     faults: tuple[BilingualText, ...] = ()  # device faults shown under the prompt
     spoken: tuple[BilingualText, ...] = ()  # the reasons as the voice says them, short (empty: the reasons)
+    # Whether the supervisors know: "will be reported" until the hub confirms it holds the alert, then "reported".
+    report: BilingualText | None = None
 
     def whole_seconds(self) -> Screen:
         """This screen with its countdown rounded to whole seconds, as a display draws it."""
@@ -49,6 +51,7 @@ class Screen:
             "countdown_s": self.countdown_s,
             "event_id": self.event_id,
             "faults": [{"zh": zh, "en": en} for zh, en in self.faults],
+            "report": {"zh": self.report[0], "en": self.report[1]} if self.report else None,
         }
 
 

@@ -20,6 +20,8 @@ function render(s) {
     li.appendChild(en);
     return li;
   }));
+  // Whether the supervisors know: "will be reported" until the hub confirms it holds the alert.
+  el("report").textContent = s.report ? s.report.zh + " · " + s.report.en : "";
   el("faults").replaceChildren(...s.faults.map(f => {
     const li = document.createElement("li");
     li.textContent = f.zh + " · " + f.en;
