@@ -135,6 +135,7 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
         sync.figures = loop.figures
         sync.alerted = loop.alerts_confirmed.put  # the sync thread in, the loop's thread out
         loop.hub_online = lambda: sync.online
+        loop.hub_urgent = sync.urgent
 
         def open_once(reason: str, by: str, done: Callable[[GateEvent | None], None]) -> None:
             # The supervisor's "open once" is the guard's manual admit, recorded and journalled alike.

@@ -115,6 +115,7 @@ class GateLoop:
         self.pin_lockouts: queue.Queue[tuple[int, float]] = queue.Queue()
         # With a hub (build_gate sets both): whether it answers now, and the events it confirmed alerts for.
         self.hub_online: Callable[[], bool] | None = None
+        self.hub_urgent: Callable[[], None] | None = None  # sync now: the hub must hear of an alert at once
         self.alerts_confirmed: queue.Queue[list[str]] = queue.Queue()
         self.stop_event = threading.Event()
         self.frames = 0
@@ -547,6 +548,8 @@ class GateLoop:
         else:
             # Without a hub nobody is told: no line; with one, "will be reported" until the hub confirms.
             report = report_line(event, self.hub_online()) if self.hub_online is not None else None
+            if report is not None and self.hub_urgent is not None:
+                self.hub_urgent()  # not at the next interval: the supervisors are told within seconds
             screen = result_screen(event, self.kiosk.countdown_s, short, report)
             self._show(screen, hold_s=self.kiosk.countdown_s)
         self.devices.announce(screen)

@@ -155,6 +155,8 @@ class SyncClient:
         self._answered = False  # the last HTTP call to the hub got an answer
         self._commands: queue.Queue[topics.CommandMessage] = queue.Queue()  # MQTT thread in, sync thread out
         self._stop = threading.Event()
+        # Set by urgent() (and stop()): the sync thread stops waiting for its interval.
+        self._urgent = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -432,16 +434,22 @@ class SyncClient:
             except sqlite3.Error as exc:
                 log.warning("publishing skipped, local store: %s", exc)
             now = time.monotonic()
-            if now >= due or self._fetch_wanted.is_set():
+            if now >= due or self._fetch_wanted.is_set() or self._urgent.is_set():
+                self._urgent.clear()
                 # +-20% jitter: gates that come back together after an outage drift apart instead
                 # of hitting the hub in lockstep every interval (bench/fleet.py's burst case).
                 due = now + self.settings.interval_s * random.uniform(0.8, 1.2)
                 self.step()
-            self._stop.wait(0.05 if self.mqtt is not None else max(0.05, due - time.monotonic()))
+            self._urgent.wait(0.05 if self.mqtt is not None else max(0.05, due - time.monotonic()))
+
+    def urgent(self) -> None:
+        """An event the supervisors must hear of now (a red code, a fever): sync at once, not at the next interval."""
+        self._urgent.set()
 
     def stop(self) -> None:
         """Stop the loop; publish `stopped` and disconnect from the broker."""
         self._stop.set()
+        self._urgent.set()  # wake the thread from its wait
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self.mqtt is not None:

@@ -45,7 +45,7 @@ def test_a_red_code_says_reported_only_after_the_hub_confirmed_and_will_be_repor
         wait_for_port(port, 30)
         sim = Simulation(gate_config(tmp_path, "gate-1", f"http://127.0.0.1:{port}", devices["gate-1"]), seed=3,
                          issuer_key=generate_private_key("ES256"))
-        wait_until(lambda: sim.gate.sync.lease.known and sim.gate.sync.online, 15, "the hub's first answer")
+        wait_until(lambda: sim.gate.sync.lease.known and sim.gate.sync.online, 30, "the hub's first answer")
 
         green = sim.present(sim.factory.person("green"))
         assert green is not None and green.decision == "admit"
@@ -67,6 +67,35 @@ def test_a_red_code_says_reported_only_after_the_hub_confirmed_and_will_be_repor
         shown = screens(tmp_path, "gate-1", offline.id)
         assert shown and shown[0] == line(messages.WILL_REPORT_OFFLINE)
         assert line(messages.REPORTED) not in shown
+    finally:
+        if sim is not None:
+            sim.close()
+        procs.stop_all()
+
+
+def test_a_red_code_is_synced_at_once_not_at_the_next_interval(tmp_path: Path) -> None:
+    db = str(tmp_path / "hub.sqlite")
+    devices = prepare_hub(db)
+    procs = Processes()
+    port = free_port()
+    sim = None
+    try:
+        procs.start("hub", [*CLI, "hub", "serve", "--database", db, "--port", str(port)], quiet=True)
+        wait_for_port(port, 30)
+        # A sync a minute: only the urgent wake can bring the red code to the hub within seconds.
+        sim = Simulation(gate_config(tmp_path, "gate-1", f"http://127.0.0.1:{port}", devices["gate-1"], sync_every_s=60),
+                         seed=4, issuer_key=generate_private_key("ES256"))
+        wait_until(lambda: sim.gate.sync.lease.known, 30, "the hub's first answer")
+        green = sim.present(sim.factory.person("green"))
+        red = sim.present(sim.factory.person("red"))
+        assert green is not None and red is not None and red.colour == "red"
+        hub = HubStore(db)
+        try:
+            wait_until(lambda: [a["event_id"] for a in hub.alerts("campus-2")] == [red.id], 15, "the red code's alert")
+        finally:
+            hub.close()
+        # The admission before it rode along in the same batch (the outbox goes in order), nothing was skipped.
+        wait_until(lambda: sim.gate.store.outbox_depth() == 0, 10, "the hub's acknowledgement of both")
     finally:
         if sim is not None:
             sim.close()
