@@ -48,6 +48,11 @@ DISPLAY: dict[str, dict[str, Label]] = {
         "village": ("村庄", "village"),
     },
     "gate_status": {"online": ("在线", "online"), "offline": ("离线", "offline")},
+    "status_source": {  # where a person's status came from (server/status_feeds.py, the holder's page)
+        "authority": ("卫健部门", "health authority"), "lab": ("检测机构", "lab"),
+        "manual": ("人工录入", "manual entry"), "declaration": ("本人申报", "holder's declaration"),
+    },
+    "test_result": {"negative": ("阴性", "negative"), "positive": ("阳性", "positive")},
     "document": {  # protocols/contract.py DocumentKind
         "bundle": ("规则包", "rules bundle"), "parameters": ("参数", "parameters"), "risk_areas": ("风险地区", "risk areas"),
         "trustlist": ("信任列表", "trust list"), "roster": ("名册", "roster"), "appointments": ("访客预约", "appointments"),

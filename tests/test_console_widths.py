@@ -33,7 +33,21 @@ def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:
         "reclaim": "/console/venues/school1/gates/north/reclaim", "error": "/console/denials/nothing-here",
         "fleet": "/console/fleet", "command": f"/console/commands/{command}", "alerts": "/console/alerts",
         "goods": "/console/goods?batch=B1", "trace": f"/console/trace?event={denial}",
+        "status": "/console/status", "person-status": f"/console/status/school1/{_enrolled(hub)}",
     }
+
+
+def _enrolled(hub: Hub) -> str:
+    """The subject of an enrolled person of school1 with a status from each feed (the person's status page)."""
+    from server.store_people import PersonRecord, StatusRecord
+
+    id_hash = hub.store.id_hash("110105199003070017")
+    hub.store.apply_roster("school1", [PersonRecord(id_hash, "张*明", "staff", "一年级二班")], by_user="test")
+    hub.store.add_statuses("school1", "authority", [StatusRecord(id_hash, 1, colour="green",
+                                                                 colour_since="2026-11-20T00:00:00Z")], by_user="test")
+    hub.store.add_statuses("school1", "lab", [StatusRecord(id_hash, 1, test_at="2026-12-02T00:00:00Z",
+                                                           test_result="negative")], by_user="test")
+    return hub.store.person("school1", id_hash=id_hash)["subject"]
 
 
 def test_every_console_page_is_in_the_width_test(hub_factory) -> None:
@@ -43,7 +57,7 @@ def test_every_console_page_is_in_the_width_test(hub_factory) -> None:
     listed = {"console.overview", "console.denials", "console.denial", "console.visitors", "console.reports",
               "console.audit_page", "console.venue_settings", "console.reclaim_page", "console.fleet",
               "console.command_page", "console.login", "console.alerts_page", "console.goods_trace",
-              "console.trace_page"}
+              "console.trace_page", "console.status_page", "console.person_status"}
     assert routed - NOT_PAGES - listed == set(), "add these pages to _pages() and to `listed`"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import itertools
 import json
 import re
@@ -227,6 +228,18 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
         lambda h, v: ("POST", f"/console/holders/{v}/{h.holder[v]}/link", {}), at_least("supervisor", 200)),
     "POST /console/holders/<venue>/<subject>/revoke": (
         lambda h, v: ("POST", f"/console/holders/{v}/{h.holder[v]}/revoke", {}), at_least("supervisor", 200)),
+    "GET /console/status": (lambda h, v: ("GET", "/console/status", {}), at_least("supervisor", 200, 200)),
+    # A header-only file: nothing to store, once role and venue are let through.
+    "POST /console/status/import": (lambda h, v: ("POST", "/console/status/import", {"data": {
+        "venue": v, "source": "authority", "file": (io.BytesIO(b"id,colour,since\r\n"), "feed.csv")}}),
+        at_least("supervisor", 200)),
+    "POST /console/status/find": (lambda h, v: ("POST", "/console/status/find", {"data": {
+        "venue": v, "id_number": ID_NUMBER}}), at_least("supervisor", 302)),
+    "GET /console/status/<venue>/<subject>": (lambda h, v: ("GET", f"/console/status/{v}/{h.holder[v]}", {}),
+                                              at_least("supervisor", 200)),
+    "POST /console/status/<venue>/<subject>/manual": (
+        lambda h, v: ("POST", f"/console/status/{v}/{h.holder[v]}/manual", {"data": {"colour": "red", "reason": "test"}}),
+        at_least("supervisor", 302)),
     "GET /console/goods": (lambda h, v: ("GET", "/console/goods", {"query_string": {"venue": v, "batch": "B1"}}),
                            at_least("supervisor", 200)),
     # ---- the holder's page: the link's secret is the only key, whoever holds it ------------------

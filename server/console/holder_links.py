@@ -27,7 +27,8 @@ def slip(venue: str, person: dict[str, Any], secret: str, window: tuple[str, str
     return render_template("console/holder_slip.html", venue=venue, person=person, link=link, qr=qr, window=window)
 
 
-def _person(venue: str, subject: str) -> dict[str, Any]:
+def venue_person(venue: str, subject: str) -> dict[str, Any]:
+    """The venue's enrolled person with this subject (the venue checked against the user's scope), else 404."""
     check_venue(venue)
     person = get_store().person(venue, subject=subject)
     if person is None:
@@ -39,7 +40,7 @@ def _person(venue: str, subject: str) -> dict[str, Any]:
 @login_required("supervisor")
 def issue_link(venue: str, subject: str):
     """Issue (or re-issue: the old one stops working) a person's link and show the slip to print (audited)."""
-    person = _person(venue, subject)
+    person = venue_person(venue, subject)
     secret = get_store().issue_holder_link(venue, subject, g.console_user["username"])
     audit("holder.link_issue", subject, venue)
     return slip(venue, person, secret)
@@ -49,7 +50,7 @@ def issue_link(venue: str, subject: str):
 @login_required("supervisor")
 def revoke_link(venue: str, subject: str):
     """Revoke a person's link: it answers 404 from now on (audited)."""
-    _person(venue, subject)
+    venue_person(venue, subject)
     n = get_store().revoke_holder_links(venue, subject)
     audit("holder.link_revoke", f"{subject}: {n}", venue)
     return render_template("console/error.html", status=200,

@@ -45,8 +45,7 @@ def divisions_json(secret: str):
         found = choices(parent)
     except DivisionError:
         return _refused("bad_division", "没有这个行政区划", "no such administrative division")
-    response = jsonify([{"code": d.code, "name": d.name, "leaf": is_leaf(d.code)} for d in found])
-    return response
+    return jsonify([{"code": d.code, "name": d.name, "leaf": is_leaf(d.code)} for d in found])
 
 
 @bp.post("/<secret>/declaration")
