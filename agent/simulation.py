@@ -82,16 +82,34 @@ class Simulation:
         if self.on_event is not None:
             self.on_event(event)
 
-    def present(self, person: Person, celsius: float | None = None) -> GateEvent | None:
-        """One person steps up: temperature first, then the code; the gate's decision (None on timeout)."""
+    def _step_up(self, celsius: float) -> None:
+        """The person's temperature on the thermometer, and a reading of it arrived before the code does."""
         sim = self.gate.devices.thermometer_simulator
-        self._current = person
         if sim is not None:
-            sim.set_temperature(person.celsius if celsius is None else celsius)
+            sim.set_temperature(celsius)
             # Let a reading of this person arrive before the code does (the stream is every interval).
             time.sleep(2.5 * self.cfg.thermometer.interval_s)  # type: ignore[union-attr]
         else:
             time.sleep(0.1)  # a real or MQTT thermometer: let its latest reading arrive
+
+    def _decision(self, what: str) -> GateEvent | None:
+        try:
+            return self.events.get(timeout=DECISION_TIMEOUT_S)
+        except queue.Empty:
+            log.warning("no decision for %s within %.0fs", what, DECISION_TIMEOUT_S)
+            return None
+
+    def present_image(self, image: np.ndarray, celsius: float = 36.6, seconds: float = SHOW_CODE_S) -> GateEvent | None:
+        """Someone steps up and holds an image (a phone's screen, a screenshot) to the camera; the decision."""
+        self._current = None  # nobody the factory made: the mask is worn
+        self._step_up(celsius)
+        self.gate.devices.camera.present_image(image, seconds)  # type: ignore[attr-defined]
+        return self._decision("a shown image")
+
+    def present(self, person: Person, celsius: float | None = None) -> GateEvent | None:
+        """One person steps up: temperature first, then the code; the gate's decision (None on timeout)."""
+        self._current = person
+        self._step_up(person.celsius if celsius is None else celsius)
         face = None
         if self.faces:
             choices = self.faces[bool(person.mask)]
@@ -100,11 +118,7 @@ class Simulation:
             self.gate.devices.camera.present_image(face, STEP_UP_S)  # type: ignore[attr-defined]
             time.sleep(STEP_UP_S)
         self.gate.devices.camera.present(person.code, SHOW_CODE_S, face=face)  # type: ignore[attr-defined]
-        try:
-            return self.events.get(timeout=DECISION_TIMEOUT_S)
-        except queue.Empty:
-            log.warning("no decision for a %s person within %.0fs", person.kind, DECISION_TIMEOUT_S)
-            return None
+        return self._decision(f"a {person.kind} person")
 
     def visit(self, person: Person) -> list[GateEvent]:
         """A whole visit: present; after a first high reading, rest and present once more."""

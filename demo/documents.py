@@ -9,6 +9,7 @@ one unless --workdir), never in the repository.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +31,16 @@ class DemoKeys:
     issuer_private: Path
 
 
-def demo_documents(folder: Path) -> tuple[DemoKeys, dict[DocumentKind, bytes]]:
-    """Create the keys in `folder`; the keys, and the signed trust list and bundle to publish (JSON bodies)."""
+def demo_documents(folder: Path, trusted: Sequence[TrustedKey] = ()) -> tuple[DemoKeys, dict[DocumentKind, bytes]]:
+    """Create the keys in `folder`; the keys, and the signed trust list (the simulation issuer and `trusted`, e.g.
+    the hub's issuer key for the venue) and bundle to publish (JSON bodies)."""
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)  # private keys: only the demo's user reads them
     root, issuer = generate_private_key("ES256"), generate_private_key("ES256")
     save_private_key(root, folder / "root.pem")
     keys = DemoKeys(save_public_key(root, folder / "root-pub.pem"), save_private_key(issuer, folder / "issuer.pem"))
     # The simulated people's issuer, and the district the simulated travellers stayed in, as the gates simulate them.
-    trust = TrustList([TrustedKey.from_public_key(issuer.public_key(), SIM_ISSUER)])
+    trust = TrustList([TrustedKey.from_public_key(issuer.public_key(), SIM_ISSUER), *trusted])
     areas = RiskAreas(regions=[RiskArea(region=RISK_REGION, level="high")])
     bundle = sign_bundle(build_bundle(load_pack(PACK), {}, areas), root)
     documents = {DocumentKind.TRUSTLIST: trust.to_document(root), DocumentKind.BUNDLE: bundle}

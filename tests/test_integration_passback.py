@@ -49,8 +49,10 @@ def prepare_hub(db: str) -> dict[str, tuple[str, str]]:
     return devices
 
 
-def gate_config(work: Path, gate: str, hub_url: str, device: tuple[str, str], sync_every_s: float = 0.2) -> Any:
-    """A gate with simulated devices and fast timings that syncs to the hub every 0.2 s (or sync_every_s)."""
+def gate_config(work: Path, gate: str, hub_url: str, device: tuple[str, str], sync_every_s: float = 0.2,
+                **sections: dict[str, Any]) -> Any:
+    """A gate with simulated devices and fast timings that syncs to the hub every 0.2 s (or sync_every_s); `sections`
+    are added to its config."""
     data: dict[str, Any] = {
         "gate": {"venue": VENUE, "gate": gate, "direction": GATES[gate], "open_s": 0.3},
         "store": {"path": str(work / gate / "agent.sqlite")},
@@ -63,6 +65,7 @@ def gate_config(work: Path, gate: str, hub_url: str, device: tuple[str, str], sy
         "presentation": {"dedupe_s": DEDUPE_S, "anti_passback_s": WINDOW_S},
         "sync": {"hub_url": hub_url, "device_id": device[0], "documents_dir": str(work / gate / "documents"),
                  "interval_s": sync_every_s},
+        **sections,
     }
     return parse_config(data, {"CHECKPOINT_SUBJECT_KEY": SUBJECT_KEY, "CHECKPOINT_DEVICE_SECRET": device[1]})
 
