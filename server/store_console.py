@@ -219,16 +219,12 @@ class ConsoleQueries:
         return rows
 
     def hourly_counts(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
-        """A venue's decisions in [since, until) per UTC hour and decision: `hour` ("YYYY-MM-DDTHH"), `decision`,
-        `n` events and their summed `effect` (entries minus exits). The overview's charts read only this, so the
-        per-hour counters kept at ingest (issue 13) can answer it instead of the events."""
-        e = events
-        hour = func.substr(e.c.at, 1, 13).label("hour")
-        return self._rows(select(hour, e.c.decision, func.count().label("n"),
-                                 func.coalesce(func.sum(e.c.effect), 0).label("effect"))
-                          # A re-measure prompt is no decision (the second reading is).
-                          .where(e.c.venue == venue, e.c.at >= since, e.c.at < until, e.c.kind != REMEASURE_KIND)
-                          .group_by(hour, e.c.decision).order_by(hour, e.c.decision))
+        """A venue's decisions in the UTC hours of [since, until) per hour and decision: `hour` ("YYYY-MM-DDTHH"),
+        `decision`, `n` events and their summed `effect` (entries minus exits). The overview's charts read only
+        this: from the per-hour counters kept at ingest (server/store_counts.py), so a day costs its hours, not
+        its events."""
+        return store_counts.hourly_decisions(self.conn, venue, store_counts.hour_of(since),
+                                             store_counts.hour_of(until))
 
     def effect_before(self, venue: str, until: str) -> int:
         """The sum of entry/exit effects of a venue's events before a time on a whole minute (people inside then)."""

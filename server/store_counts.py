@@ -84,6 +84,17 @@ def hour_counts(c: Connection, venue: str, since_hour: str, until_hour: str) -> 
     return [dict(r) for r in c.execute(stmt).mappings()]
 
 
+def hourly_decisions(c: Connection, venue: str, since_hour: str, until_hour: str) -> list[dict[str, Any]]:
+    """A venue's decided events per UTC hour and decision in [since_hour, until_hour): hour, decision (None for
+    none), n and the summed effect, summed over gates; re-measure prompts left out (the second reading decides)."""
+    ec = event_counts
+    stmt = (select(ec.c.hour, ec.c.decision, func.sum(ec.c.n).label("n"), func.sum(ec.c.effect * ec.c.n).label("effect"))
+            .where(ec.c.venue == venue, ec.c.hour >= since_hour, ec.c.hour < until_hour, ec.c.kind != REMEASURE_KIND)
+            .group_by(ec.c.hour, ec.c.decision).order_by(ec.c.hour, ec.c.decision))
+    return [{"hour": hour, "decision": decision or None, "n": int(n), "effect": int(effect)}
+            for hour, decision, n, effect in c.execute(stmt).all()]
+
+
 def rule_totals(c: Connection, venue: str, since_hour: str, until_hour: str) -> dict[str, int]:
     """Denials per failed rule of a venue in the UTC hours [since_hour, until_hour)."""
     rc = rule_counts

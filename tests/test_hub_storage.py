@@ -103,6 +103,27 @@ def test_counters_equal_a_recount_after_random_ingest_with_replays(hub: Hub, see
     assert any(k[6] == -1 for k in stored_counters(hub)[0])
 
 
+def test_the_overview_charts_read_the_counters_as_the_events_add_up(hub: Hub) -> None:
+    rng = random.Random(11)
+    start = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=6)).replace(minute=0, second=0, microsecond=0)
+    events = random_events(rng, 200, start)
+    for i in range(0, len(events), 25):
+        hub.store.ingest(events[i:i + 25])
+    effects = dict(hub.store.conn.exec_driver_sql("SELECT id, effect FROM events").all())
+    expected: dict[tuple, list[int]] = {}
+    for r in hub.store.access_log(venue="school1", limit=100_000):
+        if r["kind"] != REMEASURE_KIND:
+            cell = expected.setdefault((r["at"][:13], r["decision"]), [0, 0])
+            cell[0] += 1
+            cell[1] += effects[r["id"]]
+    since, until = start + dt.timedelta(hours=1), start + dt.timedelta(hours=4)
+    got = hub.store.hourly_counts("school1", since.strftime("%Y-%m-%dT%H:%M:%SZ"), until.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    hours = {(start + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H") for h in (1, 2, 3)}
+    assert {(r["hour"], r["decision"]): [r["n"], r["effect"]] for r in got} == {
+        k: v for k, v in expected.items() if k[0] in hours}
+    assert any(r["decision"] is None for r in got) and any(r["effect"] < 0 for r in got)  # exits: no decision
+
+
 def test_the_report_reads_the_counters_and_an_old_day_keeps_them_after_deletion(hub: Hub) -> None:
     from server.reports import build_report
     from server.retention import purge
