@@ -83,7 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_guard.init_app(app, (venues.bp, alerts.bp, status.bp, documents.bp, roster.bp, schedule.bp, access_log.bp),
                          ("console.login",))
     # Start-up runs migrations only: retention runs in the background, one hub process at a time
-    # (server/retention.py's RetentionWorker, started by server/wsgi_server.py), or `checkpoint hub purge`.
+    # (server/retention.py, in the process server/wsgi_server.py starts beside the workers), or `checkpoint hub purge`.
     metrics_bp.init_app(app)
     holder_page.init_app(app)  # the holders' pages /h/<secret>, their misses limited on the same limiter
     log.info("hub ready on %s", shown(database_url(app.config["DATABASE"])))

@@ -9,9 +9,9 @@ names and login rows lose their source address (rows of no venue: after the defa
 Anti-passback presence rows go after a day. Every table is changed in batches of `PURGE_BATCH` rows,
 one short write transaction each.
 
-It runs in the background (`RetentionWorker`, started in every gunicorn worker by server/wsgi_server.py),
-never at start-up: a lock row (`HubStore.try_lock`) lets one process of the hub purge at a time, however
-many workers and hub machines share the database; the others skip their turn.
+It runs in the background (`RetentionWorker`, in one process beside each `hub serve`'s workers:
+server/retention_process.py), never at start-up: a lock row (`HubStore.try_lock`) lets one process of the
+hub purge at a time, however many hub machines share the database; the others skip their turn.
 """
 
 from __future__ import annotations

@@ -1,20 +1,27 @@
 """Gunicorn, embedded: the hub's production WSGI server (2 workers measured 1,250 req/s of 100-event batches).
 
-Each worker also runs the retention thread (server/retention.py: one process of the hub purges at a time,
-under a lock row) and writes its Prometheus values into $PROMETHEUS_MULTIPROC_DIR, which is set here,
-before the workers fork, to a fresh folder unless the operator gave one (server/metrics.py).
+The app is built once, in the master, before the workers fork (`preload_app`): the imports and the app
+factory cost about a second of CPU, paid once instead of once per worker, so a hub answers sooner after
+a start (bench/serve_start.py). The factory closes every connection it opens, so none crosses the fork;
+each worker opens its own at its first request (server/db.py).
+
+Retention runs in one process beside the workers (server/retention_process.py), not in each of them.
+Every worker writes its Prometheus values into $PROMETHEUS_MULTIPROC_DIR, which is set here, before the
+workers fork, to a fresh folder unless the operator gave one (server/metrics.py).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-RETENTION_INTERVAL_ENV = "CHECKPOINT_RETENTION_INTERVAL_S"  # seconds between purges; 0: no background purge
+from server.retention_process import INTERVAL_ENV as RETENTION_INTERVAL_ENV
 
 
 def _worker_exit(_server: Any, worker: Any) -> None:
@@ -25,7 +32,7 @@ def _worker_exit(_server: Any, worker: Any) -> None:
 
 
 class HubServer(BaseApplication):
-    """A gunicorn application that builds the hub in each worker with the app factory."""
+    """A gunicorn application that builds the hub once with the app factory, for every worker it forks."""
 
     def __init__(self, options: dict[str, Any]):
         self.options = options
@@ -37,15 +44,29 @@ class HubServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        """Build the app (in the worker, after the fork: no SQLite connection crosses a fork), start retention."""
+        """Build the app (in the master, `preload_app`: it leaves no connection open to cross the fork)."""
         from server.app import create_app
-        from server.retention import DEFAULT_INTERVAL_S, RetentionWorker
 
-        app = create_app()
-        interval = float(os.environ.get(RETENTION_INTERVAL_ENV, DEFAULT_INTERVAL_S))
-        if interval > 0:
-            RetentionWorker(app.config["DATABASE"], interval_s=interval).start()
-        return app
+        return create_app()
+
+
+def start_retention() -> subprocess.Popen | None:
+    """The retention process beside the workers (server/retention_process.py); None when turned off (interval 0)."""
+    if float(os.environ.get(RETENTION_INTERVAL_ENV) or 1) <= 0:
+        return None
+    return subprocess.Popen([sys.executable, "-m", "server.retention_process"])
+
+
+def stop_retention(proc: subprocess.Popen | None) -> None:
+    """End the retention process (it stops between batches: each is its own transaction)."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run_gunicorn(host: str, port: int, workers: int = 2) -> None:
@@ -55,6 +76,7 @@ def run_gunicorn(host: str, port: int, workers: int = 2) -> None:
         # Before any worker imports prometheus-client: the folder decides its mode at import.
         made = tempfile.mkdtemp(prefix="checkpoint-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    retention = start_retention()
     try:
         HubServer({
             "bind": f"{host}:{port}",
@@ -67,7 +89,9 @@ def run_gunicorn(host: str, port: int, workers: int = 2) -> None:
             "timeout": 30,
             "backlog": 2048,
             "child_exit": _worker_exit,
+            "preload_app": True,
         }).run()
     finally:
+        stop_retention(retention)
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
