@@ -44,6 +44,7 @@ class RosterImport:
     errors: list[TableError] = field(default_factory=list)
     changes: RosterChanges | None = None
     dry_run: bool = False
+    records: list[PersonRecord] = field(default_factory=list, repr=False)  # hashed and masked; what a confirmation stores
 
     @property
     def ok(self) -> bool:
@@ -92,6 +93,7 @@ def import_roster(store: Any, venue: str, data: bytes, filename: str, *, by_user
     if not records:
         result.errors = [TableError(None, None, "文件中没有人员", "the file lists nobody")]
         return result
+    result.records = records
     result.changes = store.apply_roster(venue, records, by_user=by_user, dry_run=dry_run)
     if dry_run:  # apply_roster audits the import itself; a preview compared the file with the stored people
         c = result.changes

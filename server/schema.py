@@ -462,6 +462,18 @@ people = Table(
     Index("people_subject", "subject", unique=True),
 )
 
+# A roster file checked in the console, waiting for its admin's confirmation (issue 10): only what the
+# import would store (`records`: JSON [[id_hash, masked_name, class, group, phone], ...]), never the file
+# or an ID number. The confirmation takes it; one older than an hour is deleted by the next upload.
+roster_uploads = Table(
+    "roster_uploads", metadata,
+    Column("token", Str, primary_key=True),
+    Column("venue_id", Str, ForeignKey("venues.id"), nullable=False),
+    Column("username", Str, nullable=False),
+    Column("created_at", Str, nullable=False),
+    Column("records", Str, nullable=False),
+)
+
 # Every status received for a person, kept as received (one row each): the health authority's colour, a
 # lab's nucleic-acid result, a supervisor's manual entry (with its reason), the holder's travel declaration.
 # `stays` is JSON text [[region_code, start_date, end_date], ...]. Issuing reads the latest of each source.

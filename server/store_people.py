@@ -8,6 +8,7 @@ subject, class, group and masked phone. Never the ID number, never the full name
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -16,11 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from protocols.clock import utc_now, utc_text
 from protocols.contract import DocumentKind
-from server.schema import audit, people, person_status
+from server.schema import audit, people, person_status, roster_uploads
 
 SOURCES = ("authority", "lab", "manual", "declaration")
 # The setting that holds the hub's key for hashing ID numbers: made once, kept like the console's signing key.
@@ -28,6 +29,7 @@ ID_KEY_SETTING = "people_id_key"
 ROSTER_CONTENT_TYPE = "application/json"
 # Columns a re-import compares to tell a changed person from an unchanged one.
 PERSON_FIELDS = ("masked_name", "person_class", "group_name", "phone_masked")
+ROSTER_UPLOAD_TTL = dt.timedelta(hours=1)  # how long a checked console upload waits for its confirmation
 STATUS_FIELDS = ("colour", "colour_since", "test_at", "test_result", "stays", "reason")
 
 
@@ -139,6 +141,33 @@ class PeopleQueries:
             published = self._put_document(c, venue, DocumentKind.ROSTER, self._roster_body(c, venue),  # type: ignore[attr-defined]
                                            ROSTER_CONTENT_TYPE)
         return RosterChanges(result.added, result.changed, result.removed, result.unchanged, published["version"])
+
+    def hold_roster_upload(self, venue: str, username: str, records: Sequence[PersonRecord]) -> str:
+        """Keep a checked roster's records for its confirmation (the user's older ones for the venue go); its token."""
+        u = roster_uploads
+        now = utc_now()
+        token = secrets.token_urlsafe(24)
+        body = json.dumps([[r.id_hash, r.masked_name, r.person_class, r.group_name, r.phone_masked] for r in records],
+                          ensure_ascii=False, separators=(",", ":"))
+        with self.write() as c:  # type: ignore[attr-defined]
+            c.execute(delete(u).where(or_(u.c.created_at < utc_text(now - ROSTER_UPLOAD_TTL),
+                                          and_(u.c.venue_id == venue, u.c.username == username))))
+            c.execute(insert(u).values(token=token, venue_id=venue, username=username, created_at=utc_text(now),
+                                       records=body))
+        return token
+
+    def held_roster_upload(self, token: str, venue: str, username: str) -> list[PersonRecord] | None:
+        """The records a user's checked upload holds (None: no such upload, another's, or over an hour old)."""
+        u = roster_uploads
+        body = self.conn.execute(select(u.c.records).where(
+            u.c.token == token, u.c.venue_id == venue, u.c.username == username,
+            u.c.created_at >= utc_text(utc_now() - ROSTER_UPLOAD_TTL))).scalar()
+        return None if body is None else [PersonRecord(*r) for r in json.loads(body)]
+
+    def drop_roster_upload(self, token: str) -> None:
+        """Forget a held upload (after its confirmation)."""
+        with self.write() as c:  # type: ignore[attr-defined]
+            c.execute(delete(roster_uploads).where(roster_uploads.c.token == token))
 
     @staticmethod
     def _roster_body(c: Connection, venue: str) -> bytes:

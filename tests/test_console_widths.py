@@ -34,6 +34,7 @@ def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:
         "fleet": "/console/fleet", "command": f"/console/commands/{command}", "alerts": "/console/alerts",
         "goods": "/console/goods?batch=B1", "trace": f"/console/trace?event={denial}",
         "status": "/console/status", "person-status": f"/console/status/school1/{_enrolled(hub)}",
+        "roster": "/console/roster?venue=school1",
     }
 
 
@@ -42,7 +43,10 @@ def _enrolled(hub: Hub) -> str:
     from server.store_people import PersonRecord, StatusRecord
 
     id_hash = hub.store.id_hash("110105199003070017")
-    hub.store.apply_roster("school1", [PersonRecord(id_hash, "张*明", "staff", "一年级二班")], by_user="test")
+    # With the roster page's widest row beside: a long group name, every column filled.
+    hub.store.apply_roster("school1", [PersonRecord(id_hash, "张*明", "staff", "一年级二班"), PersonRecord(
+        hub.store.id_hash("11010519491231002X"), "欧*娜", "teacher", "高中部二年级（3）班 · 数学教研组", "138****5678")],
+        by_user="test")
     hub.store.add_statuses("school1", "authority", [StatusRecord(id_hash, 1, colour="green",
                                                                  colour_since="2026-11-20T00:00:00Z")], by_user="test")
     hub.store.add_statuses("school1", "lab", [StatusRecord(id_hash, 1, test_at="2026-12-02T00:00:00Z",
@@ -57,7 +61,7 @@ def test_every_console_page_is_in_the_width_test(hub_factory) -> None:
     listed = {"console.overview", "console.denials", "console.denial", "console.visitors", "console.reports",
               "console.audit_page", "console.venue_settings", "console.reclaim_page", "console.fleet",
               "console.command_page", "console.login", "console.alerts_page", "console.goods_trace",
-              "console.trace_page", "console.status_page", "console.person_status"}
+              "console.trace_page", "console.status_page", "console.person_status", "console.roster_page"}
     assert routed - NOT_PAGES - listed == set(), "add these pages to _pages() and to `listed`"
 
 

@@ -213,6 +213,14 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
                            at_least("supervisor", 200)),
     "GET /console/trace.csv": (lambda h, v: ("GET", "/console/trace.csv", {"query_string": {"event": h.denial[v]}}),
                                at_least("supervisor", 200)),
+    "GET /console/roster": (lambda h, v: ("GET", "/console/roster", {"query_string": {"venue": v}}),
+                            at_least("supervisor", 200)),
+    # A preview stores nothing; a confirmation of no held upload is refused (409) once role and venue pass.
+    "POST /console/roster/preview": (
+        lambda h, v: ("POST", "/console/roster/preview", {"data": {"venue": v, "file": (io.BytesIO(ROSTER_CSV), "r.csv")}}),
+        at_least("admin", 200)),
+    "POST /console/roster/confirm": (
+        lambda h, v: ("POST", "/console/roster/confirm", {"data": {"venue": v, "token": "none"}}), at_least("admin", 409)),
     # The visitors page lists the user's own venue's visits only (no venue is named to it).
     "GET /console/visitors": (lambda h, v: ("GET", "/console/visitors", {}), at_least("supervisor", 200, 200)),
     "POST /console/visitors": (

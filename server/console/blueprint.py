@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, render_template
 from markupsafe import Markup, escape
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from protocols.display import label, note_label
 
@@ -30,6 +31,14 @@ class ConsoleError(Exception):
 @bp.errorhandler(ConsoleError)
 def _console_error(exc: ConsoleError):
     return render_template("console/error.html", status=exc.status, message=exc.message), exc.status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge):
+    """An upload over the hub's request limit (a 50 MB roster): the console's page, not the API's JSON."""
+    limit = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) >> 20
+    return render_template("console/error.html", status=413,
+                           message=f"上传的文件过大（上限 {limit} MB） / The upload is too large (limit {limit} MB)"), 413
 
 
 def local_tz() -> ZoneInfo:
