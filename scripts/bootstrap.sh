@@ -7,9 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose="${1:-demo}"
 
-apt_pkgs=(libzbar0 mosquitto espeak-ng)
+# fonts-wqy-zenhei: the CJK font the hub embeds in the daily report's PDF (server/report_pdf.py), and that
+# browser tests and screenshots render Chinese with.
+apt_pkgs=(libzbar0 mosquitto espeak-ng fonts-wqy-zenhei)
 if [ "$purpose" = test ]; then
-  apt_pkgs+=(chromium fonts-wqy-zenhei)  # a CJK font so browser tests and screenshots render Chinese
+  apt_pkgs+=(chromium)
   # The hub's tests run on PostgreSQL too: they start their own cluster with its initdb and pg_ctl
   # (tests/conftest.py), so only the programs are needed, not a server running on the machine.
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then

@@ -37,11 +37,16 @@ class DailyReport:
     referred: int = 0
     remeasures: int = 0  # re-measure prompts: not denials, the second reading decided
     denials_by_rule: dict[str, int] = field(default_factory=dict)
-    fevers: list[dict[str, Any]] = field(default_factory=list)  # {"at": local time, "celsius"}: those still held
+    fevers: list[dict[str, Any]] = field(default_factory=list)  # {"at": local time, "gate", "celsius"}: those still held
     fevers_total: int = 0  # fevers counted that day, also once retention has deleted the events
     visitors_admitted: int = 0
     peak_occupancy: int = 0
     events: int = 0
+    red_codes: int = 0  # presentations with a red code (from the events: while held)
+    yellow_codes: int = 0
+    couriers_admitted: int = 0
+    goods: list[dict[str, Any]] = field(default_factory=list)  # declared that day: {"at": local time, product...}
+    gates: dict[str, dict[str, int]] = field(default_factory=dict)  # gate -> {entries, exits, admitted, denied, referred}
 
     @property
     def is_zero(self) -> bool:
@@ -142,24 +147,36 @@ def build_report(store: HubStore, venue: dict[str, Any], day: dt.date, tz: ZoneI
     for r in counted:
         n = r["n"]
         report.events += n
+        gate = report.gates.setdefault(r["gate"], dict.fromkeys(GATE_FIGURES, 0))
         if r["effect"] == 1:
             report.entries += n
+            gate["entries"] += n
             report.visitors_admitted += n if r["person_class"] == "visitor" else 0
+            report.couriers_admitted += n if r["person_class"] == "courier" else 0
         elif r["effect"] == -1:
             report.exits += n
+            gate["exits"] += n
         if r["kind"] == REMEASURE_KIND:
             report.remeasures += n
         elif r["decision"] == "admit" and r["kind"] in DECIDED_KINDS:
             report.admitted += n
+            gate["admitted"] += n
         elif r["decision"] == "deny":
             report.denied += n
+            gate["denied"] += n
         elif r["decision"] == "refer":
             report.referred += n
+            gate["referred"] += n
         if r["kind"] == "fever":
             report.fevers_total += n
+    report.gates = dict(sorted(report.gates.items()))
     report.denials_by_rule = dict(sorted(report.denials_by_rule.items(), key=lambda kv: (-kv[1], kv[0])))
-    report.fevers = [{"at": local_text(f["at"], tz, "%H:%M:%S"), "celsius": f["celsius"]}
+    report.fevers = [{"at": local_text(f["at"], tz, "%H:%M:%S"), "gate": f["gate"], "celsius": f["celsius"]}
                      for f in store.fevers(venue["id"], since, until)]
+    colours = store.colour_counts(venue["id"], since, until)
+    report.red_codes, report.yellow_codes = colours.get("red", 0), colours.get("yellow", 0)
+    report.goods = [{"at": local_text(g.pop("declared_at"), tz, "%H:%M:%S"), **g}
+                    for g in store.goods_declared(venue["id"], since, until)]
     report.peak_occupancy = _peak(store, venue, start, end)
     return report
 
@@ -198,28 +215,52 @@ def _peak(store: HubStore, venue: dict[str, Any], start: dt.datetime, end: dt.da
     return max(0, inside if peak is None else peak)
 
 
+GATE_FIGURES = ("entries", "exits", "admitted", "denied", "referred")
 CSV_ROWS = [
     ("entries", "进入人次"), ("exits", "离开人次"), ("admitted", "放行"), ("denied", "拒绝"),
     ("referred", "转人工"), ("remeasures", "复测提示"), ("visitors_admitted", "访客入场"), ("peak_occupancy", "最高在场人数"),
+    ("fevers_total", "发热人次"), ("red_codes", "红码"), ("yellow_codes", "黄码"), ("couriers_admitted", "快递/配送员入场"),
 ]
+GATE_LABELS = {"entries": "进入 entries", "exits": "离开 exits", "admitted": "放行 admitted", "denied": "拒绝 denied",
+               "referred": "转人工 referred"}
+GOODS_LABELS = (("at", "时间 time"), ("product", "品名 product"), ("supplier", "供应商 supplier"),
+                ("origin", "产地 origin"), ("quantity", "数量 quantity"), ("batch", "批次 batch"))
+
+
+def goods_line(g: dict[str, Any]) -> str:
+    """One declared delivery as one line of text (the CSV's and the PDF's)."""
+    cold = " 冷链 cold chain" if g.get("cold_chain") else ""
+    return " · ".join(str(g.get(key) or "—") for key, _ in GOODS_LABELS) + cold
+
+
+def report_lines(report: DailyReport) -> list[tuple[str, Any]]:
+    """The report as (label, value) lines, in the order the CSV and the PDF print them."""
+    lines: list[tuple[str, Any]] = [("场所 venue", report.venue), ("日期 day", report.day),
+                                    ("零报告 zero report", "是 yes" if report.is_zero else "否 no")]
+    lines += [(f"{zh} {key}", getattr(report, key)) for key, zh in CSV_ROWS]
+    lines += [(f"拒绝规则 denied by rule {rule}", n) for rule, n in report.denials_by_rule.items()]
+    lines += [("发热 fever", " ".join(str(x) for x in (f["at"], f.get("gate") or "", f["celsius"] if f["celsius"] is not None
+                                                       else "") if x != ""))
+              for f in report.fevers]
+    lines += [(f"闸机 gate {gate} {GATE_LABELS[k]}", n) for gate, figures in report.gates.items() for k, n in figures.items()]
+    lines += [("货物 goods", goods_line(g)) for g in report.goods]
+    return lines
 
 
 def report_csv(report: DailyReport, filed: dict[str, Any] | None = None, tz: ZoneInfo | None = None) -> str:
     """The report as CSV (bilingual labels, a BOM for spreadsheet programs, cells safe from formulas)."""
-    rows: list[list[Any]] = [
-        ["项目 item", "值 value"],
-        ["场所 venue", report.venue],
-        ["日期 day", report.day],
-        ["零报告 zero report", "是 yes" if report.is_zero else "否 no"],
-    ]
-    rows += [[f"{zh} {key}", getattr(report, key)] for key, zh in CSV_ROWS]
-    rows += [[f"拒绝规则 denied by rule {rule}", n] for rule, n in report.denials_by_rule.items()]
-    rows += [["发热 fever", f"{f['at']} {f['celsius'] if f['celsius'] is not None else ''}".strip()]
-             for f in report.fevers]
-    if filed:
-        rows += [["填报人 filed by", filed["filed_by"]], ["填报时间 filed at", local_text(filed["filed_at"], tz or ZoneInfo(DEFAULT_TZ), "%Y-%m-%d %H:%M:%S %z")],
-                 ["逾期 late", "是 yes" if filed["late"] else "否 no"]]
+    rows: list[list[Any]] = [["项目 item", "值 value"]]
+    rows += [[label, value] for label, value in report_lines(report) + filing_lines(filed, tz)]
     return csv_text(rows)
+
+
+def filing_lines(filed: dict[str, Any] | None, tz: ZoneInfo | None) -> list[tuple[str, Any]]:
+    """Who filed the report, when, and whether late (none when not filed)."""
+    if not filed:
+        return []
+    return [("填报人 filed by", filed["filed_by"]),
+            ("填报时间 filed at", local_text(filed["filed_at"], tz or ZoneInfo(DEFAULT_TZ), "%Y-%m-%d %H:%M:%S %z")),
+            ("逾期 late", "是 yes" if filed["late"] else "否 no")]
 
 
 def report_from_json(text: str) -> DailyReport:

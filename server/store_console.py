@@ -23,7 +23,7 @@ from protocols.clock import utc_now, utc_text
 from protocols.errors import CheckpointError
 from protocols.events import REMEASURE_KIND
 from server.schema import (
-    audit, daily_reports, denial_reviews, event_rules, events, hub_locks, occupancy, presence, rate_limits,
+    audit, daily_reports, denial_reviews, event_rules, events, goods, hub_locks, occupancy, presence, rate_limits,
     reservations, settings, users, venues, visits,
 )
 from server import store_counts
@@ -211,7 +211,7 @@ class ConsoleQueries:
     def day_events(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
         """A venue's events in [since, until), oldest first, without subject or name (for reports)."""
         e = events
-        rows = self._rows(select(e.c.at, e.c.kind, e.c.direction, e.c.decision, e.c.effect, e.c.failed,
+        rows = self._rows(select(e.c.at, e.c.gate, e.c.kind, e.c.direction, e.c.decision, e.c.effect, e.c.failed,
                                  e.c.person_class, e.c.celsius)
                           .where(e.c.venue == venue, e.c.at >= since, e.c.at < until).order_by(e.c.at, e.c.id))
         for r in rows:
@@ -233,7 +233,7 @@ class ConsoleQueries:
         return int(counts or 0) - store_counts.net_since(self.conn, venue, store_counts.minute_of(until))
 
     def hour_counts(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
-        """A venue's counters (kind, decision, person class, effect, n) for the UTC hours of [since, until)."""
+        """A venue's counters (gate, kind, decision, person class, effect, n) for the UTC hours of [since, until)."""
         return store_counts.hour_counts(self.conn, venue, store_counts.hour_of(since), store_counts.hour_of(until))
 
     def rule_totals(self, venue: str, since: str, until: str) -> dict[str, int]:
@@ -246,10 +246,36 @@ class ConsoleQueries:
                                            store_counts.minute_of(until))
 
     def fevers(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
-        """A venue's fever events still held in [since, until): time and reading (the fever index, not the day)."""
+        """A venue's fever events still held in [since, until): time, gate and reading (the fever index, not the day)."""
         e = events
-        return self._rows(select(e.c.at, e.c.celsius).where(e.c.venue == venue, e.c.kind == "fever", e.c.at >= since,
+        return self._rows(select(e.c.at, e.c.gate, e.c.celsius).where(e.c.venue == venue, e.c.kind == "fever", e.c.at >= since,
                                                             e.c.at < until).order_by(e.c.at, e.c.id))
+
+    def colour_counts(self, venue: str, since: str, until: str) -> dict[str, int]:
+        """Presentations of a venue in [since, until) per code colour, red and yellow only (a re-measure prompt is
+        no presentation of its own: the decision after it counts). Read from the events (no counter holds colours)."""
+        e = events
+        stmt = (select(e.c.colour, func.count()).where(e.c.venue == venue, e.c.at >= since, e.c.at < until,
+                                                       e.c.colour.in_(("red", "yellow")), e.c.kind != REMEASURE_KIND)
+                .group_by(e.c.colour))
+        return {colour: int(n) for colour, n in self.conn.execute(stmt).all()}
+
+    def goods_declared(self, venue: str, since: str, until: str) -> list[dict[str, Any]]:
+        """Goods couriers declared at a venue in [since, until), oldest first, without the courier's identity."""
+        gd = goods
+        return self._rows(select(gd.c.declared_at, gd.c.product, gd.c.supplier, gd.c.origin, gd.c.quantity,
+                                 gd.c.batch, gd.c.cold_chain)
+                          .where(gd.c.venue == venue, gd.c.declared_at >= since, gd.c.declared_at < until)
+                          .order_by(gd.c.declared_at, gd.c.id))
+
+    def withdraw_report(self, venue: str, day: str) -> dict[str, Any] | None:
+        """Remove a filed report so the day can be filed again; the row as it was (None: nothing was filed)."""
+        d = daily_reports
+        with self.write() as c:
+            row = c.execute(select(d).where(d.c.venue == venue, d.c.day == day)).mappings().first()
+            if row is not None:
+                c.execute(delete(d).where(d.c.venue == venue, d.c.day == day))
+            return dict(row) if row is not None else None
 
     def file_report(self, venue: str, day: str, filed_by: str, deadline: str, late: bool, body: str) -> bool:
         """File a day's report once; False when it was already filed (filed reports never change)."""

@@ -76,11 +76,11 @@ def count_events(c: Connection, rows: Iterable[Mapping[str, Any]], sign: int = 1
 
 
 def hour_counts(c: Connection, venue: str, since_hour: str, until_hour: str) -> list[dict[str, Any]]:
-    """A venue's event counters for the UTC hours [since_hour, until_hour), summed over gates and hours."""
+    """A venue's event counters for the UTC hours [since_hour, until_hour) per gate, summed over hours."""
     ec = event_counts
-    stmt = (select(ec.c.kind, ec.c.decision, ec.c.person_class, ec.c.effect, func.sum(ec.c.n).label("n"))
+    stmt = (select(ec.c.gate, ec.c.kind, ec.c.decision, ec.c.person_class, ec.c.effect, func.sum(ec.c.n).label("n"))
             .where(ec.c.venue == venue, ec.c.hour >= since_hour, ec.c.hour < until_hour)
-            .group_by(ec.c.kind, ec.c.decision, ec.c.person_class, ec.c.effect))
+            .group_by(ec.c.gate, ec.c.kind, ec.c.decision, ec.c.person_class, ec.c.effect))
     return [dict(r) for r in c.execute(stmt).mappings()]
 
 

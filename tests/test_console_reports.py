@@ -51,7 +51,7 @@ def test_the_report_counts_exactly_the_days_events(hub: Hub) -> None:
     report = build_report(hub.store, hub.store.venue("school1"), day, TZ)
     assert (report.entries, report.exits, report.admitted, report.denied, report.referred) == (3, 1, 3, 3, 1)
     assert report.denials_by_rule == {"GATE-CODE-01": 2, "GATE-TEMP-01": 1, "GATE-TRIP-01": 1}
-    assert report.fevers == [{"at": "08:30:00", "celsius": 38.2}]
+    assert report.fevers == [{"at": "08:30:00", "gate": "north", "celsius": 38.2}]
     assert report.visitors_admitted == 1
     # One was inside from the day before; then 3 came in before anyone left.
     assert report.peak_occupancy == 4
@@ -99,7 +99,7 @@ def test_a_filed_report_never_changes(hub: Hub) -> None:
     values = {r[0]: r[1] for r in csv.reader(io.StringIO(
         client.get(f"/console/reports/school1/{other}.csv").get_data(as_text=True)))}
     assert values["进入人次 entries"] == "3" and values["拒绝规则 denied by rule GATE-CODE-01"] == "2"
-    assert values["发热 fever"] == "08:30:00 38.2"
+    assert values["发热 fever"] == "08:30:00 north 38.2"
 
 
 def test_late_filing_is_recorded_against_the_venues_deadline(hub: Hub) -> None:
@@ -218,3 +218,94 @@ def test_add_user_binds_a_user_to_a_venue(hub: Hub) -> None:
     result = CliRunner().invoke(hub_cli, ["add-user", "--database", hub.db, "--username", "x", "--role", "guard",
                                           "--venue", "nowhere"])
     assert result.exit_code != 0 and "no venue" in result.output
+
+
+# ---- issue 12 item 7: colours, couriers, goods, per gate; PDF; future days; withdrawing a filing ----------------
+
+def test_the_report_counts_red_and_yellow_codes_couriers_goods_and_each_gate(hub: Hub) -> None:
+    day = yesterday()
+    a_day_of_events(hub, day)
+    hub.store.ingest([
+        gate_event("school1", "south", local(day, 10), decision="deny", failed=("GATE-COLOUR-01",)).model_copy(
+            update={"colour": "red"}),
+        gate_event("school1", "south", local(day, 10, 5), decision="refer").model_copy(update={"colour": "yellow"}),
+        gate_event("school1", "south", local(day, 10, 6), kind="remeasure", decision="deny").model_copy(
+            update={"colour": "yellow"}),  # a prompt is no presentation of its own
+        gate_event("school1", "north", local(day, 11), person_class="courier"),
+        gate_event("factory1", "north", local(day, 10)).model_copy(update={"colour": "red"}),  # another venue
+    ])
+    report = build_report(hub.store, hub.store.venue("school1"), day, TZ)
+    assert (report.red_codes, report.yellow_codes, report.couriers_admitted) == (1, 1, 1)
+    assert report.gates == {
+        "exit": {"entries": 0, "exits": 1, "admitted": 0, "denied": 0, "referred": 0},
+        "north": {"entries": 3, "exits": 0, "admitted": 3, "denied": 3, "referred": 1},
+        "south": {"entries": 1, "exits": 0, "admitted": 1, "denied": 1, "referred": 1}}
+    assert report.fevers == [{"at": "08:30:00", "gate": "north", "celsius": 38.2}]
+    values = {r[0]: r[1] for r in csv.reader(io.StringIO(
+        hub.client("li").get(f"/console/reports/school1/{day}.csv").get_data(as_text=True)))}
+    assert values["红码 red_codes"] == "1" and values["黄码 yellow_codes"] == "1"
+    assert values["快递/配送员入场 couriers_admitted"] == "1" and values["闸机 gate south 拒绝 denied"] == "1"
+    # Goods couriers declared today are in today's report, without who declared them.
+    hub.store.declare_goods("school1", "cc" * 16, "赵*", [{
+        "product": "冷冻鸡翅", "supplier": "=HYPERLINK(1)", "origin": "山东", "quantity": "20箱", "batch": "B-7",
+        "maker": "某厂", "cold_chain": True}])
+    today = build_report(hub.store, hub.store.venue("school1"), dt.datetime.now(TZ).date(), TZ)
+    assert [(g["product"], g["batch"], g["cold_chain"]) for g in today.goods] == [("冷冻鸡翅", "B-7", 1)]
+    assert "赵*" not in json.dumps(today.goods, ensure_ascii=False)
+    page = hub.client("li").get(f"/console/reports?venue=school1&day={dt.datetime.now(TZ).date()}").get_data(as_text=True)
+    assert "冷冻鸡翅" in page and "B-7" in page
+    text = hub.client("li").get(f"/console/reports/school1/{dt.datetime.now(TZ).date()}.csv").get_data(as_text=True)
+    assert "冷冻鸡翅" in text
+
+
+def test_the_pdf_holds_the_chinese_text_in_an_embedded_font(hub: Hub) -> None:
+    import pypdf
+
+    day = yesterday()
+    a_day_of_events(hub, day)
+    answer = hub.client("li").get(f"/console/reports/school1/{day}.pdf")
+    assert answer.status_code == 200 and answer.content_type == "application/pdf"
+    reader = pypdf.PdfReader(io.BytesIO(answer.data))
+    assert len(reader.pages) >= 1
+    text = "".join(page.extract_text() for page in reader.pages)
+    for expected in ("日报告", "第一小学", day.isoformat(), "发热 fever", "08:30:00 north 38.2", "拒绝规则 denied by rule GATE-TRIP-01"):
+        assert expected in text, expected
+    fonts = [f.get_object() for page in reader.pages for f in page["/Resources"]["/Font"].values()]
+    descriptors = [f["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object() for f in fonts]
+    assert descriptors and all("/FontFile2" in d for d in descriptors)  # embedded, not named only
+    assert hub.client("wang").get(f"/console/reports/school1/{day}.pdf").status_code == 403
+    hub.app.config["REPORT_FONT"] = "/nonexistent/font.ttc"  # a font that is not there: said, not a crash
+    answer = hub.client("li").get(f"/console/reports/school1/{day}.pdf")
+    assert answer.status_code == 503 and "REPORT_FONT" in answer.get_data(as_text=True)
+
+
+def test_a_future_day_cannot_be_filed(hub: Hub) -> None:
+    client = hub.client("admin")
+    csrf = token(client, "/console/reports")
+    tomorrow = dt.datetime.now(TZ).date() + dt.timedelta(days=1)
+    answer = client.post(f"/console/reports/school1/{tomorrow}/file", data={"csrf_token": csrf})
+    assert answer.status_code == 400 and "未来" in answer.get_data(as_text=True)
+    assert hub.store.filed_report("school1", tomorrow.isoformat()) is None
+
+
+def test_an_admin_withdraws_a_filing_on_the_day_it_was_made_and_it_is_audited(hub: Hub) -> None:
+    day = yesterday()
+    li, admin = hub.client("li"), hub.client("admin")
+    assert li.post(f"/console/reports/school1/{day}/file", data={"csrf_token": token(li, "/console/reports")}).status_code == 302
+    csrf = token(admin, "/console/reports")
+    assert "撤回填报" in admin.get(f"/console/reports?venue=school1&day={day}").get_data(as_text=True)
+    assert "撤回填报" not in li.get(f"/console/reports?venue=school1&day={day}").get_data(as_text=True)
+    assert li.post(f"/console/reports/school1/{day}/withdraw", data={"csrf_token": token(li, "/console/reports")}).status_code == 403
+    filed = hub.store.filed_report("school1", day.isoformat())
+    assert admin.post(f"/console/reports/school1/{day}/withdraw", data={"csrf_token": csrf}).status_code == 302
+    assert hub.store.filed_report("school1", day.isoformat()) is None
+    assert ("admin", "report.withdraw", f"{day} filed by li at {filed['filed_at']}") in [
+        (a["username"], a["action"], a["target"]) for a in hub.audit()]
+    assert admin.post(f"/console/reports/school1/{day}/withdraw", data={"csrf_token": csrf}).status_code == 404
+    # Filed again, then the filing is a day old: it stays.
+    assert admin.post(f"/console/reports/school1/{day}/file", data={"csrf_token": csrf}).status_code == 302
+    from tests.conftest import run_sql
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1, hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    run_sql(hub.db, "UPDATE daily_reports SET filed_at = :at", {"at": old})
+    assert admin.post(f"/console/reports/school1/{day}/withdraw", data={"csrf_token": csrf}).status_code == 409
+    assert hub.store.filed_report("school1", day.isoformat()) is not None

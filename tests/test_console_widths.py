@@ -20,7 +20,7 @@ WIDTHS = (1280, 390)
 
 # Console GET routes that are no page a person reads (data, fragments, files, the stylesheet).
 NOT_PAGES = {"console.static", "console.command_json", "console.overview_live", "console.report_download",
-             "console.alert_stream", "console.trace_download"}
+             "console.alert_stream", "console.trace_download", "console.report_pdf_download"}
 
 
 def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:

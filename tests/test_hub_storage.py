@@ -135,7 +135,7 @@ def test_the_report_reads_the_counters_and_an_old_day_keeps_them_after_deletion(
                                    celsius=38.9, subject="ee" * 16)])
     before = build_report(hub.store, hub.store.venue("school1"), day, TZ)
     assert (before.entries, before.denied, before.fevers_total, before.peak_occupancy) == (5, 1, 1, 5)
-    assert before.fevers == [{"at": "09:00:00", "celsius": 38.9}]
+    assert before.fevers == [{"at": "09:00:00", "gate": "north", "celsius": 38.9}]
     # The counters answer, not the events: with the events gone the figures are the same (fever times go with them).
     assert purge(hub.store)["school1"] == 6 and hub.store.event_count("school1") == 0
     after = build_report(hub.store, hub.store.venue("school1"), day, TZ)

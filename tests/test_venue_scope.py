@@ -209,6 +209,11 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
                                                     at_least("supervisor", 302)),
     "GET /console/reports/<venue_id>/<day>.csv": (lambda h, v: ("GET", f"/console/reports/{v}/2030-01-01.csv", {}),
                                                   at_least("supervisor", 200)),
+    "GET /console/reports/<venue_id>/<day>.pdf": (lambda h, v: ("GET", f"/console/reports/{v}/2030-01-01.pdf", {}),
+                                                  at_least("supervisor", 200)),
+    # Nothing filed that day: 404 once role and venue are let through (the withdrawal itself: test_console_reports).
+    "POST /console/reports/<venue_id>/<day>/withdraw": (
+        lambda h, v: ("POST", f"/console/reports/{v}/2030-01-01/withdraw", {}), at_least("admin", 404)),
     "GET /console/trace": (lambda h, v: ("GET", "/console/trace", {"query_string": {"event": h.denial[v]}}),
                            at_least("supervisor", 200)),
     "GET /console/trace.csv": (lambda h, v: ("GET", "/console/trace.csv", {"query_string": {"event": h.denial[v]}}),
