@@ -27,9 +27,12 @@ import click
 import requests
 
 from demo.documents import demo_documents
+from demo.feeds import LABELS, StatusFeeds, residents, roster_csv
 from demo.processes import (Broker, Processes, free_port, mosquitto_exe, port_is_free, start_amqtt, start_mosquitto,
                             wait_for_port)
 from protocols import contract
+from protocols.events import mask_name
+from protocols.trustlist import TrustedKey
 
 VENUE = "demo-venue"
 CHECKPOINT = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
@@ -76,6 +79,32 @@ def _prepare_hub(db: Path, gates: list[str], cap: int, entries: list[str]) -> st
     return password
 
 
+def _feed_logins(db: Path) -> dict[str, tuple[str, str]]:
+    """A supervisor login of the venue for the simulated authority and for the lab: source -> (user, password)."""
+    logins = {}
+    for source in LABELS:
+        password = secrets.token_urlsafe(12)
+        _command("hub", "add-user", "--db", str(db), "--username", source, "--role", "supervisor", "--venue", VENUE,
+                 env={"CHECKPOINT_USER_PASSWORD": password})
+        logins[source] = (source, password)
+    return logins
+
+
+def _enrol_residents(api: HubApi, db: Path, hub_url: str) -> list[tuple[str, str]]:
+    """Enrol the demo's residents by the roster API, issue each a holder link and declare (as each phone would)
+    that they stayed nowhere else; each resident's masked name and link."""
+    people = residents()
+    api.call("POST", f"/venues/{VENUE}/roster", params={"filename": "roster.csv"}, data=roster_csv(people),
+             headers={"Content-Type": "text/csv"})
+    links = []
+    for person in people:
+        link = _command("hub", "holder-link", "--db", str(db), "--venue", VENUE, "--id", person.id_number,
+                        "--base-url", hub_url).strip()
+        requests.post(f"{link}/declaration", json={"stays": []}, timeout=10).raise_for_status()
+        links.append((mask_name(person.name), link))
+    return links
+
+
 def _start_broker(work: Path, db: Path, kind: str) -> Broker | None:
     """Mosquitto with the hub's password and ACL files when installed, else amqtt; None when neither is."""
     # Written for either broker: the hub's bridge logs in with the password in hub.secret.
@@ -120,8 +149,10 @@ def _say_moved(port: int) -> int:
 @click.option("--broker", "broker_kind", type=click.Choice(["auto", "mosquitto", "amqtt"]), default="auto",
               show_default=True, help="auto: Mosquitto when installed, else amqtt.")
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep the hub's files here (default: a temporary folder).")
+@click.option("--feed-every", default=30.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="Seconds between rounds of the simulated health authority's and lab's status feeds.")
 def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace: float, duration: float | None, broker_kind: str,
-         workdir: Path | None) -> None:
+         workdir: Path | None, feed_every: float) -> None:
     """Start a broker, the hub with a demo venue and simulated gates that sync to it; Ctrl-C stops all.
 
     Example: checkpoint demo --gates 3
@@ -135,7 +166,11 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
     gates = entries + exits
     db = work / "hub.db"
     password = _prepare_hub(db, gates, cap, entries)
+    logins = _feed_logins(db)
+    # The hub's own issuer key for the venue (the holders' passes): trusted by the gates beside the simulation's.
+    hub_issuer = TrustedKey.from_json(json.loads(_command("hub", "issuer-key", "--db", str(db), "--venue", VENUE)))
     procs = Processes()
+    feeds: StatusFeeds | None = None
     broker: Broker | None = None
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -149,7 +184,7 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
         hub_url = f"http://127.0.0.1:{port}"
         api = HubApi(hub_url, password)
         devices = {gate: api.enroll(gate) for gate in gates}
-        keys, documents = demo_documents(work / "keys")
+        keys, documents = demo_documents(work / "keys", trusted=[hub_issuer])
         for kind, body in documents.items():
             api.call("PUT", f"/venues/{VENUE}/documents/{kind}", data=body, headers={"Content-Type": "application/json"})
         broker = _start_broker(work, db, broker_kind)
@@ -177,12 +212,17 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
             procs.start(gate, cmd, env={**os.environ, "CHECKPOINT_DEVICE_SECRET": secret})
         for gate in gates:
             procs.wait_for_line(gate, "store:", 60)
+        holders = _enrol_residents(api, db, hub_url)
+        feeds = StatusFeeds(hub_url, VENUE, residents(), logins, feed_every, click.echo)
+        feeds.start()
         click.echo(f"\n中心 hub: {hub_url}   用户 user: {ADMIN}   密码 password: {password}")
         click.echo(f"控制台 console: {hub_url}/console/   ({ADMIN} / {password})")
         click.echo(f"接口文档 OpenAPI: {hub_url}/openapi.json   访问记录 access log: {hub_url}/api/v1/events?format=csv")
         click.echo(f"场所 venue: {VENUE}   上限 cap: {cap}   占用 occupancy: {hub_url}/api/v1/venues/{VENUE}/occupancy")
         if broker is not None:
             click.echo(f"MQTT: {broker.host}:{broker.port} ({broker.kind})   文件 files: {work}")
+        for name, link in holders:
+            click.echo(f"持码人 holder {name}: {link}")
         click.echo("按 Ctrl-C 停止 · press Ctrl-C to stop\n")
         deadline = time.monotonic() + duration if duration else None
         while not done.wait(1.0):
@@ -192,6 +232,8 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
                 click.echo("a demo process exited early; stopping", err=True)
                 break
     finally:
+        if feeds is not None:
+            feeds.stop()
         # Gates first: each sends what is left while the hub and its bridge are still up.
         procs.stop_all(but=("hub", "bridge"))
         procs.stop_all()

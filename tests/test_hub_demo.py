@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # real processes or a browser: outside the fast l
 def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
     run = subprocess.run(
         [sys.executable, "-c", "from checkpoint.cli import main; main()", "demo", "--gates", "2", "--port", "0",
-         "--pace", "0.3", "--duration", "6"],
+         "--pace", "0.3", "--duration", "6", "--feed-every", "1"],
         capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
@@ -29,9 +29,13 @@ def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
     assert sorted(per_gate) == ["exit-1", "gate-1", "gate-2"]
     for gate, versions in per_gate.items():
         pairs = dict(zip(versions.split()[::2], versions.split()[1::2]))
-        assert set(pairs) == {"bundle", "trustlist"}, documents
+        assert set(pairs) == {"bundle", "trustlist", "roster"}, documents  # the residents' roster too
         assert all(running == current and current != "-" for running, current in
                    (pair.split("/") for pair in pairs.values())), f"{gate} runs {versions}"
+    # The residents have holder links; the simulated authority and lab feed the hub, one resident turns yellow.
+    assert len(re.findall(r"^持码人 holder .+: http://127\.0\.0\.1:\d+/h/\S+$", run.stdout, flags=re.M)) == 4
+    assert "[卫健 authority] 4 statuses stored" in run.stdout and "[检测 lab] 4 statuses stored" in run.stdout
+    assert "→ 黄码 yellow" in run.stdout
     # An exit gate checks no health rule: whoever shows a signed code leaves.
     exits = re.findall(r"^\[exit-1\] \d\d:\d\d:\d\d (.*)$", run.stdout, flags=re.M)
     assert exits and all("EXIT" in line or "REFER" in line for line in exits), exits
