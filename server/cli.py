@@ -374,13 +374,15 @@ def bridge(database: str, mqtt_host: str, mqtt_port: int, username: str, passwor
 @database_options
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Threads per worker (a console's live stream holds one while it is open).")
 @click.option("--mqtt-host", help="Also run the MQTT bridge against this broker.")
 @click.option("--mqtt-port", type=int, default=1883, show_default=True)
 @click.option("--mqtt-password-file", type=click.Path(path_type=Path))
 @click.option("--mqtt-username", default="hub", show_default=True, envvar="CHECKPOINT_HUB_MQTT_USER",
               help="The bridge's own broker account (one per hub process).")
-def serve(database: str, host: str, port: int, workers: int, mqtt_host: str | None, mqtt_port: int,
+def serve(database: str, host: str, port: int, workers: int, threads: int, mqtt_host: str | None, mqtt_port: int,
           mqtt_password_file: Path | None, mqtt_username: str) -> None:
     """Serve the hub with gunicorn (not Flask's dev server); with --mqtt-host, the bridge beside it.
 
@@ -402,9 +404,9 @@ def serve(database: str, host: str, port: int, workers: int, mqtt_host: str | No
         if mqtt_password_file:
             cmd += ["--password-file", str(mqtt_password_file)]
         bridge_proc = subprocess.Popen(cmd)
-    click.echo(f"hub listening on http://{host}:{port} ({workers} workers, {store.name})")
+    click.echo(f"hub listening on http://{host}:{port} ({workers} workers x {threads} threads, {store.name})")
     try:
-        run_gunicorn(host, port, workers)
+        run_gunicorn(host, port, workers, threads)
     finally:
         if bridge_proc is not None:
             bridge_proc.send_signal(signal.SIGINT)

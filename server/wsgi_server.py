@@ -69,7 +69,10 @@ def stop_retention(proc: subprocess.Popen | None) -> None:
         proc.wait()
 
 
-def run_gunicorn(host: str, port: int, workers: int = 2) -> None:
+THREADS = 8  # per worker: console streams, slow clients and syncs side by side (the GIL still shares one core)
+
+
+def run_gunicorn(host: str, port: int, workers: int = 2, threads: int = THREADS) -> None:
     """Serve until SIGINT/SIGTERM."""
     made = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -81,12 +84,19 @@ def run_gunicorn(host: str, port: int, workers: int = 2) -> None:
         HubServer({
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "sync",
+            # Threads, not sync workers: the console's live stream (server/console/alerts.py) holds its request
+            # for up to 25 s, and under sync workers two open console tabs held both workers, every gate's sync
+            # waiting ~24 s behind them (measured). Each thread has its own store connection (server/db.py).
+            "worker_class": "gthread",
+            "threads": threads,
             "control_socket_disable": True,  # gunicorn 27 would create ~/.gunicorn/gunicorn.ctl
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
             "timeout": 30,
+            # A stop waits this long for requests in flight: a console's stream would hold it 25 s; a sync cut
+            # here is rolled back and sent again by its gate (events are stored once by id).
+            "graceful_timeout": 5,
             "backlog": 2048,
             "child_exit": _worker_exit,
             "preload_app": True,
