@@ -137,7 +137,7 @@ def main() -> None:
     q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [float("nan")] * 19
     ok = sorted(x for x in background if x != float("inf"))
     bq = statistics.quantiles(ok, n=100) if len(ok) >= 2 else [float("nan")] * 99
-    print(f"gunicorn 2 sync workers, SQLite WAL; {args.gates} background gates in one venue syncing every "
+    print(f"gunicorn 2 workers x 8 threads, SQLite WAL; {args.gates} background gates in one venue syncing every "
           f"{args.period:g} s ({args.events} events each), {args.procs} client processes; one supervisor following "
           f"the console's alert stream; {len(sent)} red codes, one every {args.every:g} s; load "
           f"{open('/proc/loadavg').read().split()[0]} at the end\n")

@@ -163,7 +163,7 @@ def main() -> None:
         finally:
             os.killpg(hub.pid, signal.SIGINT)
             hub.wait(timeout=15)
-    print(f"gunicorn 2 sync workers, SQLite WAL; {args.gates} gates in {args.venues} venues; {args.events} events "
+    print(f"gunicorn 2 workers x 8 threads, SQLite WAL; {args.gates} gates in {args.venues} venues; {args.events} events "
           f"per sync, each with a subject, half entries and half exits; every sync reads the venue's presence "
           f"changes since its cursor; {args.procs} client processes "
           f"on the same {os.cpu_count()}-core machine; {args.seconds:.0f} s per pattern\n")

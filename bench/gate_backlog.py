@@ -165,7 +165,7 @@ def main() -> None:
         hub_db.close()
     rate = drained["acked"] / drained["s"]
     print(f"{args.events:,} pending events (admitted entries, filled in {filled:.0f} s); gate batch "
-          f"{settings.batch}; hub: gunicorn 2 sync workers, SQLite WAL, on the same {os.cpu_count()}-core machine; "
+          f"{settings.batch}; hub: gunicorn 2 workers x 8 threads, SQLite WAL, on the same {os.cpu_count()}-core machine; "
           f"decisions every 10 ms, synchronous=FULL\n")
     print("| figure | value |")
     print("|---|---|")
