@@ -401,7 +401,8 @@ class GateLoop:
             # Its length and first characters tell a misread from a wrong code in the log, and are no one's data.
             log.info("code refused: %s (%d characters, starting %r)", verification.reason, len(text), text[:4])
             # The rules word the refusal (GATE-CODE-*); the verifier's exact reason goes in the note.
-            refused = GateContext(at=wall, mask=True, inside=False, code_reason=verification.reason or "unreadable")
+            refused = GateContext(at=wall, mask=True, inside=False, code_reason=verification.reason or "unreadable",
+                                  schedule=self.schedule() if self.schedule is not None else None)
             verdict = self.decider.decide(None, refused, hash_subject=self.store.hash_subject)
             return self._finish(None, verdict.decision, verdict.reasons, bundle=verdict.bundle_version,
                                 fmt=verification.format, note=f"code: {verification.reason or 'unreadable'}",

@@ -62,6 +62,22 @@ class RiskAreas(BaseModel):
         }
 
 
+class DatedRiskArea(RiskArea):
+    """A risk area from the national list's published form: its level and the days it is in force.
+
+    Low-risk areas are kept (the list names them) but no rule counts them; `until` None: until further notice."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    level: Literal["mid", "high", "low"]  # type: ignore[assignment]
+    name: str = Field(default="", max_length=200, description="the name as the list printed it")
+    start: dt.datetime = Field(alias="from")
+    until: dt.datetime | None = None
+
+    def in_force(self, at: dt.datetime) -> bool:
+        """Whether the rules count this area at `at`: a mid or high area from its `from` until before its `until`."""
+        return self.level != "low" and self.start <= at and (self.until is None or at < self.until)
+
+
 def parse_risk_areas(data: Any) -> RiskAreas:
     """Read a risk-area list: {"regions": [...], "provinces": [...]} or a plain list of codes (high)."""
     if isinstance(data, list):
@@ -84,6 +100,8 @@ class Bundle:
     issued_at: dt.datetime
     version: str
     raw_body: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The hub's daily list (protocols/controls.py), each area counted only while it is in force; not signed in here.
+    dated_areas: tuple[DatedRiskArea, ...] = field(default=(), compare=False, repr=False)
 
     @functools.cached_property
     def ruleset(self) -> RuleSet:
@@ -94,6 +112,14 @@ class Bundle:
     def risk_view(self) -> dict[str, list[str]]:
         """The risk-area list as rules see it (external.riskAreas)."""
         return self.risk_areas.rule_view()
+
+    def risk_view_at(self, at: dt.datetime) -> dict[str, list[str]]:
+        """external.riskAreas at `at`: the bundle's own areas and the daily list's areas in force then."""
+        if not self.dated_areas:
+            return self.risk_view
+        regions = set(self.risk_view["regions"]) | {a.region for a in self.dated_areas if a.in_force(at)}
+        return {"regions": sorted(regions), "cities": sorted({r[:4] + "00" for r in regions}),
+                "provinces": self.risk_view["provinces"]}
 
     def is_stale(self, at: dt.datetime, max_age: dt.timedelta | None = DEFAULT_MAX_AGE) -> bool:
         """True if the bundle was issued longer than max_age before `at` (None: never stale)."""

@@ -12,14 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.bundle import Bundle
 from protocols.clock import utc_seconds
+from protocols.controls import Controls, apply_controls
 from protocols.credential import Credential
 from protocols.display import not_checked
+from protocols.errors import RuleError
 from protocols.events import Decision, Outcome, RuleResult
 from protocols.schedule import Schedule, window_facts
 
@@ -112,7 +114,7 @@ def rule_data(bundle: Bundle, credential: Credential | None, ctx: GateContext) -
             "goods": dict(ctx.goods) if ctx.goods is not None else None,
             "roster": {"member": member, "entry": entry},
             "window": window_facts(ctx.schedule, ctx.holder, group, ctx.zone, ctx.at, params),
-            "riskAreas": bundle.risk_view,
+            "riskAreas": bundle.risk_view_at(ctx.at),
             "params": params,
         },
     }
@@ -144,10 +146,30 @@ def fill_window(message: str, data: Mapping[str, Any], lang: str) -> str:
     return message
 
 
+# The last (bundle, controls) laid together and the result, held by reference: recompiling a pack for
+# every decision would cost milliseconds, and a gate's bundle and schedule change a few times a day.
+_laid: tuple[Bundle, Controls, Bundle] | None = None
+
+
+def with_controls(bundle: Bundle, controls: Controls | None) -> Bundle:
+    """The bundle with the venue's daily controls laid over it (protocols.controls.apply_controls), memoised."""
+    global _laid
+    if controls is None:
+        return bundle
+    laid = _laid
+    if laid is not None and laid[0] is bundle and laid[1] is controls:
+        return laid[2]
+    derived = apply_controls(bundle, controls)
+    _laid = (bundle, controls, derived)
+    return derived
+
+
 def evaluate(bundle: Bundle, credential: Credential | None, ctx: GateContext) -> DecisionResult:
-    """Run the bundle's rules valid at ctx.at; every rule that is not PASS is listed as a reason."""
+    """Run the bundle's rules valid at ctx.at, with the daily controls of ctx.schedule laid over it;
+    every rule that is not PASS is listed as a reason."""
     if ctx.at.tzinfo is None:
         raise ValueError("GateContext.at must be timezone-aware")
+    bundle = with_controls(bundle, ctx.schedule.controls if ctx.schedule is not None else None)
     person_class = credential.person_class if credential is not None else None
     return _run(bundle, rule_data(bundle, credential, ctx), ctx.at, credential is not None, person_class)
 
@@ -159,7 +181,7 @@ def decision_inputs(
     bundle's own parts (params, risk areas) and without the name, key id and issuer (nor a DCC's
     nam and dob; its certificate ids hashed, or dropped without hash_subject); the subject
     (and the appointment's) replaced by hash_subject(subject) when given."""
-    data = rule_data(bundle, credential, ctx)
+    data = rule_data(with_controls(bundle, ctx.schedule.controls if ctx.schedule is not None else None), credential, ctx)
     external = {k: v for k, v in data["external"].items() if k not in ("params", "riskAreas")}
     payload = data["payload"]
     if payload is not None:
@@ -192,17 +214,57 @@ def _entry_without_ci(entry: Any, hash_subject: Callable[[str], str] | None) -> 
     return rest if hash_subject is None else {**rest, "ci": hash_subject(entry["ci"])}
 
 
-def replay(bundle: Bundle, inputs: Mapping[str, Any], at: dt.datetime) -> DecisionResult:
-    """Re-run recorded `decision_inputs` under another bundle (its params and risk areas) at time at."""
+def replay(bundle: Bundle, inputs: Mapping[str, Any], at: dt.datetime, controls: Controls | None = None) -> DecisionResult:
+    """Re-run recorded `decision_inputs` under another bundle (its params and risk areas) at time at,
+    with the venue's daily controls laid over it when given (as the gate would decide with it)."""
+    bundle = with_controls(bundle, controls)
     external = dict(inputs["external"])
     venue = dict(external.get("venue") or {})
     if not venue.pop("modeFromGate", False):
         venue["mode"] = bundle.ruleset.params.get("mode", "open")
     venue["kind"] = bundle.pack.kind
-    external.update(venue=venue, params=bundle.ruleset.params, riskAreas=bundle.risk_view)
+    external.update(venue=venue, params=bundle.ruleset.params, riskAreas=bundle.risk_view_at(at))
     payload = inputs.get("payload")
     person_class = payload.get("class") if isinstance(payload, Mapping) else None
     return _run(bundle, {"payload": payload, "external": external}, at, payload is not None, person_class)
+
+
+@dataclass
+class Backtest:
+    """Recorded decisions replayed under a bundle: how many, and each that came out otherwise."""
+
+    version: str
+    replayed: int = 0
+    changed: int = 0
+    skipped: int = 0
+    # {"id", "at", "was", "now", "reasons": [rule ids]} per changed decision, in the records' order.
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def backtest(bundle: Bundle, records: Iterable[Mapping[str, Any] | None], controls: Controls | None = None,
+             keep: int | None = None) -> Backtest:
+    """Replay records {"id", "at", "decision", "inputs"} (`checkpoint rules backtest`, the gate's `replay` command)
+    under a bundle with the daily controls; a record that cannot be replayed (None, a bad time or inputs) is
+    skipped; at most `keep` changes are listed (all are counted)."""
+    bundle = with_controls(bundle, controls)
+    out = Backtest(bundle.version)
+    for record in records:
+        try:
+            if record is None:
+                raise ValueError("not a record")
+            at = dt.datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
+            result = replay(bundle, record["inputs"], at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc))
+        except (ValueError, KeyError, TypeError, AttributeError, RuleError) as exc:
+            log.warning("a recorded decision is not replayable: %s", exc)
+            out.skipped += 1
+            continue
+        out.replayed += 1
+        if result.decision != record.get("decision"):
+            out.changed += 1
+            if keep is None or len(out.changes) < keep:
+                out.changes.append({"id": record.get("id"), "at": record["at"], "was": record.get("decision"),
+                                    "now": result.decision, "reasons": [r.rule for r in result.reasons]})
+    return out
 
 
 def _run(bundle: Bundle, data: dict[str, Any], at: dt.datetime, has_credential: bool, person_class: str | None) -> DecisionResult:

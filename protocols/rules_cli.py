@@ -14,7 +14,7 @@ import click
 
 from protocols.bundle import Bundle, build_bundle, bundle_from_body, parse_risk_areas, sign_bundle
 from protocols.certlogic import compile_expression, to_json
-from protocols.decision import replay
+from protocols.decision import backtest as replay_records
 from protocols.errors import BundleError, CheckpointError, ConfigError, RuleError
 from protocols.keys import load_private_key, load_public_key
 from protocols.rules import load_pack, pack_names, parse_pack
@@ -189,23 +189,17 @@ def backtest(bundle_path: Path, events_path: Path, root_pub: Path | None) -> Non
         lines = events_path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise click.UsageError(f"cannot read events {events_path}: {exc.strerror}") from exc
-    replayed = changed = skipped = 0
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            at = parse_time(str(record["at"]), f"line {number} at")
-            result = replay(new, record["inputs"], at)
-        except (ValueError, KeyError, TypeError, click.UsageError, RuleError) as exc:
-            log.warning("line %d not replayable: %s", number, exc)
-            skipped += 1
-            continue
-        replayed += 1
-        if result.decision != record.get("decision"):
-            changed += 1
-            click.echo(json.dumps({
-                "id": record.get("id"), "at": record["at"], "was": record.get("decision"), "now": result.decision,
-                "reasons": [r.rule for r in result.reasons], "bundle_version": new.version,
-            }, ensure_ascii=False))
+    def records():
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    log.warning("line %d is not JSON: %s", number, exc)
+                    yield None
+
+    result = replay_records(new, records())
+    for change in result.changes:
+        click.echo(json.dumps({**change, "bundle_version": new.version}, ensure_ascii=False))
+    replayed, changed, skipped = result.replayed, result.changed, result.skipped
     click.echo(json.dumps({"replayed": replayed, "changed": changed, "skipped": skipped, "bundle_version": new.version}))

@@ -7,7 +7,9 @@ One signed document kind, `schedule` (protocols/signed.py, the key the gate chec
      "reservations": {"<keyed hash of the subject>": [{"from": "...+08:00", "to": "...+08:00"}]},
      "groups": {"A": {"kind": "meal", "zones": ["east"], "slots": [{"from": "11:00", "to": "11:30"}]},
                 "day": {"kind": "shift", "slots": [{"from": "08:00", "to": "17:00"}]}},
-     "gate_zones": {"canteen-east-1": "east"}}
+     "gate_zones": {"canteen-east-1": "east"},
+     "controls": {"mode": "closed", "params": {"feverDeci": 375}, "risk_areas": [{"region": "110105",
+                  "level": "high", "name": "北京市朝阳区", "from": "...", "until": null}]}}
 
 Reservations (限量、预约、错峰, POLICY.md section 3, P8.四(二)) are absolute times; a holder is named
 only by the venue's keyed hash, never by the id. Meal groups (分时、分区、分组, P4.(三)4) and shifts
@@ -16,6 +18,8 @@ are daily times in the venue's time zone; a slot whose end is before its start r
 moved between canteen zones needs no config change; a gate it does not name uses its `[gate] zone`.
 `window_facts` turns one document, one holder, the holder's roster group and the gate's zone into
 what the rules read as `external.window`; the tolerances are the bundle's parameters.
+`controls` are the venue's daily controls (protocols/controls.py): closed management, parameters within
+their allowed ranges and the dated risk-area list, laid over the bundle by the gate; null: none set.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from protocols.controls import Controls
 from protocols.cose import PrivateKey
 from protocols.errors import CheckpointError
 from protocols.keys import PublicKey
@@ -99,6 +104,7 @@ class Schedule(_Model):
     groups: dict[str, GroupWindows] = Field(default_factory=dict)
     gate_zones: dict[str, str] = Field(default_factory=dict, max_length=4096,
                                        description="gate id -> the canteen zone it stands in")
+    controls: Controls | None = Field(default=None, description="the daily controls (protocols/controls.py)")
 
     def zone_of(self, gate: str, configured: str | None) -> str | None:
         """The zone a gate decides in: the one the venue's schedule gives it, else its configured one."""
@@ -121,8 +127,8 @@ class Schedule(_Model):
         return value
 
     def body(self) -> dict[str, Any]:
-        """The JSON body that is signed."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The JSON body that is signed (no null fields: a schedule without controls is signed as before)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def parse_schedule(body: Mapping[str, Any]) -> Schedule:

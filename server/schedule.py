@@ -17,6 +17,7 @@ from typing import Any
 
 from protocols.clock import utc_now, utc_text
 from protocols.contract import DocumentKind
+from protocols.controls import Controls, parse_controls
 from protocols.cose import PrivateKey
 from protocols.errors import CheckpointError
 from protocols.keys import load_private_key
@@ -37,8 +38,19 @@ def load_schedule_key(path: str | None) -> PrivateKey | None:
     return load_private_key(Path(path)) if path else None
 
 
+def stored_controls(store: HubStore, venue_id: str) -> Controls:
+    """The venue's daily controls as stored: mode and parameters (`parameters` document), risk areas (`risk_areas`)."""
+    data: dict[str, Any] = {}
+    for kind in (DocumentKind.PARAMETERS, DocumentKind.RISK_AREAS):
+        row = store.document(venue_id, kind)
+        if row is not None:
+            data.update(json.loads(bytes(row["body"])))
+    return parse_controls(data)
+
+
 def build_schedule(store: HubStore, venue: dict[str, Any], now: dt.datetime, timezone: str = DEFAULT_TIMEZONE) -> Schedule:
-    """The venue's schedule now: bookings of slots not yet ended, every group's windows, the zone of each gate."""
+    """The venue's schedule now: bookings of slots not yet ended, every group's windows, the zone of each gate,
+    the daily controls."""
     minutes = dt.timedelta(minutes=venue.get("slot_minutes") or 0)
     reservations: dict[str, list[dict[str, str]]] = {}
     if minutes:
@@ -50,7 +62,8 @@ def build_schedule(store: HubStore, venue: dict[str, Any], now: dt.datetime, tim
               for g in store.schedule_groups(venue["id"])}
     return parse_schedule({"venue": venue["id"], "issued_at": now.isoformat(), "timezone": timezone,
                            "reservations": reservations, "groups": groups,
-                           "gate_zones": store.gate_zones(venue["id"])})
+                           "gate_zones": store.gate_zones(venue["id"]),
+                           "controls": stored_controls(store, venue["id"]).model_dump(mode="json", by_alias=True)})
 
 
 def publish_schedule(store: HubStore, venue: dict[str, Any], key: PrivateKey | None, timezone: str = DEFAULT_TIMEZONE,

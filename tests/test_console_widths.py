@@ -20,7 +20,8 @@ WIDTHS = (1280, 390)
 
 # Console GET routes that are no page a person reads (data, fragments, files, the stylesheet).
 NOT_PAGES = {"console.static", "console.command_json", "console.overview_live", "console.report_download",
-             "console.alert_stream", "console.trace_download", "console.report_pdf_download"}
+             "console.alert_stream", "console.trace_download", "console.report_pdf_download",
+             "console.controls_index"}  # a redirect to the user's venue's controls page
 
 
 def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:
@@ -35,6 +36,7 @@ def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:
         "goods": "/console/goods?batch=B1", "trace": f"/console/trace?event={denial}",
         "status": "/console/status", "person-status": f"/console/status/school1/{_enrolled(hub)}",
         "roster": "/console/roster?venue=school1",
+        "controls": "/console/venues/school1/controls",
     }
 
 
@@ -61,7 +63,8 @@ def test_every_console_page_is_in_the_width_test(hub_factory) -> None:
     listed = {"console.overview", "console.denials", "console.denial", "console.visitors", "console.reports",
               "console.audit_page", "console.venue_settings", "console.reclaim_page", "console.fleet",
               "console.command_page", "console.login", "console.alerts_page", "console.goods_trace",
-              "console.trace_page", "console.status_page", "console.person_status", "console.roster_page"}
+              "console.trace_page", "console.status_page", "console.person_status", "console.roster_page",
+              "console.controls_page"}
     assert routed - NOT_PAGES - listed == set(), "add these pages to _pages() and to `listed`"
 
 

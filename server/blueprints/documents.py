@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
-from protocols.contract import API_PREFIX, DOCUMENT_KINDS
+from protocols.contract import API_PREFIX, DOCUMENT_KINDS, DocumentKind
+from protocols.controls import ControlError
 from server.auth import audit, role_required
+from server.blueprints.schedule import publish as publish_schedule_now
+from server.controls import check_document
 from server.db import get_store
 from server.http_errors import ApiError
 
@@ -25,8 +28,14 @@ def publish(venue_id: str, kind: str):
     if not body or len(body) > MAX_DOCUMENT:
         raise ApiError(422, "bad_document", "文件为空或过大 / the document is empty or too large")
     content_type = request.mimetype or "application/octet-stream"
+    try:
+        check_document(kind, body)  # the daily controls travel in the signed schedule: its shape and ranges
+    except ControlError as exc:
+        raise ApiError(422, ControlError.reason, f"管控参数无效 / {exc}") from exc
     published = get_store().put_document(venue_id, kind, body, content_type)
     audit("document.publish", f"{kind} v{published['version']}", venue_id)  # rosters and appointments name people
+    if kind in (DocumentKind.PARAMETERS, DocumentKind.RISK_AREAS) and current_app.extensions.get("schedule_key"):
+        publish_schedule_now(get_store().venue(venue_id))  # the schedule carries them to the gates
     return jsonify(published), 201
 
 

@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     """Register the console; the session key is kept in the database so every worker shares it."""
     # Imported for their routes on bp.
-    from server.console import (admin, alerts, denials, fleet, holder_links, leases, login, overview,  # noqa: F401
-                                report_views, roster, status_views, trace_views, visitors)
+    from server.console import (admin, alerts, controls, denials, fleet, holder_links, leases, login,  # noqa: F401
+                                overview, report_views, roster, status_views, trace_views, visitors)
 
     app.config.setdefault("CONSOLE_TZ", "Asia/Shanghai")
     ZoneInfo(app.config["CONSOLE_TZ"])  # an unknown zone stops the app at start, not at the first page
