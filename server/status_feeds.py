@@ -102,11 +102,13 @@ def feed_rows(source: str, table: Table, zone: ZoneInfo, now: dt.datetime | None
     now = now or utc_now()
     errors: list[TableError] = []
     out: list[FeedRow] = []
+    checked: dict[str, str] = {}  # an ID cell's text -> its normalised number, for the valid ones
     for row in table.rows:
-        found = _row(source, table, row, zone, now, errors)
+        found = _row(source, table, row, zone, now, errors, checked)
         if found is not None:
             out.append(found)
-    errors += duplicate_errors(table, "id", _id_key)
+    # Duplicates by the normalised number (each checked once above); a bad number is its own row's error.
+    errors += duplicate_errors(table, "id", checked.get)
     if errors:
         raise TableFileError(sorted(errors, key=lambda e: e.row or 0)[:MAX_ERRORS])
     return out
@@ -148,16 +150,9 @@ def _source(source: str) -> str:
     return source
 
 
-def _id_key(value: str) -> str | None:
-    try:
-        return check_id_number(value)
-    except IdNumberError:
-        return None  # a bad number is reported by its own row's check, not again as a duplicate
-
-
 def _row(source: str, table: Table, row: TableRow, zone: ZoneInfo, now: dt.datetime,
-         errors: list[TableError]) -> FeedRow | None:
-    """One row checked; its problems appended to `errors` (None then)."""
+         errors: list[TableError], checked: dict[str, str]) -> FeedRow | None:
+    """One row checked; its problems appended to `errors` (None then), its valid ID number to `checked`."""
     def bad(field: str, zh: str, en: str) -> None:
         errors.append(TableError(row.number, table.headers.get(field, field), zh, en))
 
@@ -166,6 +161,7 @@ def _row(source: str, table: Table, row: TableRow, zone: ZoneInfo, now: dt.datet
     id_number = ""
     try:
         id_number = check_id_number(value.get("id", ""))
+        checked[value.get("id", "")] = id_number
     except IdNumberError as exc:
         if "id" in row.numeric:
             bad("id", "身份证号被 Excel 存成了数字（末位已丢失），请将该列设为文本",
