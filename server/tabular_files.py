@@ -153,10 +153,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
         pass
     # GBK text decoded as UTF-8 fails at almost every non-ASCII byte; UTF-8 text with a few broken bytes
     # decodes mostly. Such a file is refused, not read as GB18030 (which accepts most byte pairs) as mojibake.
-    good = sum(1 for ch in data.decode("utf-8", errors="replace") if ord(ch) > 0x7F and ch != "\ufffd")
-    bad = _bad_utf8_offsets(data)
-    if good > len(bad):
-        raise TableFileError(_undecodable(data, bad, "UTF-8"))
+    text = data.decode("utf-8", errors="replace")  # one U+FFFD for each undecodable run
+    bad = text.count("\ufffd")
+    good = len(text) - len(text.encode("ascii", errors="ignore")) - bad  # the non-ASCII characters decoded
+    if good > bad:
+        raise TableFileError(_undecodable(data, _bad_utf8_offsets(data), "UTF-8"))
     return _decode_strict(data, "gb18030", "GBK/GB18030"), "gb18030"
 
 
@@ -169,9 +170,9 @@ def _decode_strict(data: bytes, codec: str, label: str) -> str:
 
 
 def _bad_utf8_offsets(data: bytes) -> list[int]:
-    """The offsets of the bytes that are not UTF-8."""
+    """The offsets of the bytes that are not UTF-8 (the first MAX_ERRORS: each costs a decode of the rest)."""
     offsets, start = [], 0
-    while start < len(data):
+    while start < len(data) and len(offsets) < MAX_ERRORS:
         try:
             data[start:].decode("utf-8")
             break
