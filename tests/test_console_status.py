@@ -65,6 +65,8 @@ def test_a_person_is_found_by_id_number_and_a_manual_entry_needs_a_reason(hub: H
                                                       "venue": "school1", "id_number": ID_A})
     assert found.status_code == 302 and ID_A not in found.headers["Location"]
     page_url = found.headers["Location"]
+    roster = client.get("/console/roster", query_string={"venue": "school1"}).get_data(as_text=True)
+    assert f'href="{page_url}"' in roster  # the roster page links each person to their status page
     page = client.get(page_url).get_data(as_text=True)
     assert "张*明" in page and "暂无健康码状态" in page  # what issuing says now
     assert run_sql(hub.db, "SELECT count(*) FROM audit WHERE action = 'person.status_view'")[0][0] == 1
