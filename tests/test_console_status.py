@@ -135,3 +135,17 @@ def test_upload_find_and_enter_by_hand_in_a_real_browser(hub_factory, tmp_path: 
         browser.close()
     assert fits == [True, True] and external == []
     assert run_sql(hub.db, "SELECT colour, reason FROM person_status WHERE source = 'manual'") == [("yellow", "社区通知 community notice")]
+
+
+def test_an_admin_sets_each_sources_maximum_age_on_the_venues_page(hub: Hub) -> None:
+    client = hub.client("admin")
+    page = client.get("/console/venues").get_data(as_text=True)
+    assert 'name="colour_max_age_hours"' in page and 'placeholder="48"' in page  # the defaults in force shown
+    data = {"csrf_token": token(client, "/console/venues"), "colour_max_age_hours": "12", "test_window_hours": "72",
+            "declaration_max_age_hours": ""}
+    assert client.post("/console/venues/school1", data=data).status_code == 302
+    venue = hub.store.venue("school1")
+    assert (venue["colour_max_age_hours"], venue["test_window_hours"], venue["declaration_max_age_hours"]) == (12, 72, None)
+    bad = {**data, "colour_max_age_hours": "0"}
+    assert client.post("/console/venues/school1", data=bad).status_code == 400
+    assert hub.store.venue("school1")["colour_max_age_hours"] == 12  # a bad value saves nothing

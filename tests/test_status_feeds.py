@@ -213,6 +213,12 @@ def test_the_cli_imports_a_file_and_keeps_hub_status(hub, tmp_path):
     result = CliRunner().invoke(main, ["hub", "status", "import", str(path), "--venue", "acme", "--source", "lab", *args])
     assert result.exit_code == 1 and "第2行" in result.output and "row 2" in result.output
     assert statuses(hub) == 1
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.truncate(50 * 1024 * 1024)  # 50 MB (sparse): refused by its size before any of it is read
+    result = CliRunner().invoke(main, ["hub", "status", "import", str(big), "--venue", "acme", "--source", "authority", *args])
+    assert result.exit_code == 1 and "过大" in result.output and "too large" in result.output
+    assert statuses(hub) == 1
     # The old `hub status --venue V` still prints the venue's JSON.
     result = CliRunner().invoke(main, ["hub", "status", "--venue", "acme", *args])
     assert result.exit_code == 0 and json.loads(result.output)["venue"] == "acme"

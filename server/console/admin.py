@@ -7,6 +7,8 @@ from flask import current_app, g, redirect, render_template, url_for
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp
 from server.console.forms import positive_int, text
+from server.issuing import (DEFAULT_COLOUR_MAX_AGE_HOURS, DEFAULT_DECLARATION_MAX_AGE_HOURS,
+                            DEFAULT_TEST_WINDOW_HOURS)
 from server.db import get_store
 from server.leases import DEFAULT_RECLAIM_AFTER_S
 from server.reports import VENUE_KINDS, deadline_hour, zone_error
@@ -24,6 +26,12 @@ def audit_page():
     return render_template("console/audit.html", rows=rows[:AUDIT_PAGE], page=page, more=len(rows) > AUDIT_PAGE)
 
 
+# Each status source's maximum age before issuing refuses green (server/issuing.py): setting, zh, en, default.
+MAX_AGES = (("colour_max_age_hours", "健康码", "colour", DEFAULT_COLOUR_MAX_AGE_HOURS),
+            ("test_window_hours", "核酸", "test", DEFAULT_TEST_WINDOW_HOURS),
+            ("declaration_max_age_hours", "行程", "travel", DEFAULT_DECLARATION_MAX_AGE_HOURS))
+
+
 @bp.get("/venues")
 @login_required("admin")
 def venue_settings():
@@ -32,7 +40,7 @@ def venue_settings():
                "timezone_in_force": v.get("timezone") or current_app.config["CONSOLE_TZ"],
                "reclaim_in_force": v.get("lease_reclaim_after_s") or DEFAULT_RECLAIM_AFTER_S}
               for v in allowed_venues()]
-    return render_template("console/venues.html", venues=venues, kinds=VENUE_KINDS)
+    return render_template("console/venues.html", venues=venues, kinds=VENUE_KINDS, max_ages=MAX_AGES)
 
 
 def _optional_int(name: str, low: int, high: int) -> int | None:
@@ -61,7 +69,8 @@ def save_venue_settings(venue_id: str):
     zone = text("timezone", 64, source="form")  # empty: the hub's CONSOLE_TZ
     if zone is not None and (why := zone_error(zone)):
         raise ConsoleError(400, f"timezone: {why}")
+    ages = {name: _optional_int(name, 1, 7 * 24) for name, *_ in MAX_AGES}  # empty: POLICY.md's default
     get_store().set_venue_console(venue_id, kind, deadline, retention)
-    get_store().update_venue(venue_id, {"lease_reclaim_after_s": reclaim_after, "timezone": zone})
+    get_store().update_venue(venue_id, {"lease_reclaim_after_s": reclaim_after, "timezone": zone, **ages})
     audit("venue.settings", venue_id, venue_id)
     return redirect(url_for("console.venue_settings"))
