@@ -3,8 +3,8 @@
 A **stay** runs from an entry (an event that took a place) to the same person's next exit, when that exit
 comes within the venue's longest stay (its `dwell_minutes`, else the hub's one-day presence limit); an entry
 without one is an **open** stay, lasting until the person's next entry, the longest stay, or now, whichever
-comes first. Any other event of a person (a denial, a referral, a fever, an exit with no entry before it) is
-a **point**: they stood at that gate at that moment. The index person's stays and points in the chosen days,
+comes first. A refused or referred presentation (a fever, a red code, a re-measure prompt...) and an exit with no
+entry before it are **points**: the person stood at that gate at that moment. The index person's stays and points in the chosen days,
 each widened by the window on both sides, are the intervals; a contact is anyone else with a stay or point
 touching one of them (the ends count). SQL: `server/store_trace.py`.
 """
@@ -12,6 +12,7 @@ touching one of them (the ends count). SQL: `server/store_trace.py`.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +37,6 @@ class Presence:
     end: dt.datetime
     gate_in: str
     gate_out: str | None  # the exit's gate (a stay), None otherwise
-
-    def gap(self, other: Presence) -> dt.timedelta:
-        """How far apart two presences were (zero when they overlapped)."""
-        return max(dt.timedelta(0), self.start - other.end, other.start - self.end)
 
 
 @dataclass
@@ -114,6 +111,23 @@ def widened(index: list[Presence], window: dt.timedelta) -> list[tuple[dt.dateti
     return [(a, b) for a, b in merged]
 
 
+class Intervals:
+    """Disjoint sorted intervals (both ends included), asked how far a presence is from them."""
+
+    def __init__(self, spans: list[tuple[dt.datetime, dt.datetime]]):
+        self.spans = spans
+        self.starts = [a for a, _b in spans]
+
+    def gap(self, p: Presence) -> dt.timedelta | None:
+        """How far the presence is from the nearest interval (zero: it touches one); None when there are none."""
+        i = bisect_right(self.starts, p.end) - 1  # the last interval starting by the presence's end
+        if i >= 0 and self.spans[i][1] >= p.start:
+            return dt.timedelta(0)
+        gaps = ([p.start - self.spans[i][1]] if i >= 0 else []) + (
+            [self.spans[i + 1][0] - p.end] if i + 1 < len(self.spans) else [])
+        return min(gaps) if gaps else None
+
+
 def trace(store: Any, venue: dict[str, Any], subject: str, since: dt.datetime, until: dt.datetime,
           window: dt.timedelta, now: dt.datetime) -> Trace:
     """Everyone whose presence at the venue came within `window` of the person's presences in [since, until)."""
@@ -129,13 +143,15 @@ def trace(store: Any, venue: dict[str, Any], subject: str, since: dt.datetime, u
         reach = [(utc_text(a - longest), ta, tb) for (a, _b), (ta, tb) in zip(intervals, text)]
         moves = store.trace_moves(vid, utc_text(intervals[0][0] - longest), utc_text(intervals[-1][1] + longest),
                                   overlapping=reach, exclude=subject)
+        within, own_spans = Intervals(intervals), Intervals(widened(index, dt.timedelta(0)))
         for p in presences(moves, store.trace_points(vid, text, exclude=subject), longest, now):
-            if not any(p.start <= b and p.end >= a for a, b in intervals):
+            if within.gap(p) != dt.timedelta(0):
                 continue  # the SQL's superset: an open stay that ended before the interval
-            c = contacts.setdefault(p.subject, Contact(p.subject, p.name, p.person_class))
+            c = contacts.get(p.subject)
+            if c is None:
+                c = contacts[p.subject] = Contact(p.subject, p.name, p.person_class, gap=own_spans.gap(p) or dt.timedelta(0))
             c.name, c.person_class = p.name or c.name, p.person_class or c.person_class
+            c.gap = min(c.gap, own_spans.gap(p) or dt.timedelta(0))
             c.presences.append(p)
-    for c in contacts.values():
-        c.gap = min(q.gap(p) for q in c.presences for p in index)
     ordered = sorted(contacts.values(), key=lambda c: (c.presences[0].start, c.subject))
     return Trace(vid, subject, since, until, window, index, ordered)
