@@ -201,13 +201,16 @@ def run(config_file: Path) -> None:
               help="Sign the simulated people with this issuer's private key (PEM) instead of a fresh one.")
 @click.option("--root-pub", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Decide by the signed bundle and trust list (the hub's, with --hub) checked against this root key.")
+@click.option("--holders", "holders_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file of the hub's holder links, one a line (read again when it changes): people of the kinds a "
+                   "holder can be show the pass their holder page gives now.")
 @click.option("--sync-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between HTTP syncs and lease renewals.")
 def simulate(people: int, venue_kind: str, config_file: Path | None, store_path: Path | None, kiosk_port: int,
              journal_dir: Path | None, pace: float, seed: int | None, population: int | None, voice: bool, venue: str | None,
              gate_id: str | None, direction: str | None, hub_url: str | None, enroll_token: str | None, device_id: str | None,
              secret: str | None, mqtt_host: str | None, mqtt_port: int, kinds: str, issuer_key: Path | None,
-             root_pub: Path | None, sync_interval: float) -> None:
+             root_pub: Path | None, holders_file: Path | None, sync_interval: float) -> None:
     """Run the same agent with every device simulated and a stream of simulated people.
 
     Prints each decision as it happens. With --hub it syncs to the hub and admits within the
@@ -279,7 +282,8 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
         sys.exit(BAD_CONFIG_EXIT)
     try:
         sim = Simulation(cfg, seed=seed, on_event=_event_printer(cfg.gate.tz), population=population,
-                         issuer_key=_issuer_key(issuer_key) if issuer_key else None)
+                         issuer_key=_issuer_key(issuer_key) if issuer_key else None,
+                         holders=holders_file.absolute() if holders_file else None)
     except CheckpointError as exc:
         tmp.cleanup()
         raise click.ClickException(str(exc)) from exc

@@ -8,6 +8,7 @@ verifies everything exactly as it would in a venue.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass
@@ -106,6 +107,12 @@ class PeopleFactory:
             return self._person(kind, now)
         finally:
             self._resident = None
+
+    def holding(self, kind: str, code: str, colour: str) -> Person:
+        """A person of `kind` (its temperature and mask) who shows `code`, a pass of `colour` someone else issued."""
+        person = self._person(kind, None)
+        expect = person.expect if colour == "green" else "deny"
+        return dataclasses.replace(person, code=code, expect=expect)
 
     def _person(self, kind: str | None, now: dt.datetime | None) -> Person:
         now = now or utc_now()

@@ -18,6 +18,7 @@ import numpy as np
 from agent.config import AgentConfig
 from agent.decider import Decider
 from agent.gate import Gate, build_gate
+from agent.holder_people import HOLDER_KINDS, HolderLinks
 from agent.people import PeopleFactory, Person
 from hardware.camera import simulated as simulated_camera
 from hardware.display.base import Display
@@ -47,9 +48,11 @@ class Simulation:
 
     def __init__(self, cfg: AgentConfig, seed: int | None = None,
                  on_event: Callable[[GateEvent], None] | None = None, extra_displays: list[Display] | None = None,
-                 issuer_key: PrivateKey | None = None, population: int | None = None):
+                 issuer_key: PrivateKey | None = None, population: int | None = None, holders: Path | None = None):
         self.cfg = cfg
         self.factory = PeopleFactory(seed, key=issuer_key, population=population)
+        # With a file of holder links, the people of the kinds a holder can be show their holder page's pass.
+        self.holders = HolderLinks(holders) if holders is not None else None
         self.on_event = on_event
         self.events: queue.Queue[GateEvent] = queue.Queue()
         self._current: Person | None = None
@@ -148,6 +151,34 @@ class Simulation:
         free = [i for i, h in self._resident_hashes.items() if self.gate.store.inside(h, since) == leaving]  # type: ignore[arg-type]
         return self.factory.rng.choice(free) if free else None
 
+    def holder(self, kinds: tuple[str, ...] = ()) -> Person | None:
+        """With holder links: an enrolled holder showing the pass their page gives now, one the gate would let walk
+        up here (outside for an entry, inside for an exit); None when this person is not a holder (a kind no holder
+        page issues, at an exit every other time) or no holder can come."""
+        links = self.holders.links() if self.holders is not None else []
+        if not links:
+            return None
+        leaving = self.cfg.gate.direction == "out"
+        kind = self.factory.rng.choice(kinds or PeopleFactory.KINDS)
+        if (leaving and self.factory.rng.random() < 0.5) or (not leaving and kind not in HOLDER_KINDS):
+            return None
+        since = utc_now() - dt.timedelta(seconds=self.cfg.passback_window_s)
+        self.factory.rng.shuffle(links)
+        for link in links:
+            code = self.holders.current_pass(link)  # type: ignore[union-attr]
+            if code is None:
+                continue
+            # The gate's own check names the holder (and their colour): who is inside is the gate's view.
+            seen = self.gate.loop.verify(code, utc_now())
+            if not seen.ok or seen.credential is None:
+                continue
+            subject = self.gate.store.hash_subject(seen.credential.subject)
+            if self.gate.store.inside(subject, since) == leaving:  # type: ignore[arg-type]
+                colour = seen.credential.colour or "green"
+                shown = "green" if leaving else (kind if colour == "green" else colour)
+                return self.factory.holding(shown if shown in HOLDER_KINDS else "green", code, colour)
+        return None
+
     def run(self, people: int, pace: float = 1.0, kinds: tuple[str, ...] = ()) -> str:
         """Send `people` people (0: until interrupted), of `kinds` only when given; return a one-line summary.
 
@@ -157,17 +188,20 @@ class Simulation:
         n = 0
         try:
             while (people == 0 or n < people) and not self.stopping.is_set():
-                resident = self.next_resident()
-                if self._resident_hashes and resident is None:
-                    self.stopping.wait(pace)  # nobody inside to leave (or everybody inside): wait for the venue
-                    continue
+                person = self.holder(kinds)
+                if person is None:
+                    resident = self.next_resident()
+                    if self._resident_hashes and resident is None:
+                        self.stopping.wait(pace)  # nobody inside to leave (or everybody inside): wait for the venue
+                        continue
+                    if kinds:
+                        kind = self.factory.rng.choice(kinds)
+                    else:
+                        # People leaving show a pass that names them; an unreadable one frees nobody's place.
+                        kind = "green" if resident is not None and self.cfg.gate.direction == "out" else None
+                    person = self.factory.person(kind, resident=resident)
                 n += 1
-                if kinds:
-                    kind = self.factory.rng.choice(kinds)
-                else:
-                    # People leaving show a pass that names them; an unreadable one frees nobody's place.
-                    kind = "green" if resident is not None and self.cfg.gate.direction == "out" else None
-                for event in self.visit(self.factory.person(kind, resident=resident)):
+                for event in self.visit(person):
                     counts[event.kind if event.kind != "decision" else event.decision or "?"] += 1
                 self.stopping.wait(pace)
         except KeyboardInterrupt:

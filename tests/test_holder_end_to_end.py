@@ -24,6 +24,7 @@ from agent.simulation import Simulation
 from demo.documents import demo_documents
 from demo.processes import Processes, free_port, wait_for_port
 from protocols.clock import utc_now
+from protocols.events import subject_hash
 from protocols.trustlist import TrustedKey
 from server.store import HubStore
 from tests.conftest import wait_until
@@ -47,14 +48,14 @@ def failed(event) -> set[str]:
     return {r.rule for r in event.reasons if r.outcome == "FAIL"}
 
 
-def authority_says(tmp_path: Path, db: str, env: dict[str, str], colour: str) -> None:
-    """The health authority's feed file for the venue's people, imported as the hub's operator does."""
+def authority_says(tmp_path: Path, db: str, env: dict[str, str], colour: str, who: list[str] = [ID_NUMBER]) -> None:
+    """The health authority's feed file giving these people a colour, imported as the hub's operator does."""
     feed = tmp_path / f"authority-{colour}.csv"
     since = (utc_now() - dt.timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
-    feed.write_text(f"身份证号,健康码,赋码时间\n{ID_NUMBER},{colour},{since}\n", encoding="utf-8")
+    feed.write_text("身份证号,健康码,赋码时间\n" + "".join(f"{n},{colour},{since}\n" for n in who), encoding="utf-8")
     stored = json.loads(checkpoint("hub", "status", "import", str(feed), "--db", db, "--venue", VENUE,
                                    "--source", "authority", env=env))
-    assert stored["stored"] == 1 and stored["unknown_rows"] == []
+    assert stored["stored"] == len(who) and stored["unknown_rows"] == []
 
 
 def shown(page, tmp_path: Path, name: str) -> Any:
@@ -64,21 +65,22 @@ def shown(page, tmp_path: Path, name: str) -> Any:
     return cv2.imread(str(path))
 
 
-def test_a_holder_page_screenshot_admits_then_follows_the_authority_and_dies_with_its_link(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def venue_with_people(tmp_path: Path, people: dict[str, str], pass_minutes: int = 5) -> tuple[str, dict[str, str], Any, Any]:
+    """The venue of campus-2's gates, `people` (ID number -> colour) enrolled by the roster import and coloured by the
+    authority's feed, its trust list naming the hub's issuer key; the database, the commands' environment, the gates'
+    devices and the venue's keys."""
     db = str(tmp_path / "hub.db")
     env = {**os.environ, "CHECKPOINT_ISSUER_KEYS": str(tmp_path / "issuer-keys")}
     devices = prepare_hub(db)
     store = HubStore(db)
-    store.update_venue(VENUE, {"pass_minutes": 1})  # the shortest pass a venue may issue: a screenshot soon stale
+    store.update_venue(VENUE, {"pass_minutes": pass_minutes})
     store.close()
-
-    # Enrolment and status, by the operator's commands.
     roster = tmp_path / "roster.csv"
-    roster.write_text(f"身份证号,姓名,人员类别,分组\n{ID_NUMBER},张小明,员工,装配一组\n", encoding="utf-8")
-    assert "added 1" in checkpoint("hub", "roster", "import", str(roster), "--db", db, "--venue", VENUE, env=env)
-    authority_says(tmp_path, db, env, "green")
+    roster.write_text("身份证号,姓名,人员类别,分组\n" + "".join(f"{n},张小明,员工,装配一组\n" for n in people), encoding="utf-8")
+    assert f"added {len(people)}" in checkpoint("hub", "roster", "import", str(roster), "--db", db, "--venue", VENUE,
+                                                env=env)
+    for colour in sorted(set(people.values())):
+        authority_says(tmp_path, db, env, colour, [n for n, c in people.items() if c == colour])
     entry = TrustedKey.from_json(json.loads(checkpoint("hub", "issuer-key", "--db", db, "--venue", VENUE, env=env)))
     # The venue's root key signs a trust list naming the hub's issuer key, and the venue's bundle.
     keys, documents = demo_documents(tmp_path / "venue-keys", trusted=[entry])
@@ -86,7 +88,14 @@ def test_a_holder_page_screenshot_admits_then_follows_the_authority_and_dies_wit
     for kind, body in documents.items():
         store.put_document(VENUE, kind, body, "application/json")
     store.close()
+    return db, env, devices, keys
 
+
+def test_a_holder_page_screenshot_admits_then_follows_the_authority_and_dies_with_its_link(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    # The shortest pass a venue may issue (one minute): a kept screenshot is soon stale.
+    db, env, devices, keys = venue_with_people(tmp_path, {ID_NUMBER: "green"}, pass_minutes=1)
     procs = Processes()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -149,3 +158,44 @@ def test_a_holder_page_screenshot_admits_then_follows_the_authority_and_dies_wit
         if sim is not None:
             sim.close()
         procs.stop_all()
+
+
+def test_simulated_people_show_the_passes_their_holder_pages_give(tmp_path: Path) -> None:
+    other = "110105194912310038"
+    db, env, devices, keys = venue_with_people(tmp_path, {ID_NUMBER: "green", other: "yellow"})
+    procs = Processes()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    sim = None
+    events = []
+    try:
+        procs.start("hub", [*CLI, "hub", "serve", "--db", db, "--port", str(port)], env=env, quiet=True)
+        wait_for_port(port, 30)
+        links = []
+        for number in (ID_NUMBER, other):
+            link = checkpoint("hub", "holder-link", "--db", db, "--venue", VENUE, "--id", number, "--base-url", base,
+                              env=env).strip()
+            # Each holder declares on their page that they stayed nowhere else.
+            assert requests.post(link + "/declaration", json={"stays": []}, timeout=10).ok
+            links.append(link)
+        holders = tmp_path / "holders.txt"
+        holders.write_text("# the demo's holders\n" + "\n".join(links) + "\n", encoding="utf-8")
+        sim = Simulation(gate_config(tmp_path, "gate-1", base, devices["gate-1"],
+                                     rules={"root_public_key": str(keys.root_public)}),
+                         seed=2, holders=holders, on_event=events.append)
+        wait_until(lambda: sim.gate.sync.lease.known and sim.gate.sync.online, 15, "the hub's first answer")
+        sim.run(4, pace=0.1, kinds=("green",))
+    finally:
+        if sim is not None:
+            sim.close()
+        procs.stop_all()
+    hub = HubStore(db)
+    subjects = {hub.person(VENUE, id_hash=hub.id_hash(n))["subject"]: n for n in (ID_NUMBER, other)}
+    hub.close()
+    by_hash = {subject_hash(sim.cfg.subject_key, s): n for s, n in subjects.items()}
+    seen = [(by_hash.get(e.subject), e.decision, e.colour) for e in events]
+    # The green holder enters once (then is inside: the gate brings only people who are outside); the yellow one is
+    # refused every time; nobody else comes, since a holder can always walk up.
+    assert (ID_NUMBER, "admit", "green") in seen and seen.count((ID_NUMBER, "admit", "green")) == 1, seen
+    assert (other, "deny", "yellow") in seen and {n for n, _, _ in seen} == {ID_NUMBER, other}, seen
+    assert all("GATE-APB-01" not in failed(e) for e in events)
