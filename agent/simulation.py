@@ -185,10 +185,11 @@ class Simulation:
         With a population, an exit gate walks out residents the venue's gates admitted (waiting while
         nobody is inside) and an entry gate brings in residents who are outside."""
         counts: collections.Counter[str] = collections.Counter()
-        n = 0
+        n = from_pages = 0
         try:
             while (people == 0 or n < people) and not self.stopping.is_set():
                 person = self.holder(kinds)
+                from_pages += person is not None
                 if person is None:
                     resident = self.next_resident()
                     if self._resident_hashes and resident is None:
@@ -206,7 +207,8 @@ class Simulation:
                 self.stopping.wait(pace)
         except KeyboardInterrupt:
             log.info("simulation interrupted")
-        return "汇总 · summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" ({n} people)"
+        pages = f", {from_pages} with a holder page's pass" if self.holders is not None else ""
+        return "汇总 · summary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" ({n} people{pages})"
 
     def close(self) -> None:
         """Stop the gate and release the simulated devices."""

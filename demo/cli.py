@@ -37,6 +37,7 @@ from protocols.trustlist import TrustedKey
 VENUE = "demo-venue"
 CHECKPOINT = [sys.executable, "-c", "from checkpoint.cli import main; main()"]
 ADMIN = "admin"
+HOLDERS_FILE = "holders.txt"  # in the work folder: the residents' holder links, one a line
 
 
 def _command(*args: str, env: dict[str, str] | None = None) -> str:
@@ -103,6 +104,14 @@ def _enrol_residents(api: HubApi, db: Path, hub_url: str) -> list[tuple[str, str
         requests.post(f"{link}/declaration", json={"stays": []}, timeout=10).raise_for_status()
         links.append((mask_name(person.name), link))
     return links
+
+
+def _write_links(path: Path, links: list[str]) -> None:
+    """The holder links the gates' simulated people use, written whole at once (a gate never reads half a file)."""
+    part = path.with_suffix(".part")
+    part.write_text("".join(link + "\n" for link in links), encoding="utf-8")
+    part.chmod(0o600)  # a link opens its holder's page: only the demo's user reads them
+    part.replace(path)
 
 
 def _start_broker(work: Path, db: Path, kind: str) -> Broker | None:
@@ -205,7 +214,9 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
                    "--population", str(population),
                    "--direction", "in" if gate in entries else "out",
                    # The gate runs the hub's signed bundle and trust list; its people carry the trusted issuer's codes.
-                   "--root-pub", str(keys.root_public), "--issuer-key", str(keys.issuer_private)]
+                   "--root-pub", str(keys.root_public), "--issuer-key", str(keys.issuer_private),
+                   # The enrolled residents show the passes their holder pages give (the file appears once enrolled).
+                   "--holders", str(work / HOLDERS_FILE)]
             if broker is not None:
                 cmd += ["--mqtt-host", broker.host, "--mqtt-port", str(broker.port)]
             # The secret goes by the environment: a command line is visible to every user of the machine.
@@ -213,6 +224,7 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
         for gate in gates:
             procs.wait_for_line(gate, "store:", 60)
         holders = _enrol_residents(api, db, hub_url)
+        _write_links(work / HOLDERS_FILE, [link for _, link in holders])
         feeds = StatusFeeds(hub_url, VENUE, residents(), logins, feed_every, click.echo)
         feeds.start()
         click.echo(f"\n中心 hub: {hub_url}   用户 user: {ADMIN}   密码 password: {password}")

@@ -36,6 +36,10 @@ def test_the_demo_runs_gates_that_sync_to_the_hub_and_stops_cleanly() -> None:
     assert len(re.findall(r"^持码人 holder .+: http://127\.0\.0\.1:\d+/h/\S+$", run.stdout, flags=re.M)) == 4
     assert "[卫健 authority] 4 statuses stored" in run.stdout and "[检测 lab] 4 statuses stored" in run.stdout
     assert "→ 黄码 yellow" in run.stdout
+    # The residents walk up to the gates with the passes their holder pages give.
+    shown = [int(n) for n in re.findall(r"^\[(?:gate|exit)-\d\] 汇总 · summary: .* (\d+) with a holder page's pass\)$",
+                                        run.stdout, flags=re.M)]
+    assert len(shown) == 3 and sum(shown) > 0, run.stdout[-3000:]
     # An exit gate checks no health rule: whoever shows a signed code leaves.
     exits = re.findall(r"^\[exit-1\] \d\d:\d\d:\d\d (.*)$", run.stdout, flags=re.M)
     assert exits and all("EXIT" in line or "REFER" in line for line in exits), exits
