@@ -5,10 +5,7 @@ the same through `checkpoint hub roster import` and the API, on both engines."""
 from __future__ import annotations
 
 import base64
-import io
-from pathlib import Path
 
-import openpyxl
 import pytest
 from click.testing import CliRunner
 
@@ -16,6 +13,7 @@ from checkpoint.cli import main as checkpoint
 from server.roster_import import import_roster, parse_roster
 from server.store import HubStore
 from tests.conftest import run_sql
+from tests.test_tabular_files import _xlsx  # one workbook writer for the tests of uploads
 
 ID_A, ID_B, ID_C = "11010519491231002X", "440524188001010014", "110101199003074477"
 HEADER = ["身份证号", "姓名", "人员类别", "分组", "手机号"]
@@ -25,15 +23,6 @@ GOOD = [HEADER, [ID_A, "张三丰", "员工", "保卫处", "13812345678"], [ID_B
 
 def _csv(rows, encoding="utf-8-sig") -> bytes:
     return "\r\n".join(",".join(r) for r in rows).encode(encoding) + b"\r\n"
-
-
-def _xlsx(rows) -> bytes:
-    book = openpyxl.Workbook()
-    for r in rows:
-        book.active.append(r)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def _store(url: str) -> HubStore:
