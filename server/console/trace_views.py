@@ -19,7 +19,9 @@ from server.reports import day_bounds, local_text, stored_time
 
 WINDOWS = (0, 15, 30, 60, 120)  # the page's choices, in minutes; any 0..MAX_WINDOW_MINUTES is taken
 DEFAULT_WINDOW = 30
-DEFAULT_DAYS = 14  # the days up to the event's, as a confirmed case's tracing asks for
+# The event's own day: the page answers in a second on a busy venue (docs/benchmarks.md); a confirmed case's
+# infectious period is chosen with "From day" (up to MAX_DAYS), at a cost that grows with the venue's moves.
+DEFAULT_DAYS = 1
 KIND_LABELS = {"stay": ("停留", "stay"), "open": ("停留（无离开记录）", "stay, no exit recorded"),
                "point": ("在闸机处", "at the gate")}
 
