@@ -69,6 +69,7 @@ def test_a_person_is_found_by_id_number_and_a_manual_entry_needs_a_reason(hub: H
     assert f'href="{page_url}"' in roster  # the roster page links each person to their status page
     page = client.get(page_url).get_data(as_text=True)
     assert "张*明" in page and "暂无健康码状态" in page  # what issuing says now
+    assert f'action="/console/holders/school1/{subject(hub, "school1", ID_A)}/link"' in page  # print the slip from here
     assert run_sql(hub.db, "SELECT count(*) FROM audit WHERE action = 'person.status_view'")[0][0] == 1
     csrf = token(client, page_url)
     sub = subject(hub, "school1", ID_A)
