@@ -15,6 +15,7 @@ from agent.devices import Devices, build_devices
 from agent.documents import GateDocuments
 from agent.loop import GateLoop, ManualRequest, MaskSensor
 from agent.mask_watch import MaskWatch
+from agent.preview import replay_candidate
 from agent.store import AgentStore
 from agent.sync import SyncClient, SyncError
 from agent.trusted_clock import TrustedClock
@@ -23,6 +24,7 @@ from hardware.vision.face_mask import MaskDetector
 from protocols.credential import Verification
 from protocols.errors import ConfigError
 from protocols.events import GateEvent
+from protocols.topics import ReplayResult
 from protocols.trustlist import TrustList
 from protocols.verify import verify_code
 
@@ -146,4 +148,10 @@ def build_gate(cfg: AgentConfig, *, trust: TrustList | None = None, decider: Dec
             loop.guard_mode = on  # one bool, read by the loop at its next decision
             log.warning("guard mode %s by the hub", "on" if on else "off")
         sync.guard_mode = guard_mode
+
+        def replay(doc: dict | None) -> ReplayResult:
+            # The candidate against this gate's last day, with the venue's daily controls it decides with now.
+            schedule = venue.schedule() if venue is not None else None
+            return replay_candidate(doc, documents.root, cfg.store.path, schedule.controls if schedule else None)
+        sync.replay = replay
     return Gate(cfg, store, devices, loop, sync)

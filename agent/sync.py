@@ -150,6 +150,8 @@ class SyncClient:
         self.figures: Callable[[], GateFigures] | None = None
         self.open_once: Callable[[str, str, Callable[[Any], None]], None] | None = None
         self.guard_mode: Callable[[bool], None] | None = None  # guard_on / guard_off: build_gate sets the loop's
+        # replay: the candidate bundle document -> the replay's figures (agent/preview.py; build_gate sets it).
+        self.replay: Callable[[dict[str, Any] | None], topics.ReplayResult] | None = None
         # The events the hub confirmed it holds an alert for (the kiosk's "reported"): build_gate sets the loop's.
         self.alerted: Callable[[list[str]], None] | None = None
         self._answered = False  # the last HTTP call to the hub got an answer
@@ -364,8 +366,9 @@ class SyncClient:
             sent += 1
         return sent
 
-    def _reply(self, command: topics.CommandMessage, ok: bool, detail: str) -> None:
-        if self.mqtt is None or not self.mqtt.reply(command.id, ok, detail):
+    def _reply(self, command: topics.CommandMessage, ok: bool, detail: str,
+               result: topics.ReplayResult | None = None) -> None:
+        if self.mqtt is None or not self.mqtt.reply(command.id, ok, detail, result):
             log.warning("could not answer command %s (%s): the hub will show it timed out", command.id, command.command)
 
     def run_command(self, command: topics.CommandMessage) -> None:
@@ -390,9 +393,15 @@ class SyncClient:
                 self.sync_http()  # the answer names what differs; fetch() switches to it
                 self.fetch([kind.value for kind in GateDocuments.READS])
                 self._reply(command, True, json.dumps(self.documents.running(), sort_keys=True))
+            elif command.command == "replay":
+                if self.replay is None:
+                    self._reply(command, False, "this gate keeps no decisions to replay")
+                    return
+                result = self.replay(command.bundle)
+                self._reply(command, True, f"replayed {result.replayed}, changed {result.changed}", result)
             elif command.command == "renew_lease":
                 self._reply(command, True, json.dumps(self.renew_lease(self.settings.lease_want)))
-        except (SyncError, sqlite3.Error) as exc:
+        except (SyncError, sqlite3.Error, CheckpointError) as exc:  # CheckpointError: a candidate that does not verify
             self._reply(command, False, str(exc)[:200])
 
     def _run_commands(self) -> None:

@@ -76,9 +76,10 @@ class MqttLink:
                                    json.dumps(payload, ensure_ascii=False), qos=1)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
-    def reply(self, command_id: str, ok: bool, detail: str = "") -> bool:
-        """Answer one command on the reply topic (QoS 1); False when the client cannot take it now."""
-        body = topics.ReplyMessage(id=command_id, ok=ok, detail=detail[:500]).model_dump_json()
+    def reply(self, command_id: str, ok: bool, detail: str = "", result: topics.ReplayResult | None = None) -> bool:
+        """Answer one command on the reply topic (QoS 1), a replay with its figures; False when the client cannot
+        take it now."""
+        body = topics.ReplyMessage(id=command_id, ok=ok, detail=detail[:500], result=result).model_dump_json()
         return self.client.publish(topics.reply(self.venue, self.gate), body, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
     def stop(self) -> None:

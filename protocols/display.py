@@ -76,6 +76,7 @@ DISPLAY: dict[str, dict[str, Label]] = {
         "open": ("开闸一次", "open once"), "reload": ("重新加载文件", "reload documents"),
         "sync": ("立即同步", "sync now"), "renew_lease": ("续借名额", "renew places"),
         "guard_on": ("开启值守模式", "guard mode on"), "guard_off": ("关闭值守模式", "guard mode off"),
+        "replay": ("规则包预演", "replay a candidate bundle"),
     },
     "command_state": {  # server/store_commands.py command_state
         "ok": ("闸机已执行", "done by the gate"), "refused": ("闸机未执行", "refused by the gate"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -171,27 +171,56 @@ class NoticeMessage(BaseModel):
 
 # What the hub may ask of a gate: "open" opens the barrier once (with a reason), "reload" fetches and
 # switches to the current documents, "guard_on"/"guard_off" refer everyone the rules admit to the
-# guard (or stop doing so); "sync" and "renew_lease" are older commands, answered alike.
-COMMANDS = ("open", "reload", "guard_on", "guard_off", "sync", "renew_lease")
+# guard (or stop doing so), "replay" replays the gate's own recorded decisions of the last day against a
+# candidate bundle (carried in `bundle`) and answers with counts and the changed decisions; "sync" and
+# "renew_lease" are older commands, answered alike.
+COMMANDS = ("open", "reload", "guard_on", "guard_off", "replay", "sync", "renew_lease")
+MAX_CHANGES = 200  # changed decisions one gate's replay answer lists (the counts cover them all)
 
 
 class CommandMessage(BaseModel):
     """`command`: an instruction to a gate."""
 
     model_config = ConfigDict(extra="forbid")
-    command: Literal["sync", "open", "renew_lease", "reload", "guard_on", "guard_off"]
+    command: Literal["sync", "open", "renew_lease", "reload", "guard_on", "guard_off", "replay"]
     id: str = Field(min_length=1, max_length=64)
     reason: str | None = Field(default=None, max_length=500, description="why (open: kept with the gate's event)")
     by: str | None = Field(default=None, max_length=64, description="the console user who asked")
+    bundle: dict[str, Any] | None = Field(default=None, description="replay: the candidate signed bundle document")
+
+
+class ReplayChange(BaseModel):
+    """One recorded decision the candidate bundle decides otherwise: when, was, now, the rules that did not pass.
+    No subject, no name, no event id: the inputs stay on the gate."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: str = Field(max_length=40)
+    was: Literal["admit", "deny", "refer"]
+    now: Literal["admit", "deny", "refer"]
+    rules: list[str] = Field(default_factory=list, max_length=64)
+
+
+class ReplayResult(BaseModel):
+    """A gate's replay of its last day against a candidate bundle."""
+
+    model_config = ConfigDict(extra="forbid")
+    bundle: str = Field(max_length=200, description="the candidate's version")
+    since: str = Field(max_length=40)
+    replayed: int = Field(ge=0)
+    changed: int = Field(ge=0)
+    skipped: int = Field(ge=0)
+    changes: list[ReplayChange] = Field(default_factory=list, max_length=MAX_CHANGES)
 
 
 class ReplyMessage(BaseModel):
-    """`reply`: a gate's answer to one command (done or not, and what it did: its event id for an opening)."""
+    """`reply`: a gate's answer to one command (done or not, and what it did: its event id for an opening,
+    the replay's figures for a replay)."""
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=64)
     ok: bool
     detail: str = Field(default="", max_length=500)
+    result: ReplayResult | None = None
 
 
 class AlertMessage(BaseModel):

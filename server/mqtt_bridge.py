@@ -22,6 +22,7 @@ batch left unacknowledged (the gates resend it), each logged, and the thread car
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -176,7 +177,9 @@ class MqttBridge:
         try:
             store = HubStore(self.db_path)  # paho's thread, like a status: replies are rare
             try:
-                if not store.answer_command(where.venue, where.gate, reply.id, reply.ok, reply.detail):
+                # A replay's figures are kept as its detail (JSON): they name no one, only times, decisions, rules.
+                detail = reply.result.model_dump_json() if reply.result is not None else reply.detail
+                if not store.answer_command(where.venue, where.gate, reply.id, reply.ok, detail):
                     log.warning("ignored a reply from %s/%s to command %s, not its own or answered",
                                 where.venue, where.gate, reply.id[:64])
             finally:
@@ -187,8 +190,12 @@ class MqttBridge:
     def _publish_commands(self, store: HubStore) -> None:
         """Publish the console's queued commands (QoS 1, not retained: a gate that is away never runs a stale one)."""
         for row in store.unsent_commands():
+            candidate = None
+            if row["command"] == "replay":  # the candidate bundle goes with the command: the gate replays it locally
+                preview = store.preview(row["reason"] or "")
+                candidate = json.loads(bytes(preview["body"])) if preview is not None else None
             message = topics.CommandMessage(command=row["command"], id=row["id"], reason=row["reason"],
-                                            by=row["requested_by"][:64])
+                                            by=row["requested_by"][:64], bundle=candidate)
             self.client.publish(topics.command(row["venue"], row["gate"]), message.model_dump_json(exclude_none=True),
                                 qos=1)
             store.mark_command_sent(row["id"])

@@ -401,6 +401,22 @@ gate_commands = Table(
     Index("gate_commands_event", "event_id"),
 )
 
+# A candidate rule bundle a supervisor uploaded to preview (revision 0011_bundle_previews): each online gate replays
+# its own last day of decisions against it (a `replay` row of gate_commands whose reason is this id), then it is
+# published as the venue's bundle, or left. The body is the signed document as uploaded.
+bundle_previews = Table(
+    "bundle_previews", metadata,
+    Column("id", Str, primary_key=True),  # a ULID
+    Column("venue", Str, nullable=False),
+    Column("version", Str, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("requested_by", Str, nullable=False),
+    Column("requested_at", Str, nullable=False),
+    Column("published_by", Str),
+    Column("published_at", Str),
+    Index("bundle_previews_venue", "venue", "requested_at"),
+)
+
 # A holder's personal link `/h/<secret>` (revision 0008_i10_holder): only the secret's SHA-256 is kept. One live link per
 # person and venue; revoking sets revoked_at, re-issuing adds a new row. A visitor's link is valid in its window.
 holder_links = Table(

@@ -16,11 +16,13 @@ from sqlalchemy import Connection, Executable, insert, select, update
 from ulid import ULID
 
 from protocols.clock import utc_now, utc_text
-from server.schema import gate_commands, gate_figures
+from server.schema import bundle_previews, gate_commands, gate_figures
 from server.store_engine import upsert
 
 # A command the gate has not answered this long after it was asked is shown as timed out.
 COMMAND_TIMEOUT_S = 10.0
+# A replay runs a day of decisions through a candidate bundle on a small computer: it may take longer.
+REPLAY_TIMEOUT_S = 120.0
 # A command the bridge did not publish this long after it was asked is never published (nobody waits any more).
 STALE_UNSENT = dt.timedelta(seconds=COMMAND_TIMEOUT_S)
 
@@ -30,7 +32,8 @@ def command_state(row: dict[str, Any], now: dt.datetime) -> str:
     if row["ok"] is not None:
         return "ok" if row["ok"] else "refused"
     asked = dt.datetime.fromisoformat(row["requested_at"].replace("Z", "+00:00"))
-    return "timeout" if (now - asked).total_seconds() > COMMAND_TIMEOUT_S else "waiting"
+    limit = REPLAY_TIMEOUT_S if row.get("command") == "replay" else COMMAND_TIMEOUT_S
+    return "timeout" if (now - asked).total_seconds() > limit else "waiting"
 
 
 class CommandQueries:
@@ -93,6 +96,36 @@ class CommandQueries:
             return c.execute(update(k).where(k.c.id == command_id, k.c.venue == venue, k.c.gate == gate,
                                              k.c.ok.is_(None))
                              .values(ok=int(ok), detail=detail, answered_at=utc_text(utc_now()))).rowcount == 1
+
+    # ---- bundle previews --------------------------------------------------------------------------
+
+    def create_preview(self, venue: str, version: str, body: bytes, requested_by: str, gates: list[str]) -> str:
+        """Keep a candidate bundle and queue a `replay` command for each of these gates; the preview's id."""
+        preview_id, now = str(ULID()), utc_text(utc_now())
+        with self.write() as c:
+            c.execute(insert(bundle_previews).values(id=preview_id, venue=venue, version=version, body=body,
+                                                     requested_by=requested_by, requested_at=now))
+            for gate in gates:
+                c.execute(insert(gate_commands).values(
+                    id=str(ULID()), venue=venue, gate=gate, command="replay", reason=preview_id,
+                    requested_by=requested_by, requested_at=now))
+        return preview_id
+
+    def preview(self, preview_id: str) -> dict[str, Any] | None:
+        """A preview with its candidate's bytes, or None."""
+        return self._one(select(bundle_previews).where(bundle_previews.c.id == preview_id))
+
+    def preview_replies(self, preview_id: str) -> list[dict[str, Any]]:
+        """The replay commands of a preview, one per gate asked, by gate."""
+        k = gate_commands
+        return self._rows(select(k).where(k.c.command == "replay", k.c.reason == preview_id).order_by(k.c.gate))
+
+    def mark_preview_published(self, preview_id: str, username: str) -> bool:
+        """Record that a preview was confirmed and published; False when it already was."""
+        p = bundle_previews
+        with self.write() as c:
+            return c.execute(update(p).where(p.c.id == preview_id, p.c.published_at.is_(None))
+                             .values(published_by=username, published_at=utc_text(utc_now()))).rowcount == 1
 
     def command(self, command_id: str) -> dict[str, Any] | None:
         """One command with its answer, or None."""

@@ -37,7 +37,24 @@ def _pages(hub: Hub, denial: str, command: str) -> dict[str, str]:
         "status": "/console/status", "person-status": f"/console/status/school1/{_enrolled(hub)}",
         "roster": "/console/roster?venue=school1",
         "controls": "/console/venues/school1/controls",
+        "preview": f"/console/venues/school1/previews/{_preview(hub)}",
     }
+
+
+def _preview(hub: Hub) -> str:
+    """A bundle preview two gates answered, with changed decisions naming many rules (the widest row)."""
+    from protocols.topics import ReplayChange, ReplayResult
+
+    version = "school-gate-1.2.0-20261203T020000Z-1a2b3c4d"
+    preview = hub.store.create_preview("school1", version, b"{}", "admin", ["north", "south"])
+    rules = ["GATE-CLASS-01", "GATE-TEST-01", "GATE-TRAVEL-01", "GATE-TEMP-01", "GATE-CLOSED-01"]
+    for row, changed in zip(hub.store.preview_replies(preview), (3, 0)):
+        result = ReplayResult(bundle=version, since="2026-12-02T02:00:00Z", replayed=412, changed=changed, skipped=1,
+                              changes=[ReplayChange(at=f"2026-12-02T0{i}:15:00Z", was="admit", now="deny", rules=rules)
+                                       for i in range(changed)])
+        hub.store.mark_command_sent(row["id"])
+        hub.store.answer_command("school1", row["gate"], row["id"], True, result.model_dump_json())
+    return preview
 
 
 def _enrolled(hub: Hub) -> str:
@@ -64,7 +81,7 @@ def test_every_console_page_is_in_the_width_test(hub_factory) -> None:
               "console.audit_page", "console.venue_settings", "console.reclaim_page", "console.fleet",
               "console.command_page", "console.login", "console.alerts_page", "console.goods_trace",
               "console.trace_page", "console.status_page", "console.person_status", "console.roster_page",
-              "console.controls_page"}
+              "console.controls_page", "console.preview_page"}
     assert routed - NOT_PAGES - listed == set(), "add these pages to _pages() and to `listed`"
 
 

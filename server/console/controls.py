@@ -1,6 +1,7 @@
 """每日管控 · Daily controls: closed management, rule parameters within their ranges and the risk-area list of a
 venue, set by its admin or supervisor (a user of another venue is refused), each change audited with what it
-was before and after, and signed into the venue's schedule for its gates (server/controls.py)."""
+was before and after, and signed into the venue's schedule for its gates (server/controls.py); and a new rule
+bundle, previewed by every online gate on its own last day of decisions before the supervisor publishes it."""
 
 from __future__ import annotations
 
@@ -8,19 +9,21 @@ import decimal
 import json
 from typing import Any
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import current_app, g, redirect, render_template, request, url_for
 
 from protocols.bundle import Bundle, bundle_from_body
 from protocols.clock import utc_now
 from protocols.contract import DocumentKind
 from protocols.controls import CONTROL_RANGES, ControlError, apply_controls
 from protocols.errors import BundleError
+from protocols.topics import ReplayResult
 from server.console.access import allowed_venues, audit, check_venue, login_required
 from server.console.blueprint import ConsoleError, bp, venue_tz
 from server.controls import current, import_risk_areas, set_controls
 from server.db import get_store
 from server.schedule import NoScheduleKey
 from server.store import HubStore
+from server.store_commands import command_state
 from server.tabular_files import TableFileError
 
 # How the form shows each parameter: the fever threshold in degrees (the bundle keeps tenths).
@@ -154,3 +157,99 @@ def import_areas(venue_id: str):
         raise ConsoleError(409, f"中心未配置签名密钥，无法下发 / {exc}") from exc
     audit("controls.risk_areas", f"{filename}: {before}→{after} areas", venue_id)
     return redirect(url_for("console.controls_page", venue_id=venue_id, imported=after))
+
+
+# ---- a new rule bundle, previewed on the gates' own last day, then published --------------------------------
+
+MAX_BUNDLE = 2 * 1024 * 1024
+
+
+def _candidate(data: bytes) -> tuple[dict[str, Any], Bundle]:
+    """An uploaded signed bundle document and its bundle (shape only: the gates check the root signature)."""
+    try:
+        doc = json.loads(data)
+        if not (isinstance(doc, dict) and isinstance(doc.get("body"), dict) and "signature" in doc):
+            raise BundleError("not a signed document {\"body\", \"signature\"}: sign it with `checkpoint rules bundle --key`")
+        return doc, bundle_from_body(doc["body"])
+    except ValueError as exc:
+        raise ConsoleError(400, f"不是 JSON 文件 / not a JSON file: {exc}") from exc
+    except BundleError as exc:
+        raise ConsoleError(400, f"不是有效的已签名规则包 / not a valid signed rule bundle: {exc}") from exc
+
+
+@bp.post("/venues/<venue_id>/controls/bundle")
+@login_required("supervisor")
+def preview_bundle(venue_id: str):
+    """Take a candidate signed bundle and ask every online gate to replay its last day against it (audited)."""
+    _venue(venue_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ConsoleError(400, "请选择规则包文件 / Choose a signed bundle file")
+    data = upload.read(MAX_BUNDLE + 1)
+    if len(data) > MAX_BUNDLE:
+        raise ConsoleError(400, f"文件过大 / the file is larger than {MAX_BUNDLE // 1024 // 1024} MiB")
+    doc, bundle = _candidate(data)
+    store = get_store()
+    online = [gate["id"] for gate in store.gates(venue_id) if gate["status"] == "online"]
+    body = json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    preview_id = store.create_preview(venue_id, bundle.version, body, g.console_user["username"], online)
+    audit("bundle.preview", f"{bundle.version} {preview_id} on {len(online)} gates", venue_id)
+    return redirect(url_for("console.preview_page", venue_id=venue_id, preview_id=preview_id))
+
+
+def _preview(venue_id: str, preview_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    _venue(venue_id)
+    store = get_store()
+    preview = store.preview(preview_id)
+    if preview is None or preview["venue"] != venue_id:
+        raise ConsoleError(404, "没有这次预演 / No such preview")
+    now = utc_now()
+    replies = []
+    for row in store.preview_replies(preview_id):
+        state = command_state(row, now)
+        result = None
+        if state == "ok":
+            try:
+                result = ReplayResult.model_validate_json(row["detail"] or "")
+            except ValueError:
+                state = "refused"
+        replies.append({**row, "state": state, "result": result})
+    return preview, replies
+
+
+@bp.get("/venues/<venue_id>/previews/<preview_id>")
+@login_required("supervisor")
+def preview_page(venue_id: str, preview_id: str):
+    """Each gate's replay of its last day against the candidate: counts, and the changed decisions as a table."""
+    preview, replies = _preview(venue_id, preview_id)
+    store = get_store()
+    asked = {r["gate"] for r in replies}
+    offline = [gate["id"] for gate in store.gates(venue_id) if gate["id"] not in asked]
+    current_bundle = stored_bundle(store, venue_id)
+    changes = sorted(((r["gate"], c) for r in replies if r["result"] for c in r["result"].changes),
+                     key=lambda item: item[1].at)
+    return render_template(
+        "console/preview.html", venue=get_store().venue(venue_id), preview=preview, replies=replies,
+        offline=offline, changes=changes, current=current_bundle, tz=venue_tz(venue_id),
+        waiting=any(r["state"] == "waiting" for r in replies),
+        total={k: sum(getattr(r["result"], k) for r in replies if r["result"]) for k in ("replayed", "changed", "skipped")})
+
+
+@bp.post("/venues/<venue_id>/previews/<preview_id>/publish")
+@login_required("supervisor")
+def publish_preview(venue_id: str, preview_id: str):
+    """The supervisor confirms: the candidate becomes the venue's bundle (audited with the replay's figures)."""
+    preview, replies = _preview(venue_id, preview_id)
+    if any(r["state"] == "waiting" for r in replies):
+        raise ConsoleError(409, "仍在等待闸机回复，请稍候 / Still waiting for the gates' replays")
+    store = get_store()
+    before = stored_bundle(store, venue_id)
+    if not store.mark_preview_published(preview_id, g.console_user["username"]):
+        raise ConsoleError(409, "该规则包已发布 / This preview was already published")
+    published = store.put_document(venue_id, DocumentKind.BUNDLE, bytes(preview["body"]), "application/json")
+    figures = {k: sum(getattr(r["result"], k) for r in replies if r["result"]) for k in ("replayed", "changed")}
+    answered = sum(1 for r in replies if r["result"])
+    audit("bundle.publish", f"{before.version if before else '-'}→{preview['version']} v{published['version']}; "
+                            f"{answered}/{len(replies)} gates replayed {figures['replayed']}, changed {figures['changed']}",
+          venue_id)
+    return redirect(url_for("console.preview_page", venue_id=venue_id, preview_id=preview_id))
