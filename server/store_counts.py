@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, select
 
 from protocols.events import REMEASURE_KIND
 from server.schema import event_counts, event_rules, occupancy_minutes, rule_counts
-from server.store_engine import insert_ignore, upsert
+from server.store_engine import insert_ignore, upsert_adding
 
 NO_RULE = "—"  # a denial that names no failed rule (the report's own label for it)
 
@@ -59,17 +59,16 @@ def count_events(c: Connection, rows: Iterable[Mapping[str, Any]], sign: int = 1
             indexed += [{"event_id": r["id"], "rule": rule, "venue": r["venue"], "at": r["at"]}
                         for rule in dict.fromkeys(named)]
     if events:
-        c.execute(upsert(c, event_counts, ["venue", "hour", "gate", "kind", "decision", "person_class", "effect"],
-                         lambda new: {"n": event_counts.c.n + new.n}),
+        c.execute(upsert_adding(c, event_counts, ("venue", "hour", "gate", "kind", "decision", "person_class", "effect"),
+                                ("n",)),
                   [{"venue": k[0], "hour": k[1], "gate": k[2], "kind": k[3], "decision": k[4], "person_class": k[5],
                     "effect": k[6], "n": n} for k, n in sorted(events.items())])
     if rules:
-        c.execute(upsert(c, rule_counts, ["venue", "hour", "rule"], lambda new: {"n": rule_counts.c.n + new.n}),
+        c.execute(upsert_adding(c, rule_counts, ("venue", "hour", "rule"), ("n",)),
                   [{"venue": k[0], "hour": k[1], "rule": k[2], "n": n} for k, n in sorted(rules.items())])
     if minutes:
         om = occupancy_minutes
-        c.execute(upsert(c, om, ["venue", "minute"], lambda new: {"entries": om.c.entries + new.entries,
-                                                                  "exits": om.c.exits + new.exits}),
+        c.execute(upsert_adding(c, om, ("venue", "minute"), ("entries", "exits")),
                   [{"venue": v, "minute": m, "entries": e, "exits": x} for (v, m), (e, x) in sorted(minutes.items())])
     if indexed:
         c.execute(insert_ignore(c, event_rules), indexed)

@@ -172,6 +172,20 @@ def upsert(conn: Connection, table: Table, keys: list[str], update: Any):
     return stmt.on_conflict_do_update(index_elements=keys, set_=update)
 
 
+@functools.cache
+def _upsert_adding(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]):
+    stmt = _insert(dialect, table)
+    return stmt.on_conflict_do_update(index_elements=list(keys),
+                                      set_={name: table.c[name] + stmt.excluded[name] for name in columns})
+
+
+def upsert_adding(conn: Connection, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET column = column + the new row's, for each of `columns` (counters)."""
+    # Built once per engine kind and table: every sync adds to the counters, and building an upsert
+    # cost more than running it (a fifth of a sync's CPU).
+    return _upsert_adding(conn.dialect.name, table, keys, columns)
+
+
 class position_of(FunctionElement):  # noqa: N801 (a SQL function, named as one)
     """Where `needle` first occurs in `text`, 1-based, 0 when absent: a case-sensitive substring test
     (LIKE is not: SQLite's ignores ASCII case). SQLite spells it instr(text, needle), PostgreSQL strpos."""
