@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from agent.backoff import HTTP_TIMEOUT_S
 from hardware.barrier.simulated import SimulatedBarrierConfig
 from hardware.camera.simulated import SimulatedCameraConfig
 from hardware.registry import BarrierConfig, CameraConfig, ScannerConfig, SpeakerConfig, ThermometerConfig
@@ -166,7 +167,7 @@ class SyncSection(_Section):
     batch: int = Field(default=500, ge=1, le=1000, description="events per HTTP sync call")
     compress: Literal["gzip", "none"] = Field(
         default="gzip", description="Content-Encoding of the sync batches (a backlog drains in fewer bytes)")
-    http_timeout: float = Field(default=5.0, gt=0, description="seconds an HTTP call to the hub may take")
+    http_timeout: float = Field(default=HTTP_TIMEOUT_S, gt=0, description="seconds an HTTP call to the hub may take")
     resend_after: float = Field(default=10.0, gt=0, description="seconds before an unacked MQTT event goes by HTTP")
 
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import requests
 from pydantic import BaseModel, ValidationError
 
+from agent.backoff import Backoff, parse_retry_after
 from agent.config import SyncSection
 from agent.documents import DocumentCache, GateDocuments
 from agent.sync_mqtt import MqttLink
@@ -47,6 +48,23 @@ class SyncTooLarge(SyncError):
     """The hub refused a sync call as too large (413): the batch goes again in halves."""
 
     reason = "sync_too_large"
+
+
+class SyncBusy(SyncError):
+    """The hub shed the call (429/503, overloaded): try again after `retry_after_s` (None: the hub named no
+    usable time); nothing was lost, the outbox keeps the events."""
+
+    reason = "sync_busy"
+
+    def __init__(self, message: str, retry_after_s: float | None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class SyncUnreachable(SyncError):
+    """The hub did not answer (refused connection, timeout): the gate backs off, doubling each time."""
+
+    reason = "sync_unreachable"
 
 
 class SyncEncodingRefused(SyncError):
@@ -160,6 +178,9 @@ class SyncClient:
         # Set by urgent() (and stop()): the sync thread stops waiting for its interval.
         self._urgent = threading.Event()
         self._thread: threading.Thread | None = None
+        # When the next round may call the hub: after a 503 its Retry-After, after timeouts a back-off.
+        self.backoff = Backoff(settings.interval_s)
+        self.not_before = 0.0  # time.monotonic()
 
     @property
     def online(self) -> bool:
@@ -179,8 +200,11 @@ class SyncClient:
             answer = self.http.post(self._url(route), data=data, headers=headers, timeout=self.settings.http_timeout)
         except requests.RequestException as exc:
             self._answered = False
-            raise SyncError(f"hub unreachable: {exc}") from exc
+            raise SyncUnreachable(f"hub unreachable: {exc}") from exc
         self._answered = True
+        if answer.status_code in (429, 503):
+            retry = parse_retry_after(answer.headers.get("Retry-After"))
+            raise SyncBusy(f"hub busy ({answer.status_code}), retry after {answer.headers.get('Retry-After')!r}", retry)
         if answer.status_code == 413:
             raise SyncTooLarge(f"hub refused {route} as too large: {answer.text[:200]}")
         if encoding is not None and answer.status_code in (415, 422):
@@ -222,6 +246,8 @@ class SyncClient:
                 log.warning("%s; sending uncompressed from now on", exc)
                 encoding, self._plain = None, True
                 continue
+            except SyncBusy:
+                raise  # not a failed delivery: the hub asked for later, the events wait in the outbox as they are
             except SyncError as exc:
                 self.store.mark_failed([i.event_id for i in items], str(exc))
                 raise
@@ -292,7 +318,7 @@ class SyncClient:
                 answer = self.http.get(self._url(contract.DEVICE_DOCUMENT, kind=kind), timeout=self.settings.http_timeout,
                                        headers=self.documents.conditional_headers(kind))
             except requests.RequestException as exc:
-                raise SyncError(f"hub unreachable: {exc}") from exc
+                raise SyncUnreachable(f"hub unreachable: {exc}") from exc
             if answer.status_code == 304:
                 continue
             if answer.status_code != 200:
@@ -423,6 +449,15 @@ class SyncClient:
                 self.sync_http(only_stale=True)
             if self.wants_places and self.lease.remaining * 2 <= self.settings.lease_want:
                 self.renew_lease(self.settings.lease_want)
+            self.backoff.ok()
+        except SyncBusy as exc:
+            wait = self.backoff.busy(exc.retry_after_s)
+            self.not_before = time.monotonic() + wait
+            log.info("sync deferred %.1f s: %s", wait, exc)
+        except SyncUnreachable as exc:
+            wait = self.backoff.failed()
+            self.not_before = time.monotonic() + wait
+            log.info("sync deferred %.1f s: %s", wait, exc)
         except SyncError as exc:
             log.info("sync deferred: %s", exc)
         except sqlite3.Error as exc:  # the gate's own store is busy: the next round retries
@@ -443,12 +478,19 @@ class SyncClient:
             except sqlite3.Error as exc:
                 log.warning("publishing skipped, local store: %s", exc)
             now = time.monotonic()
-            if now >= due or self._fetch_wanted.is_set() or self._urgent.is_set():
+            # Woken early (a document to fetch, an urgent event): at once, unless the hub asked for later.
+            woken = self._fetch_wanted.is_set() or self._urgent.is_set()
+            if now >= due or (woken and now >= self.not_before):
                 self._urgent.clear()
                 # +-20% jitter: gates that come back together after an outage drift apart instead
                 # of hitting the hub in lockstep every interval (bench/fleet.py's burst case).
                 due = now + self.settings.interval_s * random.uniform(0.8, 1.2)
                 self.step()
+                due = max(due, self.not_before)  # a hub that shed the sync, or did not answer: later
+            if self._urgent.is_set() and time.monotonic() < self.not_before:
+                # Urgent, but the hub asked for later: wait for that time (stop() still wakes this), not spin.
+                self._stop.wait(self.not_before - time.monotonic())
+                continue
             self._urgent.wait(0.05 if self.mqtt is not None else max(0.05, due - time.monotonic()))
 
     def urgent(self) -> None:

@@ -1,11 +1,15 @@
-"""200 gates syncing to one hub at once: round-trip latency of HTTP batch syncs (gunicorn, 2 workers).
+"""Gates syncing to one hub at once: round-trip latency of HTTP batch syncs (gunicorn, 2 workers), and how
+many were answered, shed (503 + Retry-After) or failed (no reply within the gate's own timeout).
 
 Each gate is a thread with its own device credential and HTTP session; the gates are spread over
 several client processes (one Python process tops out near 1.1k req/s). Two patterns:
   steady: every gate syncs once per period at its own random phase (how a fleet behaves);
-  burst:  every gate syncs at the same instant (after an outage, all gates come back together).
+  burst:  every gate syncs at the same instant, every period;
+  comeback: every gate syncs at the same instant (after a power or network cut), each until it synced
+          once, honouring Retry-After as the gate does: the time until the last gate synced.
 
 Usage: .venv/bin/python bench/fleet.py [--gates 200] [--venues 10] [--seconds 15] [--events 10] [--procs 4]
+       [--patterns steady,burst,comeback] [--hub-code DIR]
 Prints a markdown table.
 """
 
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from ulid import ULID
 
+from agent.backoff import HTTP_TIMEOUT_S, Backoff, parse_retry_after
 from demo.processes import free_port, wait_for_port
 from protocols.contract import DEVICE_SYNC, DocumentKind, path
 from server.store import HubStore
@@ -52,16 +57,23 @@ def setup(db: Path | str, gates: int, venues: int) -> list[tuple[str, str, str]]
     return out
 
 
+# The gate's own HTTP timeout (agent/config.py [sync] http_timeout): a reply slower than it is a failure,
+# as the gate gave up on it, whatever the hub did after.
+GATE_TIMEOUT_S = HTTP_TIMEOUT_S
+COMEBACK_DEADLINE_S = 120.0  # a "comeback" gate not synced by then is reported as never synced
+
+
 def _gate(url: str, venue: str, gate: str, secret: str, start: float, seconds: float, period: float,
-          phase: float, events: int, out: list[float]) -> None:
+          phase: float, events: int, out: list[tuple[str, float, float]], until_synced: bool, seed: int) -> None:
     # http.client, not requests: a lighter client leaves more of the 2 cores to the hub being measured.
     host, port = url.removeprefix("http://").split(":")
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    backoff = Backoff(period, random.Random(seed))  # the gate's own policy (agent/backoff.py)
     k = 0
     cursor = 0  # the venue's presence changes at other gates, read as a real gate does
+    due = start + phase
     while True:
-        due = start + phase + k * period
-        if due > start + seconds:
+        if (not until_synced and due > start + seconds) or due > start + COMEBACK_DEADLINE_S:
             return
         time.sleep(max(0.0, due - time.time()))
         now = dt.datetime.now(dt.timezone.utc).isoformat()
@@ -73,32 +85,46 @@ def _gate(url: str, venue: str, gate: str, secret: str, start: float, seconds: f
                                       for n in range(events)], "running": {DocumentKind.BUNDLE: "1"},
                            "presence_after": cursor, "presence_window_s": 60}).encode()
         t0 = time.perf_counter()
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn = http.client.HTTPConnection(host, int(port), timeout=GATE_TIMEOUT_S)
+        status, retry_after = None, None
         try:
             conn.request("POST", path(DEVICE_SYNC), body=body, headers=headers)
             answer = conn.getresponse()
             payload = answer.read()
-            ok = answer.status == 200
-            if ok:
+            status, retry_after = answer.status, answer.getheader("Retry-After")
+            if status == 200:
                 cursor = json.loads(payload).get("presence_after", cursor)
-        except OSError:
-            ok = False
+        except OSError:  # refused, reset, or the gate's timeout (socket.timeout)
+            pass
         finally:
             conn.close()
-        out.append(time.perf_counter() - t0 if ok else float("inf"))
-        k += 1
+        took = time.perf_counter() - t0
+        if status == 200 and took <= GATE_TIMEOUT_S:
+            out.append(("answered", took, time.time() - start))
+            backoff.ok()
+            if until_synced:
+                return
+            k += 1
+            due = max(start + phase + k * period, time.time())
+        elif status in (429, 503) and took <= GATE_TIMEOUT_S:
+            out.append(("shed", took, time.time() - start))
+            due = time.time() + backoff.busy(parse_retry_after(retry_after))
+        else:
+            out.append(("failed", took, time.time() - start))
+            due = time.time() + backoff.failed()
 
 
 def client_process(gates: list[tuple[str, str, str, str]], ready, go, start, seconds: float, period: float,
-                   burst: bool, events: int, seed: int, results) -> None:
+                   pattern: str, events: int, seed: int, results) -> None:
     """Run some gates (hub URL, venue, gate, secret) as threads in this process, starting with every other process."""
     rng = random.Random(seed)
-    out: list[float] = []
+    out: list[tuple[str, float, float]] = []
     ready.wait()  # every process has imported and is ready
     go.wait()
     threads = [threading.Thread(target=_gate, args=(url, v, g, s, start.value, seconds, period,
-                                                    0.0 if burst else rng.uniform(0, period), events, out))
-               for url, v, g, s in gates]
+                                                    rng.uniform(0, period) if pattern == "steady" else 0.0, events, out,
+                                                    pattern == "comeback", seed * 100_000 + n))
+               for n, (url, v, g, s) in enumerate(gates)]
     for t in threads:
         t.start()
     for t in threads:
@@ -107,9 +133,11 @@ def client_process(gates: list[tuple[str, str, str, str]], ready, go, start, sec
 
 
 def run(url: str | list[str], devices: list[tuple[str, str, str]], procs: int, seconds: float, period: float,
-        burst: bool, events: int) -> list[float]:
-    """All gates over `procs` client processes; every round trip.
+        pattern: str, events: int) -> list[tuple[str, float, float]]:
+    """All gates over `procs` client processes; every round trip as (outcome, seconds, when since the start).
 
+    Patterns: "steady" (each gate every period at its own phase), "burst" (all gates at once, every period),
+    "comeback" (all gates at once, each until it synced once, honouring Retry-After: the return after a cut).
     Several hub URLs: the gates are dealt out round-robin (gate k to hub k mod n), as a load balancer
     with sticky connections would spread them (bench/scale.py: 1 and 3 hub processes)."""
     urls = [url] if isinstance(url, str) else url
@@ -117,7 +145,7 @@ def run(url: str | list[str], devices: list[tuple[str, str, str]], procs: int, s
     ctx = mp.get_context("spawn")
     ready, go, start, results = ctx.Barrier(procs + 1), ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
     workers = [ctx.Process(target=client_process, args=(gates[i::procs], ready, go, start, seconds, period,
-                                                        burst, events, i, results)) for i in range(procs)]
+                                                        pattern, events, i, results)) for i in range(procs)]
     for w in workers:
         w.start()
     ready.wait()
@@ -129,17 +157,28 @@ def run(url: str | list[str], devices: list[tuple[str, str, str]], procs: int, s
     return out
 
 
-def row(name: str, gates: int, lat: list[float], seconds: float, events: int) -> str:
-    """One table row."""
-    ok = sorted(x for x in lat if x != float("inf"))
-    q = statistics.quantiles(ok, n=100)
-    return (f"| {name} | {gates} | {len(lat):,} | {len(lat) - len(ok)} | {len(ok) / seconds:,.0f} | "
-            f"{len(ok) * events / seconds:,.0f} | {q[49] * 1000:.1f} | {q[94] * 1000:.1f} | {q[98] * 1000:.1f} | "
-            f"{ok[-1] * 1000:.1f} |")
+HEADER = ("| pattern | gates | calls | answered | shed (503) | failed | answered/s | p50 ms | p95 ms | p99 ms | max ms "
+          "| all synced after s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def row(name: str, gates: int, calls: list[tuple[str, float, float]], seconds: float, events: int = 0) -> str:
+    """One table row: latencies of the answered syncs; for "comeback", when the last gate synced."""
+    ok = sorted(took for outcome, took, _ in calls if outcome == "answered")
+    shed = sum(1 for outcome, _, _ in calls if outcome == "shed")
+    failed = sum(1 for outcome, _, _ in calls if outcome == "failed")
+    q = statistics.quantiles(ok, n=100, method="inclusive") if len(ok) > 1 else [float("nan")] * 99
+    synced = [when for outcome, _, when in calls if outcome == "answered"]
+    last = f"{max(synced):.1f}" if name.startswith("comeback") and len(synced) >= gates else "-"
+    if name.startswith("comeback") and len(synced) < gates:
+        last = f"never: {gates - len(synced)} gates"
+    span = max((when for _, _, when in calls), default=seconds) if name.startswith("comeback") else seconds
+    return (f"| {name} | {gates} | {len(calls):,} | {len(ok):,} | {shed:,} | {failed:,} | {len(ok) / span:,.0f} | "
+            f"{q[49] * 1000:.1f} | {q[94] * 1000:.1f} | {q[98] * 1000:.1f} | {(ok[-1] if ok else float('nan')) * 1000:.1f} "
+            f"| {last} |")
 
 
 def main() -> None:
-    """Start the hub, run both patterns, print the table, stop the hub."""
+    """Start the hub, run the patterns, print the table, stop the hub."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gates", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=15)
@@ -147,31 +186,50 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=1.0, help="seconds between a gate's syncs")
     parser.add_argument("--procs", type=int, default=4, help="client processes")
     parser.add_argument("--venues", type=int, default=10, help="venues the gates are spread over")
+    parser.add_argument("--patterns", default="steady,burst,comeback", help="which of steady, burst, comeback")
+    parser.add_argument("--hub-code", help="serve the hub from this source tree (e.g. an older commit's, for before/after)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as d:
+    env = dict(os.environ)
+    if args.hub_code:
+        env["PYTHONPATH"] = args.hub_code
+    tables = []
+    with tempfile.TemporaryDirectory() as d, open(Path(d) / "hub.log", "w") as log:
         db = Path(d) / "hub.db"
         devices = setup(db, args.gates, args.venues)
         port = free_port()
+        # The hub's log to a file (one warning a sync: the bench's exits match no entry), its errors shown after.
         hub = subprocess.Popen([sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve",
                                 "--db", str(db), "--port", str(port), "--workers", "2"],
-                               start_new_session=True, stdout=subprocess.DEVNULL)
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=args.hub_code)
         try:
             wait_for_port(port, 30)
             url = f"http://127.0.0.1:{port}"
-            steady = run(url, devices, args.procs, args.seconds, args.period, False, args.events)
-            burst = run(url, devices, args.procs, args.seconds, max(args.period, 2.0), True, args.events)
+            for pattern in args.patterns.split(","):
+                period = args.period if pattern == "steady" else max(args.period, 2.0)
+                load = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+                calls = run(url, devices, args.procs, args.seconds, period, pattern, args.events)
+                name = {"steady": f"steady (each gate every {period:g} s, own phase)",
+                        "burst": f"burst (all gates at once, every {period:g} s)",
+                        "comeback": "comeback (all gates at once, each until synced)"}[pattern]
+                tables.append(row(name, args.gates, calls, args.seconds) + f" {load} |")
         finally:
             os.killpg(hub.pid, signal.SIGINT)
-            hub.wait(timeout=15)
-    print(f"gunicorn 2 workers x 8 threads, SQLite WAL; {args.gates} gates in {args.venues} venues; {args.events} events "
-          f"per sync, each with a subject, half entries and half exits; every sync reads the venue's presence "
-          f"changes since its cursor; {args.procs} client processes "
-          f"on the same {os.cpu_count()}-core machine; {args.seconds:.0f} s per pattern\n")
-    print("| pattern | gates | syncs | failed | syncs/s | events/s | p50 ms | p95 ms | p99 ms | max ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print(row(f"steady (each gate every {args.period:g} s, own phase)", args.gates, steady, args.seconds, args.events))
-    print(row(f"burst (all gates at once, every {max(args.period, 2.0):g} s)", args.gates, burst, args.seconds,
-              args.events))
+            try:
+                hub.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(hub.pid, signal.SIGKILL)
+                hub.wait()
+            log.close()
+            errors = [line for line in (Path(d) / "hub.log").read_text().splitlines() if "ERROR" in line or "Traceback" in line]
+    if errors:
+        print("hub errors:\n" + "\n".join(errors[:20]) + "\n")
+    print(f"`hub serve --workers 2` (gunicorn, 8 threads each){' from ' + args.hub_code if args.hub_code else ''}, SQLite WAL; {args.gates} gates "
+          f"in {args.venues} venues; {args.events} events per sync, each with a subject, half entries and half exits; "
+          f"every sync reads the venue's presence changes since its cursor; {args.procs} client processes on the same "
+          f"{os.cpu_count()}-core machine; {args.seconds:.0f} s per pattern; a reply slower than the gate's "
+          f"{GATE_TIMEOUT_S:g} s timeout counts as failed; shed gates wait Retry-After plus jitter (agent/backoff.py)\n")
+    print(HEADER.replace("|\n", "| load |\n", 1) + "---|")
+    print("\n".join(tables))
 
 
 if __name__ == "__main__":

@@ -119,18 +119,18 @@ def main() -> None:
                       f"{args.events_per_sync} events per sync; hubs on one PostgreSQL, {args.workers} sync workers "
                       f"each, gates dealt round-robin over them by the client; {args.procs} client processes; "
                       f"{os.cpu_count()} cores shared by all\n")
-                print("| hub processes | gates | syncs | failed | syncs/s | events/s | p50 ms | p95 ms | p99 ms | max ms | load |")
-                print("|---|---|---|---|---|---|---|---|---|---|---|")
+                print(fleet.HEADER.replace("| pattern |", "| hub processes |").replace("|\n", "| load |\n", 1) + "---|")
                 for gates in (int(x) for x in args.gates.split(",")):
                     for n in (int(x) for x in args.hubs.split(",")):
                         db = new_database(cluster, f"fleet_{gates}_{n}")
                         devices = fleet.setup(db, gates, args.venues)
                         procs, urls = serve(db, n, args.workers)
                         try:
-                            lat = fleet.run(urls, devices, args.procs, args.seconds, args.period, True, args.events_per_sync)
+                            lat = fleet.run(urls, devices, args.procs, args.seconds, args.period, "burst",
+                                            args.events_per_sync)
                         finally:
                             stop(procs)
-                        cells = fleet.row(str(n), gates, lat, args.seconds, args.events_per_sync)
+                        cells = fleet.row(str(n), gates, lat, args.seconds)
                         print(f"{cells} {os.getloadavg()[0]:.2f} |", flush=True)
     finally:
         cluster.stop()

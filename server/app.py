@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
 from protocols.contract import wire_json
-from server import db, http_errors, login_guard
+from server import db, http_errors, login_guard, overload
 from server.blueprints import access_log, alerts, device, documents, meta, roster, schedule, status, venues
 from server.blueprints import metrics as metrics_bp
 from server.console import init_app as init_console
@@ -72,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if sqlite_file is not None:
         _private(sqlite_file)
     http_errors.register(app)
+    overload.init_app(app)  # the device sync's bound of syncs in flight (server/overload.py)
     # The key the venue's schedule is signed with (server/schedule.py); loaded once, a bad file stops the app.
     app.extensions["schedule_key"] = load_schedule_key(app.config.get("SCHEDULE_KEY")
                                                        or os.environ.get("CHECKPOINT_SCHEDULE_KEY"))

@@ -16,11 +16,13 @@ log = logging.getLogger(__name__)
 class ApiError(CheckpointError):
     """An error answered to an HTTP client with a status, a stable reason and a bilingual message."""
 
-    def __init__(self, status: int, reason: str, message: str, details: list | None = None):
+    def __init__(self, status: int, reason: str, message: str, details: list | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message, reason=reason)
         self.status = status
         self.message = message
         self.details = details  # e.g. one entry per bad row of an import
+        self.headers = headers or {}  # e.g. Retry-After on a 503
 
 
 def error_body(reason: str, message: str, details: list | None = None) -> dict:
@@ -36,7 +38,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api(exc: ApiError):
-        return jsonify(error_body(exc.reason, exc.message, exc.details)), exc.status
+        return jsonify(error_body(exc.reason, exc.message, exc.details)), exc.status, exc.headers
 
     @app.errorhandler(ValidationError)
     def _invalid(exc: ValidationError):

@@ -23,6 +23,7 @@ SYNC_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
 LEASES_GRANTED = Counter("checkpoint_hub_leases_granted", "Lease requests that were lent at least one place")
 LEASES_REFUSED = Counter("checkpoint_hub_leases_refused", "Lease requests that asked for places and got none")
+SYNCS_SHED = Counter("checkpoint_hub_syncs_shed", "Device syncs answered 503 with Retry-After: the process had its bound of syncs in flight")
 # Depth of a queue inside the hub (`queue` label: e.g. "mqtt_events" for the bridge's pending batch);
 # "livesum": the hub-wide depth is the sum over live processes.
 QUEUE_DEPTH = Gauge("checkpoint_hub_queue_depth", "Items waiting in one of the hub's queues", ["queue"],

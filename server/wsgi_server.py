@@ -69,7 +69,7 @@ def stop_retention(proc: subprocess.Popen | None) -> None:
         proc.wait()
 
 
-THREADS = 8  # per worker: console streams, slow clients and syncs side by side (the GIL still shares one core)
+THREADS = 8  # per worker: console streams, slow clients, syncs, and the shed answers of a burst (server/overload.py)
 
 
 def run_gunicorn(host: str, port: int, workers: int = 2, threads: int = THREADS) -> None:
@@ -87,6 +87,8 @@ def run_gunicorn(host: str, port: int, workers: int = 2, threads: int = THREADS)
             # Threads, not sync workers: the console's live stream (server/console/alerts.py) holds its request
             # for up to 25 s, and under sync workers two open console tabs held both workers, every gate's sync
             # waiting ~24 s behind them (measured). Each thread has its own store connection (server/db.py).
+            # They also let each worker see a burst of syncs (a sync worker left them in the socket's backlog,
+            # unseen, until the gates timed out) and answer those past its bound with 503 at once.
             "worker_class": "gthread",
             "threads": threads,
             "control_socket_disable": True,  # gunicorn 27 would create ~/.gunicorn/gunicorn.ctl

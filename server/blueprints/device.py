@@ -16,6 +16,7 @@ from protocols.contract import (DOCUMENT_KINDS, EnrollRequest, EnrollResponse, L
 from server import presence_window
 from server.auth import device_required
 from server.db import get_store
+from server.overload import shed_when_busy
 from server.http_errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def _hub_time() -> float:
 
 
 @bp.post(contract.DEVICE_SYNC)
+@shed_when_busy  # before the credential's look-up: a shed sync costs the hub as little as it can
 @device_required
 def sync() -> Response:
     """Store a batch once per event id; answer the ids held, the versions to fetch and other gates' presence changes."""
