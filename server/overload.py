@@ -107,7 +107,7 @@ class SyncSlots:
             self.shed += 1
         metrics.SYNCS_SHED.inc()
         raise ApiError(503, "hub_busy", "中心繁忙，请稍后重试（数据保留在闸机上）/ the hub is busy: try again later "
-                       "(the gate keeps its events)", {"Retry-After": str(self.retry_after())})
+                       "(the gate keeps its events)", headers={"Retry-After": str(self.retry_after())})
 
 
 def init_app(app: Flask) -> None:
