@@ -2,7 +2,9 @@
 req/s and p99 under gunicorn with 2 workers.
 
 1. Minting: `server.issuing.issue` (claims, CBOR, ES256 COSE, zlib, base45) alone, and with the QR's
-   SVG the endpoint also draws (zxing-cpp, server/holder_page qr_data_uri), in one process for --seconds.
+   SVG the endpoint also draws (zxing-cpp, server/holder_page qr_data_uri), in one process for 3 s each; then the
+   whole endpoint in one process (Flask's test client: the link, the person, their statuses, the limiter, the
+   pass, the QR) for 5 s, the ceiling of one core.
 2. Serving: a fresh hub (SQLite) with --holders enrolled people, each with a colour and a link, served by
    `checkpoint hub serve --workers 2`; client processes send GET /h/<secret>/pass at an offered rate
    (open loop: a late answer does not slow the next request) over random links, for each --rates step.
@@ -85,6 +87,23 @@ def seed(database: Path, keys: Path, holders: int) -> list[str]:
     return secrets
 
 
+def endpoint_rate(database: Path, secrets: list[str], seconds: float) -> tuple[float, float]:
+    """The holder endpoint in this process (Flask's test client, no HTTP, one core): refreshes per second and the
+    median ms; the ceiling one worker's core can give, whatever the clients cost."""
+    from server.app import create_app
+
+    client = create_app({"DATABASE": str(database)}).test_client()
+    rng = random.Random(1)
+    times: list[float] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        answer = client.get(f"/h/{rng.choice(secrets)}/pass")
+        times.append(time.perf_counter() - t)
+        assert answer.status_code == 200 and answer.get_json()["ok"], answer.get_data(as_text=True)[:200]
+    return len(times) / (time.perf_counter() - start), statistics.median(times) * 1000
+
+
 def client(port: int, secrets: list[str], rate: float, seconds: float, out: "mp.Queue[list[float]]") -> None:
     """Send GET /h/<secret>/pass as Poisson arrivals at `rate` per second for `seconds` (open loop: each request is
     due at its arrival time whatever came before); latencies (ms, counted from the arrival) to `out`."""
@@ -143,6 +162,9 @@ def main() -> None:
         secrets = seed(database, keys, args.holders)
         print(f"seeded {len(secrets):,} holders (roster import, authority feed, declarations, links) "
               f"in {time.perf_counter() - started:.0f} s")
+        os.environ["CHECKPOINT_ISSUER_KEYS"] = str(keys)
+        rate, median = endpoint_rate(database, secrets, 5)
+        print(f"holder endpoint in process, one core: {rate:.0f} refreshes/s (median {median:.1f} ms)")
         port = free_port()
         env = {**os.environ, "CHECKPOINT_ISSUER_KEYS": str(keys)}
         hub = subprocess.Popen([sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve",
