@@ -59,6 +59,11 @@ def _holder_link(hub, venue: str) -> str:
     return hub.store.issue_holder_link(venue, hub.holder[venue], "admin")
 
 
+def _preview(hub, venue: str) -> str:
+    """A bundle preview of the venue that no gate was asked to replay."""
+    return hub.store.create_preview(venue, "school-gate-1.2.0-test", b"{}", "admin", [])
+
+
 def _device(hub, venue: str) -> str:
     return hub.store.redeem_token(hub.store.create_enroll_token(venue, "north"))[0].id
 
@@ -218,6 +223,22 @@ TABLE: dict[str, tuple[Callable[[Any, str], Request], S]] = {
                            at_least("supervisor", 200)),
     "GET /console/trace.csv": (lambda h, v: ("GET", "/console/trace.csv", {"query_string": {"event": h.denial[v]}}),
                                at_least("supervisor", 200)),
+    # Daily controls: without a schedule key (this hub has none) a change is 409 once role and venue pass;
+    # an upload without a file 400.
+    "GET /console/controls": (lambda h, v: ("GET", "/console/controls", {}), at_least("supervisor", 302, 302)),
+    "GET /console/venues/<venue_id>/controls": (lambda h, v: ("GET", f"/console/venues/{v}/controls", {}),
+                                                at_least("supervisor", 200)),
+    "POST /console/venues/<venue_id>/controls": (
+        lambda h, v: ("POST", f"/console/venues/{v}/controls", {"data": {"feverDeci": "37.5"}}), at_least("supervisor", 409)),
+    "POST /console/venues/<venue_id>/controls/risk-areas": (
+        lambda h, v: ("POST", f"/console/venues/{v}/controls/risk-areas", {}), at_least("supervisor", 400)),
+    "POST /console/venues/<venue_id>/controls/bundle": (
+        lambda h, v: ("POST", f"/console/venues/{v}/controls/bundle", {}), at_least("supervisor", 400)),
+    "GET /console/venues/<venue_id>/previews/<preview_id>": (
+        lambda h, v: ("GET", f"/console/venues/{v}/previews/{_preview(h, v)}", {}), at_least("supervisor", 200)),
+    # A preview no gate was asked to replay (none online) is published at once.
+    "POST /console/venues/<venue_id>/previews/<preview_id>/publish": (
+        lambda h, v: ("POST", f"/console/venues/{v}/previews/{_preview(h, v)}/publish", {}), at_least("supervisor", 302)),
     "GET /console/roster": (lambda h, v: ("GET", "/console/roster", {"query_string": {"venue": v}}),
                             at_least("supervisor", 200)),
     # A preview stores nothing; a confirmation of no held upload is refused (409) once role and venue pass.
