@@ -69,33 +69,42 @@ def longest_stay(venue: dict[str, Any]) -> dt.timedelta:
     return dt.timedelta(minutes=int(dwell)) if dwell else PRESENCE_WINDOW_MAX
 
 
-def _t(value: str) -> dt.datetime:
-    t = stored_time(value)
-    if t is None:  # the hub writes every `at` itself (utc_text): anything else is a damaged row
-        raise ValueError(f"not a stored time: {value!r}")
-    return t
+class _Times:
+    """Stored times parsed once each (an exit's time is also its entry's `next_at`): the trace parses tens of
+    thousands, and this was a third of its time."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dt.datetime] = {}
+
+    def __call__(self, value: str) -> dt.datetime:
+        t = self.seen.get(value)
+        if t is None:
+            t = stored_time(value)
+            if t is None:  # the hub writes every `at` itself (utc_text): anything else is a damaged row
+                raise ValueError(f"not a stored time: {value!r}")
+            self.seen[value] = t
+        return t
 
 
-def presences(moves: list[dict[str, Any]], points: list[dict[str, Any]], longest: dt.timedelta,
-              now: dt.datetime) -> list[Presence]:
+def presences(moves: list[Any], points: list[Any], longest: dt.timedelta, now: dt.datetime) -> list[Presence]:
     """Stays from entry/exit rows (with their neighbours, `trace_moves`) and points from the other rows."""
     out: list[Presence] = []
+    t = _Times()
     for r in moves:
-        at = _t(r["at"])
-        if r["move"] == "in":
-            next_at = _t(r["next_at"]) if r["next_at"] else None
-            if r["next_move"] == "out" and next_at is not None and next_at - at <= longest:
-                out.append(Presence(r["subject"], r["name"], r["person_class"], "stay", at, next_at, r["gate"],
-                                    r["next_gate"]))
+        at = t(r.at)
+        if r.move == "in":
+            next_at = t(r.next_at) if r.next_at else None
+            if r.next_move == "out" and next_at is not None and next_at - at <= longest:
+                out.append(Presence(r.subject, r.name, r.person_class, "stay", at, next_at, r.gate, r.next_gate))
                 continue
             end = min(at + longest, now, *([next_at] if next_at is not None else []))
-            out.append(Presence(r["subject"], r["name"], r["person_class"], "open", at, max(at, end), r["gate"], None))
-        elif not (r["prev_move"] == "in" and r["prev_at"] and at - _t(r["prev_at"]) <= longest):
+            out.append(Presence(r.subject, r.name, r.person_class, "open", at, max(at, end), r.gate, None))
+        elif not (r.prev_move == "in" and r.prev_at and at - t(r.prev_at) <= longest):
             # An exit with no entry before it (within the longest stay): they were at that gate then.
-            out.append(Presence(r["subject"], r["name"], r["person_class"], "point", at, at, r["gate"], None))
+            out.append(Presence(r.subject, r.name, r.person_class, "point", at, at, r.gate, None))
     for r in points:
-        at = _t(r["at"])
-        out.append(Presence(r["subject"], r["name"], r["person_class"], "point", at, at, r["gate"], None))
+        at = t(r.at)
+        out.append(Presence(r.subject, r.name, r.person_class, "point", at, at, r.gate, None))
     return sorted(out, key=lambda p: (p.start, p.end, p.subject))
 
 
