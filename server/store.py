@@ -43,7 +43,7 @@ from server.store_holders import HolderQueries
 from server.store_people import PeopleQueries
 from server.store_trace import TraceQueries
 from server.store_engine import (
-    begin_write, database_url, end_write, engine_for, insert_ignore, is_sqlite, shown, upsert,
+    begin_write, database_url, end_write, engine_for, insert_ignore, insert_ignore_returning, is_sqlite, shown, upsert,
 )
 from server.store_migrate import upgrade
 from server.passwords import forget_verified, hash_password, mosquitto_hash, verify_password
@@ -139,6 +139,14 @@ def _event_row(e: GateEvent, eff: int, received: str) -> dict[str, Any]:
         "bundle_version": e.bundle_version, "credential_format": e.credential_format, "operator": e.operator,
         "note": e.note, "received_at": received, "wall_at": None if e.wall_at is None else utc_text(e.wall_at),
     }
+
+
+def _inserted(c: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert event rows unless their id is stored; the rows this statement inserted (only those are counted)."""
+    # What `_held` read stays true within a venue (its writes queue), but another venue's batch may insert the
+    # same id meanwhile: RETURNING says which rows were this transaction's.
+    ids = set(c.execute(insert_ignore_returning(c, events_table, "id"), rows).scalars())
+    return [r for r in rows if r["id"] in ids]
 
 
 def _presence_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -262,12 +270,14 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
             self._lock_fd = None
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction that every other writer queues behind; rolled back on any error."""
+    def write(self, *venues: str) -> Iterator[Connection]:
+        """One write transaction, rolled back on any error. Naming the venues it writes lets writes of other
+        venues run beside it on PostgreSQL (server/store_engine.py `begin_write`); naming none queues it behind
+        every other writer. SQLite has one writer at a time either way."""
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
-            begin_write(self.conn)
+            begin_write(self.conn, venues)
             try:
                 yield self.conn
             except BaseException:
@@ -374,12 +384,12 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
 
     def touch_gate(self, venue: str, gate: str, running: dict[str, str] | None) -> None:
         """Record that a gate called in, and the document versions it reports running."""
-        with self.write() as c:
+        with self.write(venue) as c:
             self._touch(c, venue, gate, running)
 
     def set_gate_status(self, venue: str, gate: str, status: str) -> None:
         """Record a gate's availability (from its retained MQTT status)."""
-        with self.write() as c:
+        with self.write(venue) as c:
             c.execute(update(gates).where(gates.c.venue == venue, gates.c.id == gate)
                       .values(status=status, status_at=utc_text(utc_now())))
 
@@ -463,7 +473,9 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
                 refused.append(Refusal(e.id, *TOO_OLD))
             else:
                 timely.append(e)
-        with self.write() as c:
+        # Each venue's lock (PostgreSQL): batches of other venues are stored beside this one.
+        written = {e.venue for e in timely} | ({gate_running[0]} if gate_running is not None else set())
+        with self.write(*written) as c:
             held = self._held(c, timely)
             conflicts = self._conflicts(held, timely)
             facts: dict[tuple[str, str], Any] = {}
@@ -484,7 +496,9 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
                     groups[(e.venue, e.gate, eff)].append(_event_row(e, eff, received))
             entered: list[dict[str, Any]] = []
             for (venue, gate, eff), rows in groups.items():
-                c.execute(insert_ignore(c, events_table), rows)
+                rows = _inserted(c, rows)
+                if not rows:
+                    continue
                 added = len(rows)
                 new += added
                 entered += rows
@@ -543,7 +557,6 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
     def _store_exits(self, c: Connection, exits: Sequence[GateEvent], received: str, facts: dict[tuple[str, str], Any],
                      counts: dict[str, list[int]]) -> list[dict[str, Any]]:
         """Store new exits in time order, each freeing a place only if its subject is counted inside; their rows."""
-        ev = events_table
         stored: list[dict[str, Any]] = []
         by_venue: dict[str, list[GateEvent]] = defaultdict(list)
         for e in exits:
@@ -555,9 +568,7 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
             if dwell:
                 # Inside means within the dwell time of each exit: one look-up per exit, each seeing the ones before.
                 for e in mine:
-                    row = _event_row(e, -1 if self._counted_inside(c, e, dwell) else 0, received)
-                    c.execute(insert_ignore(c, ev), row)
-                    rows.append(row)
+                    rows += _inserted(c, [_event_row(e, -1 if self._counted_inside(c, e, dwell) else 0, received)])
             else:
                 # Inside means more counted entries than exits, whenever: one sum per subject, then kept here.
                 subjects = sorted({e.subject for e in mine if e.subject})
@@ -567,7 +578,7 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
                     if inside:
                         balance[e.subject] -= 1
                     rows.append(_event_row(e, -1 if inside else 0, received))
-                c.execute(insert_ignore(c, ev), rows)
+                rows = _inserted(c, rows)
             counts[venue][1] += sum(1 for r in rows if r["effect"] == -1)
             stored += rows
         return stored
@@ -761,14 +772,14 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
         """Renew (or return, want=0) a gate's lease; leases never add up to more than the free places.
 
         One write transaction reads what is inside and held and writes the new lease, so two hub processes
-        never lend the same place: write transactions queue behind each other across processes (SQLite's
-        BEGIN IMMEDIATE, PostgreSQL's advisory lock: server/store_engine.py), and the venue's row is also
-        locked FOR UPDATE (PostgreSQL; SQLite has no row locks and needs none), so the lease stays correct
-        by itself if the writers' lock is ever narrowed. tests/test_hub_processes.py: three hubs, one cap.
+        never lend the same place: a venue's write transactions queue behind each other across processes (SQLite's
+        BEGIN IMMEDIATE, PostgreSQL's advisory lock of the venue: server/store_engine.py), and the venue's row is
+        also locked FOR UPDATE (PostgreSQL; SQLite has no row locks and needs none), so the lease stays correct
+        by itself whatever the writers' lock. tests/test_hub_processes.py: three hubs, one cap.
         """
         from server.leases import grant  # pure arithmetic kept beside its explanation
 
-        with self.write() as c:
+        with self.write(venue_id) as c:
             venue = c.execute(select(venues).where(venues.c.id == venue_id).with_for_update()).mappings().first() or {}
             inside = self._inside(c, dict(venue), now or utc_now())
             held = dict(c.execute(select(leases.c.gate, leases.c.held).where(leases.c.venue == venue_id)).all())
@@ -824,7 +835,7 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
         Raises ReclaimRefused when the gate is not silent long enough or holds nothing, KeyError when
         there is no such gate."""
         now = now or utc_now()
-        with self.write() as c:
+        with self.write(venue_id) as c:
             found = self._lent(c, venue_id, gate, now)
             if not found:
                 raise KeyError(gate)

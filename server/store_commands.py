@@ -39,7 +39,7 @@ def command_state(row: dict[str, Any], now: dt.datetime) -> str:
 class CommandQueries:
     """Gate figures and gate commands (mixed into HubStore)."""
 
-    def write(self) -> AbstractContextManager[Connection]:  # provided by HubStore
+    def write(self, *venues: str) -> AbstractContextManager[Connection]:  # provided by HubStore
         raise TypeError("CommandQueries is a mixin of HubStore")
 
     def _rows(self, stmt: Executable) -> list[dict[str, Any]]:  # provided by HubStore
@@ -52,7 +52,7 @@ class CommandQueries:
 
     def save_gate_figures(self, venue: str, gate: str, figures: dict[str, Any]) -> None:
         """Keep a gate's own figures from its latest sync (one row per gate, replaced each time)."""
-        with self.write() as c:
+        with self.write(venue) as c:
             c.execute(upsert(c, gate_figures, ["venue", "gate"], ["figures", "at"]),
                       {"venue": venue, "gate": gate, "figures": json.dumps(figures, sort_keys=True),
                        "at": utc_text(utc_now())})

@@ -90,7 +90,7 @@ class ConsoleQueries:
 
     conn: Connection
 
-    def write(self) -> AbstractContextManager[Connection]:  # provided by HubStore
+    def write(self, *venues: str) -> AbstractContextManager[Connection]:  # provided by HubStore
         raise TypeError("ConsoleQueries is a mixin of HubStore")
 
     def _rows(self, stmt: Executable) -> list[dict[str, Any]]:  # provided by HubStore
@@ -353,7 +353,7 @@ class ConsoleQueries:
         venue's horizon moves first, in its own transaction: from then on an event older than it is refused
         at ingest, so none is stored (and counted) again under the delete."""
         e, v = events, venues
-        with self.write() as c:
+        with self.write(venue) as c:
             c.execute(update(v).where(v.c.id == venue, or_(v.c.events_deleted_before.is_(None),
                                                             v.c.events_deleted_before < before))
                       .values(events_deleted_before=before))
@@ -361,7 +361,7 @@ class ConsoleQueries:
         done = 0
         while True:
             # One short write transaction per batch, so gates' event batches never wait long on the lock.
-            with self.write() as c:
+            with self.write(venue) as c:
                 ids = list(c.execute(find).scalars())
                 if ids:
                     c.execute(delete(event_rules).where(event_rules.c.event_id.in_(ids)))

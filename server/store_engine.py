@@ -7,10 +7,13 @@ server/schema.py); the differences live here, each said once:
 - the URL: a plain path is the SQLite shorthand; `postgresql://` means psycopg 3.
 - set-up on connect: SQLite gets its pragmas (WAL, synchronous, foreign keys, busy timeout);
   PostgreSQL needs none.
-- writers queue: SQLite takes BEGIN IMMEDIATE after a file lock (server/store.py says why);
-  PostgreSQL takes one transaction-level advisory lock, so write transactions are serialised on both
-  and the presence cursor's ids commit in the order they were given. A finer lock (a row lock per
-  venue for leases) can replace it transaction by transaction; `write()` is the one place to change.
+- writers queue: SQLite takes BEGIN IMMEDIATE after a file lock (server/store.py says why): one writer
+  at a time. PostgreSQL takes transaction-level advisory locks: a write that names its venues (a
+  gate's batch, its lease) takes each venue's own lock and the hub-wide one shared, so writes of
+  different venues run side by side and those of one venue queue; a write that names none (the
+  console's, migrations, the job locks) takes the hub-wide lock alone, so it queues behind every
+  other write. Within a venue, then, write transactions are serialised on both engines: the presence
+  cursor's ids (read per venue) commit in the order they were given, and the lease arithmetic holds.
 - "insert unless there" and "insert or update": ON CONFLICT on both, built by each dialect's own
   `insert()` (the Core construct is dialect-specific).
 - a case-sensitive substring test: `position_of` (instr on SQLite, strpos on PostgreSQL).
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import functools
 import threading
+import zlib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +43,11 @@ from sqlalchemy.pool import NullPool
 from protocols.errors import CheckpointError
 
 BUSY_TIMEOUT_MS = 30_000
-# pg_advisory_xact_lock's key for "a hub write transaction" (any fixed number; this one spells HUBW).
+# pg_advisory_xact_lock's key for "a hub write transaction" (any fixed number; this one spells HUBW): taken
+# alone by a write of no venue, shared by a venue's write.
 PG_WRITE_LOCK = 0x48554257
+# The first half of a venue's two-part advisory key (HUBV); the second half is a hash of the venue's id.
+PG_VENUE_LOCK = 0x48554256
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -99,7 +107,7 @@ def _no_nul(value: Any) -> Any:
 
 
 def _no_nul_in(parameters: Any) -> Any:
-    if isinstance(parameters, dict):
+    if isinstance(parameters, Mapping):  # a dict, or the batches of an INSERT ... RETURNING of many rows
         return {k: _no_nul(v) for k, v in parameters.items()}
     return type(parameters)(_no_nul(v) for v in parameters)
 
@@ -107,7 +115,9 @@ def _no_nul_in(parameters: Any) -> Any:
 def _pg_no_nul(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool):
     # PostgreSQL text holds no U+0000: replaced here, the one place every statement passes.
     if parameters:
-        parameters = [_no_nul_in(p) for p in parameters] if executemany else _no_nul_in(parameters)
+        # An INSERT ... RETURNING of many rows arrives as executemany with one mapping per batch of rows.
+        many = executemany and not isinstance(parameters, Mapping)
+        parameters = [_no_nul_in(p) for p in parameters] if many else _no_nul_in(parameters)
     return statement, parameters
 
 
@@ -131,13 +141,27 @@ def engine_for(url: URL) -> Engine:
         return engine
 
 
-def begin_write(conn: Connection) -> None:
-    """Open a write transaction that every other writer queues behind."""
+def venue_lock_key(venue: str) -> int:
+    """A venue's half of its advisory lock key: a signed 32-bit hash of its id (a collision only makes two
+    venues queue on one lock)."""
+    key = zlib.crc32(venue.encode("utf-8"))
+    return key - (1 << 32) if key >= 1 << 31 else key
+
+
+def begin_write(conn: Connection, venues: Iterable[str] = ()) -> None:
+    """Open a write transaction: one at a time for each venue named, one at a time overall when none is."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+        return
+    conn.exec_driver_sql("BEGIN")
+    keys = sorted({venue_lock_key(v) for v in venues})  # in key order: two writers never wait on each other
+    if not keys:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+        return
+    # Shared first: a write of no venue (exclusive) waits for these and they for it, in one queue.
+    locks = ", ".join([f"pg_advisory_xact_lock_shared({PG_WRITE_LOCK})",
+                       *(f"pg_advisory_xact_lock({PG_VENUE_LOCK}, {k})" for k in keys)])
+    conn.exec_driver_sql(f"SELECT {locks}")
 
 
 def end_write(conn: Connection, commit: bool) -> None:
@@ -159,6 +183,17 @@ def _insert_ignore(dialect: str, table: Table):
 def insert_ignore(conn: Connection, table: Table):
     """INSERT ... ON CONFLICT DO NOTHING (a row whose key is there already is skipped)."""
     return _insert_ignore(conn.dialect.name, table)
+
+
+@functools.cache
+def _insert_ignore_returning(dialect: str, table: Table, column: str):
+    return _insert(dialect, table).on_conflict_do_nothing().returning(table.c[column])
+
+
+def insert_ignore_returning(conn: Connection, table: Table, column: str):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING column: the rows skipped return nothing, so the caller
+    learns which it inserted (a row another venue's writer inserts meanwhile is skipped, not counted)."""
+    return _insert_ignore_returning(conn.dialect.name, table, column)
 
 
 def upsert(conn: Connection, table: Table, keys: list[str], update: Any):
