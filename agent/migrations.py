@@ -116,6 +116,21 @@ def _m006_outbox_backlog(db: Database) -> None:
                f"BEGIN UPDATE outbox_unsynced SET places = places - 1 WHERE id = 1; END")
 
 
+def _m007_outbox_depth(db: Database) -> None:
+    # The gate's figures (sent with every sync) carry how many events wait: a count(*) of up to 100k
+    # pending rows on each sync, under the lock the decisions take. A second counter in the same row,
+    # kept by triggers in the writer's own transaction as the first is, makes it one row read.
+    db.execute("ALTER TABLE outbox_unsynced ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE outbox_unsynced SET pending = (SELECT count(*) FROM outbox WHERE sent_at IS NULL) WHERE id = 1")
+    db.execute("CREATE TRIGGER outbox_pending_add AFTER INSERT ON outbox WHEN NEW.sent_at IS NULL "
+               "BEGIN UPDATE outbox_unsynced SET pending = pending + 1 WHERE id = 1; END")
+    db.execute("CREATE TRIGGER outbox_pending_sent AFTER UPDATE OF sent_at ON outbox "
+               "WHEN OLD.sent_at IS NULL AND NEW.sent_at IS NOT NULL "
+               "BEGIN UPDATE outbox_unsynced SET pending = pending - 1 WHERE id = 1; END")
+    db.execute("CREATE TRIGGER outbox_pending_gone BEFORE DELETE ON outbox WHEN OLD.sent_at IS NULL "
+               "BEGIN UPDATE outbox_unsynced SET pending = pending - 1 WHERE id = 1; END")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_events_and_outbox", _m001_events_and_outbox),
     ("002_lease", _m002_lease),
@@ -123,6 +138,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("004_peer_presence", _m004_peer_presence),
     ("005_clock_anchor", _m005_clock_anchor),
     ("006_outbox_backlog", _m006_outbox_backlog),
+    ("007_outbox_depth", _m007_outbox_depth),
 ]
 
 

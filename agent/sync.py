@@ -27,11 +27,11 @@ from agent.backoff import Backoff, parse_retry_after
 from agent.config import SyncSection
 from agent.documents import DocumentCache, GateDocuments
 from agent.sync_mqtt import MqttLink
-from agent.store import AgentStore, OutboxItem
+from agent.store import AgentStore
 from agent.trusted_clock import TrustedClock
 from protocols import contract, topics
 from protocols.contract import (DocumentKind, EnrollRequest, EnrollResponse, GateFigures, LeaseRequest, LeaseResponse,
-                                SyncRequest, SyncResponse, wire)
+                                SyncRequest, SyncResponse, wire, wire_json)
 from protocols.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,15 @@ class SyncEncodingRefused(SyncError):
     """The hub could not read a compressed sync call (a hub from before compression): it goes again plain."""
 
     reason = "sync_encoding_refused"
+
+
+def _too_many_events(answer: requests.Response) -> bool:
+    """A 422 whose details name the batch's `events` list as too long (a hub from before the 413 answer)."""
+    try:
+        details = answer.json()["error"]["details"]
+        return any(d["loc"] == ["events"] and "at most" in d["msg"] for d in details)
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _parse(answer: requests.Response, model: type[Answer], route: str) -> Answer:
@@ -162,6 +171,7 @@ class SyncClient:
         self._in_flight: dict[str, float] = {}  # event id -> when published by MQTT
         self._published_upto = ""  # the newest event id published by MQTT (the publisher's cursor)
         self._plain = False  # the hub could not read a compressed batch: this client sends plain ones
+        self._batch = settings.batch  # events per sync call; smaller after the hub answered one too large
         self._fetch_wanted = threading.Event()
         # The gate's own figures for each sync (build_gate sets it to the loop's), and how an "open"
         # command reaches the loop: open_once(reason, by, done) queues a manual admit, done(event or None).
@@ -190,8 +200,8 @@ class SyncClient:
     def _url(self, route: str, **values: str) -> str:
         return self.settings.hub_url.rstrip("/") + contract.path(route, **values)
 
-    def _post(self, route: str, body: BaseModel, model: type[Answer], encoding: str | None = None) -> Answer:
-        data = json.dumps(wire(body), ensure_ascii=False).encode()
+    def _post(self, route: str, body: BaseModel | bytes, model: type[Answer], encoding: str | None = None) -> Answer:
+        data = body if isinstance(body, bytes) else json.dumps(wire(body), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}
         if encoding is not None:
             data = contract.compress_body(data, encoding)
@@ -205,7 +215,8 @@ class SyncClient:
         if answer.status_code in (429, 503):
             retry = parse_retry_after(answer.headers.get("Retry-After"))
             raise SyncBusy(f"hub busy ({answer.status_code}), retry after {answer.headers.get('Retry-After')!r}", retry)
-        if answer.status_code == 413:
+        if answer.status_code == 413 or (answer.status_code == 422 and _too_many_events(answer)):
+            # 413: more events or bytes than the hub takes; 422 on `events`: a hub from before 413 said so.
             raise SyncTooLarge(f"hub refused {route} as too large: {answer.text[:200]}")
         if encoding is not None and answer.status_code in (415, 422):
             # 415: a hub that knows no such encoding; 422: one from before compression parsed the gzip bytes.
@@ -221,26 +232,27 @@ class SyncClient:
         acked_total = 0
         sent_any = False
         now = time.monotonic()
-        # A batch the hub finds too large (413: it inflates past the hub's bound) goes again as half, down
-        # to one event; a batch it cannot read compressed goes again plain, and so does every later one.
-        size = self.settings.batch
+        # A batch the hub finds too large (413: more events than it takes, or it inflates past its bound)
+        # goes again as half, down to one event, and later batches stay that size; a batch it cannot
+        # read compressed goes again plain, and so does every later one.
         encoding = None if self.settings.compress == "none" or self._plain else self.settings.compress
         while True:
-            items = self.store.outbox_pending(limit=size if not only_stale else 10_000)
+            size = self._batch
+            rows = self.store.outbox_rows(limit=size if not only_stale else 10_000)
             if only_stale:
-                items = [i for i in items if now - self._in_flight.get(i.event_id, -1e9) > self.settings.resend_after]
-                items = items[:size]
-            if not items and sent_any:
+                rows = [r for r in rows if now - self._in_flight.get(r[0], -1e9) > self.settings.resend_after][:size]
+            if not rows and sent_any:
                 break
+            ids = [r[0] for r in rows]
             sent = time.monotonic() if self.clock is None else self.clock.monotonic()
             try:
-                answer = self._post(contract.DEVICE_SYNC, self._sync_request(items), SyncResponse, encoding)
+                answer = self._post(contract.DEVICE_SYNC, self._sync_body([r[1] for r in rows]), SyncResponse, encoding)
             except SyncTooLarge as exc:
-                if len(items) > 1:
-                    size = max(1, len(items) // 2)
-                    log.warning("%s; sending batches of %d", exc, size)
+                if len(rows) > 1:
+                    self._batch = max(1, len(rows) // 2)
+                    log.warning("%s; sending batches of %d", exc, self._batch)
                     continue
-                self.store.mark_failed([i.event_id for i in items], str(exc))
+                self.store.mark_failed(ids, str(exc))
                 raise
             except SyncEncodingRefused as exc:
                 log.warning("%s; sending uncompressed from now on", exc)
@@ -249,7 +261,7 @@ class SyncClient:
             except SyncBusy:
                 raise  # not a failed delivery: the hub asked for later, the events wait in the outbox as they are
             except SyncError as exc:
-                self.store.mark_failed([i.event_id for i in items], str(exc))
+                self.store.mark_failed(ids, str(exc))
                 raise
             if self.clock is not None and answer.hub_time is not None:
                 self.clock.anchor(answer.hub_time, sent, self.clock.monotonic())
@@ -272,12 +284,15 @@ class SyncClient:
             more_presence = self._keep_presence(answer)
             if answer.fetch:
                 self.fetch(answer.fetch)
-            if (len(items) < size or only_stale) and not more_presence:
+            if (len(rows) < size or only_stale) and not more_presence:
                 break
         return acked_total
 
-    def _sync_request(self, items: list[OutboxItem]) -> SyncRequest:
-        """A batch of outbox events, the versions running and (with a window) the presence cursor."""
+    def _sync_body(self, payloads: list[str]) -> bytes:
+        """A sync request's JSON: the outbox's stored events spliced in as they are (each is the GateEvent's
+        own JSON, validated when it was recorded), beside the versions running, the figures and the presence
+        cursor. Parsing 500 stored events to models and writing them out again was most of a drain's CPU,
+        taken from the decisions' thread by the GIL; the hub validates every event it reads."""
         presence: dict[str, Any] = {}
         if self.presence_window_s > 0:
             presence = {"presence_after": self.store.peer_cursor(),
@@ -287,11 +302,9 @@ class SyncClient:
         except (sqlite3.Error, ValidationError, RuntimeError) as exc:  # a courtesy: the events go regardless
             log.warning("no figures this sync: %s", exc)
             figures = None
-        try:
-            return SyncRequest(events=[i.payload for i in items], running=self.documents.running(), figures=figures,
-                               **presence)
-        except ValidationError as exc:  # what the hub would refuse: counted as a failed attempt
-            raise SyncError(f"outbox batch does not fit the contract: {exc}") from exc
+        rest = wire_json(SyncRequest(running=self.documents.running(), figures=figures, **presence))
+        events = ",".join(payloads).encode()
+        return b'{"events":[' + events + b"]" + (b"," + rest[1:] if rest != b"{}" else b"}")
 
     def _keep_presence(self, answer: SyncResponse) -> bool:
         """Store the other gates' presence changes of a sync answer; True if the hub has more waiting."""
@@ -382,13 +395,13 @@ class SyncClient:
         # From the newest id published on: re-reading the in-flight head of a backlog every 0.05 s cost
         # a query of batch*4 rows each time. An unacked event behind the cursor goes by HTTP after
         # resend_after (sync_http(only_stale)), which is also what catches an id minted out of order.
-        for item in self.store.outbox_pending(limit=self.settings.batch * 4, after=self._published_upto):
-            if item.event_id in self._in_flight:
+        for event_id, payload in self.store.outbox_rows(limit=self.settings.batch * 4, after=self._published_upto):
+            if event_id in self._in_flight:
                 continue
-            if not self.mqtt.publish_event(item.payload):
+            if not self.mqtt.publish_event(payload):
                 break
-            self._in_flight[item.event_id] = now
-            self._published_upto = item.event_id
+            self._in_flight[event_id] = now
+            self._published_upto = event_id
             sent += 1
         return sent
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -70,10 +69,9 @@ class MqttLink:
         except (topics.TopicError, ValidationError) as exc:
             log.warning("ignored a malformed message on %s: %s", msg.topic, str(exc)[:200])
 
-    def publish_event(self, payload: dict[str, Any]) -> bool:
-        """Queue one event at QoS 1; False when the client cannot take it now."""
-        info = self.client.publish(topics.events(self.venue, self.gate),
-                                   json.dumps(payload, ensure_ascii=False), qos=1)
+    def publish_event(self, payload: str) -> bool:
+        """Queue one event (its GateEvent JSON as the outbox stores it) at QoS 1; False when the client cannot take it now."""
+        info = self.client.publish(topics.events(self.venue, self.gate), payload, qos=1)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def reply(self, command_id: str, ok: bool, detail: str = "", result: topics.ReplayResult | None = None) -> bool:

@@ -64,9 +64,15 @@ class BodyTooLarge(CheckpointError):
 
 
 class BadEncoding(CheckpointError):
-    """A request body's Content-Encoding is not one the contract names, or its data does not decode."""
+    """A request body's Content-Encoding is not one the contract names."""
 
     reason = "bad_encoding"
+
+
+class MalformedBody(BadEncoding):
+    """A request body's data does not decode as its Content-Encoding says (not gzip, truncated, data after the end)."""
+
+    reason = "malformed_body"
 
 
 def compress_body(data: bytes, encoding: str) -> bytes:
@@ -79,7 +85,8 @@ def compress_body(data: bytes, encoding: str) -> bytes:
 
 
 def inflate_body(data: bytes, encoding: str | None, limit: int = MAX_INFLATED) -> bytes:
-    """A body as it was before its Content-Encoding; BodyTooLarge past `limit` bytes, BadEncoding if it does not decode."""
+    """A body as it was before its Content-Encoding; BodyTooLarge past `limit` bytes, BadEncoding for an encoding
+    the contract does not name, MalformedBody for data that does not decode."""
     encoding = (encoding or "identity").strip().lower()
     if encoding == "identity":
         if len(data) > limit:
@@ -92,11 +99,11 @@ def inflate_body(data: bytes, encoding: str | None, limit: int = MAX_INFLATED) -
         # max_length: never more than limit + 1 bytes in memory, however small the body is.
         out = inflate.decompress(data, limit + 1)
     except zlib.error as exc:
-        raise BadEncoding(f"not a gzip stream: {exc}") from exc
+        raise MalformedBody(f"not a gzip stream: {exc}") from exc
     if len(out) > limit:
         raise BodyTooLarge(f"body inflates to more than {limit:,} bytes")
     if not inflate.eof or inflate.unused_data:
-        raise BadEncoding("a truncated gzip stream, or data after its end")
+        raise MalformedBody("a truncated gzip stream, or data after its end")
     return out
 PRESENCE_PAGE = 1000  # presence changes in one sync answer; a gate further behind gets the rest next time
 

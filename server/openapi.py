@@ -45,9 +45,10 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "bad query", 401: "no or bad credential", 403: "not allowed", 404: "not found", 409: "conflict",
-            413: "the body, inflated, is larger than the hub takes", 415: "not JSON, or an unknown Content-Encoding",
-            422: "invalid body or refused by policy",
+    text = {400: "bad query, or a compressed body that does not decode", 401: "no or bad credential",
+            403: "not allowed", 404: "not found", 409: "conflict",
+            413: "more events than a batch takes, or the body, inflated, larger than the hub takes",
+            415: "not JSON, or an unknown Content-Encoding", 422: "invalid body or refused by policy",
             503: "the hub is busy (its bound of syncs in flight): try again after the Retry-After header's seconds"}
     out = {str(c): _json(_ref("Error"), text[c]) for c in codes}
     if "503" in out:
@@ -145,7 +146,8 @@ def build() -> dict[str, Any]:
             security=None, body="EnrollRequest")},
         _template(contract.DEVICE_SYNC): {"post": _op(
             "Send a batch of events (idempotent by id); get the venue's presence changes at other gates", {
-            "200": _json(_ref("SyncResponse")), **_errors(401, 403, 413, 415, 422, 503)}, security="device", body="SyncRequest")},
+            "200": _json(_ref("SyncResponse")), **_errors(400, 401, 403, 413, 415, 422, 503)}, security="device",
+            body="SyncRequest")},
         _template(contract.DEVICE_LEASE): {"post": _op("Renew or return the gate's quota lease", {
             "200": _json(_ref("LeaseResponse")), **_errors(401, 415, 422)}, security="device", body="LeaseRequest")},
         _template(contract.DEVICE_DOCUMENT): {"get": _op("Fetch the current version of a document (ETag)", {

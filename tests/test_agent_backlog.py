@@ -1,8 +1,9 @@
 """The gate under a long backlog (issue 14 item 3): no query on the decision path grows with the pending rows.
 
 The outbox order comes from an index (no sort), and the lease renewal's count of admissions the hub has
-not seen is a counter kept by triggers, equal to the count it replaced across record, ack, purge, an
-upgrade from a store that already held a backlog, and a kill -9 of a real process between record and ack.
+not seen and the figures' count of pending events are counters kept by triggers, each equal to the count
+it replaced across record, ack, purge, an upgrade from a store that already held a backlog, and a kill -9
+of a real process between record and ack (whose acks go on the outbox's own connection).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def counted(store: AgentStore) -> int:
                if takes_place(i.payload.get("kind"), i.payload.get("direction", "in"), i.payload.get("decision")))
 
 
+def pending(store: AgentStore) -> int:
+    """The count the depth counter replaced: every pending outbox row."""
+    return len(store.outbox_rows(limit=10**9))
+
+
 def test_the_outbox_order_is_read_from_an_index_not_sorted(tmp_path) -> None:
     store = AgentStore(tmp_path / "agent.sqlite", KEY)
     for _ in range(50):
@@ -66,23 +72,42 @@ def test_the_unsynced_counter_equals_the_count_across_record_ack_and_purge(tmp_p
     for e in events:
         store.record(e)
         assert store.unsynced_places() == counted(store)
+        assert store.outbox_depth() == pending(store)
     assert store.unsynced_places() == 4  # 3 admitted entries and a guard's opening (not the alarm)
+    assert store.outbox_depth() == 7
     store.mark_sent([events[0].id, events[1].id])
     assert store.unsynced_places() == counted(store) == 3
+    assert store.outbox_depth() == pending(store) == 5
     store.mark_sent([events[0].id, events[3].id])  # an ack heard twice (MQTT, then HTTP) counts once
     assert store.unsynced_places() == counted(store) == 2
+    assert store.outbox_depth() == pending(store) == 4
     store.mark_failed([events[6].id], "hub unreachable")
     assert store.unsynced_places() == counted(store) == 2
+    assert store.outbox_depth() == pending(store) == 4
     # Purging past retention never takes a pending row, nor miscounts a delivered one.
     assert store.purge(0, now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)) == 3
     assert store.unsynced_places() == counted(store) == 2
+    assert store.outbox_depth() == pending(store) == 4
     store.close()
 
 
-def test_an_old_store_with_a_backlog_starts_the_counter_at_its_count(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
+def test_acks_larger_than_a_chunk_commit_whole_and_the_counters_follow(tmp_path) -> None:
+    store = AgentStore(tmp_path / "agent.sqlite", KEY)
+    events = [event() for _ in range(600)]  # more than two of the ack connection's chunks
+    for e in events:
+        store.record(e)
+    store.mark_sent([e.id for e in events[:550]])
+    assert store.outbox_depth() == pending(store) == 50
+    assert store.unsynced_places() == counted(store) == 50
+    assert [i for i, _ in store.outbox_rows(limit=10)] == [e.id for e in events[550:560]]
+    store.close()
+
+
+@pytest.mark.parametrize("before", [5, 6], ids=["before-006", "before-007"])
+def test_an_old_store_with_a_backlog_starts_the_counters_at_its_counts(tmp_path, monkeypatch, before) -> None:
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:before])
     old = AgentStore(tmp_path / "agent.sqlite", KEY)
-    events = [event(), event(), event("deny"), event()]
+    events = [event(), event(), event("deny"), event(), event(direction="out")]
     for e in events:
         old.record(e)
     old.mark_sent([events[0].id])
@@ -90,6 +115,10 @@ def test_an_old_store_with_a_backlog_starts_the_counter_at_its_count(tmp_path, m
     monkeypatch.undo()
     store = AgentStore(tmp_path / "agent.sqlite", KEY)
     assert store.unsynced_places() == counted(store) == 2
+    assert store.outbox_depth() == pending(store) == 4
+    store.record(event())
+    assert store.unsynced_places() == counted(store) == 3
+    assert store.outbox_depth() == pending(store) == 5
     store.close()
 
 
@@ -128,6 +157,7 @@ def test_the_counter_survives_a_kill_9_between_record_and_ack(tmp_path) -> None:
         store = AgentStore(path, KEY)
         assert store.count() >= 200
         assert store.unsynced_places() == counted(store) > 0
+        assert store.outbox_depth() == pending(store) > 0
         store.close()
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -155,14 +185,14 @@ def test_the_mqtt_publisher_reads_on_from_its_cursor_not_the_in_flight_head(tmp_
     broker = start_mosquitto(tmp_path)
     store = AgentStore(tmp_path / "agent.sqlite", KEY)
     read: list[int] = []
-    pending = store.outbox_pending
+    rows_of = store.outbox_rows
 
     def counting(*args, **kwargs):
-        rows = pending(*args, **kwargs)
+        rows = rows_of(*args, **kwargs)
         read.append(len(rows))
         return rows
 
-    store.outbox_pending = counting  # the real query, its rows counted
+    store.outbox_rows = counting  # the real query, its rows counted
     client = SyncClient(store, SyncSection(hub_url="http://127.0.0.1:9", device_id="dev", mqtt_host="127.0.0.1",
                                            mqtt_port=broker.port), venue="v", gate="g", secret="s",
                         presence_window_s=0, documents=DocumentCache(tmp_path / "docs"))

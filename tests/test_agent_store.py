@@ -33,7 +33,7 @@ def test_schema_is_created_by_named_migrations_once(tmp_path, store):
     again = AgentStore(tmp_path / "agent.sqlite", KEY)
     names = [r["name"] for r in again.db.query("SELECT name FROM _migrations")]
     assert names == ["001_events_and_outbox", "002_lease", "003_decision_inputs", "004_peer_presence",
-                     "005_clock_anchor", "006_outbox_backlog"]
+                     "005_clock_anchor", "006_outbox_backlog", "007_outbox_depth"]
     assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert again.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     again.close()

@@ -90,11 +90,16 @@ def test_a_zip_bomb_is_answered_413_and_stores_nothing(served) -> None:
     answer = post(hub, squeezed, "gzip")
     assert answer.status_code == 413 and answer.json()["error"]["reason"] == "body_too_large"
     assert hub_events(hub) == (0, 0)
-    # Data that is no gzip stream, or an encoding the contract does not name: a reason, never a traceback.
+    # Data that is no gzip stream (400), or an encoding the contract does not name (415): a reason, never a traceback.
     truncated = contract.compress_body(b'{"events": []}', "gzip")[:-6]
-    for body, encoding in ((b"not gzip at all", "gzip"), (truncated, "gzip"), (b"{}", "br")):
-        refused = post(hub, body, encoding)
-        assert refused.status_code == 415 and refused.json()["error"]["reason"] == "bad_encoding", refused.text
+    trailing = contract.compress_body(b'{"events": []}', "gzip") + b"more"
+    for body in (b"not gzip at all", truncated, trailing, b"\x1f\x8b" + bytes(30)):
+        refused = post(hub, body, "gzip")
+        assert refused.status_code == 400 and refused.json()["error"]["reason"] == "malformed_body", refused.text
+        assert "gzip" in refused.json()["error"]["message"]
+    refused = post(hub, b"{}", "br")
+    assert refused.status_code == 415 and refused.json()["error"]["reason"] == "bad_encoding", refused.text
+    assert hub_events(hub) == (0, 0)
 
 
 @pytest.mark.slow  # 120 decisions committed at synchronous=FULL, then several calls
@@ -124,4 +129,83 @@ def test_a_hub_that_cannot_read_gzip_gets_the_batches_plain(tmp_path, served) ->
     assert seen[0] == (None, 422) and all(status == 200 for _, status in seen[1:])
     assert hub_events(hub) == (30, 30) and store.outbox_pending() == []
     assert client.sync_http() == 0 and seen[-1][1] == 200  # and stays plain
+    store.close()
+
+
+def test_more_events_than_a_batch_takes_is_answered_413_batch_too_large(served) -> None:
+    hub, _ = served
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    events = [{"id": new_event_id(), "kind": "decision", "venue": "acme", "gate": "g0", "at": now, "decision": "admit"}
+              for _ in range(contract.MAX_BATCH + 1)]
+    for encoding in (None, "gzip"):
+        body = json.dumps({"events": events}).encode()
+        answer = post(hub, contract.compress_body(body, encoding) if encoding else body, encoding)
+        assert answer.status_code == 413, answer.text
+        error = answer.json()["error"]
+        assert error["reason"] == "batch_too_large" and str(contract.MAX_BATCH) in error["message"]
+    assert hub_events(hub) == (0, 0)
+
+
+def _events_in(environ) -> int:
+    """How many events a sync call's body holds (read, then put back for the hub)."""
+    import io
+    raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return len(json.loads(contract.inflate_body(raw, environ.get("HTTP_CONTENT_ENCODING")))["events"])
+
+
+def test_a_hub_from_before_413_saying_422_on_events_gets_smaller_batches(tmp_path, served) -> None:
+    hub, seen = served
+    inner = hub.app.wsgi_app
+    old_hub = {"error": {"reason": "invalid_body", "message": "请求内容无效 / invalid request body",
+                         "details": [{"loc": ["events"], "msg": "List should have at most 16 items after validation"}]}}
+
+    def bounded(environ, start_response):
+        if environ["PATH_INFO"] == contract.path(contract.DEVICE_SYNC) and _events_in(environ) > 16:
+            start_response("422 UNPROCESSABLE ENTITY", [("Content-Type", "application/json")])
+            return [json.dumps(old_hub).encode()]
+        return inner(environ, start_response)
+
+    hub.app.wsgi_app = bounded
+    store, client = gate(tmp_path, hub, 50, batch=40)
+    assert client.sync_http() == 50  # 40 refused, then batches of 20, refused, then of 10
+    assert client._batch == 10 and seen and all(status == 200 for _, status in seen)
+    assert hub_events(hub) == (50, 50) and store.outbox_pending() == []
+    store.close()
+
+
+def test_a_drain_through_a_hub_that_fails_batches_loses_nothing_and_stores_nothing_twice(tmp_path, served) -> None:
+    from agent.sync import SyncError
+
+    hub, _ = served
+    inner = hub.app.wsgi_app
+    calls = {"n": 0}
+
+    def failing(environ, start_response):
+        if environ["PATH_INFO"] != contract.path(contract.DEVICE_SYNC):
+            return inner(environ, start_response)
+        calls["n"] += 1
+        if calls["n"] % 3 == 1:  # refused before storing: a proxy's error page
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            start_response("503 SERVICE UNAVAILABLE", [("Content-Type", "text/html")])
+            return [b"<html>busy</html>"]
+        if calls["n"] % 3 == 2:  # stored, then the answer lost on the way back
+            list(inner(environ, lambda *a, **k: None))
+            start_response("502 BAD GATEWAY", [("Content-Type", "text/html")])
+            return [b"<html>lost</html>"]
+        return inner(environ, start_response)
+
+    hub.app.wsgi_app = failing
+    store, client = gate(tmp_path, hub, 95, batch=20)
+    failures = 0
+    while store.outbox_depth():
+        try:
+            client.sync_http()
+        except SyncError:
+            failures += 1
+        assert failures < 50
+    assert failures >= 5
+    assert hub_events(hub) == (95, 95)
+    assert {e.id for e in store.events()} == {r[0] for r in hub.sql("SELECT id FROM events")}
+    assert store.outbox_pending() == [] and store.unsynced_places() == 0
     store.close()

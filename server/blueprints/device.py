@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, g, request
+from pydantic import ValidationError
 
 from protocols import contract, topics
 from protocols.clock import utc_now
@@ -32,8 +33,10 @@ def _json_body() -> bytes:
                                      current_app.config.get("MAX_INFLATED_LENGTH", contract.MAX_INFLATED))
     except contract.BodyTooLarge as exc:
         raise ApiError(413, exc.reason, f"请求解压后过大，请分批发送 / {exc}: send smaller batches") from exc
+    except contract.MalformedBody as exc:
+        raise ApiError(400, exc.reason, f"请求数据无法按其编码解压 / {exc}") from exc
     except contract.BadEncoding as exc:
-        raise ApiError(415, exc.reason, f"请求编码无法解码 / {exc}") from exc
+        raise ApiError(415, exc.reason, f"不支持的请求编码 / {exc}") from exc
 
 
 @bp.post(contract.ENROLL)
@@ -60,7 +63,14 @@ def _hub_time() -> float:
 @device_required
 def sync() -> Response:
     """Store a batch once per event id; answer the ids held, the versions to fetch and other gates' presence changes."""
-    body = SyncRequest.model_validate_json(_json_body())
+    try:
+        body = SyncRequest.model_validate_json(_json_body())
+    except ValidationError as exc:
+        if any(e["type"] == "too_long" and e["loc"] == ("events",) for e in exc.errors()):
+            # The gate halves a batch answered 413 (agent/sync.py); a 422 would leave it resending the same one.
+            raise ApiError(413, "batch_too_large", f"一次最多 {contract.MAX_BATCH} 条记录，请分批发送 / "
+                           f"at most {contract.MAX_BATCH} events a sync: send smaller batches") from exc
+        raise
     device = g.device
     for event in body.events:
         if event.venue != device.venue or event.gate != device.gate:
