@@ -204,6 +204,15 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
             procs.start("bridge", [*CHECKPOINT, "hub", "bridge", "--db", str(db), "--mqtt-host", broker.host,
                                    "--mqtt-port", str(broker.port), "--password-file", str(work / "broker" / "hub.secret")],
                         quiet=True)
+        # The residents are enrolled, linked and fed before the gates open: their holder pages give passes
+        # from the gates' first person on.
+        holders = _enrol_residents(api, db, hub_url)
+        _write_links(work / HOLDERS_FILE, [link for _, link in holders])
+        feeds = StatusFeeds(hub_url, VENUE, residents(), logins, feed_every, click.echo)
+        feeds.start()
+        fed_by = time.monotonic() + 30
+        while feeds.rounds < 1 and time.monotonic() < fed_by:
+            time.sleep(0.05)
         for i, gate in enumerate(gates):
             device_id, secret = devices[gate]
             # Exits walk at half the pace of entries, so the venue fills, then frees places as people leave.
@@ -215,7 +224,7 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
                    "--direction", "in" if gate in entries else "out",
                    # The gate runs the hub's signed bundle and trust list; its people carry the trusted issuer's codes.
                    "--root-pub", str(keys.root_public), "--issuer-key", str(keys.issuer_private),
-                   # The enrolled residents show the passes their holder pages give (the file appears once enrolled).
+                   # The enrolled residents show the passes their holder pages give.
                    "--holders", str(work / HOLDERS_FILE)]
             if broker is not None:
                 cmd += ["--mqtt-host", broker.host, "--mqtt-port", str(broker.port)]
@@ -223,10 +232,6 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
             procs.start(gate, cmd, env={**os.environ, "CHECKPOINT_DEVICE_SECRET": secret})
         for gate in gates:
             procs.wait_for_line(gate, "store:", 60)
-        holders = _enrol_residents(api, db, hub_url)
-        _write_links(work / HOLDERS_FILE, [link for _, link in holders])
-        feeds = StatusFeeds(hub_url, VENUE, residents(), logins, feed_every, click.echo)
-        feeds.start()
         click.echo(f"\n中心 hub: {hub_url}   用户 user: {ADMIN}   密码 password: {password}")
         click.echo(f"控制台 console: {hub_url}/console/   ({ADMIN} / {password})")
         click.echo(f"接口文档 OpenAPI: {hub_url}/openapi.json   访问记录 access log: {hub_url}/api/v1/events?format=csv")
