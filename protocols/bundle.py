@@ -14,6 +14,7 @@ DCC verifiers do) and keeps deciding with the last good one (`BundleKeeper`).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import hashlib
@@ -117,9 +118,22 @@ class Bundle:
         """external.riskAreas at `at`: the bundle's own areas and the daily list's areas in force then."""
         if not self.dated_areas:
             return self.risk_view
-        regions = set(self.risk_view["regions"]) | {a.region for a in self.dated_areas if a.in_force(at)}
-        return {"regions": sorted(regions), "cities": sorted({r[:4] + "00" for r in regions}),
-                "provinces": self.risk_view["provinces"]}
+        # Which areas are in force changes only at a from or an until: one view per interval, as RuleSet.active.
+        slot = bisect.bisect_right(self._area_edges, at)
+        view = self._area_views.get(slot)
+        if view is None:
+            regions = set(self.risk_view["regions"]) | {a.region for a in self.dated_areas if a.in_force(at)}
+            view = self._area_views[slot] = {"regions": sorted(regions), "cities": sorted({r[:4] + "00" for r in regions}),
+                                             "provinces": self.risk_view["provinces"]}
+        return view
+
+    @functools.cached_property
+    def _area_edges(self) -> list[dt.datetime]:
+        return sorted({a.start for a in self.dated_areas} | {a.until for a in self.dated_areas if a.until})
+
+    @functools.cached_property
+    def _area_views(self) -> dict[int, dict[str, list[str]]]:
+        return {}
 
     def is_stale(self, at: dt.datetime, max_age: dt.timedelta | None = DEFAULT_MAX_AGE) -> bool:
         """True if the bundle was issued longer than max_age before `at` (None: never stale)."""

@@ -42,11 +42,11 @@ def keyed(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path / "schedule-pub.pem"
 
 
-def staff(subject: str = "S-1", stays: list | None = None) -> Credential:
+def staff(subject: str = "S-1", stays: list | None = None, valid_h: int = 1) -> Credential:
     return Credential.model_validate({
         "format": "HP1", "issuer": "i", "kid": "k", "subject": subject, "name": "张*明", "person_class": "staff",
         "colour": "green", "issued_at": (NOW - dt.timedelta(minutes=1)).isoformat(),
-        "expires_at": (NOW + dt.timedelta(hours=1)).isoformat(), "stays": stays or []})
+        "expires_at": (NOW + dt.timedelta(hours=valid_h)).isoformat(), "stays": stays or []})
 
 
 def post(client, path: str, data: dict, page: str = "/console/venues/school1/controls"):
@@ -79,7 +79,7 @@ def test_controls_move_the_threshold_and_the_mode_and_a_dated_area_counts_only_w
     assert result.decision == "deny" and "GATE-CLOSED-01" in [r.rule for r in result.reasons]
 
     stay = [{"region": "110105", "start": (NOW - dt.timedelta(days=3)).date().isoformat(), "end": (NOW - dt.timedelta(days=2)).date().isoformat()}]
-    traveller = staff(stays=stay)
+    traveller = staff(stays=stay, valid_h=24)
     well = GateContext(at=NOW, celsius=36.5, mask=True, inside=False)
 
     def decided(start: dt.datetime, until: dt.datetime | None, level: str = "high") -> str:
@@ -91,6 +91,13 @@ def test_controls_move_the_threshold_and_the_mode_and_a_dated_area_counts_only_w
     assert decided(NOW + dt.timedelta(hours=1), None) == "admit"  # before its from
     assert decided(NOW - dt.timedelta(days=5), NOW - dt.timedelta(seconds=1)) == "admit"  # after its until
     assert decided(NOW - dt.timedelta(days=1), None, "low") == "admit"  # low risk: listed, not counted
+    # One laid bundle asked at several moments (its views are kept per interval between froms and untils).
+    later = DatedRiskArea(region="110105", level="mid", start=NOW + dt.timedelta(hours=1), until=NOW + dt.timedelta(hours=3))
+    laid_later = apply_controls(bundle, Controls(risk_areas=[later]))
+    at = lambda hours: GateContext(at=NOW + dt.timedelta(hours=hours), celsius=36.5, mask=True, inside=False)  # noqa: E731
+    # (A pass shown hours later is a screenshot, GATE-CODE-03: the travel rule's own outcome is what counts here.)
+    outcomes = [evaluate(laid_later, traveller, at(h)).outcomes["GATE-TRAVEL-01"] for h in (0, 2, 0, 3, 1)]
+    assert outcomes == ["PASS", "FAIL", "PASS", "PASS", "FAIL"]
     # A replay lays the same controls over a candidate bundle.
     inputs = {"payload": None, "external": {}}
     assert replay(bundle, inputs, NOW, Controls(params={"feverDeci": 375})).bundle_version == bundle.version
