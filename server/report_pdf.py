@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fpdf import FPDF
-from fpdf.fonts import FontFace
 
 from protocols.errors import CheckpointError
 from server.reports import DailyReport, filing_lines, report_lines
@@ -49,6 +47,11 @@ def cjk_font(configured: str | None = None) -> Path:
 
 def report_pdf(report: DailyReport, venue_name: str, filed: dict[str, Any] | None, tz: ZoneInfo, font: Path) -> bytes:
     """The report as PDF bytes: a title, then every line of the CSV as a two-column table."""
+    # fpdf2 (and fontTools, numpy under it) imported here, at the first PDF: at import it was 0.6 s of CPU in
+    # every hub start-up (bench/serve_start.py), for a download few ask for.
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
     pdf = FPDF(format="A4")
     pdf.set_title(f"日报告 Daily report {report.venue} {report.day}")
     pdf.set_creator("venue checkpoint hub")
