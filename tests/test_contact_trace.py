@@ -138,6 +138,15 @@ def test_the_trace_page_lists_contacts_in_the_venues_zone_and_is_audited(hub) ->
     actions = [(a["username"], a["action"], a["target"]) for a in hub.audit() if a["action"].startswith("trace.")]
     assert ("li", "trace.export", f"{fever.id} {DAY}..{DAY} ±60min: 2 contacts") in actions
     assert ("li", "trace.contacts", f"{fever.id} {DAY}..{DAY} ±30min: 1 contacts") in actions
+    # The page lists the first contacts only; the count and the CSV have them all.
+    import server.console.trace_views as views
+
+    views.PAGE_CONTACTS, before = 1, views.PAGE_CONTACTS
+    try:
+        page = hub.client("li").get(f"/console/trace?event={fever.id}&window=60").get_data(as_text=True)
+    finally:
+        views.PAGE_CONTACTS = before
+    assert '<b id="contact-count">2</b>' in page and "b*" in page and "a*" not in page and 'id="more-contacts"' in page
     # The denial's page links to it.
     assert f"/console/trace?event={fever.id}" in hub.client("li").get(f"/console/denials/{fever.id}").get_data(as_text=True)
 

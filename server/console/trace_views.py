@@ -22,6 +22,7 @@ DEFAULT_WINDOW = 30
 # The event's own day: the page answers in a second on a busy venue (docs/benchmarks.md); a confirmed case's
 # infectious period is chosen with "From day" (up to MAX_DAYS), at a cost that grows with the venue's moves.
 DEFAULT_DAYS = 1
+PAGE_CONTACTS = 300  # the page lists the first ones (HTML of thousands of rows took seconds); the CSV has all
 KIND_LABELS = {"stay": ("停留", "stay"), "open": ("停留（无离开记录）", "stay, no exit recorded"),
                "point": ("在闸机处", "at the gate")}
 
@@ -85,7 +86,8 @@ def trace_page():
     audit("trace.contacts", _target(event, since, until, window, result), venue["id"])
     return render_template("console/trace.html", event=event, venue=venue, result=result, since=since, until=until,
                            window=window, windows=WINDOWS, kinds=KIND_LABELS, tz=venue_tz(venue),
-                           local_text=local_text)
+                           local_text=local_text, shown=result.contacts[:PAGE_CONTACTS],
+                           more=max(0, len(result.contacts) - PAGE_CONTACTS))
 
 
 CSV_HEADER = ["姓名（脱敏）masked name", "标识摘要 subject hash", "人员类别 person class", "类型 kind",
