@@ -195,7 +195,14 @@ def main() -> None:
     tables = []
     with tempfile.TemporaryDirectory() as d, open(Path(d) / "hub.log", "w") as log:
         db = Path(d) / "hub.db"
-        devices = setup(db, args.gates, args.venues)
+        if args.hub_code:  # that tree's schema (its migrations): the database made by its own code
+            made = subprocess.run([sys.executable, "-c", "import json, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/bench']; "
+                                   "from fleet import setup; print(json.dumps(setup(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))",
+                                   args.hub_code, str(db), str(args.gates), str(args.venues)],
+                                  env=env, cwd=args.hub_code, check=True, capture_output=True, text=True)
+            devices = [tuple(d) for d in json.loads(made.stdout.splitlines()[-1])]
+        else:
+            devices = setup(db, args.gates, args.venues)
         port = free_port()
         # The hub's log to a file (one warning a sync: the bench's exits match no entry), its errors shown after.
         hub = subprocess.Popen([sys.executable, "-c", "from checkpoint.cli import main; main()", "hub", "serve",
