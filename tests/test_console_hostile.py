@@ -95,7 +95,8 @@ queries = st.one_of(
 # A path parameter: a real value, or anything.
 PATH_VALUES = {"event_id": ["01ARZ3NDEKTSV4RRFFQ69G5FAV"], "venue_id": ["school1", "factory1", "nowhere"],
                "day": ["2026-01-01", "9999-12-31", "0001-01-01", "yesterday"], "filename": ["console.css"],
-               "gate_id": ["north", "south", "nowhere"]}
+               "gate_id": ["north", "south", "nowhere"], "venue": ["school1", "factory1", "nowhere"],
+               "subject": ["ab" * 32, "nobody"]}
 
 
 def console_get_routes(app) -> list:
@@ -115,7 +116,11 @@ def test_no_query_string_gives_a_server_error_on_any_console_page(hub: Hub) -> N
     # A command of each venue (a gate command's page): one the supervisor of school1 may see, one not.
     path_map = {**PATH_VALUES, "command_id": [hub.store.create_command("school1", "north", "reload", "li"),
                                               hub.store.create_command("factory1", "north", "open", "admin", "x"),
-                                              "01ARZ3NDEKTSV4RRFFQ69G5FAV"]}
+                                              "01ARZ3NDEKTSV4RRFFQ69G5FAV"],
+                # A bundle preview of each venue (its page), and an id that is none.
+                "preview_id": [hub.store.create_preview("school1", "v1", b"{}", "li", ["north"]),
+                               hub.store.create_preview("factory1", "v1", b"{}", "admin", []),
+                               "01ARZ3NDEKTSV4RRFFQ69G5FAV"]}
     # TESTING is on: a view that raises fails the example with its traceback, not just a 500.
 
     @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
