@@ -204,13 +204,15 @@ def run(config_file: Path) -> None:
 @click.option("--holders", "holders_file", type=click.Path(dir_okay=False, path_type=Path),
               help="A file of the hub's holder links, one a line (read again when it changes): people of the kinds a "
                    "holder can be show the pass their holder page gives now.")
+@click.option("--schedule-pub", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The hub's schedule key (public half): the venue's signed schedule and daily controls are checked with it.")
 @click.option("--sync-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between HTTP syncs and lease renewals.")
 def simulate(people: int, venue_kind: str, config_file: Path | None, store_path: Path | None, kiosk_port: int,
              journal_dir: Path | None, pace: float, seed: int | None, population: int | None, voice: bool, venue: str | None,
              gate_id: str | None, direction: str | None, hub_url: str | None, enroll_token: str | None, device_id: str | None,
              secret: str | None, mqtt_host: str | None, mqtt_port: int, kinds: str, issuer_key: Path | None,
-             root_pub: Path | None, holders_file: Path | None, sync_interval: float) -> None:
+             root_pub: Path | None, holders_file: Path | None, schedule_pub: Path | None, sync_interval: float) -> None:
     """Run the same agent with every device simulated and a stream of simulated people.
 
     Prints each decision as it happens. With --hub it syncs to the hub and admits within the
@@ -238,7 +240,8 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     os.environ.setdefault("CHECKPOINT_SUBJECT_KEY", "simulation-only-subject-key-not-for-venues")
     # Paths given here are the shell's (absolute from now on); relative ones in --config resolve against
     # its folder, as `agent run` reads it.
-    store_path, journal_dir, root_pub = (p.absolute() if p else None for p in (store_path, journal_dir, root_pub))
+    store_path, journal_dir, root_pub, schedule_pub = (p.absolute() if p else None
+                                                       for p in (store_path, journal_dir, root_pub, schedule_pub))
     try:
         data = read_toml(config_file) if config_file else {"gate": {"venue": "demo-venue", "gate": "gate-1"}}
         # The sections merged below must be tables: `gate = 5` is named, not a TypeError.
@@ -268,6 +271,8 @@ def simulate(people: int, venue_kind: str, config_file: Path | None, store_path:
     data["gate"] = {**data["gate"], "venue_kind": venue_kind}
     if root_pub:
         data["rules"] = {**data.get("rules", {}), "root_public_key": str(root_pub)}
+    if schedule_pub:
+        data["rules"] = {**data.get("rules", {}), "schedule_public_key": str(schedule_pub)}
     data["measure"] = {"rest_s": 3.0, **data.get("measure", {})}
     try:
         cfg = parse_config(data, env)

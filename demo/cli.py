@@ -26,7 +26,7 @@ from pathlib import Path
 import click
 import requests
 
-from demo.documents import demo_documents
+from demo.documents import demo_documents, schedule_key
 from demo.feeds import LABELS, StatusFeeds, residents, roster_csv
 from demo.processes import (Broker, Processes, free_port, mosquitto_exe, port_is_free, start_amqtt, start_mosquitto,
                             wait_for_port)
@@ -187,8 +187,10 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
     try:
         if not port or not port_is_free(port):
             port = free_port() if not port else _say_moved(port)
+        # The hub signs the venue's schedule and daily controls (每日管控) with its own key; the gates check them.
+        signing, signing_pub = schedule_key(work / "keys")
         procs.start("hub", [*CHECKPOINT, "hub", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port)],
-                    quiet=True)
+                    quiet=True, env={**os.environ, "CHECKPOINT_SCHEDULE_KEY": str(signing)})
         wait_for_port(port, 30)
         hub_url = f"http://127.0.0.1:{port}"
         api = HubApi(hub_url, password)
@@ -224,6 +226,7 @@ def demo(n_gates: int, n_exits: int, cap: int, population: int, port: int, pace:
                    "--direction", "in" if gate in entries else "out",
                    # The gate runs the hub's signed bundle and trust list; its people carry the trusted issuer's codes.
                    "--root-pub", str(keys.root_public), "--issuer-key", str(keys.issuer_private),
+                   "--schedule-pub", str(signing_pub),
                    # The enrolled residents show the passes their holder pages give.
                    "--holders", str(work / HOLDERS_FILE)]
             if broker is not None:

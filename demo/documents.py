@@ -31,6 +31,14 @@ class DemoKeys:
     issuer_private: Path
 
 
+def schedule_key(folder: Path) -> tuple[Path, Path]:
+    """The hub's schedule key (it signs the venue's schedule and daily controls) and its public half for the gates."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    key = generate_private_key("ES256")
+    return save_private_key(key, folder / "schedule-key.pem"), save_public_key(key, folder / "schedule-pub.pem")
+
+
 def demo_documents(folder: Path, trusted: Sequence[TrustedKey] = ()) -> tuple[DemoKeys, dict[DocumentKind, bytes]]:
     """Create the keys in `folder`; the keys, and the signed trust list (the simulation issuer and `trusted`, e.g.
     the hub's issuer key for the venue) and bundle to publish (JSON bodies)."""
