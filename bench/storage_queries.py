@@ -186,6 +186,13 @@ class Statements:
             self.ran.append((statement, parameters, time.perf_counter() - conn.info["bench_t0"]))
 
 
+def rerun(store: HubStore, statement: str, parameters: Any) -> float:
+    """Seconds one read takes with all its rows fetched."""
+    t0 = time.perf_counter()
+    store.conn.exec_driver_sql(statement, parameters).all()
+    return time.perf_counter() - t0
+
+
 def plan(store: HubStore, statement: str, parameters: Any) -> str:
     """The plan of one statement as run (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL)."""
     if store.conn.dialect.name == "sqlite":
@@ -260,7 +267,10 @@ def measure(db: str, runs: int, explain: bool) -> list[tuple[str, float, float, 
         recorder.ran, recorder.recording = [], True
         client.get(path)
         recorder.recording = False
-        sql, params, seconds = max(recorder.ran, key=lambda r: r[2])
+        # Each read run again with its rows fetched: sqlite3 steps a statement at the fetch, after the
+        # cursor's execute returned, so the request's own timing of a statement misses most of its cost.
+        sql, params, seconds = max(((sql, params, rerun(store, sql, params)) for sql, params, _ in recorder.ran),
+                                   key=lambda r: r[2])
         shown_plan = plan(store, sql, params) if explain else ""
         out.append((name, statistics.median(times), max(times), sql, seconds * 1000, shown_plan))
         print(f"  {name}: {statistics.median(times):.1f} ms", file=sys.stderr, flush=True)
@@ -299,7 +309,7 @@ def report(engine: str, n: int, fill_s: float | None, size: str, results: list, 
     """Print one engine's table and plans (markdown)."""
     filled = f", filled in {fill_s:.0f} s" if fill_s is not None else ""
     print(f"\n### {engine}: {n:,} events, {size}{filled}\n")
-    print("| query | median ms | max ms | slowest statement ms |")
+    print("| query | median ms | max ms | slowest statement ms (run again, rows fetched) |")
     print("|---|---|---|---|")
     for name, median, top, _sql, sql_ms, _plan in results:
         mark = " **over 200**" if median >= 200 else ""
