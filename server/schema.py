@@ -97,6 +97,9 @@ enroll_tokens = Table(
     Column("used_at", Str),
 )
 
+# Code colours the daily report counts, as SQL text: the partial index below and the query share it.
+ALERT_COLOURS = "colour IN ('red', 'yellow')"
+
 events = Table(
     "events", metadata,
     Column("id", Str, primary_key=True),
@@ -132,6 +135,10 @@ events = Table(
     # The daily report's fever list: a partial index holds the fevers only (a few rows a day), not every event.
     Index("events_venue_fever", "venue", "at", sqlite_where=text("kind = 'fever'"),
           postgresql_where=text("kind = 'fever'")),
+    # The daily report's red and yellow codes (a few a day): the query spells the same condition
+    # (ALERT_COLOURS), or no planner takes a partial index.
+    Index("events_venue_alert_colour", "venue", "at", sqlite_where=text(ALERT_COLOURS),
+          postgresql_where=text(ALERT_COLOURS)),
     sqlite_with_rowid=False,
 )
 
