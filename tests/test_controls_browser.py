@@ -66,7 +66,8 @@ def test_a_supervisor_sets_the_days_controls_imports_areas_and_publishes_a_previ
             page.click("#save-controls")
             page.wait_for_selector("#saved")
             assert page.inner_text("#feverDeci-in-force") == "37.5"
-            assert page.inner_text("#mode-in-force") == "closed"
+            assert page.get_attribute("#mode-in-force", "data-mode") == "closed"
+            assert "开启" in page.inner_text("#mode-in-force")
             assert page.input_value("#feverDeci") == "37.5"
             _fits(page, width, "#save-controls")
             assert hub.audit()[0]["target"] == "feverDeci -→375; mode None→closed"
