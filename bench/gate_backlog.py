@@ -6,7 +6,8 @@ Measures, on one gate store holding --events pending events (every one an admitt
   the lease renewal (its count of admissions the hub has not seen, and the whole HTTP call), ms;
   the decision commit (AgentStore.record, synchronous=FULL) p50/p95, quiet and while the backlog drains;
   the drain over HTTP (SyncClient.sync_http) to a local hub (gunicorn, 2 workers), events/s, and how
-  many events the hub holds afterwards (none lost, none twice).
+  many events the hub holds afterwards (none lost, none twice); and the CPU both sides spent per 1,000
+  events (on a shared machine the steadier figure: wall time counts other jobs).
 
 Usage: .venv/bin/python bench/gate_backlog.py [--events 100000] [--batch N] [--decisions 300]
 Prints a markdown table. Runs on the code it is started from (PYTHONPATH), so the same script measures
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import signal
 import sqlite3
 import statistics
@@ -148,9 +150,10 @@ def main() -> None:
             drained: dict[str, float] = {}
 
             def drain() -> None:
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.thread_time()
                 drained["acked"] = client.sync_http()
                 drained["s"] = time.perf_counter() - t
+                drained["cpu"] = time.thread_time() - cpu  # the drain thread's own CPU: steadier than wall time
                 done.set()
 
             worker = threading.Thread(target=drain, name="drain")
@@ -163,6 +166,10 @@ def main() -> None:
         finally:
             os.killpg(hub.pid, signal.SIGINT)
             hub.wait(timeout=15)
+        # The hub's CPU (its master reaps its workers, and this process the master): the whole run's, so
+        # it includes the lease calls and the decisions' events after the drain, a few percent.
+        hub_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        hub_cpu_s = hub_cpu.ru_utime + hub_cpu.ru_stime
         hub_db = sqlite3.connect(folder / "hub.db")
         held, distinct = hub_db.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone()
         hub_db.close()
@@ -180,6 +187,9 @@ def main() -> None:
           f"{pct(busy, 95):.2f} |")
     print(f"| p95 during / quiet | {pct(busy, 95) / pct(quiet, 95):.2f}x |")
     print(f"| drain over HTTP: {drained['acked']:,.0f} events in {drained['s']:.1f} s, events/s | {rate:,.0f} |")
+    print(f"| CPU per 1,000 events drained: the gate's drain thread / the hub (all its processes), ms | "
+          f"{drained['cpu'] / drained['acked'] * 1e6:.1f} / {hub_cpu_s / recorded * 1e6:.1f} |")
+    print(f"| load average at the end (1 min) | {os.getloadavg()[0]:.1f} |")
     print(f"| gate events / hub rows / distinct ids (lost, twice) | {recorded:,} / {held:,} / {distinct:,} "
           f"({recorded - distinct}, {held - distinct}) |")
 

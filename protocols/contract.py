@@ -49,7 +49,9 @@ def path(route: str, **values: str) -> str:
     return full
 
 
-MAX_BATCH = 1000  # events in one sync request
+# Events in one sync request: a backlog drains in batches of thousands (the hub's fixed cost of a call
+# shared out); past this the hub answers 413 batch_too_large and the gate halves its batch.
+MAX_BATCH = 5000
 
 # A sync POST may be compressed (Content-Encoding); the hub inflates it to at most MAX_INFLATED bytes, so a
 # small body that inflates to gigabytes (a zip bomb) costs it that much and no more, and is answered 413.

@@ -487,8 +487,11 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
             seen = set(held)
             groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
             exits: list[GateEvent] = []
+            admitted: list[GateEvent] = []  # entries of the batch with a subject, held already or not
             for e in accepted:
                 eff = effect(e)
+                if eff == 1 and e.subject:
+                    admitted.append(e)
                 if eff == -1:
                     exits.append(e)  # after the entries of the batch: an exit may match one of them
                 elif e.id not in seen:
@@ -509,7 +512,7 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
                     known = facts.get((venue, gate))
                     if known is None or known[3] > 0:
                         c.execute(_SHRINK_LEASE, {"b_venue": venue, "b_gate": gate, "b_n": added})
-            late = self._match_late_entries(c, [e for e in accepted if effect(e) == 1 and e.subject], counts)
+            late = self._match_late_entries(c, admitted, counts)
             fresh_exits = []
             for e in sorted(exits, key=lambda x: x.at):
                 if e.id not in seen:
