@@ -60,7 +60,8 @@ class _Link:
     def __init__(self) -> None:
         self.replies: list[tuple[str, bool, str]] = []
 
-    def reply(self, command_id: str, ok: bool, detail: str = "") -> bool:
+    def reply(self, command_id: str, ok: bool, detail: str = "", result: object = None) -> bool:
+        """As agent/sync_mqtt.MqttLink.reply: a replay's result rides beside the detail."""
         self.replies.append((command_id, ok, detail))
         return True
 
