@@ -123,7 +123,8 @@ def test_a_holder_page_screenshot_admits_then_follows_the_authority_and_dies_wit
 
             page.goto(link)
             # Green but never declared: no pass, and the page says why; the holder declares (stayed nowhere else).
-            page.wait_for_function("document.getElementById('notice').textContent.includes('申报')")
+            # A locator, not wait_for_function: the page's CSP (no unsafe-eval) refuses a string predicate.
+            page.locator("#notice", has_text="申报").wait_for()
             page.click("#travel-form button[type=submit]")
             page.wait_for_selector('#frame[data-colour="green"]', timeout=60_000)
             green = shown(page, tmp_path, "green")
