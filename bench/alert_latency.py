@@ -61,12 +61,12 @@ def follow(url: str, session: requests.Session, reached: dict[int, float], stop:
             time.sleep(0.2)
 
 
-def sign_in(url: str) -> requests.Session:
-    """A console session of the venue's supervisor."""
+def sign_in(url: str, user: str = "duty", password: str = PASSWORD) -> requests.Session:
+    """A console session of `user` (a supervisor), signed in through the login form as a browser is."""
     session = requests.Session()
     page = session.get(url + "/console/login", timeout=30).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    answer = session.post(url + "/console/login", data={"username": "duty", "password": PASSWORD, "csrf_token": token},
+    answer = session.post(url + "/console/login", data={"username": user, "password": password, "csrf_token": token},
                           allow_redirects=False, timeout=30)
     assert answer.status_code == 302, answer.status_code
     return session

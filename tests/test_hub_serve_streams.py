@@ -8,7 +8,6 @@ with threads per worker the hub answers while both streams are still open.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,22 +17,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.alert_latency import sign_in
 from demo.processes import free_port, wait_for_port
 from server.store import HubStore
 
 pytestmark = pytest.mark.slow  # a real `hub serve`
 PASSWORD = "pass-word-1"
-
-
-def signed_in(url: str) -> requests.Session:
-    """A console session of the venue's supervisor."""
-    session = requests.Session()
-    page = session.get(url + "/console/login", timeout=30).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    answer = session.post(url + "/console/login", data={"username": "duty", "password": PASSWORD, "csrf_token": token},
-                          allow_redirects=False, timeout=30)
-    assert answer.status_code == 302
-    return session
 
 
 def test_two_console_streams_do_not_hold_a_two_worker_hub(tmp_path: Path) -> None:
@@ -50,7 +39,7 @@ def test_two_console_streams_do_not_hold_a_two_worker_hub(tmp_path: Path) -> Non
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, 60)
-        tabs = [signed_in(url) for _ in range(2)]
+        tabs = [sign_in(url, "duty", PASSWORD) for _ in range(2)]
         opened = threading.Barrier(3)
 
         def follow(session: requests.Session) -> None:

@@ -8,7 +8,9 @@ A green admission says nothing about reporting.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,8 +36,10 @@ def line(text: tuple[str, str]) -> dict[str, str]:
     return {"zh": text[0], "en": text[1]}
 
 
-def test_a_red_code_says_reported_only_after_the_hub_confirmed_and_will_be_reported_while_offline(tmp_path: Path) -> None:
-    db = str(tmp_path / "hub.sqlite")
+@contextlib.contextmanager
+def hub_and_gate(work: Path, seed: int, **sync: float) -> Iterator[tuple[str, Processes, Simulation]]:
+    """A `hub serve` process and one simulated gate syncing to it, once the hub has answered: (db, procs, sim)."""
+    db = str(work / "hub.sqlite")
     devices = prepare_hub(db)
     procs = Processes()
     port = free_port()
@@ -43,10 +47,18 @@ def test_a_red_code_says_reported_only_after_the_hub_confirmed_and_will_be_repor
     try:
         procs.start("hub", [*CLI, "hub", "serve", "--database", db, "--port", str(port)], quiet=True)
         wait_for_port(port, 30)
-        sim = Simulation(gate_config(tmp_path, "gate-1", f"http://127.0.0.1:{port}", devices["gate-1"]), seed=3,
+        sim = Simulation(gate_config(work, "gate-1", f"http://127.0.0.1:{port}", devices["gate-1"], **sync), seed=seed,
                          issuer_key=generate_private_key("ES256"))
         wait_until(lambda: sim.gate.sync.lease.known and sim.gate.sync.online, 30, "the hub's first answer")
+        yield db, procs, sim
+    finally:
+        if sim is not None:
+            sim.close()
+        procs.stop_all()
 
+
+def test_a_red_code_says_reported_only_after_the_hub_confirmed_and_will_be_reported_while_offline(tmp_path: Path) -> None:
+    with hub_and_gate(tmp_path, seed=3) as (db, procs, sim):
         green = sim.present(sim.factory.person("green"))
         assert green is not None and green.decision == "admit"
         red = sim.present(sim.factory.person("red"))
@@ -67,25 +79,11 @@ def test_a_red_code_says_reported_only_after_the_hub_confirmed_and_will_be_repor
         shown = screens(tmp_path, "gate-1", offline.id)
         assert shown and shown[0] == line(messages.WILL_REPORT_OFFLINE)
         assert line(messages.REPORTED) not in shown
-    finally:
-        if sim is not None:
-            sim.close()
-        procs.stop_all()
 
 
 def test_a_red_code_is_synced_at_once_not_at_the_next_interval(tmp_path: Path) -> None:
-    db = str(tmp_path / "hub.sqlite")
-    devices = prepare_hub(db)
-    procs = Processes()
-    port = free_port()
-    sim = None
-    try:
-        procs.start("hub", [*CLI, "hub", "serve", "--database", db, "--port", str(port)], quiet=True)
-        wait_for_port(port, 30)
-        # A sync a minute: only the urgent wake can bring the red code to the hub within seconds.
-        sim = Simulation(gate_config(tmp_path, "gate-1", f"http://127.0.0.1:{port}", devices["gate-1"], sync_every_s=60),
-                         seed=4, issuer_key=generate_private_key("ES256"))
-        wait_until(lambda: sim.gate.sync.lease.known, 30, "the hub's first answer")
+    # A sync a minute: only the urgent wake can bring the red code to the hub within seconds.
+    with hub_and_gate(tmp_path, seed=4, sync_every_s=60) as (db, _procs, sim):
         green = sim.present(sim.factory.person("green"))
         red = sim.present(sim.factory.person("red"))
         assert green is not None and red is not None and red.colour == "red"
@@ -96,7 +94,3 @@ def test_a_red_code_is_synced_at_once_not_at_the_next_interval(tmp_path: Path) -
             hub.close()
         # The admission before it rode along in the same batch (the outbox goes in order), nothing was skipped.
         wait_until(lambda: sim.gate.store.outbox_depth() == 0, 10, "the hub's acknowledgement of both")
-    finally:
-        if sim is not None:
-            sim.close()
-        procs.stop_all()
