@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -256,6 +257,10 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
             # Writers queue on a file lock before BEGIN IMMEDIATE: SQLite's own busy handler sleeps
             # 1, 2, 5, 10... ms between retries, which under two busy workers cost hundreds of ms.
             self._lock_fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            # Closed with the store, or when a store nobody closed is collected (a worker thread's store
+            # dies with its thread, server/db.py): a raw fd outlives its object otherwise, and a long-running
+            # process leaked one per such store until select() in paho-mqtt and pyserial met fd 1024.
+            self._lock_closer = weakref.finalize(self, os.close, self._lock_fd)
 
     def migrate(self) -> list[str]:
         """Create or upgrade the schema (Alembic, server/store_migrate.py); the revisions applied now. At start-up only."""
@@ -266,7 +271,7 @@ class HubStore(ConsoleQueries, AlertQueries, CommandQueries, HolderQueries, Peop
         """Close the connection."""
         self.conn.close()
         if self._lock_fd is not None:
-            os.close(self._lock_fd)
+            self._lock_closer()  # closes the fd once, however often close() is called
             self._lock_fd = None
 
     @contextmanager
